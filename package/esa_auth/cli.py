@@ -1,0 +1,223 @@
+"""The command line tool: ``esa-auth normalize [FILE ...]``.
+
+The edge of the library: it reads files and the clock, and writes JSON lines
+on stdout and ``FILE:LINE: message`` warnings on stderr. Exit status: 0 when
+the input was read (skipped lines are not errors), 1 when a file cannot be
+read, 2 on bad usage; each failure is one line on stderr, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import sys
+from datetime import datetime, timezone
+from typing import IO, Any, Callable, Dict, Iterable, Iterator, List, NoReturn, Optional, Sequence, Tuple
+
+from ._version import __version__
+from .errors import ConfigError
+from .events import AuthEvent
+from .pipeline import Normalizer, Settings, Stream, appliance_from_filename
+
+PROG = "esa-auth"
+CHUNK = 1 << 20
+
+EXIT_OK = 0
+EXIT_UNREADABLE = 1
+EXIT_USAGE = 2
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$", re.IGNORECASE)
+_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(text: str) -> float:
+    """Read a duration: seconds (``90``) or with a unit (``30m``, ``1h``, ``2d``).
+
+    Raises:
+        ConfigError: not a positive duration.
+    """
+    match = _DURATION.match(text)
+    if not match or float(match.group(1)) <= 0:
+        raise ConfigError(f"not a positive duration: {text!r} (use 90, 90s, 30m, 1h, 2d)")
+    return float(match.group(1)) * _UNITS[match.group(2).lower()]
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line usage errors (exit 2), as the tool promises."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{PROG}: error: {message} (see {PROG} --help)\n")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1: {text!r}")
+    return value
+
+
+def _duration(text: str) -> float:
+    try:
+        return parse_duration(text)
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _year(text: str) -> int:
+    if not re.match(r"^\d{4}$", text) or not 1970 <= int(text) <= 9999:
+        raise argparse.ArgumentTypeError(f"not a year: {text!r}")
+    return int(text)
+
+
+def add_reading_options(parser: argparse.ArgumentParser) -> None:
+    """Options shared by every command that reads ESA logs."""
+    parser.add_argument("files", nargs="*", metavar="FILE", help="ESA log files; none or - reads standard input")
+    parser.add_argument("--tz", help="appliance time zone when a file has no 'Time offset from UTC' header "
+                        "(IANA name such as Europe/Paris, UTC, or an offset such as +02:00)")  # fmt: skip
+    parser.add_argument("--host", help="appliance name when the lines do not carry one")
+    parser.add_argument("--year", type=_year, help="year of syslog dates (default: inferred from today)")
+    parser.add_argument("--max-sessions", type=_positive_int, default=100_000, metavar="N",
+                        help="open SMTP sessions kept at most (default: 100000)")  # fmt: skip
+    parser.add_argument("--session-timeout", type=_duration, default=3600.0, metavar="DURATION",
+                        help="drop a session silent for this long, in log time (default: 1h)")  # fmt: skip
+    parser.add_argument("--max-line-bytes", type=_positive_int, default=64 * 1024, metavar="N",
+                        help="cut longer lines to this length, with a warning (default: 65536)")  # fmt: skip
+    parser.add_argument("--stats", action="store_true", help="print counters on stderr at the end")
+
+
+def settings_from(args: argparse.Namespace, now: datetime) -> Settings:
+    """Build :class:`Settings` from parsed options (raises ConfigError)."""
+    return Settings(
+        tz=args.tz,
+        host=args.host,
+        year=args.year,
+        reference_time=now,
+        max_sessions=args.max_sessions,
+        session_timeout=args.session_timeout,
+        max_line_bytes=args.max_line_bytes,
+    )
+
+
+def read_sources(
+    normalizer: Normalizer, files: Sequence[str], stdin: IO[bytes], stderr: IO[str]
+) -> Tuple[Iterator[AuthEvent], List[str]]:
+    """Normalize files (``-`` or none: standard input) in order, sharing sessions.
+
+    Returns:
+        An iterator of events, and the list it fills with unreadable files.
+    """
+    failures: List[str] = []
+
+    def warn() -> None:
+        for diagnostic in normalizer.take_diagnostics():
+            stderr.write(f"{diagnostic}\n")
+
+    def events() -> Iterator[AuthEvent]:
+        for name in files or ["-"]:
+            if name == "-":
+                handle: IO[bytes] = stdin
+                stream = Stream("-")
+            else:
+                try:
+                    handle = open(name, "rb")  # noqa: SIM115 - closed below, chunks are streamed
+                except OSError as exc:
+                    stderr.write(f"{PROG}: cannot read {name}: {exc.strerror or exc}\n")
+                    failures.append(name)
+                    continue
+                stream = Stream(name, appliance=appliance_from_filename(os.path.basename(name)))
+            try:
+                while True:
+                    try:
+                        chunk = handle.read(CHUNK)
+                    except OSError as exc:
+                        stderr.write(f"{PROG}: cannot read {name}: {exc.strerror or exc}\n")
+                        failures.append(name)
+                        break
+                    if not chunk:
+                        break
+                    yield from normalizer.feed(stream, chunk)
+                    warn()
+                yield from normalizer.end(stream)
+                warn()
+            finally:
+                if handle is not stdin:
+                    handle.close()
+
+    return events(), failures
+
+
+Renderer = Callable[[AuthEvent], Dict[str, Any]]
+
+
+def _render_cim(event: AuthEvent) -> Dict[str, Any]:
+    return event.to_dict()
+
+
+#: Output formats: name -> renderer. Other renderers register here.
+FORMATS: Dict[str, Renderer] = {"cim": _render_cim}
+
+
+def cmd_normalize(args: argparse.Namespace, stdin: IO[bytes], stdout: IO[str], stderr: IO[str]) -> int:
+    """``normalize``: one JSON object per event on stdout."""
+    normalizer = Normalizer(settings_from(args, datetime.now(timezone.utc)))
+    render = FORMATS[args.format]
+    events, failures = read_sources(normalizer, args.files, stdin, stderr)
+    dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+    for event in events:
+        stdout.write(dumps(render(event)))
+        stdout.write("\n")
+    stdout.flush()
+    if args.stats:
+        stats = normalizer.stats_dict()
+        stderr.write(" ".join(f"{k}={v}" for k, v in stats.items()) + "\n")
+    return EXIT_UNREADABLE if failures else EXIT_OK
+
+
+#: Subcommands: name -> (help, options, handler). Other commands register here.
+Command = Tuple[str, Callable[[argparse.ArgumentParser], None], Callable[..., int]]
+
+
+def _normalize_options(parser: argparse.ArgumentParser) -> None:
+    add_reading_options(parser)
+    parser.add_argument("--format", choices=sorted(FORMATS), default="cim", help="output schema (default: cim)")
+
+
+COMMANDS: Dict[str, Command] = {
+    "normalize": ("normalize ESA log lines into authentication events (JSON lines)", _normalize_options, cmd_normalize),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the tool."""
+    parser = _Parser(prog=PROG, description="Normalized authentication events from Cisco ESA logs.")
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+    for name, (help_text, options, _) in COMMANDS.items():
+        options(sub.add_parser(name, help=help_text, description=help_text))
+    return parser
+
+
+def main(argv: Optional[Iterable[str]] = None) -> int:
+    """Run the tool; return its exit status."""
+    parser = build_parser()
+    args = parser.parse_args(list(argv) if argv is not None else None)
+    stdout, stderr = sys.stdout, sys.stderr
+    try:
+        return int(COMMANDS[args.command][2](args, sys.stdin.buffer, stdout, stderr))
+    except ConfigError as exc:
+        stderr.write(f"{PROG}: error: {exc}\n")
+        return EXIT_USAGE
+    except BrokenPipeError:
+        # The reader went away (``| head``): not an error of ours.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_OK
+    except KeyboardInterrupt:
+        stderr.write(f"{PROG}: interrupted\n")
+        return 130

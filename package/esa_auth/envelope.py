@@ -1,0 +1,154 @@
+"""Envelopes: what comes before the message body of an ESA log line.
+
+A line is ``<envelope><Level>: <body>``. The same body arrives in every
+envelope E1-E11 of the formats catalogue (section 1); they differ in time
+format, year, host and log name. This module only finds and reads envelopes;
+it knows nothing of bodies.
+
+Two speeds:
+
+* :func:`body_start` works on raw bytes with ``find``, so that the pipeline can
+  look at the first word of every body without decoding or matching a regex
+  (most mail-log lines are skipped right there);
+* :func:`parse_prefix` reads the envelope fully with a regex, only for lines
+  that matter, and its results are cached by the caller (every line written
+  in the same second by the same appliance shares one prefix).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Optional
+
+#: Levels ESA writes before the body (catalogue section 1). Real logs vary in case.
+LEVELS = frozenset({b"info", b"warning", b"critical", b"debug", b"trace"})
+
+_WEEKDAYS = (b"Mon", b"Tue", b"Wed", b"Thu", b"Fri", b"Sat", b"Sun")
+_MONTHS = (b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov", b"Dec")
+_LEVEL_HEADS = (b"Inf", b"War", b"Cri", b"Deb", b"Tra", b"INF", b"WAR", b"CRI", b"DEB", b"TRA")
+
+#: The first three bytes of every envelope: weekday (E1, E1b, E11 file form),
+#: month (E5-E8), level (E10). E2-E4 start with ``<PRI>``.
+ENVELOPE_HEADS = frozenset(_WEEKDAYS + _MONTHS + _LEVEL_HEADS)
+
+
+def starts_envelope(line: bytes) -> bool:
+    """Tell whether a physical line opens a new log line.
+
+    A line that does not is the continuation of the previous one: lines
+    published in documents are wrapped this way (catalogue section 1).
+    """
+    if line[:3] in ENVELOPE_HEADS:
+        return True
+    return line[:1] == b"<" and line[1:2].isdigit()
+
+
+def body_start(line: bytes) -> int:
+    """Return the index where the body begins (after ``Level: ``), or -1.
+
+    The level is the first word followed by ``": "`` that is one of
+    :data:`LEVELS`. In E1 it is the first such word; syslog forms put a
+    log name (``mail_logs:``) before it; E8 relays add one more header.
+    Times (``11:43:59``) and IPv6 hosts (``::ffff:192.0.2.1``) contain colons
+    but never ``": "``.
+    """
+    i = line.find(b": ")
+    for _ in range(3):
+        if i <= 0:
+            return -1
+        word = line[line.rfind(b" ", 0, i) + 1 : i]
+        if word.lower() in LEVELS:
+            i += 2
+            while line[i : i + 1] == b" ":  # "Info:  body" (double space) seen in relayed logs
+                i += 1
+            return i
+        i = line.find(b": ", i + 2)
+    return -1
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """What an envelope says, before any time zone is applied.
+
+    Attributes:
+        month: 1-12, or 0 when the line carries no time (E10).
+        day: day of the month.
+        hms: ``HH:MM:SS`` wall-clock time, appliance local.
+        year: four-digit year (E1, E6) or None (syslog forms).
+        host: the appliance as the line names it (syslog host, or the E8 original address).
+        log_name: the subscription name (``mail_logs``, anything: E9). Never keyed on.
+        level: ``Info``, ``Warning`` ... as written.
+        form: the catalogue id of the envelope (``E1``, ``E2`` ...).
+    """
+
+    month: int
+    day: int
+    hms: str
+    year: Optional[int]
+    host: Optional[str]
+    log_name: Optional[str]
+    level: str
+    form: str
+
+
+_MONTH_NUM = {m.decode(): i + 1 for i, m in enumerate(_MONTHS)}
+_MON = r"(?P<mon>Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)"
+_LEVEL = r"(?P<level>(?i:info|warning|critical|debug|trace)):"
+
+# E1 / E1b: "Wed Apr 22 11:44:48 2009 Info:" and "Tue Apr 6 14:38:34 2004 Info:"
+_NATIVE = re.compile(
+    r"(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun)\ " + _MON + r"\ {1,2}(?P<day>\d{1,2})\ (?P<hms>\d{2}:\d{2}:\d{2})"
+    r"\ (?P<year>\d{4})\ +" + _LEVEL + r"\ *$",
+    re.VERBOSE,
+)
+
+# E2-E8: "<PRI>" (optional), "Mmm dd HH:MM:SS", a year (E6), a host (E3-E8; may be
+# an IPv4-mapped IPv6 address), a log name ending in ":" (E2, E3, E5, E6), then the
+# level. E8 relays prepend "relay Original Address=IP " and a second header.
+_SYSLOG = re.compile(
+    r"(?:<(?P<pri>\d{1,3})>)?" + _MON + r"\ {1,2}(?P<day>\d{1,2})\ (?P<hms>\d{2}:\d{2}:\d{2})"
+    r"(?:\ (?P<year>\d{4}))?\ {1,2}"
+    r"(?:\S+\ Original\ Address=(?P<orig>\S+)\ (?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)"
+    r"\ {1,2}\d{1,2}\ \d{2}:\d{2}:\d{2}(?:\ \d{4})?\ {1,2})?"
+    r"(?:(?P<host>\S*[^\s:])\ +)?"
+    r"(?:(?P<logname>\S+):\ +)?" + _LEVEL + r"\ *$",
+    re.VERBOSE,
+)
+
+# E10: the body as pasted in tickets: "Info: SMTP Auth: ..." with no time.
+_BARE = re.compile(_LEVEL + r"\ *$")
+
+
+def parse_prefix(prefix: str) -> Optional[Envelope]:
+    """Read an envelope (the text before the body, level and colon included).
+
+    Returns:
+        The envelope, or None when the prefix is none of E1-E10.
+    """
+    match = _NATIVE.match(prefix)
+    if match:
+        return Envelope(
+            _MONTH_NUM[match["mon"]], int(match["day"]), match["hms"], int(match["year"]),
+            None, None, match["level"], "E1",
+        )  # fmt: skip
+    match = _SYSLOG.match(prefix)
+    if match:
+        host = match["orig"] or match["host"]
+        if match["orig"]:
+            form = "E8"
+        elif match["pri"] is not None:
+            form = "E4" if match["logname"] is None else ("E3" if match["host"] else "E2")
+        elif match["year"]:
+            form = "E6"
+        else:
+            form = "E5" if match["logname"] else "E7"
+        year = int(match["year"]) if match["year"] else None
+        return Envelope(
+            _MONTH_NUM[match["mon"]], int(match["day"]), match["hms"], year,
+            host, match["logname"], match["level"], form,
+        )  # fmt: skip
+    match = _BARE.match(prefix)
+    if match:
+        return Envelope(0, 0, "", None, None, None, match["level"], "E10")
+    return None

@@ -1,0 +1,133 @@
+"""The normalized authentication event.
+
+:class:`AuthEvent` is the schema contract of the project (DESIGN, "The common
+authentication schema"): field names follow Splunk CIM Authentication, the
+rest are documented extensions. A field that is not known is None and is left
+out of the rendered event, never written as ``""``, ``-`` or ``unknown``.
+The JSON Schema in ``schemas/auth_event.schema.json`` describes the rendered
+form; a test keeps its properties and this class's fields in step.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Any, Dict, Optional
+
+VENDOR = "Cisco"
+PRODUCT = "Cisco Secure Email Gateway"
+
+
+@dataclass(frozen=True)
+class AuthEvent:
+    """One authentication event.
+
+    Attributes:
+        time (str): event time, RFC 3339 UTC; None when the line has no time.
+        action (str): ``success``, ``failure`` or ``error`` (CIM).
+        activity (str): ``authenticate`` (one SMTP AUTH check), ``logon`` or ``logoff``.
+        app (str): ``smtp``, or ``esa:gui``, ``esa:ssh``, ``esa:cli``, ``esa:api``,
+            ``esa:quarantine``, ``esa`` (appliance login over an unlogged channel).
+        direction (str): ``inbound`` (ICID) or ``outbound`` (DCID); SMTP only.
+        user (str): account name exactly as logged.
+        src (str): the side that presented credentials (address, else name).
+        src_ip (str): its IP address.
+        src_host (str): its verified reverse-DNS name.
+        dest (str): the side that checked them (address, else name).
+        dest_ip (str): its IP address.
+        dest_host (str): its name.
+        dest_port (int): its TCP port.
+        dvc (str): the appliance that wrote the line.
+        dvc_serial (str): the appliance serial number (file header ``SN:``).
+        authentication_method (str): SASL mechanism or login method.
+        authentication_service (str): SMTP AUTH profile, or directory for admin logins.
+        session_id (str): ICID, DCID or GUI session token.
+        icid (int): inbound connection id.
+        dcid (int): delivery connection id.
+        reason (str): why it failed, as logged.
+        reply_code (str): SMTP reply code of an outbound failure (``535``).
+        enhanced_status (str): SMTP enhanced status code (``5.7.8``).
+        signature (str): readable name of the template.
+        signature_id (str): stable id of the template (``ESA-T1``).
+        listener (str): inbound listener name.
+        sender_group (str): inbound HAT sender group.
+        sbrs (float): SenderBase reputation score of the client.
+        tls (bool): TLS was established on the session before this line.
+        tls_protocol (str): its protocol.
+        tls_cipher (str): its cipher.
+        mid (int): message in progress on the session.
+        cleartext (bool): credentials crossed the network unencrypted.
+        privileged (bool): an administrator-class account or role.
+        default_account (bool): the built-in ``admin`` account.
+        user_role (str): the role the appliance gave the user.
+        vendor (str): ``Cisco``.
+        vendor_product (str): ``Cisco Secure Email Gateway``.
+        product_version (str): AsyncOS version from the file header.
+        raw (str): the original line (wrapped lines joined by a space).
+        event_id (str): deterministic id of (source, position, line).
+    """
+
+    action: str
+    activity: str
+    app: str
+    signature: str
+    signature_id: str
+    raw: str
+    event_id: str
+    time: Optional[str] = None
+    direction: Optional[str] = None
+    user: Optional[str] = None
+    src: Optional[str] = None
+    src_ip: Optional[str] = None
+    src_host: Optional[str] = None
+    dest: Optional[str] = None
+    dest_ip: Optional[str] = None
+    dest_host: Optional[str] = None
+    dest_port: Optional[int] = None
+    dvc: Optional[str] = None
+    dvc_serial: Optional[str] = None
+    authentication_method: Optional[str] = None
+    authentication_service: Optional[str] = None
+    session_id: Optional[str] = None
+    icid: Optional[int] = None
+    dcid: Optional[int] = None
+    reason: Optional[str] = None
+    reply_code: Optional[str] = None
+    enhanced_status: Optional[str] = None
+    listener: Optional[str] = None
+    sender_group: Optional[str] = None
+    sbrs: Optional[float] = None
+    tls: Optional[bool] = None
+    tls_protocol: Optional[str] = None
+    tls_cipher: Optional[str] = None
+    mid: Optional[int] = None
+    cleartext: Optional[bool] = None
+    privileged: Optional[bool] = None
+    default_account: Optional[bool] = None
+    user_role: Optional[str] = None
+    vendor: str = VENDOR
+    vendor_product: str = PRODUCT
+    product_version: Optional[str] = None
+
+    def to_dict(self) -> Dict[str, Any]:
+        """The event in the schema's field order, unknown fields left out."""
+        out: Dict[str, Any] = {}
+        for name in FIELD_ORDER:
+            value = getattr(self, name)
+            if value is not None:
+                out[name] = value
+        return out
+
+
+#: Rendering order: time and outcome first, the raw line and id last.
+FIELD_ORDER = (
+    "time", "action", "activity", "app", "direction", "user",
+    "src", "src_ip", "src_host", "dest", "dest_ip", "dest_host", "dest_port",
+    "dvc", "dvc_serial", "authentication_method", "authentication_service",
+    "session_id", "icid", "dcid", "reason", "reply_code", "enhanced_status",
+    "signature", "signature_id", "listener", "sender_group", "sbrs",
+    "tls", "tls_protocol", "tls_cipher", "mid",
+    "cleartext", "privileged", "default_account", "user_role",
+    "vendor", "vendor_product", "product_version", "raw", "event_id",
+)  # fmt: skip
+
+assert set(FIELD_ORDER) == {f.name for f in fields(AuthEvent)}, "FIELD_ORDER must list every field"

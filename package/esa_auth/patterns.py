@@ -1,0 +1,524 @@
+"""The registry of ESA log-line body templates.
+
+Every template of the formats catalogue (``esa-log-formats.md``; Cisco TAC note
+118570 "How are SMTP authentication events logged?", the AsyncOS user guides'
+Logging chapter) is a named, ordered :class:`LinePattern` with example bodies.
+A test checks that every example is matched by its own pattern and by no
+pattern before it.
+
+Dispatch is on the first four bytes of the body, lower-cased: the pipeline
+looks up :data:`DISPATCH` and tries only the few patterns registered under
+that key, never every regex on every line.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Dict, Iterable, List, Optional, Pattern, Tuple
+
+#: Roles of a pattern.
+AUTH = "auth"  # an authentication event (becomes an AuthEvent)
+CONTEXT = "context"  # a session line that completes auth events (C1-C9)
+HEADER = "header"  # file header metadata (section 2)
+IGNORE = "ignore"  # recognised look-alike or infrastructure line: never an event
+
+
+@dataclass(frozen=True)
+class LinePattern:
+    """One body template.
+
+    Attributes:
+        name: the catalogue id (``T1``, ``A14``, ``C1`` ...), stable.
+        role: one of :data:`AUTH`, :data:`CONTEXT`, :data:`HEADER`, :data:`IGNORE`.
+        regex: compiled, anchored at the start of the body.
+        examples: bodies this pattern must match (tested).
+        signature: human-readable event name (auth patterns).
+        action: CIM action: ``success``, ``failure`` or ``error`` (auth patterns).
+        activity: ``authenticate``, ``logon`` or ``logoff`` (auth patterns).
+        app: CIM app when the template fixes it; empty when it comes from the line.
+        direction: ``inbound``/``outbound`` for SMTP AUTH, empty otherwise.
+        reason: fixed failure reason of the template, if any.
+    """
+
+    name: str
+    role: str
+    regex: Pattern[str]
+    examples: Tuple[str, ...]
+    signature: str = ""
+    action: str = ""
+    activity: str = ""
+    app: str = ""
+    direction: str = ""
+    reason: str = ""
+
+    @property
+    def signature_id(self) -> str:
+        """Stable id of the template, for CIM ``signature_id``."""
+        return "ESA-" + self.name
+
+    @property
+    def keys(self) -> Tuple[bytes, ...]:
+        """Dispatch keys: the lower-cased first four bytes of each example."""
+        seen: List[bytes] = []
+        for example in self.examples:
+            key = dispatch_key(example.encode("utf-8"))
+            if key not in seen:
+                seen.append(key)
+        return tuple(seen)
+
+
+def dispatch_key(body: bytes) -> bytes:
+    """The key a body is dispatched on (first four bytes, lower-cased)."""
+    return body[:4].lower()
+
+
+def _rx(pattern: str) -> Pattern[str]:
+    # Fixed words are matched case-insensitively and runs of spaces are
+    # tolerated: real logs have odd case and double spaces (catalogue intro).
+    return re.compile(pattern, re.VERBOSE | re.IGNORECASE)
+
+
+_U = r"(?P<user>.*?)"  # a user name is free text (spaces, @, \ ...): always bounded by literals
+_IP = r"(?P<src>[0-9A-Fa-f:.]+)"  # IPv4, IPv6 or IPv4-mapped IPv6
+_END = r"\s*\.?\s*$"
+
+_REGISTRY: List[LinePattern] = []
+
+
+def _add(pattern: LinePattern) -> None:
+    if any(p.name == pattern.name for p in _REGISTRY):
+        raise KeyError(f"duplicate pattern name {pattern.name!r}")
+    _REGISTRY.append(pattern)
+
+
+def _auth(name: str, regex: str, examples: Iterable[str], **kwargs: str) -> None:
+    _add(LinePattern(name, AUTH, _rx(regex), tuple(examples), **kwargs))
+
+
+def _other(name: str, role: str, regex: str, examples: Iterable[str]) -> None:
+    _add(LinePattern(name, role, _rx(regex), tuple(examples)))
+
+
+# --- Section 3: inbound SMTP AUTH (text mail logs, keyed by ICID) -------------
+# Older catalogue templates have no colon after "SMTP Auth"; real lines since
+# 2009 have it (TAC 118570): both are accepted. The user runs up to
+# " using AUTH mechanism: " and may contain spaces.
+_INBOUND = dict(app="smtp", direction="inbound", activity="authenticate")
+_auth(
+    "T1",
+    r"SMTP\ +Auth:?\ +\(ICID\ +(?P<icid>\d+)\)\ +succeeded\ +for\ +user:?\ " + _U
+    + r"\ +using\ +AUTH\ +mechanism:\ *(?P<mech>\S+)\ +with\ +profile:\ *(?P<profile>.+?)\s*$",
+    ["SMTP Auth: (ICID 450) succeeded for user: ironport using AUTH mechanism: PLAIN with profile: IncomingAuthentication"],
+    signature="SMTP AUTH succeeded", action="success", **_INBOUND,
+)  # fmt: skip
+_auth(
+    "T2",
+    r"SMTP\ +Auth:?\ +\(ICID\ +(?P<icid>\d+)\)\ +failed\ +for\ +user:?\ " + _U
+    + r"\ +using\ +AUTH\ +mechanism:\ *(?P<mech>\S+)\ +with\ +profile:\ *(?P<profile>.+?)\s*$",
+    ["SMTP Auth: (ICID 451) failed for user: ironport using AUTH mechanism: PLAIN with profile: IncomingAuthentication",
+     "SMTP Auth (ICID 7) failed for user: j doe@example.com using AUTH mechanism: LOGIN with profile: Corp Auth"],
+    signature="SMTP AUTH failed", action="failure", **_INBOUND,
+)  # fmt: skip
+_auth(
+    "T3",
+    r"SMTP\ +Auth:?\ +\(ICID\ +(?P<icid>\d+)\)\ +profile:\ *(?P<profile>.+?)\ +is\ +misconfigured\ +or\ +missing"
+    r"\ +causing\ +an\ +Auth\ +failure" + _END,
+    ["SMTP Auth (ICID 31) profile: smtp_auth_ldap is misconfigured or missing causing an Auth failure"],
+    signature="SMTP AUTH profile misconfigured", action="failure",
+    reason="SMTP AUTH profile is misconfigured or missing", **_INBOUND,
+)  # fmt: skip
+_auth(
+    "T5",
+    r"SMTP\ +Auth:?\ +\(ICID\ +(?P<icid>\d+)\)\ +could\ +not\ +reach\ +forwarding\ +server\ +(?P<server>.+?)"
+    r"\ +with\ +reason:\ *(?P<detail>.+?)\s*$",
+    ["SMTP Auth (ICID 32) could not reach forwarding server auth.example.com with reason: Connection refused"],
+    signature="SMTP AUTH forwarding server unreachable", action="error", **_INBOUND,
+)  # fmt: skip
+_auth(
+    "T4",
+    r"SMTP\ +Auth:?\ +\(ICID\ +(?P<icid>\d+)\)\ +could\ +not\ +reach\ +forwarding\ +server\ +(?P<server>.+?)" + _END,
+    ["SMTP Auth (ICID 33) could not reach forwarding server 192.0.2.25"],
+    signature="SMTP AUTH forwarding server unreachable", action="error", **_INBOUND,
+)  # fmt: skip
+_auth(
+    "T6",
+    r"SMTP\ +Auth:?\ +\(ICID\ +(?P<icid>\d+)\)\ +LDAP\ +query/user\ +lookup\ +failed\ +for\ +user:?\ " + _U + _END,
+    ["SMTP Auth (ICID 34) LDAP query/user lookup failed for user: mallory"],
+    signature="SMTP AUTH LDAP user lookup failed", action="failure",
+    reason="LDAP query/user lookup failed", **_INBOUND,
+)  # fmt: skip
+_auth(
+    "T7",
+    r"SMTP\ +Auth:?\ +\(ICID\ +(?P<icid>\d+)\)\ +was\ +required\ +but\ +remote\ +host\ +did\ +not\ +initiate\ +it" + _END,
+    ["SMTP Auth (ICID 35) was required but remote host did not initiate it"],
+    signature="SMTP AUTH required but not attempted", action="failure",
+    reason="SMTP AUTH was required but the client did not initiate it", **_INBOUND,
+)  # fmt: skip
+# T8 and T9 concern the authentication infrastructure, not an attempt by anyone.
+_other(
+    "T8", IGNORE,
+    r"SMTP\ +Auth:?\ +forward\ +server\ +connection\ +to\ ",
+    ["SMTP Auth forward server connection to 192.0.2.25, port 25, interface 192.0.2.1, 4 connections available"],
+)  # fmt: skip
+_other(
+    "T9", IGNORE,
+    r"SMTP\ +Auth:?\ +LDAP\ +query\ +failed",
+    ["SMTP Auth LDAP query failed, possible LDAP misconfiguration or unreachable server."],
+)  # fmt: skip
+
+# --- Section 4: outbound SMTP AUTH (keyed by DCID; note "DCID:" with a colon) -
+# The failure tail is a Python-repr tuple: ('535', ['5.7.8 Error: ...']).
+_OUTBOUND = dict(app="smtp", direction="outbound", activity="authenticate")
+_auth(
+    "T10",
+    r"DCID:\ *(?P<dcid>\d+)\ +IP:\ *(?P<ip>\S+)\ +SMTP\ +authentication\ +using\ +the\ +profile\ +(?P<profile>.+?)"
+    r"\ +succeeded" + _END,
+    ["DCID: 5633 IP: 172.16.155.102 SMTP authentication using the profile OutboundAuthentication succeeded."],
+    signature="SMTP AUTH to smart host succeeded", action="success", **_OUTBOUND,
+)  # fmt: skip
+_auth(
+    "T11",
+    r"DCID:\ *(?P<dcid>\d+)\ +IP:\ *(?P<ip>\S+)\ +SMTP\ +authentication\ +using\ +the\ +profile\ +(?P<profile>.+?)"
+    r"\ +failed(?::\ *(?P<tail>.*?))?\s*$",
+    ["DCID: 5640 IP: 172.16.155.102 SMTP authentication using the profile OutboundAuthentication failed: "
+     "('535', ['5.7.8 Error: authentication failed: authentication failure'])"],
+    signature="SMTP AUTH to smart host failed", action="failure", **_OUTBOUND,
+)  # fmt: skip
+
+# --- Section 5: session lines (context only) ---------------------------------
+_other(
+    "C1", CONTEXT,
+    r"New\ +SMTP\ +ICID\ +(?P<icid>\d+)\ +interface\ +(?P<listener>.+?)(?:\ +\((?P<listener_ip>[^()\s]*)\))?"
+    r"\ +address\ +(?P<client>\S+)"
+    r"(?:\ +reverse\ +dns\ +host\ +(?P<rdns>.*?)\ +verified\ +(?P<verified>yes|no))?\s*$",
+    ["New SMTP ICID 450 interface IncomingMail (172.16.155.16) address 172.16.155.102 reverse dns host unknown verified no",
+     "New smtp ICID 12 Interface Data 1 (192.0.2.1)  address 198.51.100.7 reverse dns host mx.example.net verified yes",
+     "New SMTP ICID 3 interface Management address 10.1.1.1"],
+)  # fmt: skip
+_other(
+    "C7", CONTEXT,
+    r"New\ +SMTP\ +DCID\ +(?P<dcid>\d+)\ +interface\ +(?P<local_ip>\S+)\ +address\ +(?P<remote_ip>\S+)"
+    r"(?:\ +port\ +(?P<port>\d+))?\s*$",
+    ["New SMTP DCID 5633 interface 172.16.155.16 address 172.16.155.102 port 25",
+     "New SMTP DCID 8 interface 192.0.2.1 address 203.0.113.9"],
+)  # fmt: skip
+_other(
+    "C2", CONTEXT,
+    r"ICID\ +(?P<icid>\d+)\ +(?P<verdict>ACCEPT|REJECT|TCPREFUSE|RELAY)\ +SG\ +(?P<sg>.*?)\ +match(?:\ +(?P<rule>.*?))??"
+    r"(?:\ +SBRS\ +(?P<sbrs>not\ enabled|\S+))?(?:\ +country\ +(?P<country>.+?))?\s*$",
+    ["ICID 450 ACCEPT SG None match ALL SBRS None",
+     "ICID 9 RELAY SG RELAYLIST match 10.0.0.0/8 SBRS 3.5 country Germany",
+     "ICID 10 ACCEPT SG UNKNOWNLIST match  SBRS not enabled",
+     "ICID 11 REJECT SG BLACKLIST match"],
+)  # fmt: skip
+_other(
+    "C4", CONTEXT,
+    r"ICID\ +(?P<icid>\d+)\ +TLS\ +(?P<result>success|failed)(?:\ +protocol\ +(?P<proto>\S+))?"
+    r"(?:\ +cipher\ +(?P<cipher>\S+))?.*$",
+    ["ICID 450 TLS success protocol TLSv1.2 cipher ECDHE-RSA-AES256-GCM-SHA384", "ICID 5 TLS success",
+     "ICID 6 TLS failed: (336151574, 'error:14094416:SSL routines')"],
+)  # fmt: skip
+_other(
+    "C5", CONTEXT,
+    r"ICID\ +(?P<icid>\d+)\ +(?P<end>close|lost)\s*$",
+    ["ICID 450 close", "ICID 451 lost", "ICID 452 close "],
+)  # fmt: skip
+_other(
+    "C6", CONTEXT,
+    r"Start\ +MID\ +(?P<mid>\d+)\ +ICID\ +(?P<icid>\d+)\s*$",
+    ["Start MID 441 ICID 450"],
+)  # fmt: skip
+_other(
+    "C8", CONTEXT,
+    r"Delivery\ +start\ +DCID\ +(?P<dcid>\d+)\ +MID\ +(?P<mid>\d+)",
+    ["Delivery start DCID 5633 MID 441 to RID [0]"],
+)  # fmt: skip
+_other(
+    "C8c", CONTEXT,
+    r"DCID\ +(?P<dcid>\d+)\ +close\s*$",
+    ["DCID 5633 close"],
+)  # fmt: skip
+_other(
+    "C8t", CONTEXT,
+    r"DCID\ +(?P<dcid>\d+)\ +TLS\ +(?P<result>success|failed)(?:\ +protocol\ +(?P<proto>\S+))?"
+    r"(?:\ +cipher\ +(?P<cipher>\S+))?.*$",
+    ["DCID 5633 TLS success protocol TLSv1.2 cipher AES128-SHA"],
+)  # fmt: skip
+
+# --- Section 7: look-alikes that share a dispatch key with the above ---------
+_other("X1", IGNORE, r"Connection\ +Error:\ +DCID:", ["Connection Error: DCID: 12 IP: 192.0.2.7 details: timeout"])
+
+# --- Section 2: file header --------------------------------------------------
+_other(
+    "H-VERSION", HEADER,
+    r"Version:\ *(?P<version>\S+)(?:\ +SN:\ *(?P<serial>\S+))?",
+    ["Version: 15.0.0-104 SN: 4229A1B2C3D4E5F6A7B8-0A1B2C3D4E5F"],
+)  # fmt: skip
+_other(
+    "H-OFFSET", HEADER,
+    r"Time\ +offset\ +from\ +UTC:\ *(?P<offset>[-+]?\d+)\ +seconds",
+    ["Time offset from UTC: -21600 seconds"],
+)  # fmt: skip
+_other(
+    "H-MARK", IGNORE,
+    r"(?:Begin\ +Logfile|End\ +Logfile|Logfile\ +rolled\ +over)",
+    ["Begin Logfile", "End Logfile", "Logfile rolled over"],
+)  # fmt: skip
+
+# --- Section 6: administrator authentication (authentication log) -----------
+# Order matters where one template is a prefix of another with a free-text
+# user: the longer forms come first (A10, A11, A9, A12 before A3 before A1).
+_ADMIN_LOGON = dict(activity="logon")
+_auth(
+    "A10",
+    r"User\ " + _U + r"\ +from\ +" + _IP + r"\ +was\ +authenticated\ +successfully\ +with\ +privilege\ +(?P<role>\S+)"
+    r"\ +by\ +(?P<method>CLI\ +based)\ +authentication\ +using\ +an?\ +(?P<proto>SSH)\ +connection" + _END,
+    ["User admin from 192.0.2.10 was authenticated successfully with privilege admin by CLI based authentication "
+     "using an SSH connection."],
+    signature="Appliance login succeeded (SSH, CLI based)", action="success", **_ADMIN_LOGON,
+)  # fmt: skip
+_auth(
+    "A11",
+    r"User\ " + _U + r"\ +from\ +" + _IP + r"\ +was\ +authenticated\ +successfully\ +with\ +privilege\ +(?P<role>\S+)"
+    r"\ +by\ +(?P<method>password\ +based)\ +authentication\ +using\ +an?\ +(?P<proto>SSH)\ +connection" + _END,
+    ["User operator1 from 192.0.2.11 was authenticated successfully with privilege operators by password based "
+     "authentication using an SSH connection."],
+    signature="Appliance login succeeded (SSH, password)", action="success", **_ADMIN_LOGON,
+)  # fmt: skip
+_auth(
+    "A9",
+    r"User\ " + _U + r"\ +from\ +" + _IP + r"\ +was\ +authenticated\ +successfully\ +with\ +privilege\ +(?P<role>\S+)"
+    r"\ +using\ +an?\ +(?P<proto>\S+)\ +connection" + _END,
+    ["User admin from 192.0.2.10 was authenticated successfully with privilege admin using an HTTPS connection",
+     "User jdoe from 2001:db8::5 was authenticated successfully with privilege readonly using an HTTPS connection."],
+    signature="Appliance login succeeded", action="success", **_ADMIN_LOGON,
+)  # fmt: skip
+_auth(
+    "A12",
+    r"User\ " + _U + r"\ +from\ +" + _IP + r"\ +was\ +authenticated\ +successfully"
+    r"(?:\ +by\ +(?P<method>.+?)\ +authentication)?\ +using\ +an?\ +(?P<proto>\S+)\ +connection" + _END,
+    ["User helpdesk1 from 192.0.2.12 was authenticated successfully using an HTTPS connection.",
+     "User admin from 192.0.2.10 was authenticated successfully by CLI based authentication using an SSH connection."],
+    signature="Appliance login succeeded", action="success", **_ADMIN_LOGON,
+)  # fmt: skip
+_auth(
+    "A3",
+    r"User\ " + _U + r"\ +from\ +" + _IP + r"\ +was\ +authenticated\ +successfully" + _END,
+    ["User admin from 192.0.2.10 was authenticated successfully."],
+    signature="Appliance login succeeded", action="success", **_ADMIN_LOGON,
+)  # fmt: skip
+_auth(
+    "A4",
+    r"User\ " + _U + r"\ +from\ +" + _IP + r"\ +failed\ +authentication" + _END,
+    ["User admin from 203.0.113.50 failed authentication."],
+    signature="Appliance login failed", action="failure", **_ADMIN_LOGON,
+)  # fmt: skip
+_auth(
+    "A1",
+    r"User\ " + _U + r"\ +was\ +authenticated\ +successfully" + _END,
+    ["User admin was authenticated successfully."],
+    signature="Appliance login succeeded", action="success", **_ADMIN_LOGON,
+)  # fmt: skip
+_auth(
+    "A2",
+    r"User\ " + _U + r"\ +failed\ +authentication" + _END,
+    ["User guest failed authentication."],
+    signature="Appliance login failed", action="failure", **_ADMIN_LOGON,
+)  # fmt: skip
+_auth(
+    "A6",
+    r"The\ +user\ " + _U + r"\ +successfully\ +logged\ +on\ +from\ +" + _IP
+    + r"\ +with\ +privilege\ +(?P<role>\S+)\ +using\ +an?\ +(?P<proto>\S+)\ +connection" + _END,
+    ["The user admin successfully logged on from 192.0.2.10 with privilege admin using an HTTPS connection."],
+    signature="Appliance login succeeded", action="success", **_ADMIN_LOGON,
+)  # fmt: skip
+_auth(
+    "A5",
+    r"The\ +user\ " + _U + r"\ +successfully\ +logged\ +on\ +from\ +" + _IP
+    + r"\ +using\ +an?\ +(?P<proto>\S+)\ +connection" + _END,
+    ["The user jdoe successfully logged on from 192.0.2.20 using an HTTPS connection."],
+    signature="Appliance login succeeded", action="success", **_ADMIN_LOGON,
+)  # fmt: skip
+_auth(
+    "A8",
+    r"An\ +authentication\ +attempt\ +by\ +the\ +user\ " + _U + r"\ +from\ +" + _IP
+    + r"\ +failed\ +using\ +an?\ +(?P<proto>\S+)\ +connection" + _END,
+    ["An authentication attempt by the user admin from 203.0.113.50 failed using an HTTPS connection."],
+    signature="Appliance login failed", action="failure", **_ADMIN_LOGON,
+)  # fmt: skip
+_auth(
+    "A7",
+    r"An\ +authentication\ +attempt\ +by\ +the\ +user\ " + _U + r"\ +from\ +" + _IP + r"\ +failed" + _END,
+    ["An authentication attempt by the user root from 203.0.113.51 failed"],
+    signature="Appliance login failed", action="failure", **_ADMIN_LOGON,
+)  # fmt: skip
+_auth(
+    "A13",
+    r"Authentication\ +OK,\ +user\ " + _U + r"\ +with\ +privilege\ +(?P<role>\S+)\ +logged\ +in\ +to\ +Spam\ +Quarantine"
+    + _END,
+    ["Authentication OK, user jdoe@example.com with privilege end-user logged in to Spam Quarantine"],
+    signature="Spam Quarantine login succeeded", action="success", app="esa:quarantine", **_ADMIN_LOGON,
+)  # fmt: skip
+_auth(
+    "A14",
+    r"login:" + _IP + r"\ +user:" + _U + r"\ +session:(?P<session>\S+)\s*$",
+    ["login:192.0.2.10 user:admin session:k3Jd9sLqPz0aB1cD2eF3"],
+    signature="Appliance GUI session started", action="success", app="esa:gui", **_ADMIN_LOGON,
+)  # fmt: skip
+
+_ADMIN_LOGOFF = dict(activity="logoff", action="success")
+_auth(
+    "L1",
+    r"logout:" + _IP + r"\ +user:" + _U + r"\ +session:(?P<session>\S+)\s*$",
+    ["logout:192.0.2.10 user:admin session:k3Jd9sLqPz0aB1cD2eF3"],
+    signature="Appliance GUI logout", app="esa:gui", **_ADMIN_LOGOFF,
+)  # fmt: skip
+_auth(
+    "L2",
+    r"CLI:\ +User\ " + _U + r"\ +logged\ +out\ +from\ +" + _IP + r"\ +because\ +of\ +inactivity\ +timeout" + _END,
+    ["CLI: User admin logged out from 192.0.2.10 because of inactivity timeout"],
+    signature="Appliance CLI logout (inactivity)", app="esa:cli", **_ADMIN_LOGOFF,
+)  # fmt: skip
+_auth(
+    "L3",
+    r"GUI:\ +User\ " + _U + r"\ +logged\ +out\ +from\ +session\ +(?P<session>\S+)\ +because\ +of\ +inactivity\ +timeout"
+    + _END,
+    ["GUI: User admin logged out from session k3Jd9sLqPz0aB1cD2eF3 because of inactivity timeout"],
+    signature="Appliance GUI logout (inactivity)", app="esa:gui", **_ADMIN_LOGOFF,
+)  # fmt: skip
+_auth(
+    "L4",
+    r"User\ " + _U + r"\ +logged\ +out\ +of\ +SSH\ +session\ +" + _IP + _END,
+    ["User admin logged out of SSH session 192.0.2.10"],
+    signature="Appliance SSH logout", app="esa:ssh", **_ADMIN_LOGOFF,
+)  # fmt: skip
+_auth(
+    "L5",
+    r"User\ " + _U + r"\ +logged\ +out\ +of\ +GUI\ +session" + _END,
+    ["User admin logged out of GUI session"],
+    signature="Appliance GUI logout", app="esa:gui", **_ADMIN_LOGOFF,
+)  # fmt: skip
+_auth(
+    "L6",
+    r"PID\ +(?P<pid>\d+):\ +User\ " + _U + r"\ +logged\ +out\ +from\ +session\ +because\ +of\ +inactivity\ +timeout"
+    + _END,
+    ["PID 4242: User admin logged out from session because of inactivity timeout."],
+    signature="Appliance CLI logout (inactivity)", app="esa:cli", **_ADMIN_LOGOFF,
+)  # fmt: skip
+_auth(
+    "L7",
+    r"User\ " + _U + r"\ +logged\ +out\ +from\ +Spam\ +Quarantine" + _END,
+    ["User - logged out from Spam Quarantine"],
+    signature="Spam Quarantine logout", app="esa:quarantine", **_ADMIN_LOGOFF,
+)  # fmt: skip
+# CLI audit look-alikes (section 7).
+_other(
+    "X2", IGNORE,
+    r"PID\ +\d+:\ +User\ +.*?\ +(?:entered\ |commit\ +changes)",
+    ["PID 4242: User admin entered 'logconfig'", "PID 4242: User admin commit changes: new listener"],
+)  # fmt: skip
+
+# --- API log (AsyncOS 12+): the client IP is only on a neighbouring line ----
+_auth(
+    "P1",
+    r"User\ " + _U + r"\ +not\ +authorized" + _END,
+    ["User apiuser not authorized"],
+    signature="API request not authorized", action="failure", app="esa:api", activity="logon",
+    reason="not authorized",
+)  # fmt: skip
+
+# --- HTTP log (gui_logs) ------------------------------------------------------
+_auth(
+    "W1",
+    r"SourceIP:" + _IP + r"\ +Destination:(?P<path>\S*)\ +Username:" + _U + r"\ +Privilege:(?P<role>\S*)"
+    r"\ +session:(?P<session>\S+)\ +Action:\ +The\ +HTTPS\ +session\ +has\ +been\ +established\ +successfully" + _END,
+    ["SourceIP:192.0.2.10 Destination:/login Username:admin Privilege:admin session:k3Jd9sLqPz0aB1cD2eF3 "
+     "Action: The HTTPS session has been established successfully."],
+    signature="Appliance GUI session established", action="success", app="esa:gui", activity="logon",
+)  # fmt: skip
+# "beacuse" is how AsyncOS spells it; "because" is accepted in case it is fixed.
+_auth(
+    "W2",
+    r"(?:SourceIP:" + _IP + r"\ +Destination:\S*\ +Username:\S*\ +Privilege:\S*\ +session:\S+\ +)?"
+    r"Action:\ +User\ " + _U + r"\ +logged\ +out\ +from\ +session\ +(?P<session>\S+)\ +bec(?:ua|au)se\ +of\ +inactivity"
+    r"\ +timeout" + _END,
+    ["Action: User admin logged out from session k3Jd9sLqPz0aB1cD2eF3 beacuse of inactivity timeout",
+     "SourceIP:192.0.2.10 Destination:/ Username:admin Privilege:admin session:k3Jd9sLqPz0aB1cD2eF3 Action: User admin "
+     "logged out from session k3Jd9sLqPz0aB1cD2eF3 beacuse of inactivity timeout"],
+    signature="Appliance GUI logout (inactivity)", app="esa:gui", **_ADMIN_LOGOFF,
+)  # fmt: skip
+_auth(
+    "W3",
+    r"Session\ +(?P<session>\S+)\ +user:" + _U + r"\ +expired" + _END,
+    ["Session k3Jd9sLqPz0aB1cD2eF3 user:admin expired"],
+    signature="Appliance GUI session expired", app="esa:gui", **_ADMIN_LOGOFF,
+)  # fmt: skip
+_other(
+    "X3", IGNORE,
+    r"Session\ +\S+\ +from\ +\S+\ +not\ +found",
+    ["Session k3Jd9sLqPz0aB1cD2eF3 from 192.0.2.10 not found"],
+)  # fmt: skip
+
+# --- Audit log (AsyncOS 13+) ------------------------------------------------
+_AUDIT = (
+    r"Appliance:\ *(?P<appliance>[^,]+?),\ *Interaction\ +Mode:\ *(?P<mode>GUI|CLI|API),\ *User:\ *" + _U + r",\ *"
+    r"(?:Role:\ *(?P<role>[^,]*?),\ *)?Source\ +IP:\ *" + _IP + r",\ *"
+    r"(?:Destination\ +IP:\ *(?P<dest_ip>[^,\s]*),\ *)?(?:Location:\ *(?P<location>.*?),\ *)?Event:\ *"
+)
+_AUDIT_EXAMPLE = (
+    "Appliance: esa01.example.com, Interaction Mode: GUI, User: admin, Role: Administrator, "
+    "Source IP: 192.0.2.10, Destination IP: 192.0.2.1, Location: /login, Event: "
+)
+for _name, _event, _kwargs in (
+    ("U1", r"Successful\ +login", dict(signature="Appliance login succeeded", action="success", activity="logon")),
+    ("U2", r"Session\ +established\ +successfully",
+     dict(signature="Appliance session established", action="success", activity="logon")),
+    ("U3", r"User\ +logged\ +out", dict(signature="Appliance logout", action="success", activity="logoff")),
+    ("U4", r"Session\ +terminated", dict(signature="Appliance session terminated", action="success", activity="logoff")),
+    ("U5", r"Permission\ +denied\ +reason\ *-\ *(?P<detail>.+?)",
+     dict(signature="Appliance login failed", action="failure", activity="logon")),
+    ("U6", r"API\ +Access\ +Success", dict(signature="API access succeeded", action="success", activity="logon")),
+):  # fmt: skip
+    _literal = re.sub(r"\\ \+|\\ \*", " ", _event).replace("\\", "")
+    _literal = re.sub(r"\(\?P<detail>.*", "Invalid username or passphrase", _literal)
+    _auth(_name, _AUDIT + _event + _END, [_AUDIT_EXAMPLE + _literal], **_kwargs)
+_other(
+    "X4", IGNORE,
+    _AUDIT + r"(?:User\ +input\ +was|User\ +visited\ +the\ +web\ +page)",
+    [_AUDIT_EXAMPLE + "User visited the web page."],
+)  # fmt: skip
+
+#: Every pattern, in registry order.
+PATTERNS: Tuple[LinePattern, ...] = tuple(_REGISTRY)
+
+#: Patterns by name.
+BY_NAME: Dict[str, LinePattern] = {p.name: p for p in PATTERNS}
+
+
+def _build_dispatch(patterns: Iterable[LinePattern]) -> Dict[bytes, Tuple[LinePattern, ...]]:
+    table: Dict[bytes, List[LinePattern]] = {}
+    for pattern in patterns:
+        for key in pattern.keys:
+            table.setdefault(key, []).append(pattern)
+    return {key: tuple(group) for key, group in table.items()}
+
+
+#: Dispatch table: body key -> the patterns to try, in registry order.
+DISPATCH: Dict[bytes, Tuple[LinePattern, ...]] = _build_dispatch(PATTERNS)
+
+#: A body that no pattern matched but that looks like authentication is a
+#: format the catalogue does not know yet: warn, so that it gets noticed.
+DRIFT = re.compile(
+    r"^SMTP\ +Auth\b|^DCID:.*SMTP\ +authentication|authenticat|logged\ +(?:on|in|out)|^log(?:in|out):",
+    re.VERBOSE | re.IGNORECASE,
+)
+
+
+def match(body: str, key: bytes) -> Optional[Tuple[LinePattern, "re.Match[str]"]]:
+    """Find the first pattern registered under ``key`` that matches ``body``."""
+    for pattern in DISPATCH.get(key, ()):
+        found = pattern.regex.match(body)
+        if found:
+            return pattern, found
+    return None

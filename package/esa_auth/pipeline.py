@@ -1,0 +1,659 @@
+"""The pipeline: bytes -> lines -> envelope -> template -> sessions -> AuthEvent.
+
+Pure: nothing here opens a file, reads a clock or the environment. Callers
+(the command line, the modular input, the search command) feed bytes per
+source with :meth:`Normalizer.feed`, end a source with :meth:`Normalizer.end`,
+and save or restore state with :meth:`Normalizer.state` / ``Normalizer(state=...)``.
+
+Speed matters (mail logs run to millions of lines a day): the hot loop looks
+at raw bytes only, and decodes and matches a regex only for lines whose body
+starts with a key of :data:`~esa_auth.patterns.DISPATCH`. Most mail-log lines
+(``MID ...`` message lines) are dropped after a ``find`` and a dict lookup.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, tzinfo
+from typing import Any, Dict, List, Match, Optional, Tuple
+
+from . import patterns as P
+from .envelope import ENVELOPE_HEADS, LEVELS, Envelope, parse_prefix
+from .errors import ConfigError, StateError
+from .events import AuthEvent
+from .sessions import DEFAULT_MAX_SESSIONS, DEFAULT_TIMEOUT, INBOUND, OUTBOUND, Session, SessionTable
+from .text import clip, decode
+from .timezones import infer_year, local_to_epoch, parse_zone, rfc3339
+
+DEFAULT_MAX_LINE_BYTES = 64 * 1024
+#: Continuation lines joined to one log line at most (wrapped lines, section 1).
+MAX_CONTINUATIONS = 16
+STATE_VERSION = 1
+
+#: Roles that make an appliance login privileged (catalogue section 6).
+ADMIN_ROLES = frozenset({"admin", "administrator"})
+#: The built-in account of every ESA.
+DEFAULT_ACCOUNT = "admin"
+#: SASL mechanisms that carry the password itself (RFC 4616 PLAIN; LOGIN).
+CLEARTEXT_MECHANISMS = frozenset({"PLAIN", "LOGIN"})
+
+_FILE_NAME = re.compile(r"^[^.@]+\.(?P<host>[^@]+?)\.(?:@\d{8}T\d{6}\.[A-Za-z]|current)$")
+_REPLY_ITEM = re.compile(r"'((?:[^'\\]|\\.)*)'|\"((?:[^\"\\]|\\.)*)\"")
+_REPLY = re.compile(r"^\(\s*'(?P<code>\d{3})'\s*,\s*\[(?P<items>.*)\]\s*\)\s*$")
+_ENHANCED = re.compile(r"^([245]\.\d{1,3}\.\d{1,3})\b")
+_NUMBER = re.compile(r"^[-+]?\d+(?:\.\d+)?$")
+
+
+def appliance_from_filename(name: str) -> Optional[str]:
+    """The appliance name in a log file name written with the "hostname" option.
+
+    ``authentication.esa01.example.com.@20220401T070622.s`` gives
+    ``esa01.example.com``; ``mail.@20220401T070622.s`` gives None (section 2).
+    """
+    match = _FILE_NAME.match(name)
+    return match.group("host") if match else None
+
+
+@dataclass(frozen=True)
+class Settings:
+    """How to read the logs. Validated on creation (bad values raise ConfigError).
+
+    Attributes:
+        tz: the appliance zone when a file has no ``Time offset from UTC``
+            header: an IANA name, ``UTC`` or an offset; None: UTC, with a warning.
+        host: the appliance name when the lines do not carry one.
+        year: the year of syslog dates (which have none); None: inferred from
+            ``reference_time``.
+        reference_time: when the logs were read (UTC); dates with no year are
+            placed in the year that puts them at or before it.
+        max_sessions: open SMTP sessions kept at most.
+        session_timeout: seconds of log time after which a silent session is dropped.
+        max_line_bytes: longer lines are cut to this length, with a warning.
+    """
+
+    tz: Optional[str] = None
+    host: Optional[str] = None
+    year: Optional[int] = None
+    reference_time: Optional[datetime] = None
+    max_sessions: int = DEFAULT_MAX_SESSIONS
+    session_timeout: float = DEFAULT_TIMEOUT
+    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
+    zone: Optional[tzinfo] = field(default=None, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.tz is not None:
+            object.__setattr__(self, "zone", parse_zone(self.tz))
+        if self.year is not None and not 1970 <= self.year <= 9999:
+            raise ConfigError(f"year out of range: {self.year}")
+        if self.max_sessions < 1:
+            raise ConfigError(f"max sessions must be at least 1, not {self.max_sessions}")
+        if not self.session_timeout > 0:
+            raise ConfigError(f"session timeout must be positive, not {self.session_timeout}")
+        if self.max_line_bytes < 256:
+            raise ConfigError(f"max line bytes must be at least 256, not {self.max_line_bytes}")
+        if self.host is not None and not self.host.strip():
+            object.__setattr__(self, "host", None)
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    """A warning about the input, with its place."""
+
+    source: str
+    line: int
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.source}:{self.line}: {self.message}"
+
+
+@dataclass
+class Stats:
+    """Counters of a run."""
+
+    lines: int = 0
+    events: int = 0
+    context: int = 0
+    skipped: int = 0
+    warnings: int = 0
+
+    def as_dict(self, evictions: int) -> Dict[str, int]:
+        """The counters, with the session table's evictions."""
+        return {
+            "lines": self.lines,
+            "events": self.events,
+            "context": self.context,
+            "skipped": self.skipped,
+            "warnings": self.warnings,
+            "evictions": evictions,
+        }
+
+
+# A logical line being assembled: first physical line, body start, dispatch
+# key, byte offset, line number, continuation lines.
+_Pending = Tuple[bytes, int, bytes, int, int, Optional[List[bytes]]]
+
+
+class Stream:
+    """The reading state of one source (a file, standard input, a search).
+
+    Args:
+        source: the name used in warnings (a path, ``-``).
+        key: the identity used in event ids; defaults to ``source``. Give the
+            same key to the same content under another name (a rotated file).
+        appliance: the appliance name the source implies (from its file name).
+    """
+
+    def __init__(self, source: str, key: Optional[str] = None, appliance: Optional[str] = None) -> None:
+        self.source = source
+        self.key = key if key is not None else source
+        self.appliance = appliance
+        #: Byte offset of the first byte not yet consumed (the partial line's start).
+        self.offset = 0
+        #: Physical lines consumed.
+        self.line = 0
+        self.partial = b""
+        self.overflow = 0
+        self.pending: Optional[_Pending] = None
+        self.started = False
+        self.utc_offset: Optional[int] = None
+        self.version: Optional[str] = None
+        self.serial: Optional[str] = None
+        self.zone_warned = False
+        self.year_warned = False
+        self.envelopes: Dict[bytes, Tuple[Optional[float], Optional[str]]] = {}
+
+    def to_state(self) -> Dict[str, Any]:
+        """The stream's position and file metadata, JSON-able. The pending
+        line is not kept: save after :meth:`Normalizer.flush`."""
+        return {
+            "source": self.source, "key": self.key, "appliance": self.appliance,
+            "offset": self.offset, "line": self.line,
+            "partial": self.partial.decode("latin-1"), "overflow": self.overflow,
+            "started": self.started, "utc_offset": self.utc_offset,
+            "version": self.version, "serial": self.serial,
+            "zone_warned": self.zone_warned, "year_warned": self.year_warned,
+        }  # fmt: skip
+
+    @classmethod
+    def from_state(cls, state: Dict[str, Any]) -> "Stream":
+        """Rebuild a stream saved by :meth:`to_state`.
+
+        Raises:
+            StateError: the state is damaged.
+        """
+        try:
+            stream = cls(str(state["source"]), str(state["key"]), state.get("appliance"))
+            stream.offset = int(state["offset"])
+            stream.line = int(state["line"])
+            stream.partial = str(state["partial"]).encode("latin-1")
+            stream.overflow = int(state.get("overflow", 0))
+            stream.started = bool(state["started"])
+            offset = state.get("utc_offset")
+            stream.utc_offset = None if offset is None else int(offset)
+            stream.version = state.get("version")
+            stream.serial = state.get("serial")
+            stream.zone_warned = bool(state.get("zone_warned", False))
+            stream.year_warned = bool(state.get("year_warned", False))
+        except (KeyError, TypeError, ValueError, UnicodeError) as exc:
+            raise StateError(f"stream state is damaged: {exc}") from exc
+        return stream
+
+
+class Normalizer:
+    """Turns ESA log bytes into :class:`AuthEvent` objects.
+
+    Args:
+        settings: how to read the logs.
+        state: what :meth:`state` returned earlier (open sessions), or None.
+    """
+
+    def __init__(self, settings: Optional[Settings] = None, state: Optional[Dict[str, Any]] = None) -> None:
+        self.settings = settings or Settings()
+        self.sessions = SessionTable(self.settings.max_sessions, self.settings.session_timeout)
+        self.stats = Stats()
+        self.diagnostics: List[Diagnostic] = []
+        if state is not None:
+            if not isinstance(state, dict) or state.get("version") != STATE_VERSION:
+                raise StateError("normalizer state has an unknown version")
+            self.sessions.restore(state["sessions"])
+
+    # --- state -----------------------------------------------------------------
+    def state(self) -> Dict[str, Any]:
+        """Open sessions and counters, JSON-able, for a checkpoint."""
+        return {"version": STATE_VERSION, "sessions": self.sessions.to_state()}
+
+    def stats_dict(self) -> Dict[str, int]:
+        """Counters of everything read so far."""
+        return self.stats.as_dict(self.sessions.evictions)
+
+    def take_diagnostics(self) -> List[Diagnostic]:
+        """Return the warnings gathered since the last call, and forget them."""
+        out, self.diagnostics = self.diagnostics, []
+        return out
+
+    def _warn(self, stream: Stream, line: int, message: str) -> None:
+        self.stats.warnings += 1
+        self.diagnostics.append(Diagnostic(stream.source, line, message))
+
+    # --- reading -----------------------------------------------------------------
+    def feed(self, stream: Stream, data: bytes) -> List[AuthEvent]:
+        """Read more bytes of a source; return the events of the lines completed.
+
+        A line is complete at its newline; the last logical line is held back
+        until the next line (it may be continued by wrapped lines), or until
+        :meth:`flush` or :meth:`end`.
+        """
+        if not data:
+            return []
+        limit = self.settings.max_line_bytes
+        if stream.overflow:
+            # The current line is already over the limit: drop bytes up to its end.
+            cut = data.find(b"\n")
+            if cut < 0:
+                stream.overflow += len(data)
+                return []
+            stream.overflow += cut
+            line = stream.partial
+            stream.partial = b""
+            data = data[cut + 1 :]
+            events = self._lines(stream, [line], stream.offset, cut_lengths={0: len(line) + stream.overflow})
+            stream.offset += len(line) + stream.overflow + 1
+            stream.overflow = 0
+            if not data:
+                return events
+        else:
+            events = []
+        buf = stream.partial + data if stream.partial else data
+        parts = buf.split(b"\n")
+        tail = parts.pop()
+        base = stream.offset
+        consumed = len(buf) - len(tail)
+        cut_lengths: Optional[Dict[int, int]] = None
+        for index, part in enumerate(parts):
+            if len(part) > limit:
+                if cut_lengths is None:
+                    cut_lengths = {}
+                cut_lengths[index] = len(part)
+                parts[index] = part[:limit]
+        events.extend(self._lines(stream, parts, base, cut_lengths))
+        stream.offset = base + consumed
+        if len(tail) > limit:
+            stream.partial = tail[:limit]
+            stream.overflow = len(tail) - limit
+        else:
+            stream.partial = tail
+        return events
+
+    def flush(self, stream: Stream) -> List[AuthEvent]:
+        """Finish the held-back logical line (all complete lines are then read)."""
+        pending = stream.pending
+        stream.pending = None
+        if pending is None:
+            return []
+        event = self._finish(stream, pending)
+        return [event] if event is not None else []
+
+    def end(self, stream: Stream) -> List[AuthEvent]:
+        """The source is finished: read a last line that has no newline, then flush."""
+        events: List[AuthEvent] = []
+        if stream.partial or stream.overflow:
+            events.extend(self.feed(stream, b"\n"))
+            stream.offset -= 1  # the newline was ours, not the source's
+        events.extend(self.flush(stream))
+        return events
+
+    def _lines(
+        self, stream: Stream, lines: List[bytes], offset: int, cut_lengths: Optional[Dict[int, int]] = None
+    ) -> List[AuthEvent]:
+        events: List[AuthEvent] = []
+        stats = self.stats
+        dispatch = P.DISPATCH
+        heads = ENVELOPE_HEADS
+        levels = LEVELS
+        pending = stream.pending
+        lineno = stream.line
+        started = stream.started
+        skipped = 0
+        for index, line in enumerate(lines):
+            lineno += 1
+            size = len(line) + 1
+            if line[-1:] == b"\r":
+                line = line[:-1]
+            if cut_lengths is not None and index in cut_lengths:
+                self._warn(stream, lineno, f"line of {cut_lengths[index]} bytes cut to {len(line)} bytes")
+                size = cut_lengths[index] + 1
+            head = line[:3]
+            if head in heads or (head[:1] == b"<" and head[1:2].isdigit()):
+                started = True
+                if pending is not None:
+                    event = self._finish(stream, pending)
+                    if event is not None:
+                        events.append(event)
+                    pending = None
+                # body_start() inlined: this loop runs once per log line.
+                bs = -1
+                i = line.find(b": ")
+                for _ in range(3):
+                    if i <= 0:
+                        break
+                    if line[line.rfind(b" ", 0, i) + 1 : i].lower() in levels:
+                        bs = i + 2
+                        while line[bs : bs + 1] == b" ":
+                            bs += 1
+                        break
+                    i = line.find(b": ", i + 2)
+                if bs < 0:
+                    skipped += 1
+                else:
+                    key = line[bs : bs + 4].lower()
+                    if key in dispatch:
+                        pending = (line, bs, key, offset, lineno, None)
+                    else:
+                        skipped += 1
+            elif line.strip():
+                if pending is not None:
+                    more = pending[5]
+                    if more is None:
+                        pending = (pending[0], pending[1], pending[2], pending[3], pending[4], [line])
+                    elif len(more) < MAX_CONTINUATIONS:
+                        more.append(line)
+                    else:
+                        self._warn(stream, lineno, "too many continuation lines; line dropped")
+                elif not started:
+                    self._warn(stream, lineno, f"line does not start with an ESA log envelope; skipped: {_show(line)}")
+                    skipped += 1
+            offset += size
+        stream.pending = pending
+        stream.line = lineno
+        stream.started = started
+        stats.lines += len(lines)
+        stats.skipped += skipped
+        return events
+
+    # --- one logical line ---------------------------------------------------------
+    def _finish(self, stream: Stream, pending: _Pending) -> Optional[AuthEvent]:
+        first, bs, key, offset, lineno, more = pending
+        body_bytes = first[bs:] if more is None else b" ".join([first[bs:]] + [m.strip() for m in more])
+        body, problems = decode(body_bytes)
+        for problem in problems:
+            self._warn(stream, lineno, problem)
+        found = P.match(body, key)
+        if found is None:
+            self.stats.skipped += 1
+            if P.DRIFT.search(body):
+                self._warn(stream, lineno, f"unrecognised authentication line; skipped: {clip(body)}")
+            return None
+        pattern, groups = found
+        prefix = first[:bs]
+        epoch, host = self._envelope(stream, prefix, lineno)
+        appliance = host or self.settings.host or stream.appliance
+        role = pattern.role
+        if role == P.CONTEXT:
+            self.stats.context += 1
+            self._context(pattern.name, groups, appliance or stream.serial or "", epoch)
+            return None
+        if role == P.HEADER:
+            self.stats.context += 1
+            self._header(stream, pattern.name, groups)
+            return None
+        if role != P.AUTH:
+            self.stats.skipped += 1
+            return None
+        prefix_text, _ = decode(prefix)
+        raw = prefix_text + body
+        event = self._event(stream, pattern, groups, epoch, appliance, raw, offset)
+        self.stats.events += 1
+        return event
+
+    def _envelope(self, stream: Stream, prefix: bytes, lineno: int) -> Tuple[Optional[float], Optional[str]]:
+        cached = stream.envelopes.get(prefix)
+        if cached is not None:
+            return cached
+        text, _ = decode(prefix)
+        envelope = parse_prefix(text)
+        if envelope is None:
+            self._warn(stream, lineno, f"unrecognised envelope {clip(text)!r}; time and host left out")
+            result: Tuple[Optional[float], Optional[str]] = (None, None)
+        else:
+            result = (self._epoch(stream, envelope, lineno), envelope.host)
+        if len(stream.envelopes) >= 4096:
+            stream.envelopes.clear()
+        stream.envelopes[prefix] = result
+        return result
+
+    def _epoch(self, stream: Stream, envelope: Envelope, lineno: int) -> Optional[float]:
+        if envelope.month == 0:
+            return None
+        year = envelope.year or self.settings.year
+        if year is None:
+            reference = self.settings.reference_time
+            if reference is None:
+                if not stream.year_warned:
+                    stream.year_warned = True
+                    self._warn(stream, lineno, "syslog dates carry no year and none is configured; time left out")
+                return None
+            year = infer_year(envelope.month, envelope.day, reference)
+        try:
+            hour, minute, second = (int(x) for x in envelope.hms.split(":"))
+            local = datetime(year, envelope.month, envelope.day, hour, minute, second)
+        except ValueError:
+            self._warn(stream, lineno, f"impossible date {year}-{envelope.month}-{envelope.day} {envelope.hms}")
+            return None
+        if stream.utc_offset is None and self.settings.zone is None and not stream.zone_warned:
+            stream.zone_warned = True
+            self._warn(
+                stream, lineno, "no 'Time offset from UTC' header and no time zone configured: times read as UTC"
+            )
+        return local_to_epoch(local, self.settings.zone, stream.utc_offset)
+
+    def _header(self, stream: Stream, name: str, groups: Match[str]) -> None:
+        if name == "H-VERSION":
+            stream.version = groups["version"]
+            stream.serial = groups["serial"]
+        elif name == "H-OFFSET":
+            stream.utc_offset = int(groups["offset"])
+            stream.envelopes.clear()
+
+    def _context(self, name: str, groups: Match[str], appliance: str, when: Optional[float]) -> None:
+        sessions = self.sessions
+        if name == "C1":
+            session = sessions.open((appliance, INBOUND, int(groups["icid"])), when)
+            session.client_ip = groups["client"]
+            session.listener = groups["listener"].strip() or None
+            session.listener_ip = groups["listener_ip"] or None
+            rdns = groups["rdns"]
+            if groups["verified"] and groups["verified"].lower() == "yes" and rdns and rdns.lower() != "unknown":
+                session.client_host = rdns
+        elif name == "C7":
+            session = sessions.open((appliance, OUTBOUND, int(groups["dcid"])), when)
+            session.local_ip = groups["local_ip"]
+            session.remote_ip = groups["remote_ip"]
+            port = int(groups["port"]) if groups["port"] else 0
+            session.remote_port = port if 0 < port < 65536 else None
+        elif name in ("C5", "C8c"):
+            kind = INBOUND if name == "C5" else OUTBOUND
+            sessions.close((appliance, kind, int(groups["icid" if name == "C5" else "dcid"])))
+        else:
+            kind, number = (OUTBOUND, groups["dcid"]) if name in ("C8", "C8t") else (INBOUND, groups["icid"])
+            found = sessions.get((appliance, kind, int(number)), when)
+            if found is None:
+                return
+            if name == "C2":
+                group = groups["sg"].strip()
+                found.sender_group = group if group and group != "None" else None
+                sbrs = groups["sbrs"]
+                found.sbrs = sbrs if sbrs and _NUMBER.match(sbrs) else None
+            elif name in ("C4", "C8t"):
+                if groups["result"].lower() == "success":
+                    found.tls = True
+                    found.tls_protocol = groups["proto"]
+                    found.tls_cipher = groups["cipher"]
+            else:  # C6, C8: a message starts on the session
+                found.mid = int(groups["mid"])
+
+    def _event(
+        self,
+        stream: Stream,
+        pattern: P.LinePattern,
+        groups: Match[str],
+        epoch: Optional[float],
+        appliance: Optional[str],
+        raw: str,
+        offset: int,
+    ) -> AuthEvent:
+        names = groups.groupdict()
+        values: Dict[str, Any] = {}
+        user = _clean(names.get("user"))
+        if user == "-":
+            user = None
+        direction = pattern.direction
+        dvc = appliance
+        if direction == "inbound":
+            icid = int(names["icid"])
+            session = self.sessions.get((appliance or stream.serial or "", INBOUND, icid), epoch)
+            mechanism = _clean(names.get("mech"))
+            values.update(
+                icid=icid, session_id=str(icid), authentication_method=mechanism,
+                authentication_service=_clean(names.get("profile")),
+            )  # fmt: skip
+            if session is not None:
+                values.update(_inbound_context(session))
+                if mechanism is not None:
+                    values["cleartext"] = mechanism.upper() in CLEARTEXT_MECHANISMS and not session.tls
+            if values.get("dest") is None and dvc:
+                values["dest"] = dvc
+            if names.get("server"):
+                detail = _clean(names.get("detail"))
+                server = names["server"].strip()
+                values["reason"] = f"could not reach forwarding server {server}" + (f": {detail}" if detail else "")
+        elif direction == "outbound":
+            dcid = int(names["dcid"])
+            session = self.sessions.get((appliance or stream.serial or "", OUTBOUND, dcid), epoch)
+            values.update(
+                dcid=dcid, session_id=str(dcid), authentication_service=_clean(names.get("profile")),
+                dest=names["ip"], dest_ip=_ip(names["ip"]),
+            )  # fmt: skip
+            if session is not None:
+                values.update(
+                    src=session.local_ip, src_ip=_ip(session.local_ip), dest_port=session.remote_port,
+                    tls=session.tls, tls_protocol=session.tls_protocol, tls_cipher=session.tls_cipher,
+                    mid=session.mid,
+                )  # fmt: skip
+            if values.get("src") is None and dvc:
+                values["src"] = dvc
+            if names.get("tail"):
+                values.update(_smtp_reply(names["tail"]))
+        else:
+            values.update(_admin(pattern, names, user))
+            audit_appliance = _clean(names.get("appliance"))
+            if dvc is None and audit_appliance:
+                dvc = audit_appliance
+            if values.get("dest") is None and dvc:
+                values["dest"] = dvc
+        if pattern.reason and "reason" not in values:
+            values["reason"] = pattern.reason
+        digest = hashlib.blake2b(
+            f"{stream.key}\x00{offset}\x00{raw}".encode("utf-8", "replace"), digest_size=16
+        ).hexdigest()
+        return AuthEvent(
+            action=pattern.action,
+            activity=pattern.activity,
+            app=values.pop("app", None) or pattern.app,
+            signature=pattern.signature,
+            signature_id=pattern.signature_id,
+            raw=raw,
+            event_id=digest,
+            time=rfc3339(epoch) if epoch is not None else None,
+            direction=direction or None,
+            user=user,
+            dvc=dvc,
+            dvc_serial=stream.serial,
+            product_version=stream.version,
+            **{k: v for k, v in values.items() if v is not None},
+        )
+
+
+def _show(line: bytes) -> str:
+    text, _ = decode(line[:120])
+    return clip(text)
+
+
+def _ip(value: Optional[str]) -> Optional[str]:
+    """The value if it is an IP address (IPv4, IPv6, IPv4-mapped IPv6), else None."""
+    if not value:
+        return None
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return None
+    return value
+
+
+def _clean(value: Optional[str]) -> Optional[str]:
+    if value is None:
+        return None
+    value = value.strip()
+    return value or None
+
+
+def _inbound_context(session: Session) -> Dict[str, Any]:
+    sbrs = float(session.sbrs) if session.sbrs is not None else None
+    if sbrs is not None and not -10.0 <= sbrs <= 10.0:
+        sbrs = None
+    return {
+        "src": session.client_ip, "src_ip": _ip(session.client_ip), "src_host": session.client_host,
+        "dest": session.listener_ip, "dest_ip": _ip(session.listener_ip), "listener": session.listener,
+        "sender_group": session.sender_group, "sbrs": sbrs, "tls": session.tls,
+        "tls_protocol": session.tls_protocol, "tls_cipher": session.tls_cipher, "mid": session.mid,
+    }  # fmt: skip
+
+
+def _smtp_reply(tail: str) -> Dict[str, Any]:
+    """Read the Python-repr reply of an outbound failure (T11):
+    ``('535', ['5.7.8 Error: authentication failed: ...'])``."""
+    match = _REPLY.match(tail.strip())
+    if not match:
+        return {"reason": tail.strip() or None}
+    items = [a if a else b for a, b in _REPLY_ITEM.findall(match["items"])]
+    text = " ".join(item.strip() for item in items if item.strip())
+    out: Dict[str, Any] = {"reply_code": match["code"], "reason": text or None}
+    if items:
+        status = _ENHANCED.match(items[0].strip())
+        if status:
+            out["enhanced_status"] = status.group(1)
+    return out
+
+
+_APP_BY_PROTOCOL = {"HTTPS": "esa:gui", "HTTP": "esa:gui", "SSH": "esa:ssh"}
+_APP_BY_MODE = {"GUI": "esa:gui", "CLI": "esa:cli", "API": "esa:api"}
+
+
+def _admin(pattern: P.LinePattern, names: Dict[str, Optional[str]], user: Optional[str]) -> Dict[str, Any]:
+    src = _clean(names.get("src"))
+    role = _clean(names.get("role"))
+    proto = (names.get("proto") or "").upper()
+    mode = (names.get("mode") or "").upper()
+    app = pattern.app or _APP_BY_PROTOCOL.get(proto) or _APP_BY_MODE.get(mode) or "esa"
+    method = _clean(names.get("method"))
+    values: Dict[str, Any] = {
+        "app": app,
+        "src": src,
+        "src_ip": _ip(src),
+        "user_role": role,
+        "session_id": _clean(names.get("session")),
+        "authentication_method": " ".join(method.split()) if method else None,
+        "dest": _clean(names.get("dest_ip")),
+        "dest_ip": _ip(_clean(names.get("dest_ip"))),
+        "reason": _clean(names.get("detail")),
+    }
+    if user is not None:
+        is_default = user == DEFAULT_ACCOUNT
+        values["default_account"] = is_default
+        values["privileged"] = is_default or (role is not None and role.lower() in ADMIN_ROLES)
+    elif role is not None:
+        values["privileged"] = role.lower() in ADMIN_ROLES
+    return values

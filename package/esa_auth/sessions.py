@@ -1,0 +1,194 @@
+"""The table of open SMTP sessions, keyed by (appliance, ICID) and (appliance, DCID).
+
+ICID and DCID counters are per appliance and restart from small numbers
+(catalogue section 5), so the appliance is part of the key. The table is
+bounded twice, because an attacker can open connections and never close them:
+at most ``max_sessions`` entries (the least recently active is evicted) and
+an idle timeout measured in log time (not wall-clock time, which the library
+never reads). Its state goes out as plain JSON-able data and comes back in.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass, fields
+from typing import Any, Dict, Iterator, List, Optional, Tuple
+
+from .errors import StateError
+
+#: (appliance, "i" or "d", ICID/DCID number)
+SessionKey = Tuple[str, str, int]
+
+INBOUND = "i"
+OUTBOUND = "d"
+
+DEFAULT_MAX_SESSIONS = 100_000
+#: ESA closes idle SMTP connections after minutes (listener and delivery
+#: timeouts); an hour without a line on a session means it is gone.
+DEFAULT_TIMEOUT = 3600.0
+
+STATE_VERSION = 1
+
+
+@dataclass
+class Session:
+    """What the session lines said about one SMTP connection.
+
+    Attributes:
+        opened: log time (epoch seconds) of the open line, if seen.
+        seen: log time of the latest line of the session.
+        client_ip: inbound: the SMTP client (C1 ``address``).
+        client_host: inbound: reverse DNS name, only when ``verified yes``.
+        listener: inbound: listener name (C1 ``interface``).
+        listener_ip: inbound: the listener's address.
+        sender_group: inbound: sender group of the HAT verdict (C2).
+        sbrs: inbound: SenderBase reputation score, as logged.
+        local_ip: outbound: the ESA interface (C7 ``interface``).
+        remote_ip: outbound: the remote server (C7 ``address``).
+        remote_port: outbound: the remote port (C7 ``port``).
+        tls: True once ``TLS success`` was logged on the session.
+        tls_protocol: TLS protocol of that line.
+        tls_cipher: TLS cipher of that line.
+        mid: the latest message started on the session.
+    """
+
+    opened: Optional[float] = None
+    seen: float = 0.0
+    client_ip: Optional[str] = None
+    client_host: Optional[str] = None
+    listener: Optional[str] = None
+    listener_ip: Optional[str] = None
+    sender_group: Optional[str] = None
+    sbrs: Optional[str] = None
+    local_ip: Optional[str] = None
+    remote_ip: Optional[str] = None
+    remote_port: Optional[int] = None
+    tls: bool = False
+    tls_protocol: Optional[str] = None
+    tls_cipher: Optional[str] = None
+    mid: Optional[int] = None
+
+
+_FIELDS = tuple(f.name for f in fields(Session))
+
+
+class SessionTable:
+    """Open sessions, least recently active first.
+
+    Args:
+        max_sessions: most sessions kept; beyond it the least recently active goes.
+        timeout: seconds of log time after which a silent session is dropped.
+    """
+
+    def __init__(self, max_sessions: int = DEFAULT_MAX_SESSIONS, timeout: float = DEFAULT_TIMEOUT) -> None:
+        if max_sessions < 1:
+            raise StateError(f"max_sessions must be at least 1, not {max_sessions}")
+        if timeout <= 0:
+            raise StateError(f"session timeout must be positive, not {timeout}")
+        self.max_sessions = max_sessions
+        self.timeout = timeout
+        self._open: "OrderedDict[SessionKey, Session]" = OrderedDict()
+        #: Sessions dropped because the table was full.
+        self.evicted_full = 0
+        #: Sessions dropped because they were idle too long.
+        self.evicted_idle = 0
+        #: The newest log time seen; idle sessions are judged against it.
+        self.clock = 0.0
+
+    def __len__(self) -> int:
+        return len(self._open)
+
+    def __iter__(self) -> Iterator[SessionKey]:
+        return iter(self._open)
+
+    @property
+    def evictions(self) -> int:
+        """All sessions dropped before their close line."""
+        return self.evicted_full + self.evicted_idle
+
+    def open(self, key: SessionKey, when: Optional[float]) -> Session:
+        """Start a session; a reused key replaces the old session (its close was lost)."""
+        self._open.pop(key, None)
+        session = Session(opened=when, seen=when or self.clock)
+        self._open[key] = session
+        self._advance(when)
+        if len(self._open) > self.max_sessions:
+            self._open.popitem(last=False)
+            self.evicted_full += 1
+        return session
+
+    def get(self, key: SessionKey, when: Optional[float]) -> Optional[Session]:
+        """Find an open session and mark it active; None if unknown or expired."""
+        session = self._open.get(key)
+        if session is None:
+            self._advance(when)
+            return None
+        if when is not None and when - session.seen > self.timeout:
+            # Idle longer than the timeout: whatever this line is, it cannot
+            # be trusted to belong to that session.
+            del self._open[key]
+            self.evicted_idle += 1
+            self._advance(when)
+            return None
+        if when is not None and when > session.seen:
+            session.seen = when
+        self._open.move_to_end(key)
+        self._advance(when)
+        return session
+
+    def close(self, key: SessionKey) -> Optional[Session]:
+        """End a session (close or lost line)."""
+        return self._open.pop(key, None)
+
+    def _advance(self, when: Optional[float]) -> None:
+        if when is None or when <= self.clock:
+            return
+        self.clock = when
+        limit = when - self.timeout
+        # The least recently active sessions are first: stop at the first live one.
+        while self._open:
+            key, session = next(iter(self._open.items()))
+            if session.seen >= limit:
+                break
+            del self._open[key]
+            self.evicted_idle += 1
+
+    def to_state(self) -> Dict[str, Any]:
+        """The table as JSON-able data (for a checkpoint)."""
+        rows: List[List[Any]] = []
+        for (appliance, kind, number), session in self._open.items():
+            rows.append([appliance, kind, number] + [getattr(session, name) for name in _FIELDS])
+        return {
+            "version": STATE_VERSION,
+            "fields": list(_FIELDS),
+            "clock": self.clock,
+            "evicted_full": self.evicted_full,
+            "evicted_idle": self.evicted_idle,
+            "sessions": rows,
+        }
+
+    def restore(self, state: Dict[str, Any]) -> None:
+        """Load what :meth:`to_state` produced. Bounds stay those of this table.
+
+        Raises:
+            StateError: the state is of another version or shape.
+        """
+        if not isinstance(state, dict) or state.get("version") != STATE_VERSION:
+            raise StateError("session state has an unknown version")
+        names = state.get("fields")
+        if names != list(_FIELDS):
+            raise StateError("session state has unknown fields")
+        try:
+            self.clock = float(state["clock"])
+            self.evicted_full = int(state["evicted_full"])
+            self.evicted_idle = int(state["evicted_idle"])
+            self._open.clear()
+            for row in state["sessions"]:
+                appliance, kind, number = str(row[0]), str(row[1]), int(row[2])
+                session = Session(**dict(zip(_FIELDS, row[3:])))
+                self._open[(appliance, kind, number)] = session
+        except (KeyError, TypeError, ValueError, IndexError) as exc:
+            raise StateError(f"session state is damaged: {exc}") from exc
+        while len(self._open) > self.max_sessions:
+            self._open.popitem(last=False)
+            self.evicted_full += 1

@@ -1,0 +1,48 @@
+"""Turning untrusted bytes into safe text.
+
+ESA log files arrive by FTP, SCP or syslog relays; nothing guarantees that a
+line is valid UTF-8, or free of NUL bytes and terminal escapes. Every string
+that leaves the library (JSON, Splunk XML) comes through :func:`decode`.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import List, Tuple
+
+#: Characters that are not allowed in XML 1.0 (and that no log field needs):
+#: C0 controls except TAB, DEL and the C1 controls, lone surrogates, U+FFFE/U+FFFF.
+#: Replacing them here keeps every sink (JSON lines, Splunk's XML stream) valid.
+_UNSAFE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
+
+REPLACEMENT = "\ufffd"
+
+
+def decode(raw: bytes) -> Tuple[str, List[str]]:
+    """Decode one line of log bytes into text that is safe in JSON and XML.
+
+    Invalid UTF-8 sequences become U+FFFD, and so do control characters
+    (NUL, ESC of ANSI sequences, ...). Nothing is dropped, so a line's length
+    and shape stay visible to an analyst.
+
+    Args:
+        raw: the bytes of one line, without its line terminator.
+
+    Returns:
+        The text, and a list of problems found (empty for clean input).
+    """
+    problems: List[str] = []
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        problems.append(f"invalid UTF-8 at byte {exc.start} of the line; replaced with U+FFFD")
+        text = raw.decode("utf-8", errors="replace")
+    if _UNSAFE.search(text):
+        problems.append("control characters replaced with U+FFFD")
+        text = _UNSAFE.sub(REPLACEMENT, text)
+    return text, problems
+
+
+def clip(text: str, limit: int = 80) -> str:
+    """Shorten a line for a warning message (the whole line stays in the event)."""
+    return text if len(text) <= limit else text[: limit - 3] + "..."
