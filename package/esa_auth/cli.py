@@ -14,12 +14,13 @@ import os
 import re
 import sys
 from datetime import datetime, timezone
-from typing import IO, Any, Callable, Dict, Iterable, Iterator, List, NoReturn, Optional, Sequence, Tuple
+from typing import IO, Callable, Dict, Iterable, Iterator, List, NoReturn, Optional, Sequence, Tuple
 
 from ._version import __version__
 from .errors import ConfigError
 from .events import AuthEvent
 from .pipeline import Normalizer, Settings, Stream, appliance_from_filename
+from .render import RENDERERS
 
 PROG = "esa-auth"
 CHUNK = 1 << 20
@@ -151,15 +152,8 @@ def read_sources(
     return events(), failures
 
 
-Renderer = Callable[[AuthEvent], Dict[str, Any]]
-
-
-def _render_cim(event: AuthEvent) -> Dict[str, Any]:
-    return event.to_dict()
-
-
-#: Output formats: name -> renderer. Other renderers register here.
-FORMATS: Dict[str, Renderer] = {"cim": _render_cim}
+#: Output formats: name -> renderer (see :mod:`esa_auth.render`).
+FORMATS = RENDERERS
 
 
 def cmd_normalize(args: argparse.Namespace, stdin: IO[bytes], stdout: IO[str], stderr: IO[str]) -> int:

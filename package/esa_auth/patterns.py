@@ -515,7 +515,7 @@ DRIFT = re.compile(
 )
 
 
-def match(body: str, key: bytes) -> Optional[Tuple[LinePattern, "re.Match[str]"]]:
+def match(body: str, key: bytes) -> Optional[Tuple[LinePattern, re.Match[str]]]:
     """Find the first pattern registered under ``key`` that matches ``body``."""
     for pattern in DISPATCH.get(key, ()):
         found = pattern.regex.match(body)

@@ -179,7 +179,7 @@ class Stream:
         }  # fmt: skip
 
     @classmethod
-    def from_state(cls, state: Dict[str, Any]) -> "Stream":
+    def from_state(cls, state: Dict[str, Any]) -> Stream:
         """Rebuild a stream saved by :meth:`to_state`.
 
         Raises:
@@ -439,7 +439,7 @@ class Normalizer:
             year = infer_year(envelope.month, envelope.day, reference)
         try:
             hour, minute, second = (int(x) for x in envelope.hms.split(":"))
-            local = datetime(year, envelope.month, envelope.day, hour, minute, second)
+            local = datetime(year, envelope.month, envelope.day, hour, minute, second)  # noqa: DTZ001 - wall clock
         except ValueError:
             self._warn(stream, lineno, f"impossible date {year}-{envelope.month}-{envelope.day} {envelope.hms}")
             return None

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import json
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any, Dict
 
 SCHEMA_DIR = Path(__file__).resolve().parent / "schemas"
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_schema(name: str = "auth_event") -> Dict[str, Any]:
     """Load a schema shipped with the package (``auth_event`` is the CIM form)."""
     with open(SCHEMA_DIR / f"{name}.schema.json", encoding="utf-8") as handle:

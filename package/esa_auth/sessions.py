@@ -87,7 +87,7 @@ class SessionTable:
             raise StateError(f"session timeout must be positive, not {timeout}")
         self.max_sessions = max_sessions
         self.timeout = timeout
-        self._open: "OrderedDict[SessionKey, Session]" = OrderedDict()
+        self._open: OrderedDict[SessionKey, Session] = OrderedDict()
         #: Sessions dropped because the table was full.
         self.evicted_full = 0
         #: Sessions dropped because they were idle too long.

@@ -32,7 +32,8 @@ _OFFSET = re.compile(r"^(?:UTC|GMT)?\s*([+-])(\d{1,2})(?::?(\d{2}))?$", re.IGNOR
 #: must not flip the year, while December lines read in January must.
 YEAR_ROLLBACK_SLACK = timedelta(days=2)
 
-_EPOCH = datetime(1970, 1, 1)
+# Appliance times are wall-clock times with no zone: naive datetimes on purpose.
+_EPOCH = datetime(1970, 1, 1)  # noqa: DTZ001
 
 
 def parse_zone(value: str) -> tzinfo:
@@ -85,7 +86,7 @@ def infer_year(month: int, day: int, reference: datetime) -> int:
     """
     year = reference.year
     try:
-        candidate = datetime(year, month, day)
+        candidate = datetime(year, month, day)  # noqa: DTZ001 - naive wall-clock date
     except ValueError:  # 29 February in a year that has none
         return year - 1
     if candidate - reference.replace(tzinfo=None) > YEAR_ROLLBACK_SLACK:
