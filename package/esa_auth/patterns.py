@@ -441,7 +441,7 @@ _auth(
 _auth(
     "W2",
     r"(?:SourceIP:" + _IP + r"\ +Destination:\S*\ +Username:\S*\ +Privilege:\S*\ +session:\S+\ +)?"
-    r"Action:\ +User\ " + _U + r"\ +logged\ +out\ +from\ +session\ +(?P<session>\S+)\ +bec(?:ua|au)se\ +of\ +inactivity"
+    r"Action:\ +User\ " + _U + r"\ +logged\ +out\ +from\ +session\ +(?P<session>\S+)\ +be(?:ac|ca)use\ +of\ +inactivity"
     r"\ +timeout" + _END,
     ["Action: User admin logged out from session k3Jd9sLqPz0aB1cD2eF3 beacuse of inactivity timeout",
      "SourceIP:192.0.2.10 Destination:/ Username:admin Privilege:admin session:k3Jd9sLqPz0aB1cD2eF3 Action: User admin "
