@@ -15,7 +15,7 @@ CATALOGUE_IDS = (
     + [f"L{n}" for n in range(1, 8)]
     + ["W1", "W2", "W3", "P1"]
     + [f"U{n}" for n in range(1, 7)]
-    + ["C1", "C2", "C4", "C5", "C6", "C7", "C8"]
+    + ["C1", "C2", "C4", "C5", "C6", "C7", "C8", "C9"]
     + ["H-VERSION", "H-OFFSET", "H-MARK"]
 )
 
@@ -157,6 +157,12 @@ VARIANTS = [
         "Appliance: esa01, Interaction Mode: CLI, User: ops, Source IP: 192.0.2.9, Event: User logged out",
         "U3", {"appliance": "esa01", "mode": "CLI", "user": "ops", "role": None, "dest_ip": None},
         id="U3 without role, destination and location"),
+    pytest.param(
+        "Bounced: DCID 5640 MID 448 to RID 0 - Bounced by destination server with response: 5.1.0 - Unknown",
+        "C9", {"dcid": "5640", "mid": "448"}, id="C9 bounced"),
+    pytest.param(
+        "Delayed: DCID: 5641 Message 449 to 0 - 4.7.0 Temporary authentication failure",
+        "C9", {"dcid": "5641", "mid": "449"}, id="C9 delayed"),
 ]  # fmt: skip
 
 

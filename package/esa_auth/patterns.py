@@ -234,6 +234,15 @@ _other(
     r"Delivery\ +start\ +DCID\ +(?P<dcid>\d+)\ +MID\ +(?P<mid>\d+)",
     ["Delivery start DCID 5633 MID 441 to RID [0]"],
 )  # fmt: skip
+# C9: the outcome of a delivery on the session ("Delayed:" has "DCID:" with a
+# colon and "Message" for MID). It follows an outbound AUTH failure, and is no
+# authentication event itself: it only keeps the session and its MID current.
+_other(
+    "C9", CONTEXT,
+    r"(?:Bounced|Delayed):\ +DCID:?\ +(?P<dcid>\d+)\ +(?:MID|Message)\ +(?P<mid>\d+)",
+    ["Bounced: DCID 5640 MID 448 to RID 0 - Bounced by destination server with response: 5.1.0 - Unknown address error",
+     "Delayed: DCID: 5641 Message 449 to 0 - 4.7.0 Temporary authentication failure"],
+)  # fmt: skip
 _other(
     "C8c", CONTEXT,
     r"DCID\ +(?P<dcid>\d+)\ +close\s*$",

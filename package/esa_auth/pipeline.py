@@ -478,7 +478,7 @@ class Normalizer:
             kind = INBOUND if name == "C5" else OUTBOUND
             sessions.close((appliance, kind, int(groups["icid" if name == "C5" else "dcid"])))
         else:
-            kind, number = (OUTBOUND, groups["dcid"]) if name in ("C8", "C8t") else (INBOUND, groups["icid"])
+            kind, number = (OUTBOUND, groups["dcid"]) if name in ("C8", "C8t", "C9") else (INBOUND, groups["icid"])
             found = sessions.get((appliance, kind, int(number)), when)
             if found is None:
                 return
@@ -492,7 +492,7 @@ class Normalizer:
                     found.tls = True
                     found.tls_protocol = groups["proto"]
                     found.tls_cipher = groups["cipher"]
-            else:  # C6, C8: a message starts on the session
+            else:  # C6, C8: a message starts on the session; C9: its delivery ended
                 found.mid = int(groups["mid"])
 
     def _event(
