@@ -388,20 +388,22 @@ class Normalizer:
                 self._warn(stream, lineno, f"unrecognised authentication line; skipped: {clip(body)}")
             return None
         pattern, groups = found
-        prefix = first[:bs]
-        epoch, host = self._envelope(stream, prefix, lineno)
-        appliance = host or self.settings.host or stream.appliance
         role = pattern.role
-        if role == P.CONTEXT:
-            self.stats.context += 1
-            self._context(pattern.name, groups, appliance or stream.serial or "", epoch)
-            return None
+        # Header and look-alike lines need no time: reading their envelope would
+        # warn about a missing zone before the header's own offset line arrives.
         if role == P.HEADER:
             self.stats.context += 1
             self._header(stream, pattern.name, groups)
             return None
-        if role != P.AUTH:
+        if role != P.AUTH and role != P.CONTEXT:
             self.stats.skipped += 1
+            return None
+        prefix = first[:bs]
+        epoch, host = self._envelope(stream, prefix, lineno)
+        appliance = host or self.settings.host or stream.appliance
+        if role == P.CONTEXT:
+            self.stats.context += 1
+            self._context(pattern.name, groups, appliance or stream.serial or "", epoch)
             return None
         prefix_text, _ = decode(prefix)
         raw = prefix_text + body
