@@ -213,6 +213,15 @@ def test_end_reads_a_last_line_without_newline() -> None:
     assert stream.offset == len(data)
 
 
+def test_continuation_lines_that_do_not_fit_are_skipped_not_the_line() -> None:
+    """Garbage after a complete line is read as its continuation; the line itself must survive."""
+    data = _lines(A4.format(1)) + b"\x00\x01garbage \xff\xfe\n" + _lines(A4.format(2))
+    result = normalize(data, UTC)
+    assert [e.src for e in result.events] == ["192.0.2.1", "192.0.2.2"]
+    assert result.events[0].raw.endswith("failed authentication.")
+    assert any("continuation" in m for m in result.messages), result.messages
+
+
 def test_stray_lines_before_the_first_envelope_are_warned_about() -> None:
     result = normalize(b"not a log line\n" + _lines(A4.format(1)), UTC, source="s.log")
     assert len(result.events) == 1

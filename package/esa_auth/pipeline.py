@@ -382,6 +382,14 @@ class Normalizer:
         for problem in problems:
             self._warn(stream, lineno, problem)
         found = P.match(body, key)
+        if found is None and more is not None:
+            # The physical lines after it did not continue it (binary garbage,
+            # a damaged line): the first line alone may still be a whole line.
+            alone, _ = decode(first[bs:])
+            found = P.match(alone, key)
+            if found is not None:
+                body = alone
+                self._warn(stream, lineno, f"{len(more)} following line(s) are no continuation of this line; skipped")
         if found is None:
             self.stats.skipped += 1
             if P.DRIFT.search(body):
