@@ -27,6 +27,7 @@ from __future__ import annotations
 import calendar
 import ipaddress
 import re
+from datetime import datetime, timezone
 from typing import Any, Dict, Optional, Tuple
 
 from ..events import AuthEvent
@@ -66,7 +67,8 @@ SEVERITY_ID, SEVERITY = 1, "Informational"
 #: Cleartext": the password was not hashed; 3 "Network").
 LOGON_TYPES: Dict[bool, Tuple[int, str]] = {True: (8, "Network Cleartext"), False: (3, "Network")}
 
-#: privileged -> user.type_id, user.type (OCSF ``user`` object: 1 User, 2 Admin).
+#: privileged -> user.type_id, user.type (OCSF ``user`` object: 1 User, 2 Admin);
+#: False counts only when the role is known.
 USER_TYPES: Dict[bool, Tuple[int, str]] = {True: (2, "Admin"), False: (1, "User")}
 
 #: auth_protocol_id 99 "Other": no OCSF value names a SASL mechanism or an
@@ -104,9 +106,10 @@ def epoch_ms(time: Optional[str]) -> Optional[int]:
         return None
     year, month, day, hour, minute, second = (int(x) for x in match.groups()[:6])
     try:
-        seconds = calendar.timegm((year, month, day, hour, minute, second, 0, 0, 0))
-    except (ValueError, OverflowError):
+        moment = datetime(year, month, day, hour, minute, second, tzinfo=timezone.utc)
+    except ValueError:  # an impossible date (2009-02-30)
         return None
+    seconds = calendar.timegm(moment.utctimetuple())
     fraction = match.group(7) or ""
     return seconds * 1000 + int((fraction + "000")[:3])
 
@@ -141,7 +144,9 @@ def _user(event: AuthEvent) -> Dict[str, Any]:
     user: Dict[str, Any] = {}
     if event.user is not None:
         user["name"] = event.user
-    if event.privileged is not None:
+    if event.privileged or (event.privileged is False and event.user_role is not None):
+        # "Regular user" only when the appliance named a role that is not an
+        # administrator's: an unknown role says nothing either way.
         user["type_id"], user["type"] = USER_TYPES[event.privileged]
     elif event.user is None:
         # OCSF requires ``user``; when the line names no account (T3-T5, T7, T9,
@@ -196,7 +201,7 @@ def render_ocsf(event: AuthEvent) -> Dict[str, Any]:
     if src:
         out["src_endpoint"] = src
     dst = _endpoint(event.dest, event.dest_ip, event.dest_host, event.dest_port)
-    if dst:
+    if "ip" in dst or "hostname" in dst:
         out["dst_endpoint"] = dst
     # ``service`` also satisfies the class constraint at_least_one(service, dst_endpoint).
     out["service"] = {"name": event.app}
@@ -221,6 +226,9 @@ def render_ocsf(event: AuthEvent) -> Dict[str, Any]:
     metadata["uid"] = event.event_id
     out["metadata"] = metadata
     unmapped = {name: getattr(event, name) for name in UNMAPPED if getattr(event, name) is not None}
+    if event.dest_port is not None and "dst_endpoint" not in out:
+        # A port alone is no endpoint (network_endpoint: at least an ip, a name ...).
+        unmapped["dest_port"] = event.dest_port
     if unmapped:
         out["unmapped"] = unmapped
     out["raw_data"] = event.raw
