@@ -1,0 +1,288 @@
+"""The modular input ``esa_auth://<name>``: ESA log files in, normalized events out.
+
+splunkd runs ``bin/esa_auth.py`` (a shim over :class:`EsaAuthInput`) three ways
+(Splunk's modular input protocol; splunklib implements it):
+
+* ``--scheme``: print the parameters (:data:`PARAMETERS`);
+* ``--validate-arguments``: check a new input's parameters, with a clear message;
+* no argument, the input definition on stdin: one run of :class:`~esa_auth.follow.Follower`
+  per input: read what the ESA appended since the last run, write the events as
+  Splunk's XML stream, checkpoint. splunkd starts a run every ``interval`` seconds.
+
+Warnings about the input (bad lines, unreadable files) go to the input's log
+(``EventWriter.log``, which splunkd copies to ``splunkd.log``), never into the
+event stream.
+"""
+
+from __future__ import annotations
+
+import calendar
+import hashlib
+import json
+import os
+import re
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, Callable, Dict, Mapping, Optional
+
+from splunklib.modularinput import Argument, Event, EventWriter, Scheme, Script  # type: ignore[import-untyped]
+
+from ..cli import parse_duration
+from ..errors import ConfigError, EsaAuthError
+from ..events import AuthEvent
+from ..follow import START_BEGINNING, STARTS, Follower, check_path
+from ..pipeline import Settings
+from ..render import RENDERERS, SOURCETYPES
+from ..sessions import DEFAULT_MAX_SESSIONS, DEFAULT_TIMEOUT
+
+SCHEME = "esa_auth"
+#: The most sessions an input may keep: each costs memory and checkpoint space.
+MAX_SESSIONS_LIMIT = 10_000_000
+#: Warnings written to the input's log per run; the rest are counted.
+MAX_WARNINGS_PER_RUN = 200
+
+#: Characters XML 1.0 does not allow (its ``Char`` production). splunklib
+#: writes event text as is, so one of these would make splunkd reject the stream.
+_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+_CHECKPOINT_NAME = re.compile(r"[^A-Za-z0-9_.-]+")
+
+
+@dataclass(frozen=True)
+class Parameter:
+    """One parameter of the input, as ``--scheme`` declares it.
+
+    README/inputs.conf.spec documents each one; a test keeps the two in step
+    (the description is the spec's first ``*`` line).
+    """
+
+    name: str
+    title: str
+    description: str
+    required: bool = False
+    number: bool = False
+
+
+PARAMETERS = (
+    Parameter("path", "Log path",
+              "An absolute path to a Cisco ESA log file, a directory of log files, or a glob pattern.",
+              required=True),
+    Parameter("timezone", "Appliance time zone",
+              "The appliance time zone, for files without a Time offset from UTC header (syslog relays).",),
+    Parameter("appliance", "Appliance name",
+              "The appliance name (dvc and host) when neither the log lines nor the file names carry one."),
+    Parameter("start_from", "Start from",
+              "Where to start reading the files that already exist when the input first runs: beginning or end."),
+    Parameter("max_sessions", "Maximum open sessions",
+              "The most SMTP sessions kept open in memory and in the checkpoint.", number=True),
+    Parameter("session_timeout", "Session timeout",
+              "How long a silent SMTP session is kept, in log time: seconds, or a number with a unit (s, m, h, d)."),
+    Parameter("format", "Output format",
+              "The schema of the events written, which also sets their sourcetype: cim gives cisco:esa:auth."),
+)  # fmt: skip
+
+
+def xml_safe(text: str) -> str:
+    """Replace the characters XML 1.0 does not allow with U+FFFD."""
+    return _NOT_XML.sub("\ufffd", text)
+
+
+def _one_line(text: str) -> str:
+    return xml_safe(" ".join(text.split()))
+
+
+@dataclass(frozen=True)
+class InputConfig:
+    """The checked parameters of one input."""
+
+    path: str
+    timezone: Optional[str]
+    appliance: Optional[str]
+    start_from: str
+    max_sessions: int
+    session_timeout: float
+    format: str
+
+    def settings(self, now: datetime) -> Settings:
+        """Pipeline settings for a run that starts at ``now`` (the year of syslog dates)."""
+        return Settings(
+            tz=self.timezone,
+            host=self.appliance,
+            reference_time=now,
+            max_sessions=self.max_sessions,
+            session_timeout=self.session_timeout,
+        )
+
+
+def _text(params: Mapping[str, Any], name: str) -> Optional[str]:
+    value = params.get(name)
+    if value is None:
+        return None
+    if isinstance(value, list):  # a <param_list>: this input takes single values
+        raise ConfigError(f"{name}: one value expected, not a list")
+    value = str(value).strip()
+    return value or None
+
+
+def parse_parameters(params: Mapping[str, Any]) -> InputConfig:
+    """Check an input's parameters (``--validate-arguments`` and every run).
+
+    Raises:
+        ConfigError: a parameter is missing or wrong; the message names it.
+    """
+    path = _text(params, "path")
+    if path is None:
+        raise ConfigError("path is required: an ESA log file, a directory of log files, or a glob pattern")
+    check_path(path)
+    start = (_text(params, "start_from") or START_BEGINNING).lower()
+    if start not in STARTS:
+        raise ConfigError(f"start_from must be beginning or end, not {start!r}")
+    raw_max = _text(params, "max_sessions")
+    if raw_max is None:
+        max_sessions = DEFAULT_MAX_SESSIONS
+    else:
+        try:
+            max_sessions = int(raw_max)
+        except ValueError:
+            raise ConfigError(f"max_sessions must be a whole number, not {raw_max!r}") from None
+        if not 1 <= max_sessions <= MAX_SESSIONS_LIMIT:
+            raise ConfigError(f"max_sessions must be between 1 and {MAX_SESSIONS_LIMIT}, not {max_sessions}")
+    raw_timeout = _text(params, "session_timeout")
+    try:
+        timeout = DEFAULT_TIMEOUT if raw_timeout is None else parse_duration(raw_timeout)
+    except ConfigError as exc:
+        raise ConfigError(f"session_timeout: {exc}") from None
+    fmt = (_text(params, "format") or "cim").lower()
+    if fmt not in RENDERERS or fmt not in SOURCETYPES:
+        known = ", ".join(sorted(set(RENDERERS) & set(SOURCETYPES)))
+        raise ConfigError(f"format must be one of {known}, not {fmt!r}")
+    config = InputConfig(
+        path=path,
+        timezone=_text(params, "timezone"),
+        appliance=_text(params, "appliance"),
+        start_from=start,
+        max_sessions=max_sessions,
+        session_timeout=timeout,
+        format=fmt,
+    )
+    try:
+        config.settings(datetime.now(timezone.utc))
+    except ConfigError as exc:
+        message = str(exc)
+        raise ConfigError(message if "time zone" not in message else f"timezone: {message}") from None
+    return config
+
+
+def checkpoint_file(checkpoint_dir: str, stanza: str) -> str:
+    """The checkpoint file of an input: readable, and distinct for every stanza name."""
+    digest = hashlib.sha256(stanza.encode("utf-8", "surrogateescape")).hexdigest()[:12]
+    readable = _CHECKPOINT_NAME.sub("_", stanza).strip("_")[:80]
+    return os.path.join(checkpoint_dir, f"{readable}-{digest}.json")
+
+
+def event_epoch(event: AuthEvent) -> Optional[str]:
+    """The event's time as splunkd wants it (seconds, 3 decimals), or None when it has none."""
+    if event.time is None:
+        return None
+    text = event.time.rstrip("Z")
+    whole, _, fraction = text.partition(".")
+    try:
+        moment = datetime.strptime(whole, "%Y-%m-%dT%H:%M:%S").replace(tzinfo=timezone.utc)
+    except ValueError:
+        return None
+    seconds = calendar.timegm(moment.utctimetuple()) + (float("0." + fraction) if fraction.isdigit() else 0.0)
+    return f"{seconds:.3f}"
+
+
+class InputRun:
+    """One run of one input: the event sink and the log, bound to a stanza."""
+
+    def __init__(self, stanza: str, params: Mapping[str, Any], config: InputConfig, writer: Any) -> None:
+        self.stanza = stanza
+        self.writer = writer
+        self.render: Callable[[AuthEvent], Dict[str, Any]] = RENDERERS[config.format]
+        self.sourcetype = SOURCETYPES[config.format]
+        index = _text(params, "index")
+        self.index = xml_safe(index) if index else None
+        self.encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+        self.warnings = 0
+
+    def emit(self, event: AuthEvent, source: str) -> None:
+        """Write one event; returns when splunklib has flushed it."""
+        self.writer.write_event(
+            Event(
+                data=xml_safe(self.encode(self.render(event))),
+                stanza=self.stanza,
+                time=event_epoch(event),
+                host=xml_safe(event.dvc) if event.dvc else None,
+                index=self.index,
+                source=xml_safe(source),
+                sourcetype=self.sourcetype,
+            )
+        )
+
+    def log(self, level: str, message: str) -> None:
+        """Write one line to the input's log; warnings past the budget are only counted."""
+        if level == EventWriter.WARN:
+            self.warnings += 1
+            if self.warnings > MAX_WARNINGS_PER_RUN:
+                return
+        self.writer.log(level, _one_line(f"{self.stanza}: {message}"))
+
+
+def run_input(stanza: str, params: Mapping[str, Any], checkpoint_dir: str, writer: Any, now: datetime) -> bool:
+    """Run one input once. Returns False when it could not run (the reason is logged)."""
+    try:
+        config = parse_parameters(params)
+    except ConfigError as exc:
+        writer.log(EventWriter.ERROR, _one_line(f"{stanza}: {exc}; input not run"))
+        return False
+    run = InputRun(stanza, params, config, writer)
+    try:
+        os.makedirs(checkpoint_dir, exist_ok=True)
+        follower = Follower(config.path, config.settings(now), checkpoint_file(checkpoint_dir, stanza),
+                            config.start_from)  # fmt: skip
+        stats = follower.run(run.emit, run.log)
+    except (EsaAuthError, OSError) as exc:
+        writer.log(EventWriter.ERROR, _one_line(f"{stanza}: {exc}"))
+        return False
+    if run.warnings > MAX_WARNINGS_PER_RUN:
+        run.log(EventWriter.INFO, f"{run.warnings - MAX_WARNINGS_PER_RUN} more warnings not shown")
+    run.log(EventWriter.INFO, f"run done: {stats}")
+    return True
+
+
+class EsaAuthInput(Script):  # type: ignore[misc]
+    """The ``esa_auth`` modular input kind."""
+
+    def get_scheme(self) -> Any:
+        """The scheme splunkd asks for with ``--scheme``."""
+        scheme = Scheme("Cisco ESA authentication events")
+        scheme.description = (
+            "Reads Cisco ESA (Secure Email Gateway) mail, authentication, HTTP, audit and API logs and writes "
+            "normalized authentication events (CIM Authentication)."
+        )
+        scheme.use_external_validation = True
+        scheme.use_single_instance = False
+        for param in PARAMETERS:
+            scheme.add_argument(
+                Argument(
+                    param.name,
+                    title=param.title,
+                    description=param.description,
+                    data_type=Argument.data_type_number if param.number else Argument.data_type_string,
+                    required_on_create=param.required,
+                    required_on_edit=False,
+                )
+            )
+        return scheme
+
+    def validate_input(self, definition: Any) -> None:
+        """Check a new input's parameters; the ConfigError message is what the admin sees."""
+        parse_parameters(definition.parameters)
+
+    def stream_events(self, inputs: Any, ew: Any) -> None:
+        """Run every input of the definition once."""
+        checkpoint_dir = str(inputs.metadata["checkpoint_dir"])
+        now = datetime.now(timezone.utc)
+        for stanza, params in inputs.inputs.items():
+            run_input(stanza, params, checkpoint_dir, ew, now)
