@@ -197,11 +197,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _utf8(stream: IO[str]) -> IO[str]:
+    """JSON lines are UTF-8 whatever the locale says: an ASCII stdout (``PYTHONIOENCODING=ascii``,
+    a C locale on an old system) would stop with a traceback at the first non-ASCII user name."""
+    reconfigure = getattr(stream, "reconfigure", None)
+    encoding = (getattr(stream, "encoding", None) or "").lower().replace("-", "").replace("_", "")
+    if reconfigure is not None and encoding != "utf8":
+        reconfigure(encoding="utf-8")
+    return stream
+
+
 def main(argv: Optional[Iterable[str]] = None) -> int:
     """Run the tool; return its exit status."""
     parser = build_parser()
     args = parser.parse_args(list(argv) if argv is not None else None)
-    stdout, stderr = sys.stdout, sys.stderr
+    stdout, stderr = _utf8(sys.stdout), sys.stderr
     try:
         return int(COMMANDS[args.command][2](args, sys.stdin.buffer, stdout, stderr))
     except ConfigError as exc:
