@@ -181,8 +181,22 @@ def _normalize_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--format", choices=sorted(FORMATS), default="cim", help="output schema (default: cim)")
 
 
+def _detect_options(parser: argparse.ArgumentParser) -> None:
+    # detect.py imports pySigma only when it runs, so normalize does not pay for it.
+    from .detect import add_detect_options
+
+    add_detect_options(parser)
+
+
+def _cmd_detect(args: argparse.Namespace, stdin: IO[bytes], stdout: IO[str], stderr: IO[str]) -> int:
+    from .detect import cmd_detect
+
+    return cmd_detect(args, stdin, stdout, stderr)
+
+
 COMMANDS: Dict[str, Command] = {
     "normalize": ("normalize ESA log lines into authentication events (JSON lines)", _normalize_options, cmd_normalize),
+    "detect": ("run the detection rules (Sigma) over ESA logs; alerts as JSON lines", _detect_options, _cmd_detect),
 }
 
 
