@@ -1,0 +1,455 @@
+"""Generate the Splunk searches and the packaged rule set from the Sigma rules.
+
+    python detections/generate.py           # rewrite the generated files
+    python detections/generate.py --check   # exit 1, naming the stale files, if a rewrite would change them
+
+Inputs: ``detections/rules/**/*.yml`` (Sigma rules and Sigma correlation rules, specification v2) and
+``detections/searches/*.conf`` (hand-written scheduled searches, included verbatim). Outputs:
+
+- ``default/savedsearches.conf``: one Enterprise Security correlation search per top-level correlation rule,
+  disabled, with the ``action.correlationsearch.*`` and ``action.notable.*`` keys;
+- ``default/macros.conf``: ``esa_auth_events`` (where the events are), one ``<rule>_threshold`` macro per
+  correlation threshold and one ``<rule>_filter`` macro per search (ESCU-style tuning hook);
+- ``package/esa_auth/detections/esa_auth_rules.yml``: every rule in one file, the default rule set of
+  ``esa-auth detect``.
+
+The base rules' conditions are converted to SPL by pySigma's Splunk backend. The correlation part is written
+here rather than taken from the backend, which windows with ``bin _time span=...`` (tumbling windows): a burst
+that straddles a bin edge is split and missed, while the embedded SQLite engine (``esa-auth detect``) windows
+per event (sliding windows). The searches below use ``streamstats time_window=<span>`` over events sorted by
+time, the same sliding windows; ``tests/test_detections.py`` checks both agree on bursts across window edges.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+
+import yaml
+from sigma.backends.splunk import SplunkBackend
+from sigma.collection import SigmaCollection
+from sigma.correlations import SigmaCorrelationConditionOperator, SigmaCorrelationRule, SigmaCorrelationType
+from sigma.processing.pipeline import ProcessingPipeline
+from sigma.rule import SigmaRule
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+RULES_DIR = HERE / "rules"
+FRAGMENTS_DIR = HERE / "searches"
+SAVEDSEARCHES = ROOT / "default" / "savedsearches.conf"
+MACROS = ROOT / "default" / "macros.conf"
+BUNDLE = ROOT / "package" / "esa_auth" / "detections" / "esa_auth_rules.yml"
+
+#: Where the normalized events are; users redefine it to add their index.
+BASE_MACRO = "esa_auth_events"
+BASE_DEFINITION = 'sourcetype="cisco:esa:auth"'
+#: Searches end this far behind the clock, so that late events are indexed before they are judged.
+LAG = 300
+#: Searches over windows up to an hour run every 10 minutes; longer ones hourly.
+SHORT_SPAN = 3600
+
+OPERATORS = {
+    SigmaCorrelationConditionOperator.GTE: ">=",
+    SigmaCorrelationConditionOperator.GT: ">",
+    SigmaCorrelationConditionOperator.LTE: "<=",
+    SigmaCorrelationConditionOperator.LT: "<",
+    SigmaCorrelationConditionOperator.EQ: "==",
+    SigmaCorrelationConditionOperator.NEQ: "!=",
+}
+
+Rule = Union[SigmaRule, SigmaCorrelationRule]
+
+
+class GenerationError(ValueError):
+    """A rule that this generator cannot turn into a Splunk search (the message names it)."""
+
+
+@dataclass(frozen=True)
+class Macro:
+    """One stanza of macros.conf."""
+
+    name: str
+    definition: str
+    description: str
+
+
+@dataclass(frozen=True)
+class Search:
+    """One stanza of savedsearches.conf."""
+
+    stanza: str
+    settings: Dict[str, str]
+
+
+def load() -> Tuple[SigmaCollection, Dict[str, Dict[str, Any]]]:
+    """The rule set, and every rule's YAML document by id (for standalone conversion)."""
+    files = sorted(RULES_DIR.rglob("*.yml"))
+    collection = SigmaCollection.load_ruleset([str(f) for f in files])
+    docs: Dict[str, Dict[str, Any]] = {}
+    for path in files:
+        for doc in yaml.safe_load_all(path.read_text(encoding="utf-8")):
+            if doc:
+                docs[str(doc["id"])] = doc
+    return collection, docs
+
+
+def base_query(rule: SigmaRule, docs: Dict[str, Dict[str, Any]]) -> str:
+    """The SPL condition of a base rule, from pySigma's Splunk backend.
+
+    The rule is converted on its own, from its YAML: in the full collection a rule that a correlation uses is not
+    emitted, and processing pipelines change rules in place.
+    """
+    queries = SplunkBackend(ProcessingPipeline()).convert(SigmaCollection.from_dicts([docs[str(rule.id)]]))
+    if len(queries) != 1 or not isinstance(queries[0], str):
+        raise GenerationError(f"{rule.title}: expected one SPL query, got {queries!r}")
+    return str(queries[0])
+
+
+def referenced(rule: SigmaCorrelationRule) -> List[Rule]:
+    """The rules a correlation refers to, in order."""
+    return [ref.rule for ref in rule.rules or []]
+
+
+def span_seconds(rule: SigmaCorrelationRule) -> int:
+    return int(rule.timespan.seconds)
+
+
+def threshold_macro(rule: SigmaCorrelationRule) -> str:
+    return f"{macro_stem(rule)}_threshold"
+
+
+def macro_stem(rule: Rule) -> str:
+    if not rule.name:
+        raise GenerationError(f"{rule.title}: a correlation rule needs a 'name' (it names its macros)")
+    return str(rule.name)
+
+
+def base_rules_of(rule: SigmaCorrelationRule) -> List[SigmaRule]:
+    """The base rules under an event_count or value_count correlation."""
+    bases = referenced(rule)
+    if not all(isinstance(b, SigmaRule) for b in bases):
+        raise GenerationError(f"{rule.title}: a {rule.type.name.lower()} rule must refer to base rules only")
+    return [b for b in bases if isinstance(b, SigmaRule)]
+
+
+def or_queries(queries: Sequence[str]) -> str:
+    return queries[0] if len(queries) == 1 else " OR ".join(f"({q})" for q in queries)
+
+
+def lower_group(fields: Sequence[str]) -> List[str]:
+    """Sigma compares values without case: so do the group keys and counted values here (as in SQLite)."""
+    lines = []
+    if fields:
+        lines.append("| eval " + ", ".join(f"{f}=lower({f})" for f in fields))
+    return lines
+
+
+def not_null(fields: Sequence[str]) -> List[str]:
+    # An event without a group field belongs to no group (the SQLite engine drops it the same way).
+    return ["| where " + " AND ".join(f"isnotnull({f})" for f in fields)] if fields else []
+
+
+def by(fields: Sequence[str]) -> str:
+    return " by " + " ".join(fields) if fields else ""
+
+
+def count_search(rule: SigmaCorrelationRule, docs: Dict[str, Dict[str, Any]]) -> Tuple[List[str], int, List[str]]:
+    """SPL of an event_count or value_count rule: (lines, lookback in seconds, base queries)."""
+    group = list(rule.group_by or [])
+    span = span_seconds(rule)
+    queries = [base_query(b, docs) for b in base_rules_of(rule)]
+    op = OPERATORS[rule.condition.op]  # type: ignore[union-attr]
+    if rule.type == SigmaCorrelationType.EVENT_COUNT:
+        metric, aggregate, counted = "event_count", "count as event_count", []
+    else:
+        field = rule.condition.fieldref  # type: ignore[union-attr]
+        metric, aggregate, counted = "value_count", f"dc({field}) as value_count", [str(field)]
+    lines = [f"`{BASE_MACRO}` {or_queries(queries)}"]
+    lines += lower_group(group + [f for f in counted if f not in group])
+    lines += not_null(group)
+    lines += [
+        "| sort 0 _time",
+        # One window per event, ending at it: [_time - span, _time] (sliding, as in the SQLite engine).
+        f"| streamstats time_window={span}s {aggregate}{by(group)}",
+        # Events of the same second share one window, the whole second's events counted (SQL RANGE peers).
+        f"| eventstats max({metric}) as {metric}{by([*group, '_time'])}",
+        "| addinfo",
+        # Judge only windows that lie wholly inside the searched time range.
+        f"| where {metric} {op} `{threshold_macro(rule)}` AND _time >= info_min_time + {span}",
+        f"| stats min(_time) as first_window_end max(_time) as window_end max({metric}) as {metric}{by(group)}",
+        f"| eval window_start=first_window_end-{span}",
+        "| fields - first_window_end",
+    ]
+    return lines, span, queries
+
+
+def ordered_search(rule: SigmaCorrelationRule, docs: Dict[str, Dict[str, Any]]) -> Tuple[List[str], int, List[str]]:
+    """SPL of a temporal_ordered rule over two steps, each a base rule or an event_count correlation."""
+    group = list(rule.group_by or [])
+    steps = referenced(rule)
+    if len(steps) != 2:
+        raise GenerationError(f"{rule.title}: temporal_ordered is generated for exactly two steps")
+    span = span_seconds(rule)
+    lookback = span
+    subsearches: List[str] = []
+    step_lines: List[str] = []
+    queries: List[str] = []
+    for slot, step in enumerate(steps):
+        if isinstance(step, SigmaRule):
+            query = base_query(step, docs)
+            step_lines.append(f'| eval esa_at{slot}=if(esa_step="{slot}", _time, null())')
+        elif step.type == SigmaCorrelationType.EVENT_COUNT and list(step.group_by or []) == group:
+            query = or_queries([base_query(b, docs) for b in base_rules_of(step)])
+            child_span = span_seconds(step)
+            lookback = span + child_span
+            op = OPERATORS[step.condition.op]  # type: ignore[union-attr]
+            step_lines += [
+                f'| eval esa_in{slot}=if(esa_step="{slot}", 1, 0)',
+                f"| streamstats time_window={child_span}s sum(esa_in{slot}) as esa_count{slot}{by(group)}",
+                f"| eventstats max(esa_count{slot}) as esa_count{slot}{by([*group, '_time'])}",
+                # The step happens when its count reaches the threshold, at that event's time.
+                f"| eval esa_at{slot}=if(esa_in{slot}=1 AND esa_count{slot} {op} `{threshold_macro(step)}`, "
+                "_time, null())",
+            ]
+        else:
+            raise GenerationError(
+                f"{rule.title}: a step must be a base rule or an event_count rule with the same group-by"
+            )
+        queries.append(query)
+        subsearches.append(f'    [ search `{BASE_MACRO}` {query} | eval esa_step="{slot}" ]')
+    lines = ["| multisearch", *subsearches]
+    lines += lower_group(group)
+    lines += not_null(group)
+    lines += ["| sort 0 _time", *step_lines]
+    lines += [
+        # In the window ending at each step event: the first step 0, and the last step 1 after it.
+        f"| streamstats time_window={span}s min(esa_at0) as esa_first0 max(esa_at1) as esa_last1{by(group)}",
+        f"| eventstats min(esa_first0) as esa_first0 max(esa_last1) as esa_last1{by([*group, '_time'])}",
+        "| addinfo",
+        "| where (isnotnull(esa_at0) OR isnotnull(esa_at1)) AND esa_last1 > esa_first0"
+        f" AND _time >= info_min_time + {lookback}",
+        f"| stats min(_time) as first_window_end max(_time) as window_end min(esa_first0) as first_step_time"
+        f" max(esa_last1) as last_step_time{by(group)}",
+        f"| eval window_start=first_window_end-{span}",
+        "| fields - first_window_end",
+    ]
+    return lines, lookback, queries
+
+
+def attack_ids(rule: Rule) -> List[str]:
+    """ATT&CK technique ids from the Sigma tags (``attack.t1110.001`` -> ``T1110.001``)."""
+    ids = []
+    for tag in rule.tags:
+        if tag.namespace == "attack" and re.fullmatch(r"t\d{4}(\.\d{3})?", tag.name):
+            ids.append(tag.name.upper())
+    return ids
+
+
+def one_line(text: Optional[str]) -> str:
+    return " ".join((text or "").split())
+
+
+def duration(seconds: int) -> str:
+    """A Splunk time span in its largest exact unit (``600`` -> ``10m``, ``2592000`` -> ``30d``)."""
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+def search_for(rule: SigmaCorrelationRule, docs: Dict[str, Dict[str, Any]]) -> Tuple[Search, List[Macro]]:
+    """The correlation search of a top-level correlation rule, and its macros."""
+    if rule.type in (SigmaCorrelationType.EVENT_COUNT, SigmaCorrelationType.VALUE_COUNT):
+        lines, lookback, queries = count_search(rule, docs)
+    elif rule.type == SigmaCorrelationType.TEMPORAL_ORDERED:
+        lines, lookback, queries = ordered_search(rule, docs)
+    else:
+        raise GenerationError(f"{rule.title}: correlation type {rule.type.name.lower()} is not generated yet")
+    stem = macro_stem(rule)
+    lines.append(f"| `{stem}_filter`")
+    group = list(rule.group_by or [])
+    interval = 600 if lookback <= SHORT_SPAN else 3600
+    title = rule.title.translate({ord(c): None for c in "[]"})
+    label = re.sub(r"^Cisco ESA ", "", title)
+    tokens = " ".join(f'{f}="${f}$"' for f in group)
+    description = one_line(rule.description)
+    settings = {
+        "action.correlationsearch.annotations": json.dumps({"mitre_attack": attack_ids(rule)}),
+        "action.correlationsearch.enabled": "1",
+        "action.correlationsearch.label": title,
+        "action.notable": "1",
+        "action.notable.param.drilldown_earliest_offset": "$info_min_time$",
+        "action.notable.param.drilldown_latest_offset": "$info_max_time$",
+        "action.notable.param.drilldown_name": "View the events behind this alert",
+        "action.notable.param.drilldown_search": f"`{BASE_MACRO}` ({or_queries(queries)}) {tokens}".rstrip(),
+        "action.notable.param.nes_fields": ",".join(group),
+        "action.notable.param.rule_description": description,
+        "action.notable.param.rule_title": f"{label} ({tokens.replace(chr(34), '')})" if group else label,
+        "action.notable.param.security_domain": "access",
+        "action.notable.param.severity": rule.level.name.lower() if rule.level else "medium",
+        "alert.digest_mode": "1",
+        "alert.suppress": "1" if group else "0",
+        "alert.suppress.fields": ",".join(group),
+        # One notable per group while an attack goes on, at least for an hour and at most for a day.
+        "alert.suppress.period": f"{min(max(lookback, 3600), 86400)}s",
+        "counttype": "number of events",
+        "cron_schedule": "*/10 * * * *" if interval == 600 else "0 * * * *",
+        "description": description,
+        "disabled": "1",
+        # Each run judges the windows ending in its own interval: lookback + interval + lag behind now.
+        "dispatch.earliest_time": f"-{duration(lookback + interval + LAG)}@m",
+        "dispatch.latest_time": f"-{duration(LAG)}@m",
+        "enableSched": "1",
+        "quantity": "0",
+        # Continuous scheduling: a delayed run still covers its interval, so no window goes unjudged.
+        "realtime_schedule": "0",
+        "relation": "greater than",
+        "schedule_window": "auto",
+        "search": "\n".join(lines),
+    }
+    if not group:
+        del settings["alert.suppress.fields"]
+    macros = [Macro(f"{stem}_filter", "search *", f"Tuning hook of '{title}': add exclusions here.")]
+    return Search(f"ESA Auth - {label} - Rule", settings), macros
+
+
+def threshold_macros(collection: SigmaCollection) -> List[Macro]:
+    """One macro per count threshold of a correlation rule (temporal rules have none)."""
+    macros = []
+    for rule in collection.rules:
+        if isinstance(rule, SigmaCorrelationRule) and rule.type in (
+            SigmaCorrelationType.EVENT_COUNT,
+            SigmaCorrelationType.VALUE_COUNT,
+        ):
+            count = rule.condition.count  # type: ignore[union-attr]
+            value = str(int(count)) if float(count).is_integer() else str(count)
+            macros.append(
+                Macro(
+                    threshold_macro(rule),
+                    value,
+                    f"Threshold of '{rule.title}' (Sigma condition {rule.condition.op.name.lower()} {value}"  # type: ignore[union-attr]
+                    f" over {duration(span_seconds(rule))}).",
+                )
+            )
+    return macros
+
+
+def top_level(collection: SigmaCollection) -> List[SigmaCorrelationRule]:
+    """Correlation rules that no other correlation uses: each becomes a search."""
+    used = set()
+    for rule in collection.rules:
+        if isinstance(rule, SigmaCorrelationRule):
+            used.update(id(r) for r in referenced(rule))
+    return [r for r in collection.rules if isinstance(r, SigmaCorrelationRule) and id(r) not in used]
+
+
+def conf_value(value: str) -> str:
+    # A multi-line value continues with a backslash at the end of each line (Splunk .conf syntax).
+    return " \\\n".join(value.split("\n"))
+
+
+HEADER = (
+    "# Generated by detections/generate.py from detections/rules/**/*.yml: do not edit.\n"
+    "# Change a rule, then run: python detections/generate.py (tests/test_detections.py fails when this is stale).\n"
+)
+
+
+def render_searches(searches: Sequence[Search], fragments: Sequence[Tuple[str, str]]) -> str:
+    parts = [HEADER]
+    for search in sorted(searches, key=lambda s: s.stanza):
+        body = "".join(f"{k} = {conf_value(v)}\n" for k, v in sorted(search.settings.items()))
+        parts.append(f"\n[{search.stanza}]\n{body}")
+    for name, text in fragments:
+        parts.append(f"\n# Hand-written, from detections/searches/{name} (included verbatim).\n{text.rstrip()}\n")
+    return "".join(parts)
+
+
+def render_macros(macros: Sequence[Macro]) -> str:
+    parts = [HEADER]
+    for macro in sorted(macros, key=lambda m: m.name):
+        parts.append(
+            f"\n[{macro.name}]\ndefinition = {macro.definition}\ndescription = {macro.description}\niseval = 0\n"
+        )
+    return "".join(parts)
+
+
+def render_bundle() -> str:
+    """Every rule file in one YAML stream (comments kept), the default rule set of ``esa-auth detect``."""
+    parts = [
+        "# The rule set of esa-auth detect. Generated by detections/generate.py from detections/rules: do not edit.\n"
+    ]
+    for path in sorted(RULES_DIR.rglob("*.yml")):
+        text = path.read_text(encoding="utf-8").strip()
+        text = re.sub(r"\A---\s*\n", "", text)
+        parts.append(f"---\n# {path.relative_to(ROOT).as_posix()}\n{text}\n")
+    return "".join(parts)
+
+
+def fragments() -> List[Tuple[str, str]]:
+    """Hand-written searches (zero or more ``detections/searches/*.conf``), by file name."""
+    return [(p.name, p.read_text(encoding="utf-8")) for p in sorted(FRAGMENTS_DIR.glob("*.conf"))]
+
+
+_STANZA = re.compile(r"^\[([^\]\n]+)\]\s*$", re.MULTILINE)
+
+
+def generate() -> Dict[Path, str]:
+    """Every generated file and its content.
+
+    Raises:
+        GenerationError: a rule cannot be generated, or a hand-written stanza has a generated stanza's name.
+    """
+    collection, docs = load()
+    searches: List[Search] = []
+    macros = [
+        Macro(BASE_MACRO, BASE_DEFINITION, "Where the normalized ESA authentication events are; add your index here.")
+    ]
+    for rule in top_level(collection):
+        search, extra = search_for(rule, docs)
+        searches.append(search)
+        macros += extra
+    macros += threshold_macros(collection)
+    names = [s.stanza for s in searches]
+    extra_files = fragments()
+    for file_name, text in extra_files:
+        for stanza in _STANZA.findall(text):
+            if stanza in names:
+                raise GenerationError(f"detections/searches/{file_name}: stanza [{stanza}] is also generated")
+            names.append(stanza)
+    if len(set(names)) != len(names):
+        raise GenerationError(f"duplicate saved search names: {sorted(n for n in names if names.count(n) > 1)}")
+    return {
+        SAVEDSEARCHES: render_searches(searches, extra_files),
+        MACROS: render_macros(macros),
+        BUNDLE: render_bundle(),
+    }
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--check", action="store_true", help="do not write; exit 1 if a generated file is stale")
+    args = parser.parse_args(argv)
+    try:
+        outputs = generate()
+    except (GenerationError, ValueError) as exc:
+        sys.stderr.write(f"generate.py: error: {exc}\n")
+        return 2
+    stale = [p for p, text in outputs.items() if not p.is_file() or p.read_text(encoding="utf-8") != text]
+    if args.check:
+        for path in stale:
+            sys.stderr.write(f"stale: {path.relative_to(ROOT)} (run: python detections/generate.py)\n")
+        return 1 if stale else 0
+    for path in stale:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(outputs[path], encoding="utf-8")
+        sys.stdout.write(f"wrote {path.relative_to(ROOT)}\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
