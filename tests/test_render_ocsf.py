@@ -16,7 +16,8 @@ Two validators, because each alone is too lenient:
   attributes, so it adds nothing here.
 
 The events come from every golden case of the project, from every example of
-every authentication template, and from generated events (hypothesis). The
+every authentication template, from the crosswalk's crafted events and from
+generated events (hypothesis): see ``test_crosswalk.py``. The
 OCSF 1.8.0 definitions (``tests/data/ocsf``, see its README) show that the
 output is also 1.8.0 as it stands.
 """
@@ -26,19 +27,18 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
-from datetime import datetime, timezone
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 import pytest
-from conftest import GOLDEN_DIR, dump_expected, normalize, settings_from_config
-from esa_auth import AuthEvent, Settings, appliance_from_filename
+from conftest import dump_expected, normalize
+from esa_auth import AuthEvent, Settings
 from esa_auth import patterns as P
 from esa_auth.render import RENDERERS, SOURCETYPES, render
 from esa_auth.render.ocsf import OCSF_VERSION, epoch_ms, render_ocsf
 from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from test_crosswalk import CRAFTED, auth_events, golden_events, make_event, template_events
 
 ocsf = pytest.importorskip("ocsf", reason="pydantic-ocsf (a dev dependency) is not installed: pip install -e '.[dev]'")
 
@@ -246,41 +246,6 @@ def assert_ocsf(event: AuthEvent) -> Dict[str, Any]:
 # --- Events to validate ----------------------------------------------------------------------------------------
 
 
-def golden_events() -> Iterator[Tuple[str, AuthEvent]]:
-    """Every event of every golden case (tests/golden/*/*.log, read as test_golden reads them)."""
-    for log in sorted(GOLDEN_DIR.glob("*/*.log")):
-        config_path = log.with_name(log.stem + "-config.json")
-        config = json.loads(config_path.read_text(encoding="utf-8")) if config_path.exists() else {}
-        appliance = config.get("appliance")
-        if appliance is None and "file_name" in config:
-            appliance = appliance_from_filename(config["file_name"])
-        result = normalize(log.read_bytes(), settings_from_config(config), source=log.name, appliance=appliance)
-        for event in result.events:
-            yield f"{log.parent.name}/{log.name}", event
-
-
-HEADER = (
-    b"Wed Apr 22 11:00:00 2009 Info: Version: 15.0.0-104 SN: 4229A1B2C3D4E5F6A7B8-0A1B2C3D4E5F\n"
-    b"Wed Apr 22 11:00:00 2009 Info: Time offset from UTC: 7200 seconds\n"
-)
-
-
-def template_events() -> List[AuthEvent]:
-    """Every example of every authentication template, with an envelope and without (E10)."""
-    events: List[AuthEvent] = []
-    for pattern in P.PATTERNS:
-        if pattern.role != P.AUTH:
-            continue
-        for example in pattern.examples:
-            body = example.encode("utf-8")
-            for data, appliance in (
-                (HEADER + b"Wed Apr 22 11:44:48 2009 Info: " + body + b"\n", "esa01.example.com"),
-                (b"Info: " + body + b"\n", None),
-            ):
-                events.extend(normalize(data, Settings(tz="UTC"), appliance=appliance).events)
-    return events
-
-
 def test_corpus_is_not_empty() -> None:
     assert sum(1 for _ in golden_events()) >= 50
     names = {event.signature_id for event in template_events()}
@@ -303,59 +268,12 @@ def test_every_template_example_is_valid_ocsf() -> None:
         assert_ocsf(event)
 
 
+@pytest.mark.parametrize("case", list(CRAFTED))
+def test_crafted_events_are_valid_ocsf(case: str) -> None:
+    assert_ocsf(CRAFTED[case])
+
+
 # --- Generated events (any AuthEvent the schema allows) ---------------------------------------------------------
-
-_text = st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=12).filter(
-    lambda s: s.strip() != "" and s not in ("-", "unknown", "null", "(null)")
-)
-_ip = st.one_of(st.ip_addresses(v=4).map(str), st.ip_addresses(v=6).map(str))
-# Event times as the pipeline writes them (timezones.rfc3339): whole seconds, or microseconds.
-_times = st.builds(
-    lambda seconds, micro: (
-        datetime.fromtimestamp(seconds, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
-        + (f".{micro:06d}" if micro else "")
-        + "Z"
-    ),
-    st.integers(0, 4102444800),
-    st.integers(0, 999999),
-)
-
-
-def _maybe(strategy: Any) -> Any:
-    return st.one_of(st.none(), strategy)
-
-
-@st.composite
-def auth_events(draw: Any) -> AuthEvent:
-    """Any event the schema allows (values of the right kinds, any combination)."""
-    app = draw(st.sampled_from(["smtp", "esa", "esa:gui", "esa:ssh", "esa:cli", "esa:api", "esa:quarantine"]))
-    direction = draw(st.sampled_from(["inbound", "outbound"])) if app == "smtp" else None
-    number = draw(st.integers(0, 2**31))
-    activity = draw(st.sampled_from(["authenticate", "logon", "logoff"]))
-    src_ip, dest_ip = draw(_maybe(_ip)), draw(_maybe(_ip))
-    return AuthEvent(
-        action="success" if activity == "logoff" else draw(st.sampled_from(["success", "failure", "error"])),
-        activity=activity, app=app, signature=draw(_text), signature_id="ESA-" + draw(st.sampled_from(["T1", "A5"])),
-        raw=draw(_text), event_id=draw(st.text("0123456789abcdef", min_size=32, max_size=32)),
-        time=draw(_maybe(_times)), direction=direction, user=draw(_maybe(_text)),
-        src=draw(st.one_of(st.just(src_ip), _text)) if src_ip else draw(_maybe(_text)), src_ip=src_ip,
-        src_host=draw(_maybe(_text)),
-        dest=draw(st.one_of(st.just(dest_ip), _text)) if dest_ip else draw(_maybe(_text)), dest_ip=dest_ip,
-        dest_host=draw(_maybe(_text)), dest_port=draw(_maybe(st.integers(1, 65535))),
-        dvc=draw(_maybe(st.one_of(_text, _ip))), dvc_serial=draw(_maybe(_text)),
-        authentication_method=draw(_maybe(_text)), authentication_service=draw(_maybe(_text)),
-        session_id=str(number) if app == "smtp" else draw(_maybe(_text)),
-        icid=number if direction == "inbound" else None, dcid=number if direction == "outbound" else None,
-        reason=draw(_maybe(_text)), reply_code=draw(_maybe(st.from_regex(r"\A[2-5]\d\d\Z"))),
-        enhanced_status=draw(_maybe(st.from_regex(r"\A[245]\.\d{1,3}\.\d{1,3}\Z"))),
-        listener=draw(_maybe(_text)), sender_group=draw(_maybe(_text)),
-        sbrs=draw(_maybe(st.floats(-10, 10, allow_nan=False))), tls=draw(_maybe(st.booleans())),
-        tls_protocol=draw(_maybe(st.one_of(_text, st.sampled_from(["TLSv1", "TLSv1.2", "TLSv1.3", "SSLv3"])))),
-        tls_cipher=draw(_maybe(_text)), mid=draw(_maybe(st.integers(0, 2**31))),
-        cleartext=draw(_maybe(st.booleans())), privileged=draw(_maybe(st.booleans())),
-        default_account=draw(_maybe(st.booleans())), user_role=draw(_maybe(_text)),
-        product_version=draw(_maybe(_text)),
-    )  # fmt: skip
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -367,16 +285,6 @@ def test_any_event_renders_valid_ocsf(event: AuthEvent) -> None:
 
 
 # --- Specific mappings -----------------------------------------------------------------------------------------
-
-
-def _event(**values: Any) -> AuthEvent:
-    base: Dict[str, Any] = dict(
-        action="success", activity="authenticate", app="smtp", signature="SMTP AUTH succeeded",
-        signature_id="ESA-T1", raw="raw line", event_id="0" * 32, time="2009-04-22T11:44:48Z",
-        direction="inbound", session_id="450", icid=450,
-    )  # fmt: skip
-    base.update(values)
-    return AuthEvent(**base)
 
 
 @pytest.mark.parametrize(
@@ -392,7 +300,7 @@ def _event(**values: Any) -> AuthEvent:
 def test_activity_and_status(
     activity: str, action: str, activity_id: int, type_uid: int, status_id: int, status: str
 ) -> None:
-    doc = assert_ocsf(_event(activity=activity, action=action))
+    doc = assert_ocsf(make_event(activity=activity, action=action))
     assert (doc["activity_id"], doc["type_uid"], doc["status_id"], doc["status"]) == (
         activity_id, type_uid, status_id, status,
     )  # fmt: skip
@@ -435,22 +343,22 @@ def test_mission_events_in_ocsf() -> None:
 
 
 def test_device_and_names() -> None:
-    doc = assert_ocsf(_event(dvc="esa01.example.com", dvc_serial="SN1", user="admin", privileged=True))
+    doc = assert_ocsf(make_event(dvc="esa01.example.com", dvc_serial="SN1", user="admin", privileged=True))
     assert doc["device"] == {
         "type_id": 99, "type": "Email Security Appliance", "hostname": "esa01.example.com", "uid": "SN1",
         "hw_info": {"serial_number": "SN1"},
     }  # fmt: skip
     assert doc["metadata"]["profiles"] == ["host"]
     assert doc["user"] == {"name": "admin", "type_id": 2, "type": "Admin"}
-    assert assert_ocsf(_event(dvc="192.0.2.1"))["device"]["ip"] == "192.0.2.1"
-    bare = assert_ocsf(_event())
+    assert assert_ocsf(make_event(dvc="192.0.2.1"))["device"]["ip"] == "192.0.2.1"
+    bare = assert_ocsf(make_event())
     assert "device" not in bare
     assert "profiles" not in bare["metadata"]
 
 
 def test_endpoint_name_when_no_address() -> None:
     """CIM src/dest hold an IP or else a name: the name becomes the endpoint's hostname."""
-    doc = assert_ocsf(_event(src="esa01.example.com", dest="192.0.2.7", dest_host="mx.example.com"))
+    doc = assert_ocsf(make_event(src="esa01.example.com", dest="192.0.2.7", dest_host="mx.example.com"))
     assert doc["src_endpoint"] == {"hostname": "esa01.example.com"}
     assert doc["dst_endpoint"] == {"hostname": "mx.example.com", "ip": "192.0.2.7"}
 
@@ -485,7 +393,7 @@ def test_sourcetype_registered() -> None:
     ],
 )
 def test_validator_catches(change: Any, problem: str) -> None:
-    doc = render(_event(src="192.0.2.1", dest="192.0.2.2", dest_ip="192.0.2.2", dest_port=25, user="u"), "ocsf")
+    doc = render(make_event(src="192.0.2.1", dest="192.0.2.2", dest_ip="192.0.2.2", dest_port=25, user="u"), "ocsf")
     assert ocsf_problems(doc, schema_17()) == []
     change(doc)
     problems = ocsf_problems(doc, schema_17())
@@ -551,7 +459,7 @@ def test_emitted_attributes_have_the_same_definition_in_1_8() -> None:
             current = objects[current].get("extends")
         return attrs
 
-    full = _event(
+    full = make_event(
         user="admin", src="192.0.2.1", src_host="client.example.com", dest="192.0.2.2", dest_ip="192.0.2.2",
         dest_host="esa.example.com", dest_port=25, dvc="esa01", dvc_serial="SN", authentication_method="PLAIN",
         reason="r", reply_code="535", enhanced_status="5.7.8", cleartext=True, privileged=True, tls=True,
