@@ -20,7 +20,7 @@ from esa_auth import AuthEvent, Normalizer, Settings, Stream
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "fuzz"))
 
-import flood  # noqa: E402
+import flood
 
 
 def _feed(scenario: str, lines: int, settings: Settings, rate: int = 10_000) -> Tuple[Normalizer, List[AuthEvent], int]:
@@ -45,7 +45,9 @@ def test_connections_never_closed_stay_within_the_bound_and_are_counted() -> Non
     assert stats["evictions"] == 30_000 - 500
     assert normalizer.sessions.evicted_full == 30_000 - 500
     assert normalizer.sessions.evicted_idle == 0
-    assert stats["lines"] == 30_000 and stats["context"] == 30_000 and events == []
+    assert stats["lines"] == 30_000
+    assert stats["context"] == 30_000
+    assert events == []
 
 
 def test_distinct_users_on_unclosed_connections_all_give_events() -> None:
@@ -73,7 +75,8 @@ def test_an_auth_line_whose_session_was_evicted_is_still_emitted_without_context
     events = normalizer.feed(stream, data) + normalizer.end(stream)
     assert [e.user for e in events] == ["bob"]
     # ICID 1 was pushed out by ICID 2: its address is left out, never guessed.
-    assert events[0].src_ip is None and events[0].icid == 1
+    assert events[0].src_ip is None
+    assert events[0].icid == 1
     assert normalizer.stats_dict()["evictions"] == 1
 
 
@@ -127,6 +130,7 @@ def test_flood_script_reports_its_figures(scenario: str, tmp_path: Path) -> None
     assert flood.main(["--scenario", scenario, "--lines", "4000", "--max-sessions", "50", "--timeout", "60",
                        "--every", "1000", "--json", str(out)]) == 0  # fmt: skip
     figures = json.loads(out.read_text())
-    assert figures["lines"] == 4000 and figures["largest_table"] <= 50
+    assert figures["lines"] == 4000
+    assert figures["largest_table"] <= 50
     assert figures["evictions"] == figures["evicted_full"] + figures["evicted_idle"] > 0
     assert [row["lines"] for row in figures["progress"]] == [1000, 2000, 3000, 4000]

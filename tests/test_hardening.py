@@ -152,9 +152,9 @@ def _reproducers() -> List[Path]:
 
 
 def test_every_known_reproducer_is_on_disk() -> None:
-    assert sorted(KNOWN_REPRODUCERS) == sorted(
-        p.name for p in _reproducers() if p.name in KNOWN_REPRODUCERS
-    ), "a reproducer listed in KNOWN_REPRODUCERS is missing from tests/regressions/"
+    assert sorted(KNOWN_REPRODUCERS) == sorted(p.name for p in _reproducers() if p.name in KNOWN_REPRODUCERS), (
+        "a reproducer listed in KNOWN_REPRODUCERS is missing from tests/regressions/"
+    )
     assert set(KNOWN_REPRODUCERS.values()) <= harness.KNOWN_ISSUES
 
 
