@@ -320,3 +320,9 @@ def test_golden_sample(log: Path, update_golden: bool) -> None:
         expected_path.write_text(actual, encoding="utf-8")
     assert expected_path.exists(), f"{expected_path.name} is missing: run pytest --update-golden and review it"
     assert actual == expected_path.read_text(encoding="utf-8")
+
+
+def test_timestamp_is_the_first_key() -> None:
+    """The sourcetype's TIME_PREFIX (``^\\{"@timestamp":"``) finds the time only as the first key."""
+    for event in CRAFTED.values():
+        assert next(iter(render(event, "ecs"))) == "@timestamp"
