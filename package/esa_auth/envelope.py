@@ -44,6 +44,24 @@ def starts_envelope(line: bytes) -> bool:
     return line[:1] == b"<" and line[1:2].isdigit()
 
 
+# A newline followed by a line that does not open a log line (the negation of
+# starts_envelope() at every line start, so that a whole buffer is checked in C).
+_NOT_ENVELOPE = re.compile(rb"\n(?!" + b"|".join(sorted(ENVELOPE_HEADS)) + rb"|<\d)")
+
+
+def all_envelopes(buf: bytes, end: int) -> bool:
+    """Tell whether every line of ``buf[:end]`` opens a log line (see :func:`starts_envelope`).
+
+    ``buf[:end]`` holds complete lines: ``buf[end - 1]`` is a newline. True
+    means that the block has no continuation, blank or foreign line, which lets
+    the pipeline skip its uninteresting lines by the run.
+    """
+    if end <= 0:
+        return True
+    # The last newline ends the block: looking past it would see the next line.
+    return starts_envelope(buf[:3]) and _NOT_ENVELOPE.search(buf, 0, end - 1) is None
+
+
 def body_start(line: bytes) -> int:
     """Return the index where the body begins (after ``Level: ``), or -1.
 

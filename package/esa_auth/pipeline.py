@@ -18,10 +18,10 @@ import ipaddress
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
-from typing import Any, Dict, List, Match, Optional, Tuple
+from typing import Any, Dict, Iterator, List, Match, Optional, Tuple
 
 from . import patterns as P
-from .envelope import ENVELOPE_HEADS, LEVELS, Envelope, parse_prefix
+from .envelope import ENVELOPE_HEADS, Envelope, all_envelopes, body_start, parse_prefix
 from .errors import ConfigError, StateError
 from .events import AuthEvent
 from .sessions import DEFAULT_MAX_SESSIONS, DEFAULT_TIMEOUT, INBOUND, OUTBOUND, Session, SessionTable
@@ -250,6 +250,7 @@ class Normalizer:
         if not data:
             return []
         limit = self.settings.max_line_bytes
+        events: List[AuthEvent] = []
         if stream.overflow:
             # The current line is already over the limit: drop bytes up to its end.
             cut = data.find(b"\n")
@@ -260,27 +261,17 @@ class Normalizer:
             line = stream.partial
             stream.partial = b""
             data = data[cut + 1 :]
-            events = self._lines(stream, [line], stream.offset, cut_lengths={0: len(line) + stream.overflow})
+            events = self._lines(stream, line + b"\n", len(line) + 1, stream.offset, len(line) + stream.overflow)
             stream.offset += len(line) + stream.overflow + 1
             stream.overflow = 0
             if not data:
                 return events
-        else:
-            events = []
         buf = stream.partial + data if stream.partial else data
-        parts = buf.split(b"\n")
-        tail = parts.pop()
-        base = stream.offset
-        consumed = len(buf) - len(tail)
-        cut_lengths: Optional[Dict[int, int]] = None
-        for index, part in enumerate(parts):
-            if len(part) > limit:
-                if cut_lengths is None:
-                    cut_lengths = {}
-                cut_lengths[index] = len(part)
-                parts[index] = part[:limit]
-        events.extend(self._lines(stream, parts, base, cut_lengths))
-        stream.offset = base + consumed
+        end = buf.rfind(b"\n") + 1
+        if end:
+            events.extend(self._lines(stream, buf, end, stream.offset))
+            stream.offset += end
+        tail = buf[end:]
         if len(tail) > limit:
             stream.partial = tail[:limit]
             stream.overflow = len(tail) - limit
@@ -306,46 +297,69 @@ class Normalizer:
         events.extend(self.flush(stream))
         return events
 
-    def _lines(
-        self, stream: Stream, lines: List[bytes], offset: int, cut_lengths: Optional[Dict[int, int]] = None
-    ) -> List[AuthEvent]:
+    def _lines(self, stream: Stream, buf: bytes, end: int, offset: int, first_cut: int = 0) -> List[AuthEvent]:
+        """Read the complete lines of ``buf[:end]``; the first is at byte ``offset`` of the source.
+
+        ``first_cut`` is the length of a single line whose end ``feed`` dropped
+        (over the limit); such a line is read on its own.
+        """
         events: List[AuthEvent] = []
-        stats = self.stats
+        finish = self._finish
         dispatch = P.DISPATCH
         heads = ENVELOPE_HEADS
-        levels = LEVELS
+        limit = self.settings.max_line_bytes
         pending = stream.pending
-        lineno = stream.line
+        lineno = first = stream.line
         started = stream.started
         skipped = 0
-        for index, line in enumerate(lines):
+        # The envelope of the last line read, up to its body: the lines of one
+        # second share it, and a line that starts with it has its body right
+        # after it unless more spaces follow (see body_start()). A newline
+        # never starts a line: no match until a first envelope is read.
+        prefix = b"\n"
+        size = 1
+        for count, run, start, stop in _each(buf, 0, end) if first_cut else _spans(buf, end, limit):
+            if count:
+                # Lines that open a log line with a body no template starts:
+                # each ends the logical line before it and is skipped.
+                lineno += count
+                skipped += count
+                offset += run
+                started = True
+                if pending is not None:
+                    event = finish(stream, pending)
+                    if event is not None:
+                        events.append(event)
+                    pending = None
+            if start < 0:
+                break
             lineno += 1
-            size = len(line) + 1
+            length = stop - start
+            if length > limit:
+                line = buf[start : start + limit]
+                cut = length
+            else:
+                line = buf[start:stop]
+                cut = first_cut
             if line[-1:] == b"\r":
                 line = line[:-1]
-            if cut_lengths is not None and index in cut_lengths:
-                self._warn(stream, lineno, f"line of {cut_lengths[index]} bytes cut to {len(line)} bytes")
-                size = cut_lengths[index] + 1
+            if cut:
+                self._warn(stream, lineno, f"line of {cut} bytes cut to {len(line)} bytes")
             head = line[:3]
             if head in heads or (head[:1] == b"<" and head[1:2].isdigit()):
                 started = True
                 if pending is not None:
-                    event = self._finish(stream, pending)
+                    event = finish(stream, pending)
                     if event is not None:
                         events.append(event)
                     pending = None
-                # body_start() inlined: this loop runs once per log line.
-                bs = -1
-                i = line.find(b": ")
-                for _ in range(3):
-                    if i <= 0:
-                        break
-                    if line[line.rfind(b" ", 0, i) + 1 : i].lower() in levels:
-                        bs = i + 2
-                        while line[bs : bs + 1] == b" ":
-                            bs += 1
-                        break
-                    i = line.find(b": ", i + 2)
+                if line.startswith(prefix) and line[size : size + 1] != b" ":
+                    bs = size
+                else:
+                    bs = body_start(line)
+                    if bs > 0:
+                        prefix = line[:bs]
+                        size = bs
                 if bs < 0:
                     skipped += 1
                 else:
@@ -366,12 +380,12 @@ class Normalizer:
                 elif not started:
                     self._warn(stream, lineno, f"line does not start with an ESA log envelope; skipped: {_show(line)}")
                     skipped += 1
-            offset += size
+            offset += (cut or length) + 1
         stream.pending = pending
         stream.line = lineno
         stream.started = started
-        stats.lines += len(lines)
-        stats.skipped += skipped
+        self.stats.lines += lineno - first
+        self.stats.skipped += skipped
         return events
 
     # --- one logical line ---------------------------------------------------------
@@ -585,6 +599,60 @@ class Normalizer:
             product_version=stream.version,
             **{k: v for k, v in values.items() if v is not None},
         )
+
+
+# Lines whose body may begin with a dispatch key: a ": " (the level's), spaces,
+# then a key in any case. It finds more than those (the key may follow any
+# ": " of the line): each line found is read exactly, and the lines between are
+# counted and skipped as a run, without a Python step per line. Most lines of a
+# mail log (``MID ...``) are in such runs. The lookahead on the keys' first
+# letters lets the regex engine drop most candidates at one byte.
+_KEYS = sorted(P.DISPATCH)
+_KEY_SCAN = re.compile(
+    rb": +(?=[" + re.escape(bytes(sorted({key[0] for key in _KEYS} | {key[0] for key in (k.upper() for k in _KEYS)})))
+    + rb"])(?i:" + b"|".join(re.escape(key) for key in _KEYS) + rb")"
+)
+
+#: What _spans() yields: a run of ``count`` lines and ``size`` bytes to skip,
+#: then the line ``buf[start:stop]`` to read (``start`` -1: none, the end).
+_Span = Tuple[int, int, int, int]
+
+
+def _each(buf: bytes, pos: int, end: int) -> Iterator[_Span]:
+    """Every line of ``buf[pos:end]``, to be read one by one."""
+    while pos < end:
+        stop = buf.find(b"\n", pos)
+        yield 0, 0, pos, stop
+        pos = stop + 1
+
+
+def _spans(buf: bytes, end: int, limit: int) -> Iterator[_Span]:
+    """Cut the complete lines of ``buf[:end]`` into lines to read and runs to skip.
+
+    A run is skipped only where reading it line by line would skip every line:
+    each opens a log line (nothing to join to the line before), no body starts
+    with a dispatch key, and no line is over ``limit`` bytes (the run itself
+    is not). Otherwise the lines are read one by one.
+    """
+    if not all_envelopes(buf, end):
+        yield from _each(buf, 0, end)
+        return
+    pos = 0
+    for match in _KEY_SCAN.finditer(buf, 0, end):
+        at = match.start()
+        if at < pos:
+            continue  # one more key on a line already read
+        start = buf.rfind(b"\n", 0, at) + 1
+        if start - pos > limit:
+            yield from _each(buf, pos, start)
+            pos = start
+        stop = buf.find(b"\n", at)
+        yield buf.count(b"\n", pos, start), start - pos, start, stop
+        pos = stop + 1
+    if end - pos > limit:
+        yield from _each(buf, pos, end)
+        pos = end
+    yield buf.count(b"\n", pos, end), end - pos, -1, -1
 
 
 def _show(line: bytes) -> str:
