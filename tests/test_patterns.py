@@ -231,3 +231,18 @@ def test_regexes_are_anchored() -> None:
     for pattern in P.PATTERNS:
         assert not pattern.regex.pattern.startswith((".*", "(?s).*")), pattern.name
         assert pattern.regex.flags & re.IGNORECASE, f"{pattern.name}: real logs vary in case"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "SMTP Auth: (ICID " + "9" * 19 + ") succeeded for user: a using AUTH mechanism: PLAIN with profile: p",
+        "DCID: " + "9" * 5000 + " IP: 192.0.2.1 SMTP authentication using the profile p succeeded.",
+        "New SMTP ICID " + "1" * 40 + " interface Data 1 (192.0.2.1) address 198.51.100.7",
+        "Time offset from UTC: " + "1" * 10 + " seconds",
+    ],
+    ids=["19-digit ICID", "5000-digit DCID", "40-digit ICID", "10-digit offset"],
+)
+def test_numbers_beyond_64_bits_match_no_template(body: str) -> None:
+    """Counters are bounded: int() refuses over 4300 digits, and JSON readers lose precision long before."""
+    assert _match(body) is None

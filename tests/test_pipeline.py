@@ -298,6 +298,18 @@ def test_damaged_bytes_are_replaced_and_warned(damage: bytes, expected: str, ass
     json.dumps(result.dicts, ensure_ascii=False).encode("utf-8")
 
 
+def test_huge_session_numbers_are_warned_about_not_a_crash(assert_valid: Validate) -> None:
+    digits = "9" * 5000
+    data = _lines(
+        f"New SMTP ICID {digits} interface Data 1 (192.0.2.1) address 198.51.100.1",
+        f"SMTP Auth: (ICID {digits}) succeeded for user: a using AUTH mechanism: PLAIN with profile: p",
+        A4.format(1),
+    )
+    result = normalize(data, Settings(tz="UTC", max_line_bytes=64 * 1024))
+    assert [e.src for e in result.events] == ["192.0.2.1"]
+    assert any("unrecognised authentication line" in m for m in result.messages)
+
+
 def test_unknown_auth_shape_gives_a_drift_warning() -> None:
     result = normalize(_lines("SMTP Auth: (ICID 5) succeeded for user: bob with mechanism PLAIN"), UTC)
     assert result.events == []

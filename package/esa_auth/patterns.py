@@ -79,6 +79,9 @@ def _rx(pattern: str) -> Pattern[str]:
     return re.compile(pattern, re.VERBOSE | re.IGNORECASE)
 
 
+# Counters (ICID, DCID, MID, PID) are bounded to what a signed 64-bit integer holds:
+# a longer run of digits is damage, and must not reach int() (which refuses
+# more than 4300 digits) nor a consumer's JSON parser.
 _U = r"(?P<user>.*?)"  # a user name is free text (spaces, @, \ ...): always bounded by literals
 _IP = r"(?P<src>[0-9A-Fa-f:.]+)"  # IPv4, IPv6 or IPv4-mapped IPv6
 _END = r"\s*\.?\s*$"
@@ -107,14 +110,14 @@ def _other(name: str, role: str, regex: str, examples: Iterable[str]) -> None:
 _INBOUND = dict(app="smtp", direction="inbound", activity="authenticate")
 _auth(
     "T1",
-    r"SMTP\ +Auth:?\ +\(ICID\ +(?P<icid>\d+)\)\ +succeeded\ +for\ +user:?\ " + _U
+    r"SMTP\ +Auth:?\ +\(ICID\ +(?P<icid>\d{1,18})\)\ +succeeded\ +for\ +user:?\ " + _U
     + r"\ +using\ +AUTH\ +mechanism:\ *(?P<mech>\S+)\ +with\ +profile:\ *(?P<profile>.+?)\s*$",
     ["SMTP Auth: (ICID 450) succeeded for user: ironport using AUTH mechanism: PLAIN with profile: IncomingAuthentication"],
     signature="SMTP AUTH succeeded", action="success", **_INBOUND,
 )  # fmt: skip
 _auth(
     "T2",
-    r"SMTP\ +Auth:?\ +\(ICID\ +(?P<icid>\d+)\)\ +failed\ +for\ +user:?\ " + _U
+    r"SMTP\ +Auth:?\ +\(ICID\ +(?P<icid>\d{1,18})\)\ +failed\ +for\ +user:?\ " + _U
     + r"\ +using\ +AUTH\ +mechanism:\ *(?P<mech>\S+)\ +with\ +profile:\ *(?P<profile>.+?)\s*$",
     ["SMTP Auth: (ICID 451) failed for user: ironport using AUTH mechanism: PLAIN with profile: IncomingAuthentication",
      "SMTP Auth (ICID 7) failed for user: j doe@example.com using AUTH mechanism: LOGIN with profile: Corp Auth"],
@@ -122,7 +125,7 @@ _auth(
 )  # fmt: skip
 _auth(
     "T3",
-    r"SMTP\ +Auth:?\ +\(ICID\ +(?P<icid>\d+)\)\ +profile:\ *(?P<profile>.+?)\ +is\ +misconfigured\ +or\ +missing"
+    r"SMTP\ +Auth:?\ +\(ICID\ +(?P<icid>\d{1,18})\)\ +profile:\ *(?P<profile>.+?)\ +is\ +misconfigured\ +or\ +missing"
     r"\ +causing\ +an\ +Auth\ +failure" + _END,
     ["SMTP Auth (ICID 31) profile: smtp_auth_ldap is misconfigured or missing causing an Auth failure"],
     signature="SMTP AUTH profile misconfigured", action="failure",
@@ -130,27 +133,27 @@ _auth(
 )  # fmt: skip
 _auth(
     "T5",
-    r"SMTP\ +Auth:?\ +\(ICID\ +(?P<icid>\d+)\)\ +could\ +not\ +reach\ +forwarding\ +server\ +(?P<server>.+?)"
+    r"SMTP\ +Auth:?\ +\(ICID\ +(?P<icid>\d{1,18})\)\ +could\ +not\ +reach\ +forwarding\ +server\ +(?P<server>.+?)"
     r"\ +with\ +reason:\ *(?P<detail>.+?)\s*$",
     ["SMTP Auth (ICID 32) could not reach forwarding server auth.example.com with reason: Connection refused"],
     signature="SMTP AUTH forwarding server unreachable", action="error", **_INBOUND,
 )  # fmt: skip
 _auth(
     "T4",
-    r"SMTP\ +Auth:?\ +\(ICID\ +(?P<icid>\d+)\)\ +could\ +not\ +reach\ +forwarding\ +server\ +(?P<server>.+?)" + _END,
+    r"SMTP\ +Auth:?\ +\(ICID\ +(?P<icid>\d{1,18})\)\ +could\ +not\ +reach\ +forwarding\ +server\ +(?P<server>.+?)" + _END,
     ["SMTP Auth (ICID 33) could not reach forwarding server 192.0.2.25"],
     signature="SMTP AUTH forwarding server unreachable", action="error", **_INBOUND,
 )  # fmt: skip
 _auth(
     "T6",
-    r"SMTP\ +Auth:?\ +\(ICID\ +(?P<icid>\d+)\)\ +LDAP\ +query/user\ +lookup\ +failed\ +for\ +user:?\ " + _U + _END,
+    r"SMTP\ +Auth:?\ +\(ICID\ +(?P<icid>\d{1,18})\)\ +LDAP\ +query/user\ +lookup\ +failed\ +for\ +user:?\ " + _U + _END,
     ["SMTP Auth (ICID 34) LDAP query/user lookup failed for user: mallory"],
     signature="SMTP AUTH LDAP user lookup failed", action="failure",
     reason="LDAP query/user lookup failed", **_INBOUND,
 )  # fmt: skip
 _auth(
     "T7",
-    r"SMTP\ +Auth:?\ +\(ICID\ +(?P<icid>\d+)\)\ +was\ +required\ +but\ +remote\ +host\ +did\ +not\ +initiate\ +it" + _END,
+    r"SMTP\ +Auth:?\ +\(ICID\ +(?P<icid>\d{1,18})\)\ +was\ +required\ +but\ +remote\ +host\ +did\ +not\ +initiate\ +it" + _END,
     ["SMTP Auth (ICID 35) was required but remote host did not initiate it"],
     signature="SMTP AUTH required but not attempted", action="failure",
     reason="SMTP AUTH was required but the client did not initiate it", **_INBOUND,
@@ -172,14 +175,14 @@ _other(
 _OUTBOUND = dict(app="smtp", direction="outbound", activity="authenticate")
 _auth(
     "T10",
-    r"DCID:\ *(?P<dcid>\d+)\ +IP:\ *(?P<ip>\S+)\ +SMTP\ +authentication\ +using\ +the\ +profile\ +(?P<profile>.+?)"
+    r"DCID:\ *(?P<dcid>\d{1,18})\ +IP:\ *(?P<ip>\S+)\ +SMTP\ +authentication\ +using\ +the\ +profile\ +(?P<profile>.+?)"
     r"\ +succeeded" + _END,
     ["DCID: 5633 IP: 172.16.155.102 SMTP authentication using the profile OutboundAuthentication succeeded."],
     signature="SMTP AUTH to smart host succeeded", action="success", **_OUTBOUND,
 )  # fmt: skip
 _auth(
     "T11",
-    r"DCID:\ *(?P<dcid>\d+)\ +IP:\ *(?P<ip>\S+)\ +SMTP\ +authentication\ +using\ +the\ +profile\ +(?P<profile>.+?)"
+    r"DCID:\ *(?P<dcid>\d{1,18})\ +IP:\ *(?P<ip>\S+)\ +SMTP\ +authentication\ +using\ +the\ +profile\ +(?P<profile>.+?)"
     r"\ +failed(?::\ *(?P<tail>.*?))?\s*$",
     ["DCID: 5640 IP: 172.16.155.102 SMTP authentication using the profile OutboundAuthentication failed: "
      "('535', ['5.7.8 Error: authentication failed: authentication failure'])"],
@@ -189,7 +192,7 @@ _auth(
 # --- Section 5: session lines (context only) ---------------------------------
 _other(
     "C1", CONTEXT,
-    r"New\ +SMTP\ +ICID\ +(?P<icid>\d+)\ +interface\ +(?P<listener>.+?)(?:\ +\((?P<listener_ip>[^()\s]*)\))?"
+    r"New\ +SMTP\ +ICID\ +(?P<icid>\d{1,18})\ +interface\ +(?P<listener>.+?)(?:\ +\((?P<listener_ip>[^()\s]*)\))?"
     r"\ +address\ +(?P<client>\S+)"
     r"(?:\ +reverse\ +dns\ +host\ +(?P<rdns>.*?)\ +verified\ +(?P<verified>yes|no))?\s*$",
     ["New SMTP ICID 450 interface IncomingMail (172.16.155.16) address 172.16.155.102 reverse dns host unknown verified no",
@@ -198,14 +201,14 @@ _other(
 )  # fmt: skip
 _other(
     "C7", CONTEXT,
-    r"New\ +SMTP\ +DCID\ +(?P<dcid>\d+)\ +interface\ +(?P<local_ip>\S+)\ +address\ +(?P<remote_ip>\S+)"
-    r"(?:\ +port\ +(?P<port>\d+))?\s*$",
+    r"New\ +SMTP\ +DCID\ +(?P<dcid>\d{1,18})\ +interface\ +(?P<local_ip>\S+)\ +address\ +(?P<remote_ip>\S+)"
+    r"(?:\ +port\ +(?P<port>\d{1,18}))?\s*$",
     ["New SMTP DCID 5633 interface 172.16.155.16 address 172.16.155.102 port 25",
      "New SMTP DCID 8 interface 192.0.2.1 address 203.0.113.9"],
 )  # fmt: skip
 _other(
     "C2", CONTEXT,
-    r"ICID\ +(?P<icid>\d+)\ +(?P<verdict>ACCEPT|REJECT|TCPREFUSE|RELAY)\ +SG\ +(?P<sg>.*?)\ +match(?:\ +(?P<rule>.*?))??"
+    r"ICID\ +(?P<icid>\d{1,18})\ +(?P<verdict>ACCEPT|REJECT|TCPREFUSE|RELAY)\ +SG\ +(?P<sg>.*?)\ +match(?:\ +(?P<rule>.*?))??"
     r"(?:\ +SBRS\ +(?P<sbrs>not\ enabled|\S+))?(?:\ +country\ +(?P<country>.+?))?\s*$",
     ["ICID 450 ACCEPT SG None match ALL SBRS None",
      "ICID 9 RELAY SG RELAYLIST match 10.0.0.0/8 SBRS 3.5 country Germany",
@@ -214,24 +217,24 @@ _other(
 )  # fmt: skip
 _other(
     "C4", CONTEXT,
-    r"ICID\ +(?P<icid>\d+)\ +TLS\ +(?P<result>success|failed)(?:\ +protocol\ +(?P<proto>\S+))?"
+    r"ICID\ +(?P<icid>\d{1,18})\ +TLS\ +(?P<result>success|failed)(?:\ +protocol\ +(?P<proto>\S+))?"
     r"(?:\ +cipher\ +(?P<cipher>\S+))?.*$",
     ["ICID 450 TLS success protocol TLSv1.2 cipher ECDHE-RSA-AES256-GCM-SHA384", "ICID 5 TLS success",
      "ICID 6 TLS failed: (336151574, 'error:14094416:SSL routines')"],
 )  # fmt: skip
 _other(
     "C5", CONTEXT,
-    r"ICID\ +(?P<icid>\d+)\ +(?P<end>close|lost)\s*$",
+    r"ICID\ +(?P<icid>\d{1,18})\ +(?P<end>close|lost)\s*$",
     ["ICID 450 close", "ICID 451 lost", "ICID 452 close "],
 )  # fmt: skip
 _other(
     "C6", CONTEXT,
-    r"Start\ +MID\ +(?P<mid>\d+)\ +ICID\ +(?P<icid>\d+)\s*$",
+    r"Start\ +MID\ +(?P<mid>\d{1,18})\ +ICID\ +(?P<icid>\d{1,18})\s*$",
     ["Start MID 441 ICID 450"],
 )  # fmt: skip
 _other(
     "C8", CONTEXT,
-    r"Delivery\ +start\ +DCID\ +(?P<dcid>\d+)\ +MID\ +(?P<mid>\d+)",
+    r"Delivery\ +start\ +DCID\ +(?P<dcid>\d{1,18})\ +MID\ +(?P<mid>\d{1,18})",
     ["Delivery start DCID 5633 MID 441 to RID [0]"],
 )  # fmt: skip
 # C9: the outcome of a delivery on the session ("Delayed:" has "DCID:" with a
@@ -239,18 +242,18 @@ _other(
 # authentication event itself: it only keeps the session and its MID current.
 _other(
     "C9", CONTEXT,
-    r"(?:Bounced|Delayed):\ +DCID:?\ +(?P<dcid>\d+)\ +(?:MID|Message)\ +(?P<mid>\d+)",
+    r"(?:Bounced|Delayed):\ +DCID:?\ +(?P<dcid>\d{1,18})\ +(?:MID|Message)\ +(?P<mid>\d{1,18})",
     ["Bounced: DCID 5640 MID 448 to RID 0 - Bounced by destination server with response: 5.1.0 - Unknown address error",
      "Delayed: DCID: 5641 Message 449 to 0 - 4.7.0 Temporary authentication failure"],
 )  # fmt: skip
 _other(
     "C8c", CONTEXT,
-    r"DCID\ +(?P<dcid>\d+)\ +close\s*$",
+    r"DCID\ +(?P<dcid>\d{1,18})\ +close\s*$",
     ["DCID 5633 close"],
 )  # fmt: skip
 _other(
     "C8t", CONTEXT,
-    r"DCID\ +(?P<dcid>\d+)\ +TLS\ +(?P<result>success|failed)(?:\ +protocol\ +(?P<proto>\S+))?"
+    r"DCID\ +(?P<dcid>\d{1,18})\ +TLS\ +(?P<result>success|failed)(?:\ +protocol\ +(?P<proto>\S+))?"
     r"(?:\ +cipher\ +(?P<cipher>\S+))?.*$",
     ["DCID 5633 TLS success protocol TLSv1.2 cipher AES128-SHA"],
 )  # fmt: skip
@@ -266,7 +269,7 @@ _other(
 )  # fmt: skip
 _other(
     "H-OFFSET", HEADER,
-    r"Time\ +offset\ +from\ +UTC:\ *(?P<offset>[-+]?\d+)\ +seconds",
+    r"Time\ +offset\ +from\ +UTC:\ *(?P<offset>[-+]?\d{1,9})\ +seconds",
     ["Time offset from UTC: -21600 seconds"],
 )  # fmt: skip
 _other(
@@ -410,7 +413,7 @@ _auth(
 )  # fmt: skip
 _auth(
     "L6",
-    r"PID\ +(?P<pid>\d+):\ +User\ " + _U + r"\ +logged\ +out\ +from\ +session\ +because\ +of\ +inactivity\ +timeout"
+    r"PID\ +(?P<pid>\d{1,18}):\ +User\ " + _U + r"\ +logged\ +out\ +from\ +session\ +because\ +of\ +inactivity\ +timeout"
     + _END,
     ["PID 4242: User admin logged out from session because of inactivity timeout."],
     signature="Appliance CLI logout (inactivity)", app="esa:cli", **_ADMIN_LOGOFF,
