@@ -310,6 +310,33 @@ def test_huge_session_numbers_are_warned_about_not_a_crash(assert_valid: Validat
     assert any("unrecognised authentication line" in m for m in result.messages)
 
 
+@pytest.mark.parametrize(
+    ("header", "line"),
+    [
+        ("Fri Dec 31 23:59:59 9999 Info: Time offset from UTC: -86400 seconds", "Fri Dec 31 23:59:59 9999 Info: "),
+        ("Mon Jan  1 00:00:00 0001 Info: Time offset from UTC: 3600 seconds", "Mon Jan  1 00:00:00 0001 Info: "),
+        ("Mon Jan  1 00:00:00 1969 Info: Begin Logfile", "Mon Jan  1 00:00:00 1969 Info: "),
+    ],
+    ids=["after 9999", "year 1", "before 1970"],
+)
+def test_times_out_of_range_are_left_out_with_a_warning(header: str, line: str, assert_valid: Validate) -> None:
+    data = (header + "\n" + line + A4.format(1) + "\n").encode()
+    for settings in (UTC, Settings(tz="-05:00"), Settings(tz="Pacific/Kiritimati")):
+        result = normalize(data, settings)
+        (event,) = result.events
+        assert event.time is None
+        assert any("out of range" in m for m in result.messages), result.messages
+        assert_valid(result.dicts)
+
+
+@pytest.mark.parametrize("offset", ["86401", "-999999999", "+100000"])
+def test_implausible_header_offset_is_ignored_with_a_warning(offset: str) -> None:
+    data = f"Mon Jun  3 12:00:00 2024 Info: Time offset from UTC: {offset} seconds\n".encode() + _lines(A4.format(1))
+    result = normalize(data, Settings(tz="+02:00"))
+    assert [e.time for e in result.events] == ["2024-06-03T10:00:00Z"], "the configured zone applies"
+    assert result.messages == [f"1: implausible 'Time offset from UTC' of {int(offset)} seconds; ignored"]
+
+
 def test_unknown_auth_shape_gives_a_drift_warning() -> None:
     result = normalize(_lines("SMTP Auth: (ICID 5) succeeded for user: bob with mechanism PLAIN"), UTC)
     assert result.events == []

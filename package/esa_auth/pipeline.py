@@ -45,6 +45,8 @@ _REPLY_ITEM = re.compile(r"'((?:[^'\\]|\\.)*)'|\"((?:[^\"\\]|\\.)*)\"")
 _REPLY = re.compile(r"^\(\s*'(?P<code>\d{3})'\s*,\s*\[(?P<items>.*)\]\s*\)\s*$")
 _ENHANCED = re.compile(r"^([245]\.\d{1,3}\.\d{1,3})\b")
 _NUMBER = re.compile(r"^[-+]?\d+(?:\.\d+)?$")
+#: 9999-12-31T23:59:59Z, the last time RFC 3339 can write.
+_MAX_EPOCH = 253402300799.0
 
 
 def appliance_from_filename(name: str) -> Optional[str]:
@@ -415,7 +417,7 @@ class Normalizer:
         # warn about a missing zone before the header's own offset line arrives.
         if role == P.HEADER:
             self.stats.context += 1
-            self._header(stream, pattern.name, groups)
+            self._header(stream, pattern.name, groups, lineno)
             return None
         if role != P.AUTH and role != P.CONTEXT:
             self.stats.skipped += 1
@@ -472,15 +474,30 @@ class Normalizer:
             self._warn(
                 stream, lineno, "no 'Time offset from UTC' header and no time zone configured: times read as UTC"
             )
-        return local_to_epoch(local, self.settings.zone, stream.utc_offset)
+        try:
+            epoch = local_to_epoch(local, self.settings.zone, stream.utc_offset)
+        except (OverflowError, ValueError):
+            epoch = None
+        # A year the line spells (E1, E6) can be anything: keep to times that RFC 3339
+        # with four-digit years can write, from the epoch on (no ESA wrote earlier).
+        if epoch is None or not 0 <= epoch <= _MAX_EPOCH:
+            self._warn(stream, lineno, f"time {local.isoformat()} is out of range in UTC; time left out")
+            return None
+        return epoch
 
-    def _header(self, stream: Stream, name: str, groups: Match[str]) -> None:
+    def _header(self, stream: Stream, name: str, groups: Match[str], lineno: int) -> None:
         if name == "H-VERSION":
             stream.version = groups["version"]
             stream.serial = groups["serial"]
         elif name == "H-OFFSET":
-            stream.utc_offset = int(groups["offset"])
+            offset = int(groups["offset"])
+            # Real offsets lie within a day of UTC (-12 h to +14 h); anything else is damage.
+            if abs(offset) > 86400:
+                self._warn(stream, lineno, f"implausible 'Time offset from UTC' of {offset} seconds; ignored")
+                return
+            stream.utc_offset = offset
             stream.envelopes.clear()
+
 
     def _context(self, name: str, groups: Match[str], appliance: str, when: Optional[float]) -> None:
         sessions = self.sessions
