@@ -1,0 +1,346 @@
+"""The file follower of the modular input (esa_auth.follow): positions, rotation, checkpoints, crashes."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+import pytest
+from esa_auth import follow
+from esa_auth.errors import ConfigError
+from esa_auth.follow import Follower, check_path, list_files, load_checkpoint, looks_like_esa
+from esa_auth.pipeline import Normalizer, Settings, Stream
+from splunkd import mail_file, mail_sessions, stamp
+
+SETTINGS = Settings(tz="UTC")
+
+
+class Crash(Exception):
+    """Stands for the process dying right after an event was written."""
+
+
+class Sink:
+    """Collects what a run emits and logs."""
+
+    def __init__(self, crash_after: Optional[int] = None) -> None:
+        self.events: List[Dict[str, Any]] = []
+        self.sources: List[str] = []
+        self.logs: List[Tuple[str, str]] = []
+        self.crash_after = crash_after
+
+    def emit(self, event: Any, source: str) -> None:
+        self.events.append(event.to_dict())
+        self.sources.append(source)
+        if self.crash_after is not None and len(self.events) >= self.crash_after:
+            raise Crash()
+
+    def log(self, level: str, message: str) -> None:
+        self.logs.append((level, message))
+
+    def messages(self, level: str) -> List[str]:
+        return [m for lvl, m in self.logs if lvl == level]
+
+
+def run(spec: Path, ck: Path, crash_after: Optional[int] = None, **kwargs: Any) -> Sink:
+    sink = Sink(crash_after)
+    follower = Follower(str(spec), kwargs.pop("settings", SETTINGS), str(ck), **kwargs)
+    with contextlib.suppress(Crash):
+        follower.run(sink.emit, sink.log)
+    return sink
+
+
+def keys(ck: Path) -> Dict[str, str]:
+    """path -> stream key, from the checkpoint."""
+    data = load_checkpoint(str(ck))
+    assert data is not None
+    return {entry["path"]: entry["key"] for entry in data["files"]}
+
+
+def library(parts: Sequence[Tuple[str, str, bytes]], settings: Settings = SETTINGS) -> List[Dict[str, Any]]:
+    """What the library makes of (path, key, content) read in order, each file flushed at its end."""
+    normalizer = Normalizer(settings)
+    out: List[Dict[str, Any]] = []
+    for path, key, data in parts:
+        stream = Stream(path, key=key)
+        out += [e.to_dict() for e in normalizer.feed(stream, data) + normalizer.flush(stream)]
+    return out
+
+
+def write(path: Path, text: str, mtime: Optional[int] = None, mode: str = "w") -> None:
+    with open(path, mode, encoding="utf-8", newline="") as handle:
+        handle.write(text)
+    if mtime is not None:
+        os.utime(path, ns=(mtime * 10**9, mtime * 10**9))
+
+
+@pytest.fixture
+def logs(tmp_path: Path) -> Path:
+    directory = tmp_path / "logs"
+    directory.mkdir()
+    return directory
+
+
+@pytest.fixture
+def ck(tmp_path: Path) -> Path:
+    return tmp_path / "ck" / "esa1.json"
+
+
+@pytest.fixture(autouse=True)
+def _ck_dir(ck: Path) -> None:
+    ck.parent.mkdir()
+
+
+def test_first_run_reads_everything_and_a_second_run_nothing(logs: Path, ck: Path) -> None:
+    path = logs / "mail.current"
+    write(path, mail_file(100, 20))
+    first = run(logs, ck)
+    assert len(first.events) == 20
+    expected = library([(str(path), keys(ck)[str(path)], path.read_bytes())])
+    assert first.events == expected
+    assert set(first.sources) == {str(path)}
+    assert run(logs, ck).events == []
+
+
+def test_appended_lines_come_once_with_their_session_context(logs: Path, ck: Path) -> None:
+    path = logs / "mail.current"
+    text = mail_file(100, 10)
+    # The second run starts in the middle of a session: its open line is in the first part.
+    cut = text.index("SMTP Auth: (ICID 105)")
+    cut = text.rindex("\n", 0, cut) + 1
+    write(path, text[:cut])
+    first = run(logs, ck)
+    write(path, text[cut:], mode="a")
+    second = run(logs, ck)
+    expected = library([(str(path), keys(ck)[str(path)], text.encode())])
+    assert first.events + second.events == expected
+    assert second.events[0]["src"] == "198.51.100.106"  # from the C1 line read by the first run
+
+
+def test_a_line_without_its_newline_waits_for_it(logs: Path, ck: Path) -> None:
+    path = logs / "mail.current"
+    text = mail_file(100, 3)
+    last = text.rindex("SMTP Auth")
+    write(path, text[: last + 20])
+    first = run(logs, ck)
+    assert [e["icid"] for e in first.events] == [100, 101]
+    write(path, text[last + 20 :], mode="a")
+    second = run(logs, ck)
+    assert [e["icid"] for e in second.events] == [102]
+    assert first.events + second.events == library([(str(path), keys(ck)[str(path)], text.encode())])
+
+
+def test_rotation_keeps_the_renamed_file_and_reads_the_new_one(logs: Path, ck: Path) -> None:
+    current = logs / "mail.current"
+    old_text = mail_file(100, 10)
+    write(current, old_text[: len(old_text) // 2].rsplit("\n", 1)[0] + "\n", mtime=1_700_000_000)
+    first = run(logs, ck)
+    old_key = keys(ck)[str(current)]
+    # The appliance writes the rest, renames the file and starts a new one.
+    write(current, old_text[len(old_text[: len(old_text) // 2].rsplit("\n", 1)[0]) + 1 :], mode="a")
+    os.utime(current, ns=(1_700_000_010 * 10**9,) * 2)
+    rolled = logs / "mail.@20250106T101010.s"
+    os.rename(current, rolled)
+    new_text = mail_file(200, 5, start=3600)
+    write(current, new_text, mtime=1_700_000_020)
+    second = run(logs, ck)
+    after = keys(ck)
+    assert after[str(rolled)] == old_key, "the rolled file keeps its key, so its event ids"
+    expected = library(
+        [(str(rolled), old_key, old_text.encode()), (str(current), after[str(current)], new_text.encode())]
+    )
+    assert first.events + second.events == expected
+    assert len({e["event_id"] for e in expected}) == 15
+    assert run(logs, ck).events == []
+
+
+def test_copy_truncate_reads_the_tail_from_the_copy(logs: Path, ck: Path) -> None:
+    current = logs / "mail.log"
+    text = mail_file(100, 40)  # more than HEAD_BYTES, so the copy can be recognised by content
+    half = text.rindex("\n", 0, len(text) // 2) + 1
+    write(current, text[:half], mtime=1_700_000_000)
+    first = run(logs, ck)
+    key = keys(ck)[str(current)]
+    write(current, text[half:], mode="a")
+    copy = logs / "mail.log.1"
+    shutil.copyfile(current, copy)
+    os.utime(copy, ns=(1_700_000_010 * 10**9,) * 2)
+    new_text = mail_file(300, 4, start=7200)
+    write(current, new_text, mtime=1_700_000_020)  # truncate and write anew
+    second = run(logs, ck)
+    after = keys(ck)
+    assert after[str(copy)] == key
+    expected = library([(str(copy), key, text.encode()), (str(current), after[str(current)], new_text.encode())])
+    assert first.events + second.events == expected
+    assert any("same content, new inode" in m for m in second.messages("INFO"))
+
+
+def test_a_replaced_file_is_read_anew_and_a_deleted_one_forgotten(logs: Path, ck: Path) -> None:
+    path = logs / "auth.current"
+    write(path, mail_file(100, 3))
+    assert len(run(logs, ck).events) == 3
+    replacement = logs / "tmp"
+    write(replacement, mail_file(500, 2, start=999))
+    os.replace(replacement, path)
+    second = run(logs, ck)
+    assert [e["icid"] for e in second.events] == [500, 501]
+    path.unlink()
+    third = run(logs, ck)
+    assert third.events == []
+    assert any("no longer found" in m for m in third.messages("INFO"))
+    assert load_checkpoint(str(ck))["files"] == []  # type: ignore[index]
+
+
+def test_truncation_in_place_is_reported_and_the_file_read_again(logs: Path, ck: Path) -> None:
+    path = logs / "mail.current"
+    text = mail_file(100, 30)
+    write(path, text)
+    run(logs, ck)
+    with open(path, "r+b") as handle:  # same inode, same first bytes, shorter
+        handle.truncate(len(text) // 3)
+    second = run(logs, ck)
+    assert any("truncated" in m for m in second.messages("WARN"))
+    assert second.events == library([(str(path), keys(ck)[str(path)], path.read_bytes())])
+
+
+@pytest.mark.parametrize("crash_after", [1, 7, 25, 49])
+def test_a_crash_loses_nothing_and_replays_with_the_same_ids(logs: Path, ck: Path, crash_after: int) -> None:
+    # Small reads and frequent checkpoints put checkpoints between the crash points;
+    # the Cisco example's wrapped lines check that a held-back line is replayed whole.
+    for n in range(3):
+        write(logs / f"mail.@2025010{n}T000000.s", mail_file(100 * (n + 1), 17, start=n * 100), mtime=1_700_000_000 + n)
+    wrapped = (Path(__file__).parent / "golden" / "mission" / "tac-118570-wrapped.log").read_bytes()
+    (logs / "mail.current").write_bytes(wrapped)
+    os.utime(logs / "mail.current", ns=(1_700_000_100 * 10**9,) * 2)
+    crashed = run(logs, ck, crash_after=crash_after, chunk_size=97, checkpoint_bytes=200)
+    assert len(crashed.events) == crash_after
+    restarted = run(logs, ck, chunk_size=97, checkpoint_bytes=200)
+    order = sorted(logs.iterdir(), key=lambda p: p.stat().st_mtime_ns)
+    found = keys(ck)
+    expected = library([(str(p), found[str(p)], p.read_bytes()) for p in order])
+    assert len(expected) == 3 * 17 + 4
+    # The restart replays a suffix of what the crashed run wrote, then goes on: nothing lost.
+    start = len(expected) - len(restarted.events)
+    assert 0 <= start <= crash_after
+    assert restarted.events == expected[start:]
+    assert crashed.events == expected[:crash_after]
+
+
+def test_a_failed_checkpoint_write_leaves_the_previous_one(
+    logs: Path, ck: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = logs / "mail.current"
+    write(path, mail_file(100, 5))
+    run(logs, ck)
+    before = ck.read_bytes()
+    write(path, mail_sessions(105, 5, start=50), mode="a")
+
+    def broken_replace(src: str, dst: str) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(follow.os, "replace", broken_replace)
+    with pytest.raises(OSError, match="No space left"):
+        run(logs, ck)
+    monkeypatch.undo()
+    assert ck.read_bytes() == before
+    again = run(logs, ck)
+    assert [e["icid"] for e in again.events] == [105, 106, 107, 108, 109]
+
+
+def test_a_damaged_checkpoint_is_moved_aside_and_the_files_read_again(logs: Path, ck: Path) -> None:
+    path = logs / "mail.current"
+    write(path, mail_file(100, 4))
+    first = run(logs, ck)
+    ck.write_text('{"version": 1, "files": [{"key": 3}]', encoding="utf-8")
+    second = run(logs, ck)
+    assert any("moved to" in m for m in second.messages("ERROR"))
+    assert (ck.parent / "esa1.json.damaged").exists()
+    assert second.events == first.events  # same ids: a replay that can be de-duplicated
+
+
+def test_start_from_end_skips_old_lines_but_keeps_the_header(logs: Path, ck: Path) -> None:
+    path = logs / "mail.current"
+    write(path, mail_file(100, 5))
+    first = run(logs, ck, start="end")
+    assert first.events == []
+    write(path, mail_sessions(105, 2, start=3600), mode="a")
+    second = run(logs, ck, start="end")
+    assert [e["icid"] for e in second.events] == [105, 106]
+    # The header's "Time offset from UTC: 3600 seconds" applies: 01:00 local is 00:00 UTC.
+    assert second.events[0]["time"] == "2025-01-06T00:00:00Z"
+    assert second.events[0]["product_version"] == "15.0.0-104"
+    # A file that appears after the first run is read from its beginning.
+    write(logs / "mail.@20250107T000000.s", mail_file(900, 2, start=90000))
+    assert [e["icid"] for e in run(logs, ck, start="end").events] == [900, 901]
+
+
+def test_files_that_are_not_esa_logs_are_skipped_with_one_warning(logs: Path, ck: Path) -> None:
+    (logs / "notes.txt").write_text("hello\nworld\n", encoding="utf-8")
+    (logs / "archive.gz").write_bytes(b"\x1f\x8b\x08\x00" + bytes(range(256)) * 8)
+    (logs / ".mail.current.partial").write_text(mail_file(1, 1), encoding="utf-8")
+    write(logs / "mail.current", mail_file(100, 2))
+    first = run(logs, ck)
+    assert [e["icid"] for e in first.events] == [100, 101]
+    skipped = [m for m in first.messages("WARN") if "does not look like an ESA log" in m]
+    assert len(skipped) == 2
+    second = run(logs, ck)
+    assert second.events == []
+    assert second.messages("WARN") == []
+
+
+def test_bad_bytes_give_warnings_and_the_good_lines_still_come(logs: Path, ck: Path) -> None:
+    path = logs / "mail.current"
+    good = mail_file(100, 2)
+    bad = f"{stamp(5)} Info: SMTP Auth: (ICID 7) failed for user: \xff\x00\x1b[31m using AUTH mechanism: PLAIN"
+    bad += " with profile: P\n"
+    huge = ("x" * 200_000).encode() + b"\n"
+    path.write_bytes(good.encode() + bad.encode("latin-1") + b"\x00\x01\x02 binary\n" + huge)
+    sink = run(logs, ck)
+    assert [e["icid"] for e in sink.events] == [100, 101, 7]
+    assert "\x00" not in json.dumps(sink.events)
+    assert "\x1b" not in sink.events[-1]["user"]
+    assert len(sink.messages("WARN")) >= 2
+
+
+def test_a_second_run_while_one_is_reading_does_nothing(logs: Path, ck: Path) -> None:
+    pytest.importorskip("fcntl", reason="the run lock is POSIX-only")
+    write(logs / "mail.current", mail_file(100, 2))
+    holder = Follower(str(logs), SETTINGS, str(ck))
+    lock = holder._lock(lambda level, message: None)
+    assert lock is not None
+    try:
+        sink = run(logs, ck)
+    finally:
+        lock.close()
+    assert sink.events == []
+    assert any("still reading" in m for m in sink.messages("WARN"))
+    assert len(run(logs, ck).events) == 2
+
+
+def test_looks_like_esa() -> None:
+    assert looks_like_esa(b"Mon Jan  6 09:00:00 2025 Info: Begin Logfile\n")
+    assert looks_like_esa(b"<22>Nov 24 14:22:57 esa01 mail_logs: Info: ICID 1 close\n")
+    assert looks_like_esa(b"Jun 26 10:42:23 esa01 authentication: Info: User admin")  # first line still coming
+    assert not looks_like_esa(b"hello world\n")
+    assert not looks_like_esa(b"Mon is the day\nMon Jan  6 09:00:00 2025 Info: x\n")  # complete line, no level
+    assert not looks_like_esa(b"\n\n")
+
+
+def test_list_files_and_check_path(tmp_path: Path) -> None:
+    tmp_path = tmp_path / "files"
+    tmp_path.mkdir()
+    (tmp_path / "a.current").write_text("x", encoding="utf-8")
+    (tmp_path / ".hidden").write_text("x", encoding="utf-8")
+    (tmp_path / "sub").mkdir()
+    assert list_files(str(tmp_path)) == [str(tmp_path / "a.current"), str(tmp_path / "sub")]
+    assert list_files(str(tmp_path / "*.current")) == [str(tmp_path / "a.current")]
+    check_path(str(tmp_path))
+    check_path(str(tmp_path / "a.current"))
+    check_path(str(tmp_path) + "/*.s")
+    for bad, words in [("", "empty"), ("relative/path", "absolute"), (str(tmp_path / "missing"), "does not exist"),
+                       (str(tmp_path / "nodir" / "*.s"), "does not exist")]:  # fmt: skip
+        with pytest.raises(ConfigError, match=words):
+            check_path(bad)
