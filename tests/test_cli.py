@@ -224,15 +224,19 @@ def test_parse_duration_rejects(text: str) -> None:
         parse_duration(text)
 
 
-def test_runs_under_python_3_9(tmp_path: Path) -> None:
-    """Splunk ships Python 3.9: the library and the tool must run on it, with the standard library only."""
-    # The pyenv shim on PATH may point at no 3.9 at all: prefer the interpreter itself.
-    python39 = os.environ.get("PYTHON39", "/root/.pyenv/versions/3.9.18/bin/python3.9")
-    if not Path(python39).exists():
-        pytest.skip(f"python3.9 not found at {python39}")
+@pytest.mark.parametrize(
+    ("version", "default"),
+    [("3.9", "/root/.pyenv/versions/3.9.18/bin/python3.9"), ("3.13", "/root/.pyenv/versions/3.13.0/bin/python3.13")],
+)
+def test_runs_under_splunk_pythons(version: str, default: str) -> None:
+    """Splunk ships Python 3.9 and 3.13: the library and the tool must run there, on the standard library only."""
+    # The pyenv shim on PATH may point at no such version: take the interpreter itself, or $PYTHON39 / $PYTHON313.
+    python = os.environ.get("PYTHON" + version.replace(".", ""), default)
+    if not Path(python).exists():
+        pytest.skip(f"python{version} not found at {python}")
     package = Path(__file__).resolve().parents[1] / "package"
     result = subprocess.run(
-        [python39, "-I", "-c", f"import sys; sys.path.insert(0, {str(package)!r}); "
+        [python, "-I", "-c", f"import sys; sys.path.insert(0, {str(package)!r}); "
          "from esa_auth.cli import main; sys.exit(main())", "normalize", "--tz", "UTC", "--stats", str(MISSION_LOG)],
         capture_output=True, timeout=120, check=False,
     )  # fmt: skip
