@@ -42,16 +42,10 @@ _BAD_IN_WARNING = re.compile("[\x00-\x08\x0a-\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029]
 #: each one with a strict xfail regression test (docs/RELIABILITY.md).
 #: ``cr-in-warning``: a carriage return inside a line is copied into the
 #: warning text (text.decode keeps CR), and splunkd.log breaks lines at CR.
-#: ``time-range``: an envelope year outside 1970-9999 after zone conversion
-#: (``Mon Jan 01 00:00:00 0001``, year 9999 west of UTC, a huge ``Time offset
-#: from UTC``) raises OverflowError out of ``feed``, or gives a ``time`` such as
-#: ``9-04-22T11:50:39Z`` that the schema rejects.
-#: ``reply-code-range``: an outbound failure (T11) with a reply code outside
-#: 200-599 (``'070'``) is copied into ``reply_code``, which the schema rejects.
-KNOWN_ISSUES = frozenset({"cr-in-warning", "time-range", "reply-code-range"})
+KNOWN_ISSUES = frozenset({"cr-in-warning", "reply-code-range"})
 
 #: Schema paths whose violations each known issue explains.
-_TOLERATED_PATHS = {"time-range": "time", "reply-code-range": "reply_code"}
+_TOLERATED_PATHS = {"reply-code-range": "reply_code"}
 
 _VALIDATOR: Any = None
 
@@ -237,12 +231,7 @@ def check_input(
     Raises:
         Violation: an invariant does not hold.
     """
-    try:
-        whole = read(data, settings)
-    except OverflowError:
-        if "time-range" in tolerate:
-            return Outcome(), Outcome()
-        raise
+    whole = read(data, settings)
     for event in whole.events:
         check_event(event, tolerate)
     check_xml(xml_stream(whole.events), whole.events)

@@ -42,9 +42,6 @@ REFERENCE = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
 #: Reproducers of reported, unfixed library defects: file -> (known issue, what goes wrong).
 KNOWN_REPRODUCERS: Dict[str, str] = {
     "fuzz-cr-in-warning.bin": "cr-in-warning",
-    "time-year-0009.bin": "time-range",
-    "time-offset-huge.bin": "time-range",
-    "time-year-9999-west.bin": "time-range",
     "reply-code-070.bin": "reply-code-range",
 }
 
