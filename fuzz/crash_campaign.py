@@ -24,7 +24,8 @@ Events are matched by their ``raw`` line; the generated lines are all distinct.
 Usage::
 
     python fuzz/crash_campaign.py --kills 200 --seed 1 --json /tmp/crash.json
-    python fuzz/crash_campaign.py --app build/TA-cisco-esa-auth --python /usr/bin/python3.9
+    python fuzz/crash_campaign.py --vendor --python /root/.pyenv/versions/3.9.18/bin/python3.9
+    python fuzz/crash_campaign.py --app build/TA-cisco-esa-auth --python /usr/bin/python3.13
 """
 
 from __future__ import annotations
@@ -295,7 +296,11 @@ def campaign(
         command, input_xml(str(logs), str(clean_checkpoints)), None, env
     )
     result.problems.extend(f"clean run: {p}" for p in clean_problems)
-    return verdict(result, clean_events, writer, reference)
+    figures = verdict(result, clean_events, writer, reference)
+    # Temporary checkpoint files of killed runs (written, not yet renamed) stay behind.
+    figures["stale_tmp_files"] = sum(1 for p in checkpoints.iterdir() if p.name.endswith(".tmp"))
+    figures["stale_tmp_bytes"] = sum(p.stat().st_size for p in checkpoints.iterdir() if p.name.endswith(".tmp"))
+    return figures
 
 
 def _content(event: Dict[str, Any]) -> Dict[str, Any]:
@@ -352,6 +357,20 @@ def default_command(app: Optional[str], python: str) -> List[str]:
     return [python, "-I", str(script)]
 
 
+def vendor_app(directory: Path) -> Path:
+    """Lay out a minimal app as the build does: ``bin/esa_auth.py`` and ``bin/lib/`` holding
+    the library and splunklib, so that any interpreter (Splunk's 3.9 or 3.13) runs it with ``-I``."""
+    import splunklib
+
+    lib = directory / "bin" / "lib"
+    lib.mkdir(parents=True)
+    shutil.copy2(ROOT / "bin" / "esa_auth.py", directory / "bin" / "esa_auth.py")
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+    shutil.copytree(ROOT / "package" / "esa_auth", lib / "esa_auth", ignore=ignore)
+    shutil.copytree(Path(splunklib.__file__).parent, lib / "splunklib", ignore=ignore)
+    return directory
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     """Run a campaign and print its figures as JSON; exit 1 if the claim does not hold."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -363,16 +382,20 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--max-delay", type=float, default=0.8, help="longest time before a kill, seconds")
     parser.add_argument("--pause", type=float, default=0.01, help="longest pause between writes, seconds")
     parser.add_argument("--app", help="an installed app directory (default: the repository's bin/)")
+    parser.add_argument("--vendor", action="store_true", help="run a minimal app laid out as the build does")
     parser.add_argument("--python", default=sys.executable, help="the interpreter splunkd would use")
     parser.add_argument("--work", help="keep the campaign's files in this new directory")
     parser.add_argument("--json", help="also write the figures to this file")
     args = parser.parse_args(argv)
     work = Path(args.work) if args.work else Path(tempfile.mkdtemp(prefix="esa-crash-"))
     try:
+        app = str(vendor_app(work / "app")) if args.vendor else args.app
+        command = default_command(app, args.python)
         figures = campaign(
             work, args.kills, args.seed, args.lines, args.rotate_every, args.filler,
-            default_command(args.app, args.python), args.max_delay, args.pause,
+            command, args.max_delay, args.pause,
         )  # fmt: skip
+        figures["command"] = " ".join(command[:2]) + " .../bin/esa_auth.py"
     finally:
         if not args.work:
             shutil.rmtree(work, ignore_errors=True)
