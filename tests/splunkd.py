@@ -34,11 +34,12 @@ def find_python(version: str) -> Tuple[Optional[str], str]:
     """An interpreter of this version, or None and where it was looked for."""
     env = os.environ.get(f"ESA_AUTH_PYTHON{version.replace('.', '')}")
     candidates = [env] if env else []
-    candidates.append(shutil.which(f"python{version}"))
     pyenv_root = os.environ.get("PYENV_ROOT", os.path.expanduser("~/.pyenv"))
     candidates += sorted(glob.glob(os.path.join(pyenv_root, "versions", f"{version}.*", "bin", f"python{version}")))
+    candidates.append(shutil.which(f"python{version}"))
     for candidate in candidates:
-        if candidate and os.access(candidate, os.X_OK):
+        # pyenv's shims need pyenv's environment, which a splunkd-like run does not have.
+        if candidate and os.access(candidate, os.X_OK) and f"{os.sep}shims{os.sep}" not in candidate:
             return candidate, candidate
     return None, f"python{version} on PATH or under {pyenv_root}/versions/{version}.*"
 
