@@ -41,7 +41,8 @@ _BAD_IN_WARNING = re.compile("[\x00-\x08\x0a-\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029]
 #: tolerates them so that it keeps looking for others; the test suite pins
 #: each one with a strict xfail regression test (docs/RELIABILITY.md).
 #: ``cr-in-warning``: a carriage return inside a line is copied into the
-#: warning text (text.decode keeps CR), and splunkd.log breaks lines at CR.
+#: warning text (text.decode keeps CR); the command line tool writes it raw to
+#: a terminal (the modular input collapses whitespace in its log lines).
 KNOWN_ISSUES = frozenset({"cr-in-warning", "reply-code-range"})
 
 #: Schema paths whose violations each known issue explains.
