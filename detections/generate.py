@@ -430,6 +430,13 @@ def generate() -> Dict[Path, str]:
     }
 
 
+def _show(path: Path) -> str:
+    try:
+        return path.relative_to(ROOT).as_posix()
+    except ValueError:
+        return str(path)
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--check", action="store_true", help="do not write; exit 1 if a generated file is stale")
@@ -442,12 +449,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     stale = [p for p, text in outputs.items() if not p.is_file() or p.read_text(encoding="utf-8") != text]
     if args.check:
         for path in stale:
-            sys.stderr.write(f"stale: {path.relative_to(ROOT)} (run: python detections/generate.py)\n")
+            sys.stderr.write(f"stale: {_show(path)} (run: python detections/generate.py)\n")
         return 1 if stale else 0
     for path in stale:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(outputs[path], encoding="utf-8")
-        sys.stdout.write(f"wrote {path.relative_to(ROOT)}\n")
+        sys.stdout.write(f"wrote {_show(path)}\n")
     return 0
 
 

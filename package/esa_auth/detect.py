@@ -102,6 +102,11 @@ class _Compiled:
     fields: Tuple[str, ...]
 
 
+def _one_line(exc: BaseException) -> str:
+    # Errors go to stderr as one line each (YAML errors span several).
+    return " ".join(str(exc).split())
+
+
 def _import_error() -> ConfigError:
     return ConfigError(
         "detect needs pySigma and its SQLite backend (Python 3.10 or newer): "
@@ -136,11 +141,11 @@ def load_rules(path: Optional[Path] = None) -> SigmaCollection:
     try:
         collection = SigmaCollection.load_ruleset([str(f) for f in files])
     except SigmaError as exc:
-        raise ConfigError(f"invalid Sigma rule under {where}: {exc}") from None
+        raise ConfigError(f"invalid Sigma rule under {where}: {_one_line(exc)}") from None
     except yaml.YAMLError as exc:
-        raise ConfigError(f"rules under {where} are not valid YAML: {exc}") from None
+        raise ConfigError(f"rules under {where} are not valid YAML: {_one_line(exc)}") from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read rules under {where}: {exc}") from None
+        raise ConfigError(f"cannot read rules under {where}: {_one_line(exc)}") from None
     if not collection.rules:
         raise ConfigError(f"no rule in {where}")
     return collection
@@ -190,7 +195,7 @@ class Engine:
                     fields=tuple(item.get("required_fields") or ()),
                 )
             )
-        self.skipped: List[Tuple[str, str]] = [(rule.title, str(error)) for rule, error in backend.errors]
+        self.skipped: List[Tuple[str, str]] = [(rule.title, _one_line(error)) for rule, error in backend.errors]
         self.diagnostics: Dict[str, Dict[str, int]] = {}
 
     def windows(self, events: Iterable[Dict[str, Any]]) -> Dict[str, List[Dict[str, Any]]]:

@@ -1,0 +1,346 @@
+"""Detection rules: the generated Splunk files, and replays of crafted scenarios on both engines.
+
+- The committed ``default/savedsearches.conf``, ``default/macros.conf`` and the packaged rule set are what
+  ``detections/generate.py`` writes now.
+- The .conf files parse with ksconf's strict parser and keep AppInspect's and Enterprise Security's rules.
+- Every scenario of ``tests/detections/scenarios.py`` gives exactly its expected alerts on the embedded SQLite
+  engine (``esa-auth detect``).
+- For every scenario and every rule, the shipped SPL, run by a Python model of its commands
+  (``tests/detections/spl_model.py``), judges the same windows as the SQLite engine: same groups, same window
+  ends. Bursts across a tumbling-bin edge are among them.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+from types import ModuleType
+from typing import Any, Dict, List, Set, Tuple
+
+import pytest
+from esa_auth import Normalizer, Settings, Stream
+from esa_auth.detect import DEFAULT_RULES, Engine, load_rules
+from ksconf.conf.parser import PARSECONF_STRICT, parse_conf
+
+ROOT = Path(__file__).resolve().parents[1]
+HELPERS = ROOT / "tests" / "detections"
+
+
+def _module(name: str, path: Path) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+generate = _module("esa_detections_generate", ROOT / "detections" / "generate.py")
+spl_model = _module("esa_detections_spl_model", HELPERS / "spl_model.py")
+scenarios = _module("esa_detections_scenarios", HELPERS / "scenarios.py")
+
+SAVEDSEARCHES = ROOT / "default" / "savedsearches.conf"
+MACROS = ROOT / "default" / "macros.conf"
+
+
+def _conf(path: Path) -> Dict[str, Dict[str, str]]:
+    parsed = parse_conf(str(path), profile=PARSECONF_STRICT)
+    return {name: dict(body) for name, body in parsed.items() if isinstance(name, str)}
+
+
+@pytest.fixture(scope="module")
+def searches() -> Dict[str, Dict[str, str]]:
+    """The generated correlation searches (hand-written fragments left out)."""
+    return {k: v for k, v in _conf(SAVEDSEARCHES).items() if "action.correlationsearch.label" in v}
+
+
+@pytest.fixture(scope="module")
+def macros() -> Dict[str, str]:
+    return {name: body["definition"] for name, body in _conf(MACROS).items()}
+
+
+@pytest.fixture(scope="module")
+def rules() -> Dict[str, Any]:
+    """The shipped rules by id (parsed Sigma objects)."""
+    return {str(rule.id): rule for rule in load_rules().rules}
+
+
+@pytest.fixture(scope="module")
+def engine() -> Engine:
+    return Engine(load_rules())
+
+
+def normalize(data: bytes) -> List[Dict[str, Any]]:
+    normalizer = Normalizer(Settings(tz="UTC", reference_time=datetime(2026, 1, 1, tzinfo=timezone.utc)))
+    stream = Stream("scenario.log")
+    events = normalizer.feed(stream, data) + normalizer.end(stream)
+    assert not normalizer.take_diagnostics(), "a scenario must be read without warnings"
+    return [event.to_dict() for event in events]
+
+
+# --- generated files -------------------------------------------------------------------------------------------
+
+
+def test_generated_files_are_current() -> None:
+    stale = [
+        str(path.relative_to(ROOT))
+        for path, text in generate.generate().items()
+        if not path.is_file() or path.read_text(encoding="utf-8") != text
+    ]
+    assert not stale, f"stale generated files {stale}: run python detections/generate.py and review the diff"
+
+
+def test_packaged_rule_set_is_the_default_of_detect() -> None:
+    assert generate.BUNDLE.parent == DEFAULT_RULES
+    names = {rule.name for rule in load_rules().rules}
+    source = {rule.name for rule in load_rules(generate.RULES_DIR).rules}
+    assert names == source
+
+
+def test_confs_parse_strictly_and_have_no_default_stanza(searches: Dict[str, Dict[str, str]]) -> None:
+    everything = _conf(SAVEDSEARCHES)
+    assert "default" not in everything
+    assert len(searches) == 8
+    assert _conf(MACROS)
+    text = SAVEDSEARCHES.read_text(encoding="utf-8")
+    for fragment in sorted(generate.FRAGMENTS_DIR.glob("*.conf")):
+        assert fragment.read_text(encoding="utf-8").rstrip() + "\n" in text, fragment.name
+
+
+def test_searches_are_disabled_scheduled_correlation_searches(searches: Dict[str, Dict[str, str]]) -> None:
+    for name, stanza in searches.items():
+        assert stanza["disabled"] == "1", name
+        assert stanza["enableSched"] == "1", name
+        # AppInspect: no real-time searches (cloud failure), no every-minute cron (warning).
+        assert not stanza["dispatch.earliest_time"].startswith("rt"), name
+        assert not stanza["dispatch.latest_time"].startswith("rt"), name
+        assert stanza["cron_schedule"] in ("*/10 * * * *", "0 * * * *"), name
+        assert stanza["action.correlationsearch.enabled"] == "1", name
+        assert stanza["action.notable"] == "1", name
+        assert stanza["action.notable.param.security_domain"] == "access", name
+        assert stanza["action.notable.param.severity"] in ("low", "medium", "high", "critical"), name
+        assert stanza["description"], name
+        assert stanza["action.notable.param.rule_description"] == stanza["description"], name
+        attack = json.loads(stanza["action.correlationsearch.annotations"])["mitre_attack"]
+        assert attack, name
+        assert all(re.fullmatch(r"T\d{4}(\.\d{3})?", t) for t in attack), name
+        assert stanza["search"].split()[0] in ("`esa_auth_events`", "|"), name
+        assert "`esa_auth_events`" in stanza["search"], name
+        assert "bin _time" not in stanza["search"], f"{name}: tumbling windows"
+
+
+def test_search_window_and_lookback_follow_the_rule(
+    searches: Dict[str, Dict[str, str]], rules: Dict[str, Any], macros: Dict[str, str]
+) -> None:
+    by_title = {r.title: r for r in rules.values()}
+    for name, stanza in searches.items():
+        rule = by_title[stanza["action.correlationsearch.label"]]
+        span = int(rule.timespan.seconds)
+        assert f"streamstats time_window={span}s " in stanza["search"], name
+        # The lookback covers the window (and a step's window), one run interval and the 5-minute lag.
+        lookback = int(re.fullmatch(r"-(\d+)m@m", stanza["dispatch.earliest_time"]).group(1)) * 60  # type: ignore[union-attr]
+        interval = 600 if stanza["cron_schedule"] == "*/10 * * * *" else 3600
+        judged = int(re.search(r"_time >= info_min_time \+ (\d+)", stanza["search"]).group(1))  # type: ignore[union-attr]
+        assert judged >= span
+        assert lookback == judged + interval + 300, name
+        assert stanza["dispatch.latest_time"] == "-5m@m"
+        assert stanza["alert.suppress.fields"] == ",".join(rule.group_by), name
+        for field in rule.group_by:
+            assert f'{field}="${field}$"' in stanza["action.notable.param.drilldown_search"], name
+
+
+def test_thresholds_are_macros_equal_to_the_sigma_conditions(
+    macros: Dict[str, str], rules: Dict[str, Any], searches: Dict[str, Dict[str, str]]
+) -> None:
+    counted = [r for r in rules.values() if getattr(r, "type", None) is not None and r.type.name.endswith("COUNT")]
+    assert len(counted) == 8
+    text = "\n".join(s["search"] for s in searches.values())
+    for rule in counted:
+        assert macros[f"{rule.name}_threshold"] == str(int(rule.condition.count)), rule.name
+        assert f"`{rule.name}_threshold`" in text, rule.name
+    assert macros["esa_auth_events"] == 'sourcetype="cisco:esa:auth"'
+    for stanza in searches.values():
+        assert re.search(r"\| `(\w+_filter)`$", stanza["search"].strip())
+        assert macros[re.search(r"`(\w+_filter)`", stanza["search"]).group(1)] == "search *"  # type: ignore[union-attr]
+
+
+def test_base_rule_conditions_come_from_the_splunk_backend(searches: Dict[str, Dict[str, str]]) -> None:
+    brute = next(s for s in searches.values() if "brute force" in s["action.correlationsearch.label"])
+    first = brute["search"].split("\n")[0].strip().rstrip("\\").strip()
+    assert first == (
+        '`esa_auth_events` app="smtp" direction="inbound" activity="authenticate" action="failure" '
+        'signature_id IN ("ESA-T2", "ESA-T6")'
+    )
+
+
+def test_fragments_are_included_verbatim(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(generate, "FRAGMENTS_DIR", tmp_path)
+    without = generate.generate()[generate.SAVEDSEARCHES]
+    assert "Hand-written" not in without
+    fragment = "# Keeps the lookup of known sources.\n[ESA Auth - Known sources - Lookup Gen]\nsearch = | makeresults\n"
+    (tmp_path / "known_sources.conf").write_text(fragment, encoding="utf-8")
+    (tmp_path / "a_first.conf").write_text("[ESA Auth - Other]\nsearch = | makeresults\n", encoding="utf-8")
+    text = generate.generate()[generate.SAVEDSEARCHES]
+    assert text.startswith(without)
+    assert fragment in text
+    assert text.index("[ESA Auth - Other]") < text.index("[ESA Auth - Known sources - Lookup Gen]")
+    target = tmp_path / "savedsearches.conf"
+    target.write_text(text, encoding="utf-8")
+    assert "ESA Auth - Known sources - Lookup Gen" in _conf(target)
+
+
+def test_a_fragment_cannot_reuse_a_generated_name(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(generate, "FRAGMENTS_DIR", tmp_path)
+    (tmp_path / "clash.conf").write_text(
+        "[ESA Auth - SMTP AUTH brute force from one source - Rule]\nsearch = *\n", encoding="utf-8"
+    )
+    with pytest.raises(generate.GenerationError, match="also generated"):
+        generate.generate()
+
+
+def test_check_mode_reports_stale_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert generate.main(["--check"]) == 0
+    stale = tmp_path / "macros.conf"
+    stale.write_text("[esa_auth_events]\ndefinition = *\n", encoding="utf-8")
+    monkeypatch.setattr(generate, "MACROS", stale)
+    assert generate.main(["--check"]) == 1
+    assert f"stale: {stale}" in capsys.readouterr().err
+    assert stale.read_text(encoding="utf-8") == "[esa_auth_events]\ndefinition = *\n"
+
+
+# --- rule documentation ------------------------------------------------------------------------------------------
+
+
+def test_every_alerting_rule_documents_threshold_attack_and_false_positives(rules: Dict[str, Any]) -> None:
+    readme = (ROOT / "detections" / "README.md").read_text(encoding="utf-8")
+    top = generate.top_level(load_rules())
+    assert len(top) == 8
+    for rule in top:
+        assert "Threshold" in (rule.description or ""), rule.name
+        assert rule.falsepositives, rule.name
+        assert any(t.namespace == "attack" and re.fullmatch(r"t\d{4}(\.\d{3})?", t.name) for t in rule.tags), rule.name
+        assert rule.level is not None, rule.name
+        assert rule.level.name.lower() in ("medium", "high"), rule.name
+        assert f"`{rule.name}`" in readme, f"{rule.name} is not documented in detections/README.md"
+    for rule in rules.values():
+        assert rule.name, rule.title
+
+
+def test_success_rules_never_count_logoffs(rules: Dict[str, Any]) -> None:
+    """Logoffs carry action=success: every rule on successes pins the activity."""
+    for rule in rules.values():
+        detection = getattr(rule, "detection", None)
+        if detection is None:
+            continue
+        for selection in detection.detections.values():
+            items = {str(i.field): [str(v) for v in i.value] for i in selection.detection_items}
+            if "success" in items.get("action", []) or items.get("default_account"):
+                assert items.get("activity") in (["logon"], ["authenticate"]), rule.name
+
+
+# --- replays -------------------------------------------------------------------------------------------------------
+
+
+SCENARIOS = scenarios.SCENARIOS
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=[s.name for s in SCENARIOS])
+def test_scenario_alerts(scenario: Any, engine: Engine) -> None:
+    events = normalize(scenario.log())
+    assert events
+    alerts = engine.run(events)
+    got = sorted((a.rule_name, sorted(a.group.items())) for a in alerts)
+    want = sorted((name, sorted(group.items())) for name, group in scenario.alerts)
+    assert got == want
+    for name, metric in scenario.metrics.items():
+        assert [a.metric for a in alerts if a.rule_name == name] == [metric]
+    for alert in alerts:
+        ids = {e["event_id"] for e in events}
+        assert alert.event_ids
+        assert set(alert.event_ids) <= ids
+        assert alert.window_start <= alert.window_end
+
+
+def _model_events(events: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
+    out = []
+    for event in events:
+        if "time" not in event:
+            continue
+        when = datetime.strptime(event["time"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
+        out.append(dict(event, _time=when.timestamp(), sourcetype="cisco:esa:auth"))
+    return out
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=[s.name for s in SCENARIOS])
+def test_shipped_spl_judges_the_same_windows_as_the_sqlite_engine(
+    scenario: Any, engine: Engine, searches: Dict[str, Dict[str, str]], macros: Dict[str, str], rules: Dict[str, Any]
+) -> None:
+    events = normalize(scenario.log())
+    windows = engine.windows(events)
+    rows = _model_events(events)
+    start = min(r["_time"] for r in rows) - 40 * 86400  # the searched range begins before the data
+    model = spl_model.SplModel(macros, info_min_time=start, info_max_time=max(r["_time"] for r in rows) + 1)
+    by_title = {r.title: r for r in rules.values()}
+    alerting = 0
+    for name, stanza in searches.items():
+        rule = by_title[stanza["action.correlationsearch.label"]]
+        group = list(rule.group_by)
+        sqlite: Set[Tuple[Any, ...]] = {
+            (*(w["group_keys"][f] for f in group), float(w["window_end"])) for w in windows[str(rule.id)]
+        }
+        anchors = model.run(stanza["search"], rows, until="stats")
+        spl = {(*(a[f] for f in group), float(a["_time"])) for a in anchors}
+        assert spl == sqlite, name
+        final = model.run(stanza["search"], rows)
+        assert {tuple(r[f] for f in group) for r in final} == {s[:-1] for s in sqlite}, name
+        alerting += bool(sqlite)
+    assert alerting == len({name for name, _ in scenario.alerts})
+
+
+def test_cross_edge_burst_is_missed_by_tumbling_windows(rules: Dict[str, Any]) -> None:
+    """Why the stock backend's ``bin _time span=10m`` is not shipped: this burst splits 5 + 5 across 10:20."""
+    scenario = next(s for s in SCENARIOS if "bin edge" in s.name)
+    failures = [e for e in _model_events(normalize(scenario.log())) if e["action"] == "failure"]
+    bins: Dict[int, int] = {}
+    for event in failures:
+        bins[int(event["_time"]) // 600] = bins.get(int(event["_time"]) // 600, 0) + 1
+    assert len(failures) == 10
+    assert sorted(bins.values()) == [5, 5]
+    pair = generate.SigmaCollection.load_ruleset(
+        [
+            str(generate.RULES_DIR / "base" / "esa_smtp_auth_failure.yml"),
+            str(generate.RULES_DIR / "esa_smtp_auth_brute_force.yml"),
+        ]
+    )
+    (stock,) = generate.SplunkBackend(generate.ProcessingPipeline()).convert(pair)
+    assert "| bin _time span=10m" in stock
+    assert "event_count >= 10" in stock
+
+
+def test_spl_does_not_judge_windows_cut_by_the_search_range(
+    searches: Dict[str, Dict[str, str]], macros: Dict[str, str]
+) -> None:
+    """A login 10 days after another looks new to a search that starts in between: it must not be judged."""
+    stanza = next(s for s in searches.values() if "new source" in s["action.correlationsearch.label"])
+    log = scenarios.Log()
+    log.admin(0, "admin", scenarios.ADMIN_PC, ok=True)
+    log.admin(10 * scenarios.DAY, "admin", scenarios.ADMIN_PC, ok=True)
+    rows = _model_events(normalize(log.data()))
+    late = rows[1]["_time"] + 60
+    whole = spl_model.SplModel(macros, info_min_time=rows[0]["_time"] - 31 * scenarios.DAY, info_max_time=late)
+    assert [r["_time"] for r in whole.run(stanza["search"], rows, until="stats")] == [rows[0]["_time"]]
+    cut = spl_model.SplModel(macros, info_min_time=rows[0]["_time"] + 5 * scenarios.DAY, info_max_time=late)
+    assert cut.run(stanza["search"], rows, until="stats") == []
+
+
+def test_spl_model_refuses_unknown_commands(macros: Dict[str, str]) -> None:
+    model = spl_model.SplModel(macros, info_min_time=0, info_max_time=1)
+    with pytest.raises(NotImplementedError):
+        model.run('`esa_auth_events` action="failure"\n| bin _time span=10m', [{"_time": 0.0}])
