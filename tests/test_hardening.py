@@ -180,3 +180,18 @@ def test_known_issues_are_tolerated_only_where_named() -> None:
     broken = dict(event, sbrs=42)
     with pytest.raises(harness.Violation, match="schema"):
         harness.check_event(broken, harness.KNOWN_ISSUES)
+
+
+def test_the_xml_check_fails_on_an_injected_element_and_a_changed_event() -> None:
+    # The comparator must be able to fail (a check that cannot fail proves nothing).
+    outcome = harness.read(SEEDS[0][2].encode() + b"\n", Settings(tz="UTC"))
+    text = harness.xml_stream(outcome.objects)
+    harness.check_xml(text, outcome.events)
+    with pytest.raises(harness.Violation, match="unexpected XML elements"):
+        harness.check_xml(text.replace("<done />", "<done /><injected />"), outcome.events)
+    with pytest.raises(harness.Violation, match="XML stream has"):
+        harness.check_xml(text.replace("</stream>", "<event><data>{}</data></event></stream>"), outcome.events)
+    with pytest.raises(harness.Violation, match="changed in XML"):
+        harness.check_xml(text, [dict(outcome.events[0], user="someone else")])
+    with pytest.raises(harness.Violation, match="not well formed"):
+        harness.check_xml(text.replace("</stream>", "\x01</stream>"), outcome.events)
