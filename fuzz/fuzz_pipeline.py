@@ -33,7 +33,9 @@ with atheris.instrument_imports():
     import esa_auth.envelope
     import esa_auth.patterns
     import esa_auth.pipeline
+    import esa_auth.render
     import esa_auth.sessions
+    import esa_auth.splunk.modinput  # the modular input's event sink (the fuzz venv has splunklib)
     import esa_auth.text
     import esa_auth.timezones  # noqa: F401
 
