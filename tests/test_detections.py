@@ -15,6 +15,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import re
+import subprocess
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
@@ -181,17 +182,30 @@ def test_base_rule_conditions_come_from_the_splunk_backend(searches: Dict[str, D
 def test_fragments_are_included_verbatim(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(generate, "FRAGMENTS_DIR", tmp_path)
     without = generate.generate()[generate.SAVEDSEARCHES]
-    assert "Hand-written" not in without
     fragment = "# Keeps the lookup of known sources.\n[ESA Auth - Known sources - Lookup Gen]\nsearch = | makeresults\n"
     (tmp_path / "known_sources.conf").write_text(fragment, encoding="utf-8")
     (tmp_path / "a_first.conf").write_text("[ESA Auth - Other]\nsearch = | makeresults\n", encoding="utf-8")
     text = generate.generate()[generate.SAVEDSEARCHES]
-    assert text.startswith(without)
     assert fragment in text
-    assert text.index("[ESA Auth - Other]") < text.index("[ESA Auth - Known sources - Lookup Gen]")
+    blocks = ("\n" + fragment, "\n[ESA Auth - Other]\nsearch = | makeresults\n")
+    assert text.replace(blocks[0], "").replace(blocks[1], "") == without
+    # Sorted among the generated stanzas by their first stanza name, as ksconf sort sorts.
+    assert text.index("[ESA Auth - Known sources - Lookup Gen]") < text.index("[ESA Auth - Other]")
+    assert text.index("[ESA Auth - Other]") < text.index("[ESA Auth - SMTP AUTH brute force from one source - Rule]")
     target = tmp_path / "savedsearches.conf"
     target.write_text(text, encoding="utf-8")
     assert "ESA Auth - Known sources - Lookup Gen" in _conf(target)
+
+
+def test_confs_are_sorted_as_ksconf_sorts_them() -> None:
+    """build.py refuses .conf files that ``ksconf sort`` would reorder."""
+    ksconf = Path(sys.executable).with_name("ksconf")
+    if not ksconf.is_file():
+        pytest.skip(f"ksconf not installed beside {sys.executable}")
+    for path in (SAVEDSEARCHES, MACROS):
+        result = subprocess.run([str(ksconf), "sort", str(path)], capture_output=True, text=True, check=False)
+        assert result.returncode == 0, result.stderr
+        assert result.stdout == path.read_text(encoding="utf-8"), f"{path.name} is not in ksconf sort order"
 
 
 def test_a_fragment_cannot_reuse_a_generated_name(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
