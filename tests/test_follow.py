@@ -344,3 +344,37 @@ def test_list_files_and_check_path(tmp_path: Path) -> None:
                        (str(tmp_path / "nodir" / "*.s"), "does not exist")]:  # fmt: skip
         with pytest.raises(ConfigError, match=words):
             check_path(bad)
+
+
+def test_links_inside_are_read_once_and_links_out_are_skipped(logs: Path, ck: Path, tmp_path: Path) -> None:
+    write(logs / "mail.current", mail_file(100, 2))
+    os.symlink(logs / "mail.current", logs / "alias.current")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    write(elsewhere / "secret.log", mail_file(900, 1))
+    os.symlink(elsewhere / "secret.log", logs / "outside.current")
+    sink = run(logs, ck)
+    assert [e["icid"] for e in sink.events] == [100, 101]
+    assert any("outside.current" in m and "symbolic link out" in m for m in sink.messages("WARN"))
+
+
+def test_a_non_esa_file_is_named_but_never_quoted(logs: Path, ck: Path) -> None:
+    (logs / "shadow").write_text("root:$6$SECRETHASH$abc:19000:0:99999:7:::\n", encoding="utf-8")
+    sink = run(logs, ck)
+    assert any("shadow" in m for m in sink.messages("WARN"))
+    assert not any("SECRETHASH" in m for _, m in sink.logs)
+
+
+def test_stale_temporary_checkpoints_and_impossible_positions(logs: Path, ck: Path) -> None:
+    write(logs / "mail.current", mail_file(100, 2))
+    first = run(logs, ck)
+    stale = ck.with_name(ck.name + ".4242.tmp")
+    stale.write_text("{}", encoding="utf-8")
+    state = json.loads(ck.read_text(encoding="utf-8"))
+    state["files"][0]["stream"]["offset"] = -50
+    ck.write_text(json.dumps(state), encoding="utf-8")
+    second = run(logs, ck)
+    assert not stale.exists()
+    assert any("negative position" in m for m in second.messages("ERROR"))
+    assert second.events == first.events  # read again from the start, same ids
+    assert run(logs, ck).events == []

@@ -24,6 +24,7 @@ checkpoint, with the same ``event_id``, and loses none.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import glob
 import hashlib
@@ -114,6 +115,21 @@ def list_files(spec: str) -> List[str]:
     return sorted(p for p in paths if not os.path.basename(p).startswith("."))
 
 
+def _watched_dir(spec: str) -> Optional[str]:
+    """The real directory a directory or glob setting watches; None for a single file.
+
+    A link named as the setting itself is the admin's choice and is followed; links
+    found inside the directory may only point inside it.
+    """
+    base = spec
+    if glob.has_magic(spec):
+        while glob.has_magic(base):
+            base = os.path.dirname(base)
+    elif not os.path.isdir(spec):
+        return None
+    return os.path.realpath(base)
+
+
 def check_path(spec: str) -> None:
     """Check a ``path`` setting when an input is created.
 
@@ -190,14 +206,20 @@ class FileEntry:
     def from_state(cls, state: Dict[str, Any]) -> FileEntry:
         """Rebuild an entry saved by :meth:`to_state` (StateError if damaged)."""
         try:
-            return cls(
+            entry = cls(
                 key=str(state["key"]), path=str(state["path"]), dev=int(state["dev"]), ino=int(state["ino"]),
                 head_len=int(state["head_len"]), head_hash=str(state["head_hash"]), size=int(state["size"]),
                 mtime_ns=int(state["mtime_ns"]), ignored=bool(state["ignored"]),
                 stream=Stream.from_state(state["stream"]),
             )  # fmt: skip
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, StateError) as exc:
             raise StateError(f"file entry is damaged: {exc}") from exc
+        stream = entry.stream
+        if min(stream.offset, stream.line, stream.overflow, entry.head_len, entry.size) < 0:
+            raise StateError(f"file entry of {entry.path} is damaged: negative position or size")
+        if entry.head_len > HEAD_BYTES:
+            raise StateError(f"file entry of {entry.path} is damaged: head of {entry.head_len} bytes")
+        return entry
 
 
 class _Candidate:
@@ -326,6 +348,11 @@ class Follower:
     # --- checkpoint ------------------------------------------------------------
     def _load(self, log: Log) -> bool:
         """Load the checkpoint; return True if there was one."""
+        # A run killed between writing and renaming its checkpoint leaves <checkpoint>.<pid>.tmp;
+        # this run holds the lock, so no other run is writing one.
+        for stale in glob.glob(glob.escape(self.checkpoint) + ".*.tmp"):
+            with contextlib.suppress(OSError):
+                os.remove(stale)
         try:
             data = load_checkpoint(self.checkpoint)
             if data is None:
@@ -401,7 +428,12 @@ class Follower:
 
     def _scan(self, log: Log) -> List[_Candidate]:
         found: List[_Candidate] = []
-        for path in list_files(self.spec):
+        inodes = set()
+        watched = _watched_dir(self.spec)
+        paths = list_files(self.spec)
+        # Real files first, so that a symbolic link to one of them is the duplicate.
+        paths.sort(key=lambda p: (os.path.islink(p), p))
+        for path in paths:
             try:
                 st = os.stat(path)
             except OSError as exc:
@@ -412,6 +444,14 @@ class Follower:
                 continue
             if os.path.abspath(path).startswith(os.path.abspath(self.checkpoint)):
                 continue  # a checkpoint inside the watched directory is not a log
+            if watched is not None and os.path.islink(path):
+                target = os.path.realpath(path)
+                if os.path.commonpath([target, watched]) != watched:
+                    log("WARN", f"{path}: a symbolic link out of the watched directory; skipped")
+                    continue
+            if (st.st_dev, st.st_ino) in inodes:
+                continue  # another name of a file already listed (a link): read once
+            inodes.add((st.st_dev, st.st_ino))
             found.append(_Candidate(path, st))
         # Oldest first: a rolled file is finished before its successor is read,
         # so sessions run on across the rotation.
@@ -503,7 +543,8 @@ class Follower:
         ignored = not looks_like_esa(head)
         entry = FileEntry(key, candidate.path, st.st_dev, st.st_ino, len(head), head_hash, 0, 0, ignored, stream)
         if ignored:
-            log("WARN", f"{candidate.path}: does not look like an ESA log (first line: {_show(head)}); skipped")
+            # The content is not quoted: the file may hold anything (a password file behind a bad glob).
+            log("WARN", f"{candidate.path}: does not look like an ESA log (no ESA envelope on its first line); skipped")
         elif first_run and self.start == START_END:
             self._skip_to_end(entry, candidate)
             log("INFO", f"{candidate.path}: first run starts at its end (byte {entry.position})")
@@ -586,7 +627,3 @@ class Follower:
             self.stats.warnings += 1
             log("WARN", str(diagnostic))
 
-
-def _show(head: bytes) -> str:
-    line = head.split(b"\n", 1)[0][:60]
-    return repr(line.decode("latin-1"))
