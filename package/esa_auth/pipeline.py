@@ -18,7 +18,7 @@ import ipaddress
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
-from typing import Any, Dict, Iterator, List, Match, Optional, Tuple
+from typing import Any, Dict, List, Match, Optional, Tuple
 
 from . import patterns as P
 from .envelope import ENVELOPE_HEADS, Envelope, all_envelopes, body_start, parse_prefix
@@ -303,16 +303,22 @@ class Normalizer:
         """Read the complete lines of ``buf[:end]``; the first is at byte ``offset`` of the source.
 
         ``first_cut`` is the length of a single line whose end ``feed`` dropped
-        (over the limit); such a line is read on its own.
+        (over the limit). A block whose every line opens a log line (the usual
+        case) is read by the loop below: one regex scan finds the lines whose
+        body may start with a dispatch key, and the lines between them are
+        counted and skipped as runs, with no Python step per line. Anything
+        else goes through :meth:`_each_line`, which reads line by line.
         """
+        if end <= 0:
+            return []
+        if first_cut or not all_envelopes(buf, end):
+            return self._each_line(stream, buf, 0, end, offset, first_cut)
         events: List[AuthEvent] = []
         finish = self._finish
         dispatch = P.DISPATCH
-        heads = ENVELOPE_HEADS
         limit = self.settings.max_line_bytes
         pending = stream.pending
         lineno = first = stream.line
-        started = stream.started
         skipped = 0
         # The envelope of the last line read, up to its body: the lines of one
         # second share it, and a line that starts with it has its body right
@@ -320,29 +326,99 @@ class Normalizer:
         # never starts a line: no match until a first envelope is read.
         prefix = b"\n"
         size = 1
-        for count, run, start, stop in _each(buf, 0, end) if first_cut else _spans(buf, end, limit):
-            if count:
+        pos = 0
+        for match in _KEY_SCAN.finditer(buf, 0, end):
+            at = match.start()
+            if at < pos:
+                continue  # one more key on a line already read
+            start = buf.rfind(b"\n", 0, at) + 1
+            stop = buf.find(b"\n", at)
+            if start - pos > limit or stop - start > limit:
+                # A line over the limit may be there: read these one by one.
+                stream.pending, stream.line, stream.started = pending, lineno, True
+                events += self._each_line(stream, buf, pos, stop + 1, offset)
+                first += stream.line - lineno  # counted by _each_line
+                pending, lineno = stream.pending, stream.line
+                offset += stop + 1 - pos
+                pos = stop + 1
+                continue
+            if start > pos:
                 # Lines that open a log line with a body no template starts:
                 # each ends the logical line before it and is skipped.
+                count = buf.count(b"\n", pos, start)
                 lineno += count
                 skipped += count
-                offset += run
-                started = True
-                if pending is not None:
-                    event = finish(stream, pending)
-                    if event is not None:
-                        events.append(event)
-                    pending = None
-            if start < 0:
-                break
+                offset += start - pos
+            if pending is not None:
+                event = finish(stream, pending)
+                if event is not None:
+                    events.append(event)
+                pending = None
             lineno += 1
-            length = stop - start
+            line = buf[start:stop]
+            if line[-1:] == b"\r":
+                line = line[:-1]
+            if line.startswith(prefix) and line[size : size + 1] != b" ":
+                bs = size
+            else:
+                bs = body_start(line)
+                if bs > 0:
+                    prefix = line[:bs]
+                    size = bs
+            if bs < 0:
+                skipped += 1
+            else:
+                key = line[bs : bs + 4].lower()
+                if key in dispatch:
+                    pending = (line, bs, key, offset, lineno, None)
+                else:
+                    skipped += 1
+            offset += stop - start + 1
+            pos = stop + 1
+        if end - pos > limit:
+            stream.pending, stream.line, stream.started = pending, lineno, True
+            events += self._each_line(stream, buf, pos, end, offset)
+            first += stream.line - lineno
+            pending, lineno = stream.pending, stream.line
+        elif end > pos:
+            count = buf.count(b"\n", pos, end)
+            lineno += count
+            skipped += count
+            if pending is not None:
+                event = finish(stream, pending)
+                if event is not None:
+                    events.append(event)
+                pending = None
+        stream.pending = pending
+        stream.line = lineno
+        stream.started = True
+        self.stats.lines += lineno - first
+        self.stats.skipped += skipped
+        return events
+
+    def _each_line(
+        self, stream: Stream, buf: bytes, pos: int, end: int, offset: int, first_cut: int = 0
+    ) -> List[AuthEvent]:
+        """Read the complete lines of ``buf[pos:end]`` one by one (see :meth:`_lines`)."""
+        events: List[AuthEvent] = []
+        dispatch = P.DISPATCH
+        heads = ENVELOPE_HEADS
+        limit = self.settings.max_line_bytes
+        pending = stream.pending
+        lineno = first = stream.line
+        started = stream.started
+        skipped = 0
+        while pos < end:
+            stop = buf.find(b"\n", pos)
+            lineno += 1
+            length = stop - pos
             if length > limit:
-                line = buf[start : start + limit]
+                line = buf[pos : pos + limit]
                 cut = length
             else:
-                line = buf[start:stop]
+                line = buf[pos:stop]
                 cut = first_cut
+            pos = stop + 1
             if line[-1:] == b"\r":
                 line = line[:-1]
             if cut:
@@ -351,17 +427,11 @@ class Normalizer:
             if head in heads or (head[:1] == b"<" and head[1:2].isdigit()):
                 started = True
                 if pending is not None:
-                    event = finish(stream, pending)
+                    event = self._finish(stream, pending)
                     if event is not None:
                         events.append(event)
                     pending = None
-                if line.startswith(prefix) and line[size : size + 1] != b" ":
-                    bs = size
-                else:
-                    bs = body_start(line)
-                    if bs > 0:
-                        prefix = line[:bs]
-                        size = bs
+                bs = body_start(line)
                 if bs < 0:
                     skipped += 1
                 else:
@@ -625,51 +695,10 @@ class Normalizer:
 # mail log (``MID ...``) are in such runs. The lookahead on the keys' first
 # letters lets the regex engine drop most candidates at one byte.
 _KEYS = sorted(P.DISPATCH)
+_KEY_HEADS = bytes(sorted({key[0] for key in _KEYS + [key.upper() for key in _KEYS]}))
 _KEY_SCAN = re.compile(
-    rb": +(?=[" + re.escape(bytes(sorted({key[0] for key in _KEYS} | {key[0] for key in (k.upper() for k in _KEYS)})))
-    + rb"])(?i:" + b"|".join(re.escape(key) for key in _KEYS) + rb")"
+    rb": +(?=[" + re.escape(_KEY_HEADS) + rb"])(?i:" + b"|".join(re.escape(key) for key in _KEYS) + rb")"
 )
-
-#: What _spans() yields: a run of ``count`` lines and ``size`` bytes to skip,
-#: then the line ``buf[start:stop]`` to read (``start`` -1: none, the end).
-_Span = Tuple[int, int, int, int]
-
-
-def _each(buf: bytes, pos: int, end: int) -> Iterator[_Span]:
-    """Every line of ``buf[pos:end]``, to be read one by one."""
-    while pos < end:
-        stop = buf.find(b"\n", pos)
-        yield 0, 0, pos, stop
-        pos = stop + 1
-
-
-def _spans(buf: bytes, end: int, limit: int) -> Iterator[_Span]:
-    """Cut the complete lines of ``buf[:end]`` into lines to read and runs to skip.
-
-    A run is skipped only where reading it line by line would skip every line:
-    each opens a log line (nothing to join to the line before), no body starts
-    with a dispatch key, and no line is over ``limit`` bytes (the run itself
-    is not). Otherwise the lines are read one by one.
-    """
-    if not all_envelopes(buf, end):
-        yield from _each(buf, 0, end)
-        return
-    pos = 0
-    for match in _KEY_SCAN.finditer(buf, 0, end):
-        at = match.start()
-        if at < pos:
-            continue  # one more key on a line already read
-        start = buf.rfind(b"\n", 0, at) + 1
-        if start - pos > limit:
-            yield from _each(buf, pos, start)
-            pos = start
-        stop = buf.find(b"\n", at)
-        yield buf.count(b"\n", pos, start), start - pos, start, stop
-        pos = stop + 1
-    if end - pos > limit:
-        yield from _each(buf, pos, end)
-        pos = end
-    yield buf.count(b"\n", pos, end), end - pos, -1, -1
 
 
 def _show(line: bytes) -> str:
