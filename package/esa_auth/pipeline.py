@@ -665,7 +665,7 @@ class Normalizer:
                 dvc = audit_appliance
             if values.get("dest") is None and dvc:
                 values["dest"] = dvc
-        if pattern.reason and "reason" not in values:
+        if pattern.reason and values.get("reason") is None:
             values["reason"] = pattern.reason
         digest = hashlib.blake2b(
             f"{stream.key}\x00{offset}\x00{raw}".encode("utf-8", "replace"), digest_size=16
@@ -774,10 +774,11 @@ def _admin(pattern: P.LinePattern, names: Dict[str, Optional[str]], user: Option
         "dest_ip": _ip(_clean(names.get("dest_ip"))),
         "reason": _clean(names.get("detail")),
     }
-    if user is not None:
-        is_default = user == DEFAULT_ACCOUNT
-        values["default_account"] = is_default
-        values["privileged"] = is_default or (role is not None and role.lower() in ADMIN_ROLES)
+    is_default = None if user is None else user == DEFAULT_ACCOUNT
+    values["default_account"] = is_default
+    if is_default or (role is not None and role.lower() in ADMIN_ROLES):
+        values["privileged"] = True
     elif role is not None:
-        values["privileged"] = role.lower() in ADMIN_ROLES
+        values["privileged"] = False
+    # No role logged and not the built-in account: privilege unknown, left out.
     return values
