@@ -174,18 +174,8 @@ def corpus() -> Iterator[Tuple[str, Dict[str, Any]]]:
 
 CORPUS = list(corpus())
 
-#: The library drops the fixed reason of P1 ("not authorized", declared by the pattern) because the admin
-#: branch of Normalizer._event always sets a reason key, even to None. The conf gives the pattern's reason;
-#: this marks the difference until the library is fixed (strict: the test then fails and this goes).
-P1_REASON = pytest.mark.xfail(strict=True, reason="library bug: pipeline._event skips pattern.reason for P1")
-
-
 def params(cases: List[Tuple[str, Dict[str, Any]]]) -> List[Any]:
-    return [
-        pytest.param(case, event, id=case, marks=[P1_REASON] if event["signature_id"] == "ESA-P1" and
-                     "reason" not in event else [])
-        for case, event in cases
-    ]  # fmt: skip
+    return [pytest.param(case, event, id=case) for case, event in cases]
 
 
 def expected(event: Dict[str, Any]) -> Dict[str, str]:
