@@ -19,7 +19,11 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 from typing import Dict, List
+
+# The library of this checkout, installed or not.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "package"))
 
 from esa_auth.envelope import body_start
 from esa_auth.patterns import PATTERNS

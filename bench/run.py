@@ -79,9 +79,12 @@ with open(sys.argv[1], "w") as report:
 def _measure(command: List[str], stderr_path: Path, stdout_path: Optional[Path] = None) -> Dict[str, float]:
     """Run a command to completion; its wall time, CPU time (user + system) and peak RSS."""
     report = stderr_path.with_suffix(".rusage")
+    # The library of this checkout, installed or not.
+    paths = [str(ROOT / "package"), os.environ.get("PYTHONPATH", "")]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(path for path in paths if path))
     with open(stderr_path, "wb") as err, open(stdout_path or os.devnull, "wb") as out:
         subprocess.run([sys.executable, "-S", "-c", LAUNCHER, str(report), *command], stdout=out, stderr=err,
-                       cwd=ROOT, check=False)  # fmt: skip
+                       cwd=ROOT, env=env, check=False)  # fmt: skip
     try:
         code, wall, cpu, rss = report.read_text().split()
     except (OSError, ValueError):
