@@ -42,7 +42,8 @@ CLEARTEXT_MECHANISMS = frozenset({"PLAIN", "LOGIN"})
 
 _FILE_NAME = re.compile(r"^[^.@]+\.(?P<host>[^@]+?)\.(?:@\d{8}T\d{6}\.[A-Za-z]|current)$")
 _REPLY_ITEM = re.compile(r"'((?:[^'\\]|\\.)*)'|\"((?:[^\"\\]|\\.)*)\"")
-_REPLY = re.compile(r"^\(\s*'(?P<code>\d{3})'\s*,\s*\[(?P<items>.*)\]\s*\)\s*$")
+# An SMTP reply code is 2yz-5yz (RFC 5321 section 4.2.1); anything else is kept as text.
+_REPLY = re.compile(r"^\(\s*'(?P<code>[2-5]\d\d)'\s*,\s*\[(?P<items>.*)\]\s*\)\s*$")
 _ENHANCED = re.compile(r"^([245]\.\d{1,3}\.\d{1,3})\b")
 _NUMBER = re.compile(r"^[-+]?\d+(?:\.\d+)?$")
 #: 9999-12-31T23:59:59Z, the last time RFC 3339 can write.

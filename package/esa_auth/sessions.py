@@ -71,6 +71,32 @@ class Session:
 
 _FIELDS = tuple(f.name for f in fields(Session))
 
+#: What each saved field may hold: a checkpoint is a file, and files get damaged.
+_NUMBER_FIELDS = frozenset({"opened", "seen"})
+_INT_FIELDS = frozenset({"remote_port", "mid"})
+_BOOL_FIELDS = frozenset({"tls"})
+
+
+def _checked(name: str, value: Any) -> Any:
+    """A saved session field, if it has its type; raises TypeError otherwise."""
+    if name in _BOOL_FIELDS:
+        if isinstance(value, bool):
+            return value
+    elif value is None:
+        if name != "seen":
+            return None
+    elif isinstance(value, bool):
+        pass  # bool is an int subclass: never a valid number here
+    elif name in _NUMBER_FIELDS:
+        if isinstance(value, (int, float)):
+            return float(value)
+    elif name in _INT_FIELDS:
+        if isinstance(value, int):
+            return value
+    elif isinstance(value, str):
+        return value
+    raise TypeError(f"session field {name} holds {type(value).__name__}")
+
 
 class SessionTable:
     """Open sessions, least recently active first.
@@ -185,7 +211,9 @@ class SessionTable:
             self._open.clear()
             for row in state["sessions"]:
                 appliance, kind, number = str(row[0]), str(row[1]), int(row[2])
-                session = Session(**dict(zip(_FIELDS, row[3:])))
+                if len(row) != 3 + len(_FIELDS):
+                    raise ValueError("a session row has the wrong length")
+                session = Session(**{name: _checked(name, value) for name, value in zip(_FIELDS, row[3:])})
                 self._open[(appliance, kind, number)] = session
         except (KeyError, TypeError, ValueError, IndexError) as exc:
             raise StateError(f"session state is damaged: {exc}") from exc

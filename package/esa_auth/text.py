@@ -10,10 +10,12 @@ from __future__ import annotations
 import re
 from typing import List, Tuple
 
-#: Characters that are not allowed in XML 1.0 (and that no log field needs):
-#: C0 controls except TAB, DEL and the C1 controls, lone surrogates, U+FFFE/U+FFFF.
-#: Replacing them here keeps every sink (JSON lines, Splunk's XML stream) valid.
-_UNSAFE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
+#: Characters that are not allowed in XML 1.0 or that could forge a line in a log
+#: (and that no log field needs): C0 controls except TAB (so CR and LF too: a line
+#: never holds them, and a warning quoting one must not start a line of its own),
+#: DEL and the C1 controls, lone surrogates, U+FFFE/U+FFFF. Replacing them here
+#: keeps every sink (JSON lines, Splunk's XML stream, warnings) one line and valid.
+_UNSAFE = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
 
 REPLACEMENT = "\ufffd"
 
@@ -44,5 +46,13 @@ def decode(raw: bytes) -> Tuple[str, List[str]]:
 
 
 def clip(text: str, limit: int = 80) -> str:
-    """Shorten a line for a warning message (the whole line stays in the event)."""
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+    """Shorten a line for a warning message (the whole line stays in the event).
+
+    Warnings are lines in a log of their own (stderr, splunkd.log): anything
+    not printable, line separators (U+2028, U+2029) included, is replaced so
+    that a quoted log line can never start a forged line there.
+    """
+    text = text if len(text) <= limit else text[: limit - 3] + "..."
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else REPLACEMENT for c in text)
