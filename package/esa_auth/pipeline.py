@@ -14,7 +14,6 @@ starts with a key of :data:`~esa_auth.patterns.DISPATCH`. Most mail-log lines
 from __future__ import annotations
 
 import hashlib
-import ipaddress
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
@@ -25,7 +24,7 @@ from .envelope import ENVELOPE_HEADS, Envelope, all_envelopes, body_start, parse
 from .errors import ConfigError, StateError
 from .events import AuthEvent
 from .sessions import DEFAULT_MAX_SESSIONS, DEFAULT_TIMEOUT, INBOUND, OUTBOUND, Session, SessionTable
-from .text import clip, decode
+from .text import clip, decode, is_ip
 from .timezones import infer_year, local_to_epoch, parse_zone, rfc3339
 
 DEFAULT_MAX_LINE_BYTES = 64 * 1024
@@ -709,13 +708,7 @@ def _show(line: bytes) -> str:
 
 def _ip(value: Optional[str]) -> Optional[str]:
     """The value if it is an IP address (IPv4, IPv6, IPv4-mapped IPv6), else None."""
-    if not value:
-        return None
-    try:
-        ipaddress.ip_address(value)
-    except ValueError:
-        return None
-    return value
+    return value if value and is_ip(value) else None
 
 
 def _clean(value: Optional[str]) -> Optional[str]:

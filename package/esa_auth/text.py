@@ -7,6 +7,7 @@ that leaves the library (JSON, Splunk XML) comes through :func:`decode`.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from typing import List, Tuple
 
@@ -56,3 +57,12 @@ def clip(text: str, limit: int = 80) -> str:
     if text.isprintable():
         return text
     return "".join(c if c.isprintable() else REPLACEMENT for c in text)
+
+
+def is_ip(value: str) -> bool:
+    """Whether a value is an IP address (IPv4, IPv6 or IPv4-mapped IPv6) rather than a name."""
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return False
+    return True

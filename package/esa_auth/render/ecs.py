@@ -24,11 +24,11 @@ Choices worth knowing:
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from typing import Any, Dict, List, Optional, Tuple
 
 from ..events import AuthEvent
+from ..text import is_ip
 
 #: The ECS version the output conforms to (``ecs.version``).
 ECS_VERSION = "9.4.0"
@@ -78,14 +78,6 @@ def tls_version(protocol: Optional[str]) -> Optional[Tuple[str, str]]:
     return match.group(1).lower(), f"{int(match.group(2))}.{int(match.group(3) or 0)}"
 
 
-def _is_ip(value: str) -> bool:
-    try:
-        ipaddress.ip_address(value)
-    except ValueError:
-        return False
-    return True
-
-
 def _put(out: Dict[str, Any], path: str, value: Any) -> None:
     """Set a dotted ECS field in nested objects, unless the value is None."""
     if value is None:
@@ -100,7 +92,7 @@ def _put(out: Dict[str, Any], path: str, value: Any) -> None:
 def _side(out: Dict[str, Any], prefix: str, address: Optional[str], ip: Optional[str], host: Optional[str]) -> None:
     """ECS ``source``/``destination``: the address as logged, split into ip or domain."""
     _put(out, prefix + ".address", address)
-    if ip is None and address is not None and _is_ip(address):
+    if ip is None and address is not None and is_ip(address):
         ip = address
     if host is None and address is not None and address != ip:
         host = address
@@ -156,7 +148,7 @@ def render_ecs(event: AuthEvent) -> Dict[str, Any]:
     _put(out, "observer.product", event.vendor_product)
     _put(out, "observer.version", event.product_version)
     _put(out, "observer.serial_number", event.dvc_serial)
-    dvc_ip = event.dvc is not None and _is_ip(event.dvc)
+    dvc_ip = event.dvc is not None and is_ip(event.dvc)
     if event.dvc is not None:
         _put(out, "observer.ip" if dvc_ip else "observer.hostname", [event.dvc] if dvc_ip else event.dvc)
     source, destination = out.get("source", {}), out.get("destination", {})

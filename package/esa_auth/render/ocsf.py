@@ -25,12 +25,12 @@ Choices worth knowing:
 from __future__ import annotations
 
 import calendar
-import ipaddress
 import re
 from datetime import datetime, timezone
 from typing import Any, Dict, Optional, Tuple
 
 from ..events import AuthEvent
+from ..text import is_ip
 
 #: The OCSF schema version the output conforms to (``metadata.version``).
 OCSF_VERSION = "1.7.0"
@@ -114,20 +114,12 @@ def epoch_ms(time: Optional[str]) -> Optional[int]:
     return seconds * 1000 + int((fraction + "000")[:3])
 
 
-def _is_ip(value: str) -> bool:
-    try:
-        ipaddress.ip_address(value)
-    except ValueError:
-        return False
-    return True
-
-
 def _endpoint(
     address: Optional[str], ip: Optional[str], host: Optional[str], port: Optional[int] = None
 ) -> Dict[str, Any]:
     """An OCSF ``network_endpoint``: CIM keeps the address (IP, else name) apart."""
     out: Dict[str, Any] = {}
-    if ip is None and address is not None and _is_ip(address):
+    if ip is None and address is not None and is_ip(address):
         ip = address
     if host is None and address is not None and address != ip:
         host = address
@@ -161,7 +153,7 @@ def _device(event: AuthEvent) -> Optional[Dict[str, Any]]:
         return None
     device: Dict[str, Any] = {"type_id": DEVICE_TYPE_ID, "type": DEVICE_TYPE}
     if event.dvc is not None:
-        device["ip" if _is_ip(event.dvc) else "hostname"] = event.dvc
+        device["ip" if is_ip(event.dvc) else "hostname"] = event.dvc
     if event.dvc_serial is not None:
         # The serial number (file header ``SN:``) is the appliance's unique id.
         device["uid"] = event.dvc_serial
