@@ -21,8 +21,8 @@ DCIDs at a time):
 
 About 2% of the lines are SMTP AUTH lines. The same seed and line count give
 the same bytes. A manifest (``<file>.json``) records what was written: the
-count of each kind of line, the expected number of authentication events and
-the most connections open at once.
+number of SMTP AUTH lines (the events ``esa-auth normalize`` must produce),
+the most ICIDs and DCIDs open at once, the connections started by kind.
 
 Usage::
 
@@ -333,7 +333,9 @@ def generate(path: Path, lines: int, seed: int) -> Dict[str, object]:
         "peak_open_icids": peak_icids,
         "peak_open_dcids": peak_dcids,
         "log_seconds": last_second - local_start,
-        "kinds": dict(sorted(gen.counts.items())),
+        # Connections started per kind and auth attempts made; the last ones
+        # may fall after the last line written.
+        "generated": dict(sorted(gen.counts.items())),
     }
     path.with_name(path.name + ".json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     return manifest

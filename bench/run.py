@@ -118,11 +118,15 @@ def _machine() -> Dict[str, Any]:
 
 
 def _commit() -> str:
+    """The commit measured; ``+modified`` when the library differs from it in the working tree."""
     try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
                               check=True).stdout.strip()  # fmt: skip
+        changed = subprocess.run(["git", "status", "--porcelain", "--", "package"], cwd=ROOT, capture_output=True,
+                                 text=True, check=True).stdout.strip()  # fmt: skip
     except (OSError, subprocess.CalledProcessError):
         return ""
+    return head + ("+modified" if changed else "")
 
 
 def _stats(text: str) -> Dict[str, int]:
@@ -134,6 +138,8 @@ def _stats(text: str) -> Dict[str, int]:
 def bench(sizes: List[int], seed: int, repeat: int, naive_repeat: int) -> Dict[str, Any]:
     """Run every measurement; return the results document."""
     logs = HERE / "data"
+    machine = _machine()
+    commit = _commit()
     results: List[Dict[str, Any]] = []
     for lines in sizes:
         path = _data_file(lines, seed)
@@ -183,9 +189,9 @@ def bench(sizes: List[int], seed: int, repeat: int, naive_repeat: int) -> Dict[s
             })  # fmt: skip
     return {
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "commit": _commit(),
+        "commit": commit,
         "command": "python bench/run.py " + " ".join(sys.argv[1:]),
-        "machine": _machine(),
+        "machine": machine,
         "seed": seed,
         "results": results,
     }
