@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from datetime import datetime, timedelta
@@ -200,6 +201,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--then", metavar="LOG", help="after the flood, time the reading of this real log")
     parser.add_argument("--json", help="also write the figures to this file")
     args = parser.parse_args(argv)
+    if args.then and not os.path.isfile(args.then):
+        parser.error(f"--then: no such file: {args.then}")
     figures = run(args.scenario, args.lines, args.max_sessions, args.timeout, args.rate, args.every, args.then)
     text = json.dumps(figures, indent=2)
     print(text)

@@ -25,7 +25,7 @@ import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import AbstractSet, Any, Dict, List, Optional, Sequence, Tuple
+from typing import AbstractSet, Any, Dict, FrozenSet, List, Optional, Sequence, Tuple
 
 from esa_auth import AuthEvent, Normalizer, Settings, Stream, validator
 from esa_auth.render import RENDERERS, SOURCETYPES, render
@@ -39,11 +39,11 @@ _BAD_IN_WARNING = re.compile("[\x00-\x08\x0a-\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029]
 
 #: Library defects found by fuzzing and reported, not yet fixed: the fuzzer
 #: tolerates them so that it keeps looking for others; the test suite pins
-#: each one with a strict xfail regression test (docs/RELIABILITY.md).
-#: ``cr-in-warning``: a carriage return inside a line is copied into the
-#: warning text (text.decode keeps CR); the command line tool writes it raw to
-#: a terminal (the modular input collapses whitespace in its log lines).
-KNOWN_ISSUES = frozenset({"cr-in-warning", "reply-code-range"})
+#: each one with a strict xfail regression test (docs/RELIABILITY.md lists
+#: those found so far, all fixed). Names: ``cr-in-warning`` (a CR in a
+#: warning's text), ``reply-code-range`` (a T11 reply code outside 200-599 in
+#: ``reply_code``).
+KNOWN_ISSUES: FrozenSet[str] = frozenset()
 
 #: Schema paths whose violations each known issue explains.
 _TOLERATED_PATHS = {"reply-code-range": "reply_code"}

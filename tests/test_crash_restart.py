@@ -119,7 +119,6 @@ def test_random_kills_while_logs_are_written_and_rotated_lose_nothing(tmp_path: 
     assert figures["ok"]
 
 
-@pytest.mark.xfail(strict=True, reason="follow engine leaves killed runs' temporary checkpoints behind: reported")
 def test_a_temporary_checkpoint_left_by_a_killed_run_is_removed(tmp_path: Path) -> None:
     logs = tmp_path / "logs"
     logs.mkdir()
