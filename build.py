@@ -56,6 +56,8 @@ APP_TREE = ("app.manifest", "bin", "default", "metadata", "README", "static", "l
 #: Never packaged: AppInspect fails an app with dotfiles, bytecode or local/.
 EXCLUDED_DIRS = frozenset({"__pycache__", "local", "tests", "build", "dist"})
 EXCLUDED_FILES = frozenset({"local.meta"})
+#: Modules of the library that only the command line tool uses.
+LIBRARY_CLI_ONLY = ("cli.py", "__main__.py", "detect.py", "detections")
 EXCLUDED_SUFFIXES = (".pyc", ".pyo", ".egg-info", ".tmp", ".orig", ".rej", "~")
 
 EXIT_OK = 0
@@ -295,6 +297,13 @@ def assemble(out_dir: str = BUILD, wheel: Optional[str] = None) -> str:
             _copy_tree(src, os.path.join(app_dir, name))
     lib = os.path.join(app_dir, "bin", "lib")
     _copy_tree(os.path.join(ROOT, "package", "esa_auth"), os.path.join(lib, "esa_auth"))
+    # The command line tool (and its detection engine, which needs pySigma) has no use inside Splunk.
+    for name in LIBRARY_CLI_ONLY:
+        path = os.path.join(lib, "esa_auth", name)
+        if os.path.isdir(path):
+            shutil.rmtree(path)
+        elif os.path.exists(path):
+            os.remove(path)
     with zipfile.ZipFile(wheel or fetch_sdk()) as archive:
         for member in sorted(archive.namelist()):
             if not member.startswith("splunklib/") or member.startswith("splunklib/ai/") or member.endswith("/"):

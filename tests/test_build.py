@@ -100,6 +100,10 @@ def test_package_holds_the_app_and_nothing_else(built: Tuple[Path, Path]) -> Non
         "static/appIcon.png", "static/appIcon_2x.png", "static/appIconAlt.png", "static/appIconAlt_2x.png",
     }  # fmt: skip
     assert required <= names, sorted(required - names)
+    # The command line tool stays out of the app (its detection engine needs pySigma).
+    for cli_only in build.LIBRARY_CLI_ONLY:
+        assert not any(n == f"bin/lib/esa_auth/{cli_only}" or n.startswith(f"bin/lib/esa_auth/{cli_only}/")
+                       for n in names), cli_only  # fmt: skip
     # No build tooling or repository files.
     for tooling in ("build.py", "pyproject.toml", "requirements", "samples", "package", "docs", "README.md"):
         assert not any(n == tooling or n.startswith(tooling + "/") for n in names), tooling

@@ -11,7 +11,7 @@ from typing import Any, Callable, Dict, Iterable, List, Optional
 
 import pytest
 from conftest import MISSION_LOG
-from esa_auth.cli import parse_duration
+from esa_auth.durations import parse_duration
 from esa_auth.errors import ConfigError
 
 Validate = Callable[[Iterable[Dict[str, Any]]], None]

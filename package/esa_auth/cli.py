@@ -17,6 +17,7 @@ from datetime import datetime, timezone
 from typing import IO, Callable, Dict, Iterable, Iterator, List, NoReturn, Optional, Sequence, Tuple
 
 from ._version import __version__
+from .durations import parse_duration
 from .errors import ConfigError
 from .events import AuthEvent
 from .pipeline import Normalizer, Settings, Stream, appliance_from_filename
@@ -28,22 +29,6 @@ CHUNK = 1 << 20
 EXIT_OK = 0
 EXIT_UNREADABLE = 1
 EXIT_USAGE = 2
-
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$", re.IGNORECASE)
-_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
-def parse_duration(text: str) -> float:
-    """Read a duration: seconds (``90``) or with a unit (``30m``, ``1h``, ``2d``).
-
-    Raises:
-        ConfigError: not a positive duration.
-    """
-    match = _DURATION.match(text)
-    if not match or float(match.group(1)) <= 0:
-        raise ConfigError(f"not a positive duration: {text!r} (use 90, 90s, 30m, 1h, 2d)")
-    return float(match.group(1)) * _UNITS[match.group(2).lower()]
-
 
 class _Parser(argparse.ArgumentParser):
     """argparse with one-line usage errors (exit 2), as the tool promises."""

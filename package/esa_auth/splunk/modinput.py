@@ -27,7 +27,7 @@ from typing import Any, Callable, Dict, Mapping, Optional
 
 from splunklib.modularinput import Argument, Event, EventWriter, Scheme, Script  # type: ignore[import-untyped]
 
-from ..cli import parse_duration
+from ..durations import parse_duration
 from ..errors import ConfigError, EsaAuthError
 from ..events import AuthEvent
 from ..follow import START_BEGINNING, STARTS, Follower, check_path

@@ -36,7 +36,7 @@ from splunklib.searchcommands import (  # type: ignore[import-untyped]
     validators,
 )
 
-from ..cli import parse_duration
+from ..durations import parse_duration
 from ..envelope import body_start, starts_envelope
 from ..errors import ConfigError
 from ..events import AuthEvent
