@@ -166,7 +166,7 @@ def library_version() -> str:
     with open(os.path.join(ROOT, "package", "esa_auth", "_version.py"), encoding="utf-8") as handle:
         match = re.search(r'^__version__\s*=\s*"([^"]+)"', handle.read(), re.MULTILINE)
     if not match:
-        raise BuildError(EXIT_VERSION, "package/esa_auth/_version.py has no __version__ = \"...\" line")
+        raise BuildError(EXIT_VERSION, 'package/esa_auth/_version.py has no __version__ = "..." line')
     return match.group(1)
 
 
@@ -237,12 +237,7 @@ def stamp_version() -> str:
 
 # --- 2. assemble -------------------------------------------------------------------------
 def _excluded(name: str) -> bool:
-    return (
-        name.startswith(".")
-        or name in EXCLUDED_DIRS
-        or name in EXCLUDED_FILES
-        or name.endswith(EXCLUDED_SUFFIXES)
-    )
+    return name.startswith(".") or name in EXCLUDED_DIRS or name in EXCLUDED_FILES or name.endswith(EXCLUDED_SUFFIXES)
 
 
 def _copy_tree(src: str, dst: str) -> None:
@@ -339,9 +334,10 @@ def package(app_dir: str, dist_dir: str = DIST) -> str:
     os.makedirs(dist_dir, exist_ok=True)
     spl = os.path.join(dist_dir, f"{APP_ID}-{version}.spl")
     raw = io.BytesIO()
-    with gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=9) as gz, tarfile.open(
-        fileobj=gz, mode="w", format=tarfile.GNU_FORMAT
-    ) as tar:
+    with (
+        gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=9) as gz,
+        tarfile.open(fileobj=gz, mode="w", format=tarfile.GNU_FORMAT) as tar,
+    ):
         for path, arcname in _members(app_dir):
             info = tarfile.TarInfo(arcname)
             info.uid = info.gid = 0
@@ -381,7 +377,7 @@ def _eventtype_terms(search: str) -> List[Tuple[bool, str, str]]:
     for token in tokens:
         match = _TERM.match(token)
         if not match:
-            raise ValueError(f"term {token!r} is beyond the sample check's grammar ([NOT ]field=\"value\")")
+            raise ValueError(f'term {token!r} is beyond the sample check\'s grammar ([NOT ]field="value")')
         value = match.group(3) if match.group(3) is not None else match.group(4)
         terms.append((bool(match.group(1)), match.group(2), value))
     return terms
@@ -692,8 +688,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="build.py", description="Build and validate the TA-cisco-esa-auth app.")
     parser.add_argument("--setup", action="store_true", help="create or refresh .venv and .venv-tools first")
     parser.add_argument("--no-appinspect", action="store_true", help="skip AppInspect (faster local builds)")
-    parser.add_argument("--stamp-version", action="store_true",
-                        help="write package/esa_auth/_version.py's version into app.conf and app.manifest, then stop")
+    parser.add_argument(
+        "--stamp-version",
+        action="store_true",
+        help="write package/esa_auth/_version.py's version into app.conf and app.manifest, then stop",
+    )
     args_list = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(args_list)
     try:

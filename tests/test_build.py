@@ -241,10 +241,16 @@ def _tampered(tmp_path: Path, old: str, new: str) -> Path:
     [
         ('<field name="user" value="alice"/>', '<field name="user" value="mallory"/>', "field user is 'alice'"),
         ('"sbrs":3.5,', '"sbrs":"high",', "schema: sbrs"),
-        ("<model>Authentication:Insecure_Authentication.2</model>", "<model>Authentication</model>",
-         "give data models"),
-        ('<field name="privileged" value="true"/>', '<field name="privileged" value="false"/>',
-         "field privileged is 'true'"),
+        (
+            "<model>Authentication:Insecure_Authentication.2</model>",
+            "<model>Authentication</model>",
+            "give data models",
+        ),
+        (
+            '<field name="privileged" value="true"/>',
+            '<field name="privileged" value="false"/>',
+            "field privileged is 'true'",
+        ),
     ],
 )
 def test_sample_validation_can_fail(built: Tuple[Path, Path], tmp_path: Path, old: str, new: str, words: str) -> None:

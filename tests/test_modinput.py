@@ -160,8 +160,12 @@ def test_an_unusable_checkpoint_directory_is_an_error_not_a_traceback(logs: Path
 
 def test_parse_parameters_defaults() -> None:
     config = parse_parameters({"path": "/"})
-    assert (config.start_from, config.max_sessions, config.session_timeout, config.format) == ("beginning", 100000,
-                                                                                               3600.0, "cim")
+    assert (config.start_from, config.max_sessions, config.session_timeout, config.format) == (
+        "beginning",
+        100000,
+        3600.0,
+        "cim",
+    )
     assert config.timezone is None
     assert config.appliance is None
     with pytest.raises(ConfigError, match="one value expected"):

@@ -174,6 +174,7 @@ def corpus() -> Iterator[Tuple[str, Dict[str, Any]]]:
 
 CORPUS = list(corpus())
 
+
 def params(cases: List[Tuple[str, Dict[str, Any]]]) -> List[Any]:
     return [pytest.param(case, event, id=case) for case, event in cases]
 

@@ -30,6 +30,7 @@ EXIT_OK = 0
 EXIT_UNREADABLE = 1
 EXIT_USAGE = 2
 
+
 class _Parser(argparse.ArgumentParser):
     """argparse with one-line usage errors (exit 2), as the tool promises."""
 

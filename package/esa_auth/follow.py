@@ -626,4 +626,3 @@ class Follower:
         for diagnostic in self.normalizer.take_diagnostics():
             self.stats.warnings += 1
             log("WARN", str(diagnostic))
-

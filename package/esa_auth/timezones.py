@@ -59,9 +59,7 @@ def parse_zone(value: str) -> tzinfo:
             return ZoneInfo(text)
         except (ZoneInfoNotFoundError, ValueError, OSError):
             pass
-    raise ConfigError(
-        f"unknown time zone {value!r}: use an IANA name (Europe/Paris), UTC, or an offset (+02:00)"
-    )
+    raise ConfigError(f"unknown time zone {value!r}: use an IANA name (Europe/Paris), UTC, or an offset (+02:00)")
 
 
 def local_to_epoch(local: datetime, zone: Optional[tzinfo], offset_seconds: Optional[int]) -> float:
