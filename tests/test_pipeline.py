@@ -228,22 +228,12 @@ def test_stray_lines_before_the_first_envelope_are_warned_about() -> None:
     assert str(result.diagnostics[0]).startswith("s.log:1: line does not start with an ESA log envelope")
 
 
-@pytest.mark.xfail(
-    reason="Normalizer._lines: a line starting with an ANSI escape before its envelope is joined to the previous "
-    "line as a continuation, so its event is lost (hot loop, reported)",
-    strict=True,
-)
 def test_escape_sequence_before_an_envelope_loses_no_line() -> None:
     data = _lines(A4.format(1)) + b"\x1b[2J" + _lines(A4.format(2))
     result = normalize(data, UTC)
     assert [e.src for e in result.events] == ["192.0.2.1", "192.0.2.2"]
 
 
-@pytest.mark.xfail(
-    reason="Normalizer._lines: a continuation line that arrives after flush() (a checkpoint) is dropped without "
-    "a warning (hot loop, reported)",
-    strict=True,
-)
 def test_continuation_after_flush_is_not_dropped_silently() -> None:
     normalizer = Normalizer(UTC)
     stream = Stream("f.log")

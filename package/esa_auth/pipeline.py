@@ -20,7 +20,7 @@ from datetime import datetime, tzinfo
 from typing import Any, Dict, List, Match, Optional, Tuple
 
 from . import patterns as P
-from .envelope import ENVELOPE_HEADS, Envelope, all_envelopes, body_start, parse_prefix
+from .envelope import ENVELOPE_HEADS, Envelope, all_envelopes, body_start, parse_prefix, starts_envelope
 from .errors import ConfigError, StateError
 from .events import AuthEvent
 from .sessions import DEFAULT_MAX_SESSIONS, DEFAULT_TIMEOUT, INBOUND, OUTBOUND, Session, SessionTable
@@ -166,6 +166,8 @@ class Stream:
         self.serial: Optional[str] = None
         self.zone_warned = False
         self.year_warned = False
+        #: A logical line was finished by :meth:`Normalizer.flush` and no line opened since.
+        self.flushed = False
         self.envelopes: Dict[bytes, Tuple[Optional[float], Optional[str]]] = {}
 
     def to_state(self) -> Dict[str, Any]:
@@ -177,7 +179,7 @@ class Stream:
             "partial": self.partial.decode("latin-1"), "overflow": self.overflow,
             "started": self.started, "utc_offset": self.utc_offset,
             "version": self.version, "serial": self.serial,
-            "zone_warned": self.zone_warned, "year_warned": self.year_warned,
+            "zone_warned": self.zone_warned, "year_warned": self.year_warned, "flushed": self.flushed,
         }  # fmt: skip
 
     @classmethod
@@ -200,6 +202,7 @@ class Stream:
             stream.serial = state.get("serial")
             stream.zone_warned = bool(state.get("zone_warned", False))
             stream.year_warned = bool(state.get("year_warned", False))
+            stream.flushed = bool(state.get("flushed", False))
         except (KeyError, TypeError, ValueError, UnicodeError) as exc:
             raise StateError(f"stream state is damaged: {exc}") from exc
         return stream
@@ -216,6 +219,8 @@ class Normalizer:
     def __init__(self, settings: Optional[Settings] = None, state: Optional[Dict[str, Any]] = None) -> None:
         self.settings = settings or Settings()
         self.sessions = SessionTable(self.settings.max_sessions, self.settings.session_timeout)
+        self.sessions.resolve = self._resolve
+        self._times: Dict[float, str] = {}
         self.stats = Stats()
         self.diagnostics: List[Diagnostic] = []
         if state is not None:
@@ -287,6 +292,8 @@ class Normalizer:
         stream.pending = None
         if pending is None:
             return []
+        # A continuation line that comes now is too late for that line: it gets a warning.
+        stream.flushed = True
         event = self._finish(stream, pending)
         return [event] if event is not None else []
 
@@ -304,10 +311,13 @@ class Normalizer:
 
         ``first_cut`` is the length of a single line whose end ``feed`` dropped
         (over the limit). A block whose every line opens a log line (the usual
-        case) is read by the loop below: one regex scan finds the lines whose
-        body may start with a dispatch key, and the lines between them are
-        counted and skipped as runs, with no Python step per line. Anything
-        else goes through :meth:`_each_line`, which reads line by line.
+        case) is read by the loop below: one regex scan (:data:`_SCAN`) finds
+        the lines whose body may start with a dispatch key, and the lines
+        between them are skipped as runs, with no Python step per line. Session
+        lines in their usual form are applied to the session table right there
+        (see :data:`_FAST_FORMS`); other found lines take the full way
+        (:meth:`_finish`). Line numbers are counted only where a line needs one.
+        Anything else goes through :meth:`_each_line`, which reads line by line.
         """
         if end <= 0:
             return []
@@ -316,84 +326,150 @@ class Normalizer:
         events: List[AuthEvent] = []
         finish = self._finish
         dispatch = P.DISPATCH
+        actions = _ACTION_OF_GROUP
+        sessions = self.sessions
+        open_session, get_session, close_session = sessions.open, sessions.get, sessions.close
         limit = self.settings.max_line_bytes
         pending = stream.pending
-        lineno = first = stream.line
-        skipped = 0
+        first = stream.line
+        # Line numbers: ``lineno`` lines of the source end before byte ``synced``.
+        lineno = first
+        synced = 0
+        handed = 0  # lines read by _each_line (they count themselves)
+        pended = 0  # lines held for _finish (it counts them)
+        fast = 0  # session lines applied here (context lines)
         # The envelope of the last line read, up to its body: the lines of one
         # second share it, and a line that starts with it has its body right
-        # after it unless more spaces follow (see body_start()). A newline
-        # never starts a line: no match until a first envelope is read.
+        # after it unless more spaces follow (see body_start()). ``nlprefix`` is
+        # it after a newline: a match there is a line start. No match until a
+        # first envelope is read.
         prefix = b"\n"
+        nlprefix = b"\n\n"
         size = 1
+        # Time and session appliance of ``prefix`` (``envelope_of is prefix``):
+        # forgotten after _finish, which may read a header that changes them.
+        envelope_of: Optional[bytes] = None
+        when: Optional[float] = None
+        appliance = ""
         pos = 0
-        for match in _KEY_SCAN.finditer(buf, 0, end):
+        for match in _SCAN.finditer(buf, 0, end):
             at = match.start()
             if at < pos:
                 continue  # one more key on a line already read
-            start = buf.rfind(b"\n", 0, at) + 1
-            stop = buf.find(b"\n", at)
-            if start - pos > limit or stop - start > limit:
-                # A line over the limit may be there: read these one by one.
-                stream.pending, stream.line, stream.started = pending, lineno, True
-                events += self._each_line(stream, buf, pos, stop + 1, offset)
-                first += stream.line - lineno  # counted by _each_line
-                pending, lineno = stream.pending, stream.line
-                offset += stop + 1 - pos
-                pos = stop + 1
-                continue
-            if start > pos:
-                # Lines that open a log line with a body no template starts:
-                # each ends the logical line before it and is skipped.
-                count = buf.count(b"\n", pos, start)
-                lineno += count
-                skipped += count
-                offset += start - pos
-            if pending is not None:
-                event = finish(stream, pending)
-                if event is not None:
-                    events.append(event)
-                pending = None
-            lineno += 1
-            line = buf[start:stop]
-            if line[-1:] == b"\r":
-                line = line[:-1]
-            if line.startswith(prefix) and line[size : size + 1] != b" ":
-                bs = size
-            else:
-                bs = body_start(line)
-                if bs > 0:
-                    prefix = line[:bs]
-                    size = bs
-            if bs < 0:
-                skipped += 1
-            else:
-                key = line[bs : bs + 4].lower()
-                if key in dispatch:
-                    pending = (line, bs, key, offset, lineno, None)
+            group = match.lastindex or 0
+            action = actions[group]
+            body = start = stop = tail = 0
+            if action is not None:
+                body = match.start(group)
+                start = body - size
+                if start > 0 and buf.startswith(nlprefix, start - 1):
+                    # The usual case: a session line of the same envelope as the last line.
+                    stop = tail = match.end()
+                    if buf[stop] != 10:
+                        stop += 1  # "\r\n"
+                    if stop + 1 >= end or start - pos > limit or stop - start > limit:
+                        action = None  # the last line (it may be wrapped), or a long line near
                 else:
-                    skipped += 1
-            offset += stop - start + 1
-            pos = stop + 1
+                    action = None
+            if action is None:
+                start = buf.rfind(b"\n", 0, at) + 1
+                stop = buf.find(b"\n", at)
+                if start - pos > limit or stop - start > limit:
+                    # A line over the limit may be there: read these one by one.
+                    lineno += buf.count(b"\n", synced, pos)
+                    stream.pending, stream.line, stream.started = pending, lineno, True
+                    events += self._each_line(stream, buf, pos, stop + 1, offset + pos)
+                    handed += stream.line - lineno
+                    pending, lineno, synced = stream.pending, stream.line, stop + 1
+                    envelope_of = None
+                    pos = stop + 1
+                    continue
+                # Lines between the last one read and this one open a log line
+                # with a body no template starts: each ends the logical line
+                # before it and is skipped (counted at the end).
+                if pending is not None:
+                    event = finish(stream, pending)
+                    if event is not None:
+                        events.append(event)
+                    pending = None
+                    envelope_of = None
+                lineno += buf.count(b"\n", synced, start)
+                synced = start
+                line = buf[start:stop]
+                if line[-1:] == b"\r":
+                    line = line[:-1]
+                if line.startswith(prefix) and line[size : size + 1] != b" ":
+                    bs = size
+                else:
+                    bs = body_start(line)
+                    if bs > 0:
+                        prefix = line[:bs]
+                        nlprefix = b"\n" + prefix
+                        size = bs
+                pos = stop + 1
+                if bs < 0:
+                    continue
+                fast_action = actions[group]
+                if fast_action is not None and start + bs == match.start(group) and stop + 1 < end:
+                    action = fast_action
+                    body = start + bs
+                    tail = match.end()
+                else:
+                    key = line[bs : bs + 4].lower()
+                    if key in dispatch:
+                        pending = (line, bs, key, offset + start, lineno + 1, None)
+                        pended += 1
+                    continue
+            else:
+                if pending is not None:
+                    event = finish(stream, pending)
+                    if event is not None:
+                        events.append(event)
+                    pending = None
+                    envelope_of = None
+                pos = stop + 1
+            # A session line in its usual form: what _finish and _context do for
+            # it, without decoding it or matching its template.
+            if envelope_of is not prefix:
+                number = lineno + buf.count(b"\n", synced, start) + 1
+                when, host = self._envelope(stream, prefix, number)
+                appliance = host or self.settings.host or stream.appliance or stream.serial or ""
+                envelope_of = prefix
+            fast += 1
+            verb, direction, number_group, mid_group = action
+            key3 = (appliance, direction, int(match.group(number_group)))
+            if verb == _OPEN:
+                open_session(key3, when).raw_open = buf[body:tail]
+            elif verb == _CLOSE:
+                close_session(key3)
+            else:
+                found = get_session(key3, when)
+                if found is not None:
+                    if verb == _VERDICT:
+                        found.raw_verdict = buf[body:tail]
+                    elif verb == _TLS:
+                        found.raw_tls = buf[body:tail]
+                    elif verb == _MID:
+                        found.mid = int(match.group(mid_group))
         if end - pos > limit:
+            lineno += buf.count(b"\n", synced, pos)
             stream.pending, stream.line, stream.started = pending, lineno, True
-            events += self._each_line(stream, buf, pos, end, offset)
-            first += stream.line - lineno
-            pending, lineno = stream.pending, stream.line
-        elif end > pos:
-            count = buf.count(b"\n", pos, end)
-            lineno += count
-            skipped += count
-            if pending is not None:
-                event = finish(stream, pending)
-                if event is not None:
-                    events.append(event)
-                pending = None
+            events += self._each_line(stream, buf, pos, end, offset + pos)
+            handed += stream.line - lineno
+            pending = stream.pending
+        elif end > pos and pending is not None:
+            event = finish(stream, pending)
+            if event is not None:
+                events.append(event)
+            pending = None
+        total = buf.count(b"\n", 0, end)
         stream.pending = pending
-        stream.line = lineno
+        stream.line = first + total
         stream.started = True
-        self.stats.lines += lineno - first
-        self.stats.skipped += skipped
+        stream.flushed = False
+        self.stats.lines += total - handed
+        self.stats.context += fast
+        self.stats.skipped += total - handed - pended - fast
         return events
 
     def _each_line(
@@ -407,6 +483,7 @@ class Normalizer:
         pending = stream.pending
         lineno = first = stream.line
         started = stream.started
+        flushed = stream.flushed
         skipped = 0
         while pos < end:
             stop = buf.find(b"\n", pos)
@@ -424,8 +501,25 @@ class Normalizer:
             if cut:
                 self._warn(stream, lineno, f"line of {cut} bytes cut to {len(line)} bytes")
             head = line[:3]
-            if head in heads or (head[:1] == b"<" and head[1:2].isdigit()):
+            opens = head in heads or (head[:1] == b"<" and head[1:2].isdigit())
+            if not opens and _CONTROL.search(line) is not None and line.strip():
+                # Wrapped text holds no control bytes: this is no continuation. A
+                # terminal escape or stray control bytes before an envelope are
+                # taken off, and the line is read after them.
+                lead = _LEADING_CONTROL.match(line)
+                rest = line[lead.end() :] if lead is not None else b""
+                if rest and starts_envelope(rest):
+                    self._warn(stream, lineno, f"{len(line) - len(rest)} control byte(s) before the envelope removed")
+                    line = rest
+                    opens = True
+                elif started:
+                    message = f"line holds control characters: no continuation of a line; skipped: {_show(line)}"
+                    self._warn(stream, lineno, message)
+                    skipped += 1
+                    line = b""
+            if opens:
                 started = True
+                flushed = False
                 if pending is not None:
                     event = self._finish(stream, pending)
                     if event is not None:
@@ -452,10 +546,16 @@ class Normalizer:
                 elif not started:
                     self._warn(stream, lineno, f"line does not start with an ESA log envelope; skipped: {_show(line)}")
                     skipped += 1
+                elif flushed:
+                    # The line it continues was finished by flush() (a checkpoint) before it came.
+                    message = f"continuation of a line already read (flushed); skipped: {_show(line)}"
+                    self._warn(stream, lineno, message)
+                    skipped += 1
             offset += (cut or length) + 1
         stream.pending = pending
         stream.line = lineno
         stream.started = started
+        stream.flushed = flushed
         self.stats.lines += lineno - first
         self.stats.skipped += skipped
         return events
@@ -555,6 +655,15 @@ class Normalizer:
             return None
         return epoch
 
+    def _time(self, epoch: float) -> str:
+        """RFC 3339 form of a log time (cached: the events of a second share it)."""
+        text = self._times.get(epoch)
+        if text is None:
+            if len(self._times) >= 4096:
+                self._times.clear()
+            text = self._times[epoch] = rfc3339(epoch)
+        return text
+
     def _header(self, stream: Stream, name: str, groups: Match[str], lineno: int) -> None:
         if name == "H-VERSION":
             stream.version = groups["version"]
@@ -568,23 +677,12 @@ class Normalizer:
             stream.utc_offset = offset
             stream.envelopes.clear()
 
-
     def _context(self, name: str, groups: Match[str], appliance: str, when: Optional[float]) -> None:
         sessions = self.sessions
         if name == "C1":
-            session = sessions.open((appliance, INBOUND, int(groups["icid"])), when)
-            session.client_ip = groups["client"]
-            session.listener = groups["listener"].strip() or None
-            session.listener_ip = groups["listener_ip"] or None
-            rdns = groups["rdns"]
-            if groups["verified"] and groups["verified"].lower() == "yes" and rdns and rdns.lower() != "unknown":
-                session.client_host = rdns
+            _fill(sessions.open((appliance, INBOUND, int(groups["icid"])), when), name, groups)
         elif name == "C7":
-            session = sessions.open((appliance, OUTBOUND, int(groups["dcid"])), when)
-            session.local_ip = groups["local_ip"]
-            session.remote_ip = groups["remote_ip"]
-            port = int(groups["port"]) if groups["port"] else 0
-            session.remote_port = port if 0 < port < 65536 else None
+            _fill(sessions.open((appliance, OUTBOUND, int(groups["dcid"])), when), name, groups)
         elif name in ("C5", "C8c"):
             kind = INBOUND if name == "C5" else OUTBOUND
             sessions.close((appliance, kind, int(groups["icid" if name == "C5" else "dcid"])))
@@ -593,18 +691,20 @@ class Normalizer:
             found = sessions.get((appliance, kind, int(number)), when)
             if found is None:
                 return
-            if name == "C2":
-                group = groups["sg"].strip()
-                found.sender_group = group if group and group != "None" else None
-                sbrs = groups["sbrs"]
-                found.sbrs = sbrs if sbrs and _NUMBER.match(sbrs) else None
-            elif name in ("C4", "C8t"):
-                if groups["result"].lower() == "success":
-                    found.tls = True
-                    found.tls_protocol = groups["proto"]
-                    found.tls_cipher = groups["cipher"]
+            if name in ("C2", "C4", "C8t"):
+                _fill(found, name, groups)
             else:  # C6, C8: a message starts on the session; C9: its delivery ended
                 found.mid = int(groups["mid"])
+
+    def _resolve(self, session: Session) -> None:
+        """Read the session lines kept unread in a session (see ``_FAST_FORMS``) into its fields."""
+        for raw in (session.raw_open, session.raw_verdict, session.raw_tls):
+            if raw is not None:
+                # Printable ASCII (the fast forms ask for it): the text is the bytes.
+                found = P.match(raw.decode("ascii"), P.dispatch_key(raw))
+                if found is not None:  # always: the fast forms only take lines their template matches
+                    _fill(session, found[0].name, found[1])
+        session.raw_open = session.raw_verdict = session.raw_tls = None
 
     def _event(
         self,
@@ -626,6 +726,8 @@ class Normalizer:
         if direction == "inbound":
             icid = int(names["icid"])
             session = self.sessions.get((appliance or stream.serial or "", INBOUND, icid), epoch)
+            if session is not None:
+                self._resolve(session)
             mechanism = _clean(names.get("mech"))
             values.update(
                 icid=icid, session_id=str(icid), authentication_method=mechanism,
@@ -644,6 +746,8 @@ class Normalizer:
         elif direction == "outbound":
             dcid = int(names["dcid"])
             session = self.sessions.get((appliance or stream.serial or "", OUTBOUND, dcid), epoch)
+            if session is not None:
+                self._resolve(session)
             values.update(
                 dcid=dcid, session_id=str(dcid), authentication_service=_clean(names.get("profile")),
                 dest=names["ip"], dest_ip=_ip(names["ip"]),
@@ -678,7 +782,7 @@ class Normalizer:
             signature_id=pattern.signature_id,
             raw=raw,
             event_id=digest,
-            time=rfc3339(epoch) if epoch is not None else None,
+            time=self._time(epoch) if epoch is not None else None,
             direction=direction or None,
             user=user,
             dvc=dvc,
@@ -696,9 +800,112 @@ class Normalizer:
 # letters lets the regex engine drop most candidates at one byte.
 _KEYS = sorted(P.DISPATCH)
 _KEY_HEADS = bytes(sorted({key[0] for key in _KEYS + [key.upper() for key in _KEYS]}))
-_KEY_SCAN = re.compile(
-    rb": +(?=[" + re.escape(_KEY_HEADS) + rb"])(?i:" + b"|".join(re.escape(key) for key in _KEYS) + rb")"
-)
+_KEY_ALTERNATIVES = rb"(?i:" + b"|".join(re.escape(key) for key in _KEYS) + rb")"
+
+# Session lines in their usual form (a third of a mail log): the ICID/DCID
+# lines of catalogue section 5 as AsyncOS writes them, one space between words,
+# in printable ASCII. Each form only accepts bodies that its template
+# (patterns.py) matches and that no template before it under the same dispatch
+# key matches: a line of such a form is that template's line for sure, and it
+# decodes to the same text with no warning. So the pipeline applies it to the
+# session table without decoding it or running the template: it keeps the
+# body of the open (C1, C7), verdict (C2) and TLS success (C4, C8t) lines in
+# the session, and the template reads them only when an authentication line
+# or a checkpoint needs the session (Normalizer._resolve). Lines in any other
+# form (odd case, double spaces, other bytes) take the full way.
+# In the forms: [!-~]+ stands for \S of a template, [ -~]* for its ".", both in
+# printable ASCII; a form ends where the line does.
+_FAST_FORMS = (
+    # C1 (dispatch key "new ": C1 first): listener and rDNS are free text there.
+    ("c1", rb"New SMTP ICID (?P<c1n>\d{1,18}) interface [ -~]+ address [!-~]+"
+           rb"(?: reverse dns host [ -~]*? verified (?:yes|no))?(?=\r?\n)"),
+    # C7 (after C1, which wants ICID).
+    ("c7", rb"New SMTP DCID (?P<c7n>\d{1,18}) interface [!-~]+ address [!-~]+(?: port \d{1,18})?(?=\r?\n)"),
+    # C2 (key "icid": C2, C4, C5): the rule, SBRS and country parts are optional.
+    ("c2", rb"ICID (?P<c2n>\d{1,18}) (?:ACCEPT|REJECT|TCPREFUSE|RELAY) SG [ -~]*? match(?: [ -~]*)?(?=\r?\n)"),
+    # C4: anything may follow the result (protocol, cipher, an error text).
+    ("c4s", rb"ICID (?P<c4sn>\d{1,18}) TLS success[ -~]*(?=\r?\n)"),
+    ("c4f", rb"ICID (?P<c4fn>\d{1,18}) TLS failed[ -~]*(?=\r?\n)"),
+    ("c5", rb"ICID (?P<c5n>\d{1,18}) (?:close|lost)(?=\r?\n)"),
+    # C6 (key "star").
+    ("c6", rb"Start MID (?P<c6m>\d{1,18}) ICID (?P<c6n>\d{1,18})(?=\r?\n)"),
+    # C8 (key "deli"): the template stops after the MID.
+    ("c8", rb"Delivery start DCID (?P<c8n>\d{1,18}) MID (?P<c8m>\d{1,18})[ -~]*(?=\r?\n)"),
+    # C8c, C8t (key "dcid": T10 and T11 want "DCID:", C8c comes before C8t).
+    ("c8c", rb"DCID (?P<c8cn>\d{1,18}) close(?=\r?\n)"),
+    ("c8ts", rb"DCID (?P<c8tsn>\d{1,18}) TLS success[ -~]*(?=\r?\n)"),
+    ("c8tf", rb"DCID (?P<c8tfn>\d{1,18}) TLS failed[ -~]*(?=\r?\n)"),
+)  # fmt: skip
+
+# What a session line of a fast form does (as Normalizer._context does for its
+# template): the verb, the session direction, the group of its ICID/DCID and
+# the group of its MID.
+_OPEN, _CLOSE, _VERDICT, _TLS, _MID, _TOUCH = range(6)
+_Action = Tuple[int, str, str, str]
+_FAST_ACTIONS: Dict[str, _Action] = {
+    "c1": (_OPEN, INBOUND, "c1n", ""),
+    "c7": (_OPEN, OUTBOUND, "c7n", ""),
+    "c2": (_VERDICT, INBOUND, "c2n", ""),
+    "c4s": (_TLS, INBOUND, "c4sn", ""),
+    "c4f": (_TOUCH, INBOUND, "c4fn", ""),
+    "c5": (_CLOSE, INBOUND, "c5n", ""),
+    "c6": (_MID, INBOUND, "c6n", "c6m"),
+    "c8": (_MID, OUTBOUND, "c8n", "c8m"),
+    "c8c": (_CLOSE, OUTBOUND, "c8cn", ""),
+    "c8ts": (_TLS, OUTBOUND, "c8tsn", ""),
+    "c8tf": (_TOUCH, OUTBOUND, "c8tfn", ""),
+}
+
+#: The scan of :meth:`Normalizer._lines`: a fast form (its group names the
+#: form) or else any dispatch key (group ``key``).
+_SCAN = re.compile(
+    rb": +(?=[" + re.escape(_KEY_HEADS) + rb"])(?:"
+    + b"|".join(b"(?P<" + name.encode() + b">" + form + b")" for name, form in _FAST_FORMS)
+    + rb"|(?P<key>" + _KEY_ALTERNATIVES + rb"))"
+)  # fmt: skip
+
+#: The action of a fast form by the index of its group in :data:`_SCAN` (the
+#: match's ``lastindex``), with the indexes of its ICID/DCID and MID groups;
+#: None for any other group.
+_ACTION_OF_GROUP: List[Optional[Tuple[int, str, int, int]]] = [None] * (_SCAN.groups + 1)
+for _name, (_verb, _direction, _number, _mid) in _FAST_ACTIONS.items():
+    _ACTION_OF_GROUP[_SCAN.groupindex[_name]] = (
+        _verb, _direction, _SCAN.groupindex[_number], _SCAN.groupindex[_mid] if _mid else 0
+    )  # fmt: skip
+
+
+def _fill(session: Session, name: str, groups: Match[str]) -> None:
+    """Set what an open (C1, C7), verdict (C2) or TLS (C4, C8t) line says about its session."""
+    if name == "C1":
+        session.client_ip = groups["client"]
+        session.listener = groups["listener"].strip() or None
+        session.listener_ip = groups["listener_ip"] or None
+        rdns = groups["rdns"]
+        if groups["verified"] and groups["verified"].lower() == "yes" and rdns and rdns.lower() != "unknown":
+            session.client_host = rdns
+    elif name == "C7":
+        session.local_ip = groups["local_ip"]
+        session.remote_ip = groups["remote_ip"]
+        port = int(groups["port"]) if groups["port"] else 0
+        session.remote_port = port if 0 < port < 65536 else None
+    elif name == "C2":
+        group = groups["sg"].strip()
+        session.sender_group = group if group and group != "None" else None
+        sbrs = groups["sbrs"]
+        session.sbrs = sbrs if sbrs and _NUMBER.match(sbrs) else None
+        session.raw_verdict = None  # older than this line
+    elif groups["result"].lower() == "success":  # C4, C8t
+        session.tls = True
+        session.tls_protocol = groups["proto"]
+        session.tls_cipher = groups["cipher"]
+        session.raw_tls = None  # older than this line
+
+
+# Bytes that wrapped text never holds: C0 controls but TAB, and DEL.
+_CONTROL = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
+# What a terminal or a relay may put before an envelope: ANSI escape sequences
+# (CSI "ESC [ ... final", two-byte "ESC x") and other control bytes.
+_LEADING_CONTROL = re.compile(rb"(?:\x1b\[[0-?]*[ -/]*[@-~]|\x1b[@-_]|[\x00-\x08\x0a-\x1f\x7f])+")
 
 
 def _show(line: bytes) -> str:

@@ -11,8 +11,8 @@ never reads). Its state goes out as plain JSON-able data and comes back in.
 from __future__ import annotations
 
 from collections import OrderedDict
-from dataclasses import dataclass, fields
-from typing import Any, Dict, Iterator, List, Optional, Tuple
+from dataclasses import dataclass, field, fields
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 from .errors import StateError
 
@@ -50,6 +50,14 @@ class Session:
         tls_protocol: TLS protocol of that line.
         tls_cipher: TLS cipher of that line.
         mid: the latest message started on the session.
+        raw_open: the body of an open line (C1, C7) not yet read into the fields above.
+        raw_verdict: the body of a verdict line (C2) not yet read.
+        raw_tls: the body of a ``TLS success`` line (C4, C8t) not yet read.
+
+    The ``raw_`` bodies make session lines cheap: most sessions never see an
+    authentication line, so their lines are only checked when read, and parsed
+    into the fields when an event or a checkpoint needs them
+    (:attr:`SessionTable.resolve`). They are never saved themselves.
     """
 
     opened: Optional[float] = None
@@ -67,9 +75,13 @@ class Session:
     tls_protocol: Optional[str] = None
     tls_cipher: Optional[str] = None
     mid: Optional[int] = None
+    raw_open: Optional[bytes] = field(default=None, repr=False, compare=False)
+    raw_verdict: Optional[bytes] = field(default=None, repr=False, compare=False)
+    raw_tls: Optional[bytes] = field(default=None, repr=False, compare=False)
 
 
-_FIELDS = tuple(f.name for f in fields(Session))
+#: The fields a checkpoint saves (the ``raw_`` bodies are resolved before).
+_FIELDS = tuple(f.name for f in fields(Session) if not f.name.startswith("raw_"))
 
 #: What each saved field may hold: a checkpoint is a file, and files get damaged.
 _NUMBER_FIELDS = frozenset({"opened", "seen"})
@@ -120,6 +132,9 @@ class SessionTable:
         self.evicted_idle = 0
         #: The newest log time seen; idle sessions are judged against it.
         self.clock = 0.0
+        #: Reads a session's ``raw_`` bodies into its fields (set by the pipeline,
+        #: which knows the templates); called for every session before it is saved.
+        self.resolve: Optional[Callable[[Session], None]] = None
 
     def __len__(self) -> int:
         return len(self._open)
@@ -134,32 +149,37 @@ class SessionTable:
 
     def open(self, key: SessionKey, when: Optional[float]) -> Session:
         """Start a session; a reused key replaces the old session (its close was lost)."""
-        self._open.pop(key, None)
+        sessions = self._open
+        sessions.pop(key, None)
         session = Session(opened=when, seen=when or self.clock)
-        self._open[key] = session
-        self._advance(when)
-        if len(self._open) > self.max_sessions:
-            self._open.popitem(last=False)
+        sessions[key] = session
+        if when is not None and when > self.clock:
+            self._advance(when)
+        if len(sessions) > self.max_sessions:
+            sessions.popitem(last=False)
             self.evicted_full += 1
         return session
 
     def get(self, key: SessionKey, when: Optional[float]) -> Optional[Session]:
         """Find an open session and mark it active; None if unknown or expired."""
         session = self._open.get(key)
-        if session is None:
+        if when is None:
+            if session is not None:
+                self._open.move_to_end(key)
+            return session
+        if session is not None:
+            if when - session.seen > self.timeout:
+                # Idle longer than the timeout: whatever this line is, it cannot
+                # be trusted to belong to that session.
+                del self._open[key]
+                self.evicted_idle += 1
+                session = None
+            else:
+                if when > session.seen:
+                    session.seen = when
+                self._open.move_to_end(key)
+        if when > self.clock:
             self._advance(when)
-            return None
-        if when is not None and when - session.seen > self.timeout:
-            # Idle longer than the timeout: whatever this line is, it cannot
-            # be trusted to belong to that session.
-            del self._open[key]
-            self.evicted_idle += 1
-            self._advance(when)
-            return None
-        if when is not None and when > session.seen:
-            session.seen = when
-        self._open.move_to_end(key)
-        self._advance(when)
         return session
 
     def close(self, key: SessionKey) -> Optional[Session]:
@@ -182,7 +202,10 @@ class SessionTable:
     def to_state(self) -> Dict[str, Any]:
         """The table as JSON-able data (for a checkpoint)."""
         rows: List[List[Any]] = []
+        resolve = self.resolve
         for (appliance, kind, number), session in self._open.items():
+            if resolve is not None:
+                resolve(session)
             rows.append([appliance, kind, number] + [getattr(session, name) for name in _FIELDS])
         return {
             "version": STATE_VERSION,

@@ -34,6 +34,12 @@ def decode(raw: bytes) -> Tuple[str, List[str]]:
     Returns:
         The text, and a list of problems found (empty for clean input).
     """
+    if raw.isascii():
+        # Most log lines: printable ASCII decodes as is (isprintable() is False
+        # for every control character, TAB included: those take the full way).
+        text = raw.decode("ascii")
+        if text.isprintable():
+            return text, []
     problems: List[str] = []
     try:
         text = raw.decode("utf-8")
@@ -59,8 +65,17 @@ def clip(text: str, limit: int = 80) -> str:
     return "".join(c if c.isprintable() else REPLACEMENT for c in text)
 
 
+# A dotted-quad IPv4 address as ipaddress reads it (RFC 791 section 3.2 text
+# form: four decimal octets 0-255, no leading zeros): the usual case, without
+# building an address object. Everything else is left to ipaddress.
+_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+_IPV4 = re.compile(rf"(?:{_OCTET}\.){{3}}{_OCTET}")
+
+
 def is_ip(value: str) -> bool:
     """Whether a value is an IP address (IPv4, IPv6 or IPv4-mapped IPv6) rather than a name."""
+    if _IPV4.fullmatch(value) is not None:
+        return True
     try:
         ipaddress.ip_address(value)
     except ValueError:
