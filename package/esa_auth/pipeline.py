@@ -698,13 +698,16 @@ class Normalizer:
 
     def _resolve(self, session: Session) -> None:
         """Read the session lines kept unread in a session (see ``_FAST_FORMS``) into its fields."""
-        for raw in (session.raw_open, session.raw_verdict, session.raw_tls):
-            if raw is not None:
-                # Printable ASCII (the fast forms ask for it): the text is the bytes.
-                found = P.match(raw.decode("ascii"), P.dispatch_key(raw))
-                if found is not None:  # always: the fast forms only take lines their template matches
-                    _fill(session, found[0].name, found[1])
+        raw_open, raw_verdict, raw_tls = session.raw_open, session.raw_verdict, session.raw_tls
         session.raw_open = session.raw_verdict = session.raw_tls = None
+        # The fast form that kept a body tells its template (C1 or C7, C2, C4 or
+        # C8t); printable ASCII (the forms ask for it) decodes to the same text.
+        if raw_open is not None:
+            _fill_from(session, "C1" if raw_open.startswith(b"New SMTP ICID") else "C7", raw_open)
+        if raw_verdict is not None:
+            _fill_from(session, "C2", raw_verdict)
+        if raw_tls is not None:
+            _fill_from(session, "C4" if raw_tls.startswith(b"ICID") else "C8t", raw_tls)
 
     def _event(
         self,
@@ -906,6 +909,13 @@ _CONTROL = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
 # What a terminal or a relay may put before an envelope: ANSI escape sequences
 # (CSI "ESC [ ... final", two-byte "ESC x") and other control bytes.
 _LEADING_CONTROL = re.compile(rb"(?:\x1b\[[0-?]*[ -/]*[@-~]|\x1b[@-_]|[\x00-\x08\x0a-\x1f\x7f])+")
+
+
+def _fill_from(session: Session, name: str, raw: bytes) -> None:
+    """Fill a session from the body of a session line kept by a fast form of template ``name``."""
+    found = P.BY_NAME[name].regex.match(raw.decode("ascii"))
+    if found is not None:  # always: a fast form only takes lines its template matches
+        _fill(session, name, found)
 
 
 def _show(line: bytes) -> str:
