@@ -63,6 +63,7 @@ def test_validation_accepts_good_parameters(logs: Path, tmp_path: Path) -> None:
         ({"start_from": "middle"}, "start_from must be beginning or end"),
         ({"max_sessions": "lots"}, "max_sessions must be a whole number"),
         ({"max_sessions": "0"}, "max_sessions must be between 1"),
+        ({"max_sessions": "1000001"}, "max_sessions must be between 1 and 1000000"),
         ({"session_timeout": "-5m"}, "session_timeout: not a positive duration"),
         ({"format": "xml"}, "format must be one of cim"),
     ],

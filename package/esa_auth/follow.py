@@ -444,11 +444,11 @@ class Follower:
                 continue
             if os.path.abspath(path).startswith(os.path.abspath(self.checkpoint)):
                 continue  # a checkpoint inside the watched directory is not a log
-            if watched is not None and os.path.islink(path):
-                target = os.path.realpath(path)
-                if os.path.commonpath([target, watched]) != watched:
-                    log("WARN", f"{path}: a symbolic link out of the watched directory; skipped")
-                    continue
+            # Every path, not only links: a glob such as /logs/*/* also walks through a
+            # linked directory, and what lies behind it is outside what was configured.
+            if watched is not None and os.path.commonpath([os.path.realpath(path), watched]) != watched:
+                log("WARN", f"{path}: a symbolic link out of the watched directory (it resolves outside); skipped")
+                continue
             if (st.st_dev, st.st_ino) in inodes:
                 continue  # another name of a file already listed (a link): read once
             inodes.add((st.st_dev, st.st_ino))

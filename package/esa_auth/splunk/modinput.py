@@ -37,7 +37,9 @@ from ..sessions import DEFAULT_MAX_SESSIONS, DEFAULT_TIMEOUT
 
 SCHEME = "esa_auth"
 #: The most sessions an input may keep: each costs memory and checkpoint space.
-MAX_SESSIONS_LIMIT = 10_000_000
+#: Each open session costs about a kilobyte of memory and its share of every checkpoint
+#: (docs/RELIABILITY.md): a million is already a large appliance under attack.
+MAX_SESSIONS_LIMIT = 1_000_000
 #: Warnings written to the input's log per run; the rest are counted.
 MAX_WARNINGS_PER_RUN = 200
 
