@@ -328,8 +328,10 @@ class Normalizer:
         dispatch = P.DISPATCH
         actions = _ACTION_OF_GROUP
         sessions = self.sessions
-        open_session, get_session, close_session = sessions.open, sessions.get, sessions.close
+        table = sessions._open
+        max_sessions, timeout = sessions.max_sessions, sessions.timeout
         limit = self.settings.max_line_bytes
+        limit_nl = limit + 1
         pending = stream.pending
         first = stream.line
         # Line numbers: ``lineno`` lines of the source end before byte ``synced``.
@@ -351,106 +353,129 @@ class Normalizer:
         envelope_of: Optional[bytes] = None
         when: Optional[float] = None
         appliance = ""
+        timed = ahead = False
+        now = opened = 0.0
         pos = 0
         for match in _SCAN.finditer(buf, 0, end):
+            group = match.lastindex
+            action = actions[group]  # type: ignore[index]  # every alternative of _SCAN is a group
+            if action is not None:
+                # A session line in a fast form; the match ends after its newline.
+                body, tail = match.span(group)  # type: ignore[arg-type]
+                start = body - size
+                after = match.end()
+                if (
+                    start >= pos  # not on a line already read (nor before the block: start - 1 >= -1)
+                    and buf.startswith(nlprefix, start - 1)  # the envelope of the last line read
+                    and after < end  # not the last line of the block (it may be wrapped)
+                    and start - pos <= limit  # no line over the limit on the way
+                    and after - start <= limit_nl
+                ):
+                    if pending is not None:
+                        event = finish(stream, pending)
+                        if event is not None:
+                            events.append(event)
+                        pending = None
+                        envelope_of = None
+                    pos = after
+                    # What _finish and _context do for the line, without decoding it
+                    # or matching its template. The session table's open(), get()
+                    # and close() are written out here (the hot loop of a mail
+                    # log); tests/test_fast_path.py holds them to the full way,
+                    # which calls them.
+                    if envelope_of is not prefix:
+                        number = lineno + buf.count(b"\n", synced, start) + 1
+                        when, host = self._envelope(stream, prefix, number)
+                        appliance = host or self.settings.host or stream.appliance or stream.serial or ""
+                        envelope_of = prefix
+                        timed = when is not None
+                        now = when if when is not None else 0.0
+                        # The clock moves at most once per envelope (it never goes back).
+                        ahead = timed and now > sessions.clock
+                        opened = when or sessions.clock
+                    fast += 1
+                    verb, direction, number_group, mid_group = action
+                    key = (appliance, direction, int(match.group(number_group)))
+                    if verb == _CLOSE:
+                        table.pop(key, None)
+                        continue
+                    if verb == _OPEN:
+                        table.pop(key, None)
+                        session = Session(when, opened)
+                        session.raw_open = buf[body:tail]
+                        table[key] = session
+                        if ahead:
+                            sessions.advance(when)
+                            ahead = False
+                        if len(table) > max_sessions:
+                            table.popitem(last=False)
+                            sessions.evicted_full += 1
+                        continue
+                    found = table.get(key)
+                    if found is not None:
+                        if timed and now - found.seen > timeout:
+                            # Idle longer than the timeout: not that session's line.
+                            del table[key]
+                            sessions.evicted_idle += 1
+                        else:
+                            if timed and now > found.seen:
+                                found.seen = now
+                            table.move_to_end(key)
+                            if verb == _VERDICT:
+                                found.raw_verdict = buf[body:tail]
+                            elif verb == _TLS:
+                                found.raw_tls = buf[body:tail]
+                            elif verb == _MID:
+                                found.mid = int(match.group(mid_group))
+                    if ahead:
+                        sessions.advance(when)
+                        ahead = False
+                    continue
+            # Any other line found (a fast form too, when its envelope is new or
+            # it is the last line): the full way.
             at = match.start()
             if at < pos:
                 continue  # one more key on a line already read
-            group = match.lastindex or 0
-            action = actions[group]
-            body = start = stop = tail = 0
-            if action is not None:
-                body = match.start(group)
-                start = body - size
-                if start > 0 and buf.startswith(nlprefix, start - 1):
-                    # The usual case: a session line of the same envelope as the last line.
-                    stop = tail = match.end()
-                    if buf[stop] != 10:
-                        stop += 1  # "\r\n"
-                    if stop + 1 >= end or start - pos > limit or stop - start > limit:
-                        action = None  # the last line (it may be wrapped), or a long line near
-                else:
-                    action = None
-            if action is None:
-                start = buf.rfind(b"\n", 0, at) + 1
-                stop = buf.find(b"\n", at)
-                if start - pos > limit or stop - start > limit:
-                    # A line over the limit may be there: read these one by one.
-                    lineno += buf.count(b"\n", synced, pos)
-                    stream.pending, stream.line, stream.started = pending, lineno, True
-                    events += self._each_line(stream, buf, pos, stop + 1, offset + pos)
-                    handed += stream.line - lineno
-                    pending, lineno, synced = stream.pending, stream.line, stop + 1
-                    envelope_of = None
-                    pos = stop + 1
-                    continue
-                # Lines between the last one read and this one open a log line
-                # with a body no template starts: each ends the logical line
-                # before it and is skipped (counted at the end).
-                if pending is not None:
-                    event = finish(stream, pending)
-                    if event is not None:
-                        events.append(event)
-                    pending = None
-                    envelope_of = None
-                lineno += buf.count(b"\n", synced, start)
-                synced = start
-                line = buf[start:stop]
-                if line[-1:] == b"\r":
-                    line = line[:-1]
-                if line.startswith(prefix) and line[size : size + 1] != b" ":
-                    bs = size
-                else:
-                    bs = body_start(line)
-                    if bs > 0:
-                        prefix = line[:bs]
-                        nlprefix = b"\n" + prefix
-                        size = bs
+            start = buf.rfind(b"\n", 0, at) + 1
+            stop = buf.find(b"\n", at)
+            if start - pos > limit or stop - start > limit:
+                # A line over the limit may be there: read these one by one.
+                lineno += buf.count(b"\n", synced, pos)
+                stream.pending, stream.line, stream.started = pending, lineno, True
+                events += self._each_line(stream, buf, pos, stop + 1, offset + pos)
+                handed += stream.line - lineno
+                pending, lineno, synced = stream.pending, stream.line, stop + 1
+                envelope_of = None
                 pos = stop + 1
-                if bs < 0:
-                    continue
-                fast_action = actions[group]
-                if fast_action is not None and start + bs == match.start(group) and stop + 1 < end:
-                    action = fast_action
-                    body = start + bs
-                    tail = match.end()
-                else:
-                    key = line[bs : bs + 4].lower()
-                    if key in dispatch:
-                        pending = (line, bs, key, offset + start, lineno + 1, None)
-                        pended += 1
-                    continue
+                continue
+            # Lines between the last one read and this one open a log line
+            # with a body no template starts: each ends the logical line
+            # before it and is skipped (counted at the end).
+            if pending is not None:
+                event = finish(stream, pending)
+                if event is not None:
+                    events.append(event)
+                pending = None
+                envelope_of = None
+            lineno += buf.count(b"\n", synced, start)
+            synced = start
+            line = buf[start:stop]
+            if line[-1:] == b"\r":
+                line = line[:-1]
+            if line.startswith(prefix) and line[size : size + 1] != b" ":
+                bs = size
             else:
-                if pending is not None:
-                    event = finish(stream, pending)
-                    if event is not None:
-                        events.append(event)
-                    pending = None
-                    envelope_of = None
-                pos = stop + 1
-            # A session line in its usual form: what _finish and _context do for
-            # it, without decoding it or matching its template.
-            if envelope_of is not prefix:
-                number = lineno + buf.count(b"\n", synced, start) + 1
-                when, host = self._envelope(stream, prefix, number)
-                appliance = host or self.settings.host or stream.appliance or stream.serial or ""
-                envelope_of = prefix
-            fast += 1
-            verb, direction, number_group, mid_group = action
-            key3 = (appliance, direction, int(match.group(number_group)))
-            if verb == _OPEN:
-                open_session(key3, when).raw_open = buf[body:tail]
-            elif verb == _CLOSE:
-                close_session(key3)
-            else:
-                found = get_session(key3, when)
-                if found is not None:
-                    if verb == _VERDICT:
-                        found.raw_verdict = buf[body:tail]
-                    elif verb == _TLS:
-                        found.raw_tls = buf[body:tail]
-                    elif verb == _MID:
-                        found.mid = int(match.group(mid_group))
+                bs = body_start(line)
+                if bs > 0:
+                    prefix = line[:bs]
+                    nlprefix = b"\n" + prefix
+                    size = bs
+            pos = stop + 1
+            if bs >= 0:
+                dispatch_key = line[bs : bs + 4].lower()
+                if dispatch_key in dispatch:
+                    pending = (line, bs, dispatch_key, offset + start, lineno + 1, None)
+                    pended += 1
         if end - pos > limit:
             lineno += buf.count(b"\n", synced, pos)
             stream.pending, stream.line, stream.started = pending, lineno, True
@@ -817,27 +842,27 @@ _KEY_ALTERNATIVES = rb"(?i:" + b"|".join(re.escape(key) for key in _KEYS) + rb")
 # or a checkpoint needs the session (Normalizer._resolve). Lines in any other
 # form (odd case, double spaces, other bytes) take the full way.
 # In the forms: [!-~]+ stands for \S of a template, [ -~]* for its ".", both in
-# printable ASCII; a form ends where the line does.
+# printable ASCII; a form ends where the line does (the scan takes the newline too).
 _FAST_FORMS = (
     # C1 (dispatch key "new ": C1 first): listener and rDNS are free text there.
     ("c1", rb"New SMTP ICID (?P<c1n>\d{1,18}) interface [ -~]+ address [!-~]+"
-           rb"(?: reverse dns host [ -~]*? verified (?:yes|no))?(?=\r?\n)"),
+           rb"(?: reverse dns host [ -~]*? verified (?:yes|no))?"),
     # C7 (after C1, which wants ICID).
-    ("c7", rb"New SMTP DCID (?P<c7n>\d{1,18}) interface [!-~]+ address [!-~]+(?: port \d{1,18})?(?=\r?\n)"),
+    ("c7", rb"New SMTP DCID (?P<c7n>\d{1,18}) interface [!-~]+ address [!-~]+(?: port \d{1,18})?"),
     # C2 (key "icid": C2, C4, C5): the rule, SBRS and country parts are optional.
-    ("c2", rb"ICID (?P<c2n>\d{1,18}) (?:ACCEPT|REJECT|TCPREFUSE|RELAY) SG [ -~]*? match(?: [ -~]*)?(?=\r?\n)"),
+    ("c2", rb"ICID (?P<c2n>\d{1,18}) (?:ACCEPT|REJECT|TCPREFUSE|RELAY) SG [ -~]*? match(?: [ -~]*)?"),
     # C4: anything may follow the result (protocol, cipher, an error text).
-    ("c4s", rb"ICID (?P<c4sn>\d{1,18}) TLS success[ -~]*(?=\r?\n)"),
-    ("c4f", rb"ICID (?P<c4fn>\d{1,18}) TLS failed[ -~]*(?=\r?\n)"),
-    ("c5", rb"ICID (?P<c5n>\d{1,18}) (?:close|lost)(?=\r?\n)"),
+    ("c4s", rb"ICID (?P<c4sn>\d{1,18}) TLS success[ -~]*"),
+    ("c4f", rb"ICID (?P<c4fn>\d{1,18}) TLS failed[ -~]*"),
+    ("c5", rb"ICID (?P<c5n>\d{1,18}) (?:close|lost)"),
     # C6 (key "star").
-    ("c6", rb"Start MID (?P<c6m>\d{1,18}) ICID (?P<c6n>\d{1,18})(?=\r?\n)"),
+    ("c6", rb"Start MID (?P<c6m>\d{1,18}) ICID (?P<c6n>\d{1,18})"),
     # C8 (key "deli"): the template stops after the MID.
-    ("c8", rb"Delivery start DCID (?P<c8n>\d{1,18}) MID (?P<c8m>\d{1,18})[ -~]*(?=\r?\n)"),
+    ("c8", rb"Delivery start DCID (?P<c8n>\d{1,18}) MID (?P<c8m>\d{1,18})[ -~]*"),
     # C8c, C8t (key "dcid": T10 and T11 want "DCID:", C8c comes before C8t).
-    ("c8c", rb"DCID (?P<c8cn>\d{1,18}) close(?=\r?\n)"),
-    ("c8ts", rb"DCID (?P<c8tsn>\d{1,18}) TLS success[ -~]*(?=\r?\n)"),
-    ("c8tf", rb"DCID (?P<c8tfn>\d{1,18}) TLS failed[ -~]*(?=\r?\n)"),
+    ("c8c", rb"DCID (?P<c8cn>\d{1,18}) close"),
+    ("c8ts", rb"DCID (?P<c8tsn>\d{1,18}) TLS success[ -~]*"),
+    ("c8tf", rb"DCID (?P<c8tfn>\d{1,18}) TLS failed[ -~]*"),
 )  # fmt: skip
 
 # What a session line of a fast form does (as Normalizer._context does for its
@@ -863,7 +888,7 @@ _FAST_ACTIONS: Dict[str, _Action] = {
 #: form) or else any dispatch key (group ``key``).
 _SCAN = re.compile(
     rb": +(?=[" + re.escape(_KEY_HEADS) + rb"])(?:"
-    + b"|".join(b"(?P<" + name.encode() + b">" + form + b")" for name, form in _FAST_FORMS)
+    + b"|".join(b"(?P<" + name.encode() + b">" + form + rb")\r?\n" for name, form in _FAST_FORMS)
     + rb"|(?P<key>" + _KEY_ALTERNATIVES + rb"))"
 )  # fmt: skip
 

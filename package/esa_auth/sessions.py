@@ -154,7 +154,7 @@ class SessionTable:
         session = Session(opened=when, seen=when or self.clock)
         sessions[key] = session
         if when is not None and when > self.clock:
-            self._advance(when)
+            self.advance(when)
         if len(sessions) > self.max_sessions:
             sessions.popitem(last=False)
             self.evicted_full += 1
@@ -179,14 +179,15 @@ class SessionTable:
                     session.seen = when
                 self._open.move_to_end(key)
         if when > self.clock:
-            self._advance(when)
+            self.advance(when)
         return session
 
     def close(self, key: SessionKey) -> Optional[Session]:
         """End a session (close or lost line)."""
         return self._open.pop(key, None)
 
-    def _advance(self, when: Optional[float]) -> None:
+    def advance(self, when: Optional[float]) -> None:
+        """Move the log clock on to ``when``; drop the sessions idle for longer than the timeout by then."""
         if when is None or when <= self.clock:
             return
         self.clock = when
