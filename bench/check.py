@@ -3,6 +3,9 @@
 ``Normalizer._lines`` skips runs of uninteresting lines without looking at
 them one by one, but only in blocks where every line opens a log line; every
 other block goes through ``Normalizer._each_line``, which reads line by line.
+The fast loop also applies session lines in their usual form to the session
+table without parsing them (parsed later, when an event or a checkpoint needs
+the session); the line-by-line reader parses every line at once.
 This script reads the same input both ways (the second with the fast loop
 turned off) and compares everything a caller can see: the events of each
 ``feed`` call, the warnings, the counters, the stream and session state.
