@@ -79,7 +79,7 @@ PARAMETERS = (
     Parameter("session_timeout", "Session timeout",
               "How long a silent SMTP session is kept, in log time: seconds, or a number with a unit (s, m, h, d)."),
     Parameter("format", "Output format",
-              "The schema of the events written, which also sets their sourcetype: cim gives cisco:esa:auth."),
+              "The schema of the events written, which also sets their sourcetype: cim, ocsf or ecs."),
 )  # fmt: skip
 
 
