@@ -10,7 +10,7 @@ form; a test keeps its properties and this class's fields in step.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import MISSING, dataclass, fields
 from typing import Any, Dict, Optional
 
 VENDOR = "Cisco"
@@ -108,14 +108,39 @@ class AuthEvent:
     vendor_product: str = PRODUCT
     product_version: Optional[str] = None
 
+    def __post_init__(self) -> None:
+        # Keep the instance dict in FIELD_ORDER (the generated __init__ fills it
+        # in declaration order), so that to_dict() is one pass over it.
+        values = self.__dict__
+        ordered = {name: values[name] for name in FIELD_ORDER}
+        values.clear()
+        values.update(ordered)
+
+    @classmethod
+    def from_fields(cls, values: Dict[str, Any]) -> AuthEvent:
+        """Build an event from field values; fields not given take their defaults.
+
+        The same event as ``AuthEvent(**values)``, built without the generated
+        ``__init__`` (one frozen-attribute assignment per field): the pipeline
+        builds one event per authentication line. The caller gives field names
+        only, and every required field.
+
+        Raises:
+            TypeError: a name is no field, or a required field is missing.
+        """
+        fields_ = dict(_DEFAULTS)
+        fields_.update(values)
+        if len(fields_) != len(_DEFAULTS) or _REQUIRED.intersection(values) != _REQUIRED:
+            cls(**values)  # raises the TypeError that names the culprit
+            raise TypeError("invalid AuthEvent fields")  # pragma: no cover - __init__ raised
+        event = object.__new__(cls)
+        event.__dict__.update(fields_)
+        return event
+
     def to_dict(self) -> Dict[str, Any]:
         """The event in the schema's field order, unknown fields left out."""
-        out: Dict[str, Any] = {}
-        for name in FIELD_ORDER:
-            value = getattr(self, name)
-            if value is not None:
-                out[name] = value
-        return out
+        # The instance dict is in FIELD_ORDER (__post_init__, from_fields).
+        return {name: value for name, value in self.__dict__.items() if value is not None}
 
 
 #: Rendering order: time and outcome first, the raw line and id last.
@@ -131,3 +156,11 @@ FIELD_ORDER = (
 )  # fmt: skip
 
 assert set(FIELD_ORDER) == {f.name for f in fields(AuthEvent)}, "FIELD_ORDER must list every field"
+
+#: Every field with its default, in FIELD_ORDER (None for the required ones).
+_DEFAULTS: Dict[str, Any] = {
+    f.name: None if f.default is MISSING else f.default
+    for f in sorted(fields(AuthEvent), key=lambda f: FIELD_ORDER.index(f.name))
+}
+#: The fields that have no default.
+_REQUIRED = frozenset(f.name for f in fields(AuthEvent) if f.default is MISSING)

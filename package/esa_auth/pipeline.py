@@ -331,7 +331,7 @@ class Normalizer:
         table = sessions._open
         max_sessions, timeout = sessions.max_sessions, sessions.timeout
         limit = self.settings.max_line_bytes
-        limit_nl = limit + 1
+        header_keys = _HEADER_KEYS
         pending = stream.pending
         first = stream.line
         # Line numbers: ``lineno`` lines of the source end before byte ``synced``.
@@ -349,7 +349,8 @@ class Normalizer:
         nlprefix = b"\n\n"
         size = 1
         # Time and session appliance of ``prefix`` (``envelope_of is prefix``):
-        # forgotten after _finish, which may read a header that changes them.
+        # forgotten after _finish reads a line that may be a header, which can
+        # change them (H-OFFSET, H-VERSION).
         envelope_of: Optional[bytes] = None
         when: Optional[float] = None
         appliance = ""
@@ -368,15 +369,15 @@ class Normalizer:
                     start >= pos  # not on a line already read (nor before the block: start - 1 >= -1)
                     and buf.startswith(nlprefix, start - 1)  # the envelope of the last line read
                     and after < end  # not the last line of the block (it may be wrapped)
-                    and start - pos <= limit  # no line over the limit on the way
-                    and after - start <= limit_nl
+                    and after - pos <= limit  # no line over the limit on the way (else: the full way)
                 ):
                     if pending is not None:
                         event = finish(stream, pending)
                         if event is not None:
                             events.append(event)
+                        if pending[2] in header_keys:
+                            envelope_of = None
                         pending = None
-                        envelope_of = None
                     pos = after
                     # What _finish and _context do for the line, without decoding it
                     # or matching its template. The session table's open(), get()
@@ -384,8 +385,9 @@ class Normalizer:
                     # log); tests/test_fast_path.py holds them to the full way,
                     # which calls them.
                     if envelope_of is not prefix:
-                        number = lineno + buf.count(b"\n", synced, start) + 1
-                        when, host = self._envelope(stream, prefix, number)
+                        lineno += buf.count(b"\n", synced, start)
+                        synced = start
+                        when, host = self._envelope(stream, prefix, lineno + 1)
                         appliance = host or self.settings.host or stream.appliance or stream.serial or ""
                         envelope_of = prefix
                         timed = when is not None
@@ -455,8 +457,9 @@ class Normalizer:
                 event = finish(stream, pending)
                 if event is not None:
                     events.append(event)
+                if pending[2] in header_keys:
+                    envelope_of = None
                 pending = None
-                envelope_of = None
             lineno += buf.count(b"\n", synced, start)
             synced = start
             line = buf[start:stop]
@@ -745,7 +748,9 @@ class Normalizer:
         offset: int,
     ) -> AuthEvent:
         names = groups.groupdict()
-        values: Dict[str, Any] = {}
+        # The event's fields, given straight to AuthEvent.from_fields (a field
+        # left None takes its default: None, or the vendor names).
+        values: Dict[str, Any]
         user = _clean(names.get("user"))
         if user == "-":
             user = None
@@ -753,16 +758,30 @@ class Normalizer:
         dvc = appliance
         if direction == "inbound":
             icid = int(names["icid"])
+            mechanism = _clean(names.get("mech"))
+            values = {
+                "icid": icid, "session_id": str(icid), "authentication_method": mechanism,
+                "authentication_service": _clean(names.get("profile")),
+            }  # fmt: skip
             session = self.sessions.get((appliance or stream.serial or "", INBOUND, icid), epoch)
             if session is not None:
                 self._resolve(session)
-            mechanism = _clean(names.get("mech"))
-            values.update(
-                icid=icid, session_id=str(icid), authentication_method=mechanism,
-                authentication_service=_clean(names.get("profile")),
-            )  # fmt: skip
-            if session is not None:
-                values.update(_inbound_context(session))
+                sbrs = float(session.sbrs) if session.sbrs is not None else None
+                if sbrs is not None and not -10.0 <= sbrs <= 10.0:
+                    sbrs = None
+                client, listener_ip = session.client_ip, session.listener_ip
+                values["src"] = client
+                values["src_ip"] = client if client and is_ip(client) else None
+                values["src_host"] = session.client_host
+                values["dest"] = listener_ip
+                values["dest_ip"] = listener_ip if listener_ip and is_ip(listener_ip) else None
+                values["listener"] = session.listener
+                values["sender_group"] = session.sender_group
+                values["sbrs"] = sbrs
+                values["tls"] = session.tls
+                values["tls_protocol"] = session.tls_protocol
+                values["tls_cipher"] = session.tls_cipher
+                values["mid"] = session.mid
                 if mechanism is not None:
                     values["cleartext"] = mechanism.upper() in CLEARTEXT_MECHANISMS and not session.tls
             if values.get("dest") is None and dvc:
@@ -773,25 +792,28 @@ class Normalizer:
                 values["reason"] = f"could not reach forwarding server {server}" + (f": {detail}" if detail else "")
         elif direction == "outbound":
             dcid = int(names["dcid"])
+            ip = names["ip"]
+            values = {
+                "dcid": dcid, "session_id": str(dcid), "authentication_service": _clean(names.get("profile")),
+                "dest": ip, "dest_ip": ip if ip and is_ip(ip) else None,
+            }  # fmt: skip
             session = self.sessions.get((appliance or stream.serial or "", OUTBOUND, dcid), epoch)
             if session is not None:
                 self._resolve(session)
-            values.update(
-                dcid=dcid, session_id=str(dcid), authentication_service=_clean(names.get("profile")),
-                dest=names["ip"], dest_ip=_ip(names["ip"]),
-            )  # fmt: skip
-            if session is not None:
-                values.update(
-                    src=session.local_ip, src_ip=_ip(session.local_ip), dest_port=session.remote_port,
-                    tls=session.tls, tls_protocol=session.tls_protocol, tls_cipher=session.tls_cipher,
-                    mid=session.mid,
-                )  # fmt: skip
+                local = session.local_ip
+                values["src"] = local
+                values["src_ip"] = local if local and is_ip(local) else None
+                values["dest_port"] = session.remote_port
+                values["tls"] = session.tls
+                values["tls_protocol"] = session.tls_protocol
+                values["tls_cipher"] = session.tls_cipher
+                values["mid"] = session.mid
             if values.get("src") is None and dvc:
                 values["src"] = dvc
             if names.get("tail"):
                 values.update(_smtp_reply(names["tail"]))
         else:
-            values.update(_admin(pattern, names, user))
+            values = _admin(pattern, names, user)
             audit_appliance = _clean(names.get("appliance"))
             if dvc is None and audit_appliance:
                 dvc = audit_appliance
@@ -799,25 +821,22 @@ class Normalizer:
                 values["dest"] = dvc
         if pattern.reason and values.get("reason") is None:
             values["reason"] = pattern.reason
-        digest = hashlib.blake2b(
+        values["event_id"] = hashlib.blake2b(
             f"{stream.key}\x00{offset}\x00{raw}".encode("utf-8", "replace"), digest_size=16
         ).hexdigest()
-        return AuthEvent(
-            action=pattern.action,
-            activity=pattern.activity,
-            app=values.pop("app", None) or pattern.app,
-            signature=pattern.signature,
-            signature_id=pattern.signature_id,
-            raw=raw,
-            event_id=digest,
-            time=self._time(epoch) if epoch is not None else None,
-            direction=direction or None,
-            user=user,
-            dvc=dvc,
-            dvc_serial=stream.serial,
-            product_version=stream.version,
-            **{k: v for k, v in values.items() if v is not None},
-        )
+        values["action"] = pattern.action
+        values["activity"] = pattern.activity
+        values["app"] = values.get("app") or pattern.app
+        values["signature"] = pattern.signature
+        values["signature_id"] = pattern.signature_id
+        values["raw"] = raw
+        values["time"] = self._time(epoch) if epoch is not None else None
+        values["direction"] = direction or None
+        values["user"] = user
+        values["dvc"] = dvc
+        values["dvc_serial"] = stream.serial
+        values["product_version"] = stream.version
+        return AuthEvent.from_fields(values)
 
 
 # Lines whose body may begin with a dispatch key: a ": " (the level's), spaces,
@@ -829,6 +848,9 @@ class Normalizer:
 _KEYS = sorted(P.DISPATCH)
 _KEY_HEADS = bytes(sorted({key[0] for key in _KEYS + [key.upper() for key in _KEYS]}))
 _KEY_ALTERNATIVES = rb"(?i:" + b"|".join(re.escape(key) for key in _KEYS) + rb")"
+
+#: Dispatch keys of the header templates (a line under one may change the file's offset or serial).
+_HEADER_KEYS = frozenset(key for key, found in P.DISPATCH.items() if any(p.role == P.HEADER for p in found))
 
 # Session lines in their usual form (a third of a mail log): the ICID/DCID
 # lines of catalogue section 5 as AsyncOS writes them, one space between words,
@@ -958,18 +980,6 @@ def _clean(value: Optional[str]) -> Optional[str]:
         return None
     value = value.strip()
     return value or None
-
-
-def _inbound_context(session: Session) -> Dict[str, Any]:
-    sbrs = float(session.sbrs) if session.sbrs is not None else None
-    if sbrs is not None and not -10.0 <= sbrs <= 10.0:
-        sbrs = None
-    return {
-        "src": session.client_ip, "src_ip": _ip(session.client_ip), "src_host": session.client_host,
-        "dest": session.listener_ip, "dest_ip": _ip(session.listener_ip), "listener": session.listener,
-        "sender_group": session.sender_group, "sbrs": sbrs, "tls": session.tls,
-        "tls_protocol": session.tls_protocol, "tls_cipher": session.tls_cipher, "mid": session.mid,
-    }  # fmt: skip
 
 
 def _smtp_reply(tail: str) -> Dict[str, Any]:
