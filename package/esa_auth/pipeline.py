@@ -221,6 +221,8 @@ class Normalizer:
         self.sessions = SessionTable(self.settings.max_sessions, self.settings.session_timeout)
         self.sessions.resolve = self._resolve
         self._times: Dict[float, str] = {}
+        #: Session fields of kept session-line bodies (see _fill_from).
+        self._parsed: Dict[Tuple[str, bytes], Tuple[Tuple[str, Any], ...]] = {}
         self.stats = Stats()
         self.diagnostics: List[Diagnostic] = []
         if state is not None:
@@ -730,12 +732,13 @@ class Normalizer:
         session.raw_open = session.raw_verdict = session.raw_tls = None
         # The fast form that kept a body tells its template (C1 or C7, C2, C4 or
         # C8t); printable ASCII (the forms ask for it) decodes to the same text.
+        cache = self._parsed
         if raw_open is not None:
-            _fill_from(session, "C1" if raw_open.startswith(b"New SMTP ICID") else "C7", raw_open)
+            _fill_from(session, "C1" if raw_open.startswith(b"New SMTP ICID") else "C7", raw_open, cache)
         if raw_verdict is not None:
-            _fill_from(session, "C2", raw_verdict)
+            _fill_from(session, "C2", raw_verdict, cache)
         if raw_tls is not None:
-            _fill_from(session, "C4" if raw_tls.startswith(b"ICID") else "C8t", raw_tls)
+            _fill_from(session, "C4" if raw_tls.startswith(b"ICID") else "C8t", raw_tls, cache)
 
     def _event(
         self,
@@ -926,29 +929,43 @@ for _name, (_verb, _direction, _number, _mid) in _FAST_ACTIONS.items():
 
 def _fill(session: Session, name: str, groups: Match[str]) -> None:
     """Set what an open (C1, C7), verdict (C2) or TLS (C4, C8t) line says about its session."""
+    for attribute, value in _session_values(name, groups):
+        setattr(session, attribute, value)
+
+
+def _session_values(name: str, groups: Match[str]) -> Tuple[Tuple[str, Any], ...]:
+    """The session fields an open (C1, C7), verdict (C2) or TLS (C4, C8t) line sets, with their values."""
     if name == "C1":
-        session.client_ip = groups["client"]
-        session.listener = groups["listener"].strip() or None
-        session.listener_ip = groups["listener_ip"] or None
         rdns = groups["rdns"]
-        if groups["verified"] and groups["verified"].lower() == "yes" and rdns and rdns.lower() != "unknown":
-            session.client_host = rdns
-    elif name == "C7":
-        session.local_ip = groups["local_ip"]
-        session.remote_ip = groups["remote_ip"]
+        verified = groups["verified"] and groups["verified"].lower() == "yes" and rdns and rdns.lower() != "unknown"
+        return (
+            ("client_ip", groups["client"]),
+            ("listener", groups["listener"].strip() or None),
+            ("listener_ip", groups["listener_ip"] or None),
+        ) + ((("client_host", rdns),) if verified else ())
+    if name == "C7":
         port = int(groups["port"]) if groups["port"] else 0
-        session.remote_port = port if 0 < port < 65536 else None
-    elif name == "C2":
+        return (
+            ("local_ip", groups["local_ip"]),
+            ("remote_ip", groups["remote_ip"]),
+            ("remote_port", port if 0 < port < 65536 else None),
+        )
+    if name == "C2":
         group = groups["sg"].strip()
-        session.sender_group = group if group and group != "None" else None
         sbrs = groups["sbrs"]
-        session.sbrs = sbrs if sbrs and _NUMBER.match(sbrs) else None
-        session.raw_verdict = None  # older than this line
-    elif groups["result"].lower() == "success":  # C4, C8t
-        session.tls = True
-        session.tls_protocol = groups["proto"]
-        session.tls_cipher = groups["cipher"]
-        session.raw_tls = None  # older than this line
+        return (
+            ("sender_group", group if group and group != "None" else None),
+            ("sbrs", sbrs if sbrs and _NUMBER.match(sbrs) else None),
+            ("raw_verdict", None),  # older than this line
+        )
+    if groups["result"].lower() == "success":  # C4, C8t
+        return (
+            ("tls", True),
+            ("tls_protocol", groups["proto"]),
+            ("tls_cipher", groups["cipher"]),
+            ("raw_tls", None),  # older than this line
+        )
+    return ()
 
 
 # Bytes that wrapped text never holds: C0 controls but TAB, and DEL.
@@ -958,11 +975,32 @@ _CONTROL = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
 _LEADING_CONTROL = re.compile(rb"(?:\x1b\[[0-?]*[ -/]*[@-~]|\x1b[@-_]|[\x00-\x08\x0a-\x1f\x7f])+")
 
 
-def _fill_from(session: Session, name: str, raw: bytes) -> None:
-    """Fill a session from the body of a session line kept by a fast form of template ``name``."""
-    found = P.BY_NAME[name].regex.match(raw.decode("ascii"))
-    if found is not None:  # always: a fast form only takes lines its template matches
-        _fill(session, name, found)
+#: Where the ICID/DCID number starts in the body a fast form kept, by template.
+_NUMBER_AT = {"C1": len(b"New SMTP ICID "), "C7": len(b"New SMTP DCID "), "C2": 5, "C4": 5, "C8t": 5}
+
+
+def _fill_from(
+    session: Session, name: str, raw: bytes, cache: Dict[Tuple[str, bytes], Tuple[Tuple[str, Any], ...]]
+) -> None:
+    """Fill a session from the body of a session line kept by a fast form of template ``name``.
+
+    What a line says about its session does not depend on its ICID/DCID
+    number (each template reads it apart, then one or more spaces): ``cache``
+    keeps the fields by template and by the rest of the body, which repeats
+    (the same TLS protocol and cipher, smart host, sender group).
+    """
+    # A fast form writes the number then one space.
+    key = (name, raw[raw.index(b" ", _NUMBER_AT[name]) :])
+    values = cache.get(key)
+    if values is None:
+        found = P.BY_NAME[name].regex.match(raw.decode("ascii"))
+        # Always a match: a fast form only takes lines its template matches.
+        values = _session_values(name, found) if found is not None else ()
+        if len(cache) >= 4096:
+            cache.clear()
+        cache[key] = values
+    for attribute, value in values:
+        setattr(session, attribute, value)
 
 
 def _show(line: bytes) -> str:
