@@ -359,6 +359,7 @@ class Normalizer:
         timed = ahead = False
         now = opened = 0.0
         pos = 0
+        open_verb, close_verb, verdict_verb, tls_verb, mid_verb = _OPEN, _CLOSE, _VERDICT, _TLS, _MID
         for match in _SCAN.finditer(buf, 0, end):
             group = match.lastindex
             action = actions[group]  # type: ignore[index]  # every alternative of _SCAN is a group
@@ -400,10 +401,10 @@ class Normalizer:
                     fast += 1
                     verb, direction, number_group, mid_group = action
                     key = (appliance, direction, int(match.group(number_group)))
-                    if verb == _CLOSE:
+                    if verb == close_verb:
                         table.pop(key, None)
                         continue
-                    if verb == _OPEN:
+                    if verb == open_verb:
                         table.pop(key, None)
                         session = Session(when, opened)
                         session.raw_open = buf[body:tail]
@@ -425,11 +426,11 @@ class Normalizer:
                             if timed and now > found.seen:
                                 found.seen = now
                             table.move_to_end(key)
-                            if verb == _VERDICT:
+                            if verb == verdict_verb:
                                 found.raw_verdict = buf[body:tail]
-                            elif verb == _TLS:
+                            elif verb == tls_verb:
                                 found.raw_tls = buf[body:tail]
-                            elif verb == _MID:
+                            elif verb == mid_verb:
                                 found.mid = int(match.group(mid_group))
                     if ahead:
                         sessions.advance(when)
@@ -909,11 +910,18 @@ _FAST_ACTIONS: Dict[str, _Action] = {
     "c8tf": (_TOUCH, OUTBOUND, "c8tfn", ""),
 }
 
+#: The fast forms by their first byte, in order (forms of different first
+#: bytes never match the same line, so their order does not matter).
+_FORMS_BY_HEAD: Dict[bytes, List[bytes]] = {}
+for _name, _form in _FAST_FORMS:
+    _FORMS_BY_HEAD.setdefault(_form[:1], []).append(b"(?P<" + _name.encode() + b">" + _form + rb")\r?\n")
+
 #: The scan of :meth:`Normalizer._lines`: a fast form (its group names the
-#: form) or else any dispatch key (group ``key``).
+#: form) or else any dispatch key (group ``key``). A lookahead on its first byte
+#: lets the regex engine try only the forms that may match.
 _SCAN = re.compile(
     rb": +(?=[" + re.escape(_KEY_HEADS) + rb"])(?:"
-    + b"|".join(b"(?P<" + name.encode() + b">" + form + rb")\r?\n" for name, form in _FAST_FORMS)
+    + b"|".join(b"(?=" + head + b")(?:" + b"|".join(forms) + b")" for head, forms in _FORMS_BY_HEAD.items())
     + rb"|(?P<key>" + _KEY_ALTERNATIVES + rb"))"
 )  # fmt: skip
 
