@@ -128,13 +128,13 @@ class AuthEvent:
         Raises:
             TypeError: a name is no field, or a required field is missing.
         """
-        fields_ = dict(_DEFAULTS)
+        event = object.__new__(cls)
+        fields_ = event.__dict__
+        fields_.update(_DEFAULTS)
         fields_.update(values)
-        if len(fields_) != len(_DEFAULTS) or _REQUIRED.intersection(values) != _REQUIRED:
+        if len(fields_) != len(_DEFAULTS) or not values.keys() >= _REQUIRED:
             cls(**values)  # raises the TypeError that names the culprit
             raise TypeError("invalid AuthEvent fields")  # pragma: no cover - __init__ raised
-        event = object.__new__(cls)
-        event.__dict__.update(fields_)
         return event
 
     def to_dict(self) -> Dict[str, Any]:
