@@ -1,0 +1,81 @@
+"""AuthEvent: the fast constructor the pipeline uses is the dataclass's own, field for field."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Dict
+
+import pytest
+from esa_auth.cli import build_parser
+from esa_auth.events import FIELD_ORDER, AuthEvent
+from hypothesis import given
+from hypothesis import strategies as st
+
+REQUIRED = {
+    "action": "failure",
+    "activity": "authenticate",
+    "app": "smtp",
+    "signature": "SMTP AUTH failed",
+    "signature_id": "ESA-T2",
+    "raw": "Info: SMTP Auth: (ICID 1) failed for user: a using AUTH mechanism: PLAIN with profile: p",
+    "event_id": "0" * 32,
+}
+OPTIONAL = {
+    "time": st.just("2009-04-22T11:44:48Z"),
+    "direction": st.just("inbound"),
+    "user": st.text(min_size=1, max_size=8),
+    "src": st.just("192.0.2.7"),
+    "dest_port": st.integers(1, 65535),
+    "icid": st.integers(0, 10**6),
+    "sbrs": st.floats(-10, 10),
+    "tls": st.booleans(),
+    "cleartext": st.booleans(),
+    "product_version": st.just("15.0.0-104"),
+}
+
+
+@given(st.fixed_dictionaries({}, optional=OPTIONAL))
+def test_from_fields_is_the_constructor(extra: Dict[str, Any]) -> None:
+    values = {**REQUIRED, **extra}
+    fast, slow = AuthEvent.from_fields(dict(values)), AuthEvent(**values)
+    assert fast == slow
+    assert fast.to_dict() == slow.to_dict()
+    assert list(fast.to_dict()) == [name for name in FIELD_ORDER if name in fast.to_dict()]
+
+
+def test_from_fields_keeps_the_event_frozen() -> None:
+    event = AuthEvent.from_fields(dict(REQUIRED))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        event.user = "mallory"  # type: ignore[misc]
+
+
+def test_from_fields_refuses_an_unknown_field() -> None:
+    with pytest.raises(TypeError, match="colour"):
+        AuthEvent.from_fields({**REQUIRED, "colour": "red"})
+
+
+def test_from_fields_refuses_a_missing_required_field() -> None:
+    values = dict(REQUIRED)
+    del values["event_id"]
+    with pytest.raises(TypeError, match="event_id"):
+        AuthEvent.from_fields(values)
+
+
+@pytest.mark.parametrize(
+    ("argv", "words"),
+    [
+        (["--help"], ["normalize", "detect"]),
+        (["normalize", "--help"], ["--tz", "--host", "--year", "--max-sessions", "--session-timeout", "--format"]),
+        (["detect", "--help"], ["--tz", "--rules"]),
+    ],
+)
+def test_help_is_complete_whichever_command_is_named(
+    argv: list[str], words: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    command = argv[0] if argv[0] != "--help" else None
+    with pytest.raises(SystemExit) as done:
+        build_parser(command).parse_args(argv)
+    assert done.value.code == 0
+    text = capsys.readouterr().out
+    for word in words:
+        assert word in text
