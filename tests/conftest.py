@@ -154,3 +154,11 @@ def assert_valid(schema_validator: Any) -> Callable[[Iterable[Dict[str, Any]]], 
 def normalize_fixture() -> Callable[..., Result]:
     """:func:`normalize`, for tests that prefer fixtures to imports."""
     return normalize
+
+
+@pytest.fixture
+def logs(tmp_path: Path) -> Path:
+    """An empty log directory (the modular input's and the follow engine's tests)."""
+    directory = tmp_path / "logs"
+    directory.mkdir()
+    return directory

@@ -78,13 +78,6 @@ def write(path: Path, text: str, mtime: Optional[int] = None, mode: str = "w") -
 
 
 @pytest.fixture
-def logs(tmp_path: Path) -> Path:
-    directory = tmp_path / "logs"
-    directory.mkdir()
-    return directory
-
-
-@pytest.fixture
 def ck(tmp_path: Path) -> Path:
     return tmp_path / "ck" / "esa1.json"
 

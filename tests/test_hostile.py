@@ -95,13 +95,6 @@ def run_input(path: Path, checkpoint_dir: Path) -> Run:
 
 
 @pytest.fixture
-def logs(tmp_path: Path) -> Path:
-    directory = tmp_path / "logs"
-    directory.mkdir()
-    return directory
-
-
-@pytest.fixture
 def checkpoints(tmp_path: Path) -> Path:
     return tmp_path / "checkpoints"
 
