@@ -13,6 +13,7 @@ import pytest
 from esa_auth.errors import ConfigError
 from esa_auth.follow import load_checkpoint
 from esa_auth.pipeline import Normalizer, Settings, Stream
+from esa_auth.render import RENDERERS, SOURCETYPES, render
 from esa_auth.splunk import modinput
 from esa_auth.splunk.modinput import PARAMETERS, EsaAuthInput, checkpoint_file, parse_parameters, xml_safe
 from splunkd import STANZA, input_xml, mail_file, parse_stream, validation_xml
@@ -23,13 +24,6 @@ def run_script(args: List[str], stdin: str) -> Tuple[int, str, str]:
     out, err = io.StringIO(), io.StringIO()
     rc = EsaAuthInput().run_script(["esa_auth.py", *args], EventWriter(out, err), io.StringIO(stdin))
     return rc, out.getvalue(), err.getvalue()
-
-
-@pytest.fixture
-def logs(tmp_path: Path) -> Path:
-    directory = tmp_path / "logs"
-    directory.mkdir()
-    return directory
 
 
 def test_scheme_declares_every_parameter() -> None:
@@ -104,6 +98,25 @@ def test_a_run_writes_the_library_events_as_splunk_xml(logs: Path, tmp_path: Pat
     assert "INFO esa_auth://esa1: run done: files=1 files_read=1" in err
     rc, out, _ = run_script([], input_xml(ck, params))
     assert (rc, out) == (0, "")  # nothing twice: not even <stream>
+
+
+@pytest.mark.parametrize("fmt", sorted(RENDERERS))
+def test_the_format_parameter_picks_the_schema_and_its_sourcetype(logs: Path, tmp_path: Path, fmt: str) -> None:
+    text = mail_file(100, 4)
+    path = logs / "mail.esa01.example.com.current"
+    path.write_text(text, encoding="utf-8")
+    ck = tmp_path / "ck"
+    rc, out, err = run_script([], input_xml(ck, {"path": str(logs), "timezone": "UTC", "format": fmt}))
+    assert rc == 0, err
+    events = parse_stream(out)
+    key = load_checkpoint(checkpoint_file(str(ck), STANZA))["files"][0]["key"]  # type: ignore[index]
+    normalizer = Normalizer(Settings(tz="UTC"))
+    stream = Stream(str(path), key=key, appliance="esa01.example.com")
+    library = normalizer.feed(stream, text.encode()) + normalizer.flush(stream)
+    assert events
+    assert [e.data for e in events] == [render(e, fmt) for e in library]
+    assert {e.sourcetype for e in events} == {SOURCETYPES[fmt]}
+    assert [e.time for e in events] == [modinput.event_epoch(e) for e in library]
 
 
 def test_the_stream_is_valid_xml_whatever_the_bytes(logs: Path, tmp_path: Path) -> None:
