@@ -144,6 +144,10 @@ def _ensure_venv(venv: str, inputs: Sequence[str], install: Sequence[str]) -> No
 
 def setup() -> None:
     """Create .venv (tests, library, build) and .venv-tools (AppInspect, which pins old libraries)."""
+    if sys.version_info < (3, 10):
+        # The app runs on 3.9, but the tools that test it (pySigma, its backends) need 3.10.
+        found = ".".join(map(str, sys.version_info[:3]))
+        raise BuildError(EXIT_SETUP, f"--setup needs Python 3.10 or newer (found {found}): run it with python3.11")
     _ensure_venv(VENV, ["pyproject.toml"], ["-e", ".[dev]"])
     _ensure_venv(VENV_TOOLS, ["requirements/tools.txt"], ["-r", "requirements/tools.txt"])
 
