@@ -76,9 +76,7 @@ def _log(users: int) -> bytes:
     return b"".join(stamp + b"User u%d from 192.0.2.%d failed authentication.\n" % (i, i % 250) for i in range(users))
 
 
-def test_kill_right_after_an_event_is_written_replays_it_with_the_same_id(tmp_path: Path) -> None:
-    logs = tmp_path / "logs"
-    logs.mkdir()
+def test_kill_right_after_an_event_is_written_replays_it_with_the_same_id(tmp_path: Path, logs: Path) -> None:
     (logs / "mail.current").write_bytes(_log(2000))
     stdin = crash_campaign.input_xml(str(logs), str(tmp_path / "ck"))
     before = _kill_after_first_event(stdin)
@@ -93,9 +91,7 @@ def test_kill_right_after_an_event_is_written_replays_it_with_the_same_id(tmp_pa
     assert len(clean) == 2000
 
 
-def test_a_restart_after_a_clean_run_emits_nothing(tmp_path: Path) -> None:
-    logs = tmp_path / "logs"
-    logs.mkdir()
+def test_a_restart_after_a_clean_run_emits_nothing(tmp_path: Path, logs: Path) -> None:
     (logs / "mail.current").write_bytes(_log(50))
     stdin = crash_campaign.input_xml(str(logs), str(tmp_path / "ck"))
     assert len(_run(stdin)) == 50
@@ -119,9 +115,7 @@ def test_random_kills_while_logs_are_written_and_rotated_lose_nothing(tmp_path: 
     assert figures["ok"]
 
 
-def test_a_temporary_checkpoint_left_by_a_killed_run_is_removed(tmp_path: Path) -> None:
-    logs = tmp_path / "logs"
-    logs.mkdir()
+def test_a_temporary_checkpoint_left_by_a_killed_run_is_removed(tmp_path: Path, logs: Path) -> None:
     (logs / "mail.current").write_bytes(_log(5))
     checkpoints = tmp_path / "ck"
     stdin = crash_campaign.input_xml(str(logs), str(checkpoints))

@@ -119,11 +119,9 @@ def test_validate_arguments(app: Tuple[Path, Path], python: str, outside: Path, 
 
 
 def test_runs_match_the_library_and_a_second_run_emits_nothing(
-    app: Tuple[Path, Path], python: str, outside: Path, tmp_path: Path
+    app: Tuple[Path, Path], python: str, outside: Path, tmp_path: Path, logs: Path
 ) -> None:
     home, app_dir = app
-    logs = tmp_path / "logs"
-    logs.mkdir()
     path = logs / "mail.esa01.example.com.current"
     path.write_text(mail_file(100, 30), encoding="utf-8")
     auth = logs / "authentication.esa01.example.com.current"
@@ -150,11 +148,9 @@ def test_runs_match_the_library_and_a_second_run_emits_nothing(
 
 
 def test_rotation_mid_stream_loses_and_repeats_nothing(
-    app: Tuple[Path, Path], python: str, outside: Path, tmp_path: Path
+    app: Tuple[Path, Path], python: str, outside: Path, tmp_path: Path, logs: Path
 ) -> None:
     home, app_dir = app
-    logs = tmp_path / "logs"
-    logs.mkdir()
     current = logs / "mail.current"
     text = mail_file(100, 40)
     cut = text.index("SMTP Auth: (ICID 120)")
@@ -210,11 +206,9 @@ def _kill_after(python: str, app_dir: Path, stdin: str, home: Path, cwd: Path, e
 
 @pytest.mark.parametrize("kill_at", [1, 130, 333])
 def test_kill_9_then_restart_loses_nothing(
-    app: Tuple[Path, Path], python: str, outside: Path, tmp_path: Path, kill_at: int
+    app: Tuple[Path, Path], python: str, outside: Path, tmp_path: Path, kill_at: int, logs: Path
 ) -> None:
     home, app_dir = app
-    logs = tmp_path / "logs"
-    logs.mkdir()
     files = []
     for n in range(6):  # rolled files: a checkpoint is written after each
         path = logs / f"mail.@2025010{n}T000000.s"
