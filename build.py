@@ -59,6 +59,9 @@ EXCLUDED_FILES = frozenset({"local.meta"})
 #: Modules of the library that only the command line tool uses.
 LIBRARY_CLI_ONLY = ("cli.py", "__main__.py", "detect.py", "detections")
 EXCLUDED_SUFFIXES = (".pyc", ".pyo", ".egg-info", ".tmp", ".orig", ".rej", "~")
+# The compiled reading loop of the command line (setup.py) stays out of the app: Splunk runs the
+# library on its own Python builds and platforms, where the pure Python loop reads the same way.
+LIBRARY_COMPILED = (".c", ".so", ".pyd")
 
 EXIT_OK = 0
 EXIT_USAGE = 2
@@ -303,6 +306,9 @@ def assemble(out_dir: str = BUILD, wheel: Optional[str] = None) -> str:
             shutil.rmtree(path)
         elif os.path.exists(path):
             os.remove(path)
+    for name in sorted(os.listdir(os.path.join(lib, "esa_auth"))):
+        if name.endswith(LIBRARY_COMPILED):
+            os.remove(os.path.join(lib, "esa_auth", name))
     with zipfile.ZipFile(wheel or fetch_sdk()) as archive:
         for member in sorted(archive.namelist()):
             if not member.startswith("splunklib/") or member.startswith("splunklib/ai/") or member.endswith("/"):

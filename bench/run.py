@@ -6,7 +6,10 @@ For each file size it generates (once) a deterministic mail log with
 * ``floor``: plain Python line iteration over the file (``for line in f: pass``
   on the binary file), the least any Python reader can do;
 * ``normalize``: ``esa-auth normalize --tz UTC --stats FILE > /dev/null``, end
-  to end (start-up, reading, sessions, events, JSON out);
+  to end (start-up, reading, sessions, events, JSON out), with the compiled
+  reading loop (``esa_auth._speedups``, built when the package is installed);
+* ``normalize-python``: the same with ``ESA_AUTH_PURE_PYTHON=1``: the Python
+  reading loop, which is what the Splunk app runs;
 * ``naive``: ``bench/naive.py FILE``, every template's regex tried on every line.
 
 Each process is timed from start to exit; its CPU time (user + system) and
@@ -14,7 +17,8 @@ peak resident memory come from ``os.wait4``. Lines per second are computed
 from CPU time, which is what the process itself costs: wall time on a shared
 machine also counts time spent waiting for a core (both are recorded). The
 best of the repeats is kept. The ``normalize`` counters are checked against
-the generator's manifest (lines read, one event per SMTP AUTH line).
+the generator's manifest (lines read, one event per SMTP AUTH line); both
+loops' outputs are held to each other by ``bench/check.py`` and the tests.
 
 Writes ``bench/results.json`` and prints a Markdown table.
 
@@ -44,6 +48,11 @@ sys.path.insert(0, str(HERE))
 from generate import generate  # noqa: E402 - bench/ is not a package
 
 FLOOR = "import sys\nwith open(sys.argv[1], 'rb') as f:\n    for line in f:\n        pass\n"
+
+
+#: How each ``normalize`` run reads: with the compiled loop (the command line as installed
+#: with a C compiler) or with the Python loop (what the Splunk app runs).
+LOOPS = {"normalize": {"ESA_AUTH_PURE_PYTHON": "0"}, "normalize-python": {"ESA_AUTH_PURE_PYTHON": "1"}}
 
 
 def _data_file(lines: int, seed: int) -> Path:
@@ -76,12 +85,14 @@ with open(sys.argv[1], "w") as report:
 """
 
 
-def _measure(command: List[str], stderr_path: Path, stdout_path: Optional[Path] = None) -> Dict[str, float]:
+def _measure(
+    command: List[str], stderr_path: Path, stdout_path: Optional[Path] = None, extra: Optional[Dict[str, str]] = None
+) -> Dict[str, float]:
     """Run a command to completion; its wall time, CPU time (user + system) and peak RSS."""
     report = stderr_path.with_suffix(".rusage")
     # The library of this checkout, installed or not.
     paths = [str(ROOT / "package"), os.environ.get("PYTHONPATH", "")]
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(path for path in paths if path))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(path for path in paths if path), **(extra or {}))
     with open(stderr_path, "wb") as err, open(stdout_path or os.devnull, "wb") as out:
         subprocess.run([sys.executable, "-S", "-c", LAUNCHER, str(report), *command], stdout=out, stderr=err,
                        cwd=ROOT, env=env, check=False)  # fmt: skip
@@ -99,6 +110,14 @@ def _esa_auth() -> List[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "esa_auth"]
 
 
+def _compiled_loop_built() -> bool:
+    """Whether the library this benchmark runs has its compiled reading loop."""
+    probe = "import esa_auth.pipeline as p; print(p._built is not None)"
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "package"))
+    found = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env, check=False)
+    return found.stdout.strip() == "True"
+
+
 def _machine() -> Dict[str, Any]:
     model = ""
     try:
@@ -113,6 +132,7 @@ def _machine() -> Dict[str, Any]:
         "cores": os.cpu_count(),
         "system": platform.platform(),
         "python": platform.python_version(),
+        "compiled_loop_built": _compiled_loop_built(),
         "load_average_at_start": list(os.getloadavg()),
     }
 
@@ -148,6 +168,7 @@ def bench(sizes: List[int], seed: int, repeat: int, naive_repeat: int) -> Dict[s
         commands = {
             "floor": [sys.executable, "-c", FLOOR, rel],
             "normalize": [*_esa_auth(), "normalize", "--tz", "UTC", "--stats", rel],
+            "normalize-python": [*_esa_auth(), "normalize", "--tz", "UTC", "--stats", rel],
             "naive": [sys.executable, str(HERE / "naive.py"), rel],
         }
         runs: Dict[str, List[Dict[str, float]]] = {name: [] for name in commands}
@@ -157,8 +178,8 @@ def bench(sizes: List[int], seed: int, repeat: int, naive_repeat: int) -> Dict[s
                     continue
                 err = logs / f"{name}.stderr"
                 out = logs / f"{name}.stdout" if name == "naive" else None
-                runs[name].append(_measure(command, err, out))
-                if name == "normalize":
+                runs[name].append(_measure(command, err, out, LOOPS.get(name)))
+                if name.startswith("normalize"):
                     counters = _stats(err.read_text())
                     if counters["lines"] != manifest["lines"] or counters["events"] != manifest["auth_lines"]:
                         raise SystemExit(f"normalize read {counters}, expected {manifest['lines']} lines and "

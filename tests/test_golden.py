@@ -14,6 +14,7 @@ from typing import Any, Callable, Dict, Iterable, List, Set
 import pytest
 from conftest import GOLDEN_DIR, dump_expected, run_golden_case
 from esa_auth import patterns as P
+from esa_auth import pipeline
 from esa_auth.envelope import parse_prefix
 
 CASES = sorted(GOLDEN_DIR.glob("*/*.log"))
@@ -84,6 +85,20 @@ def test_golden(log: Path, update_golden: bool, assert_valid: Callable[[Iterable
         assert got == want, f"event {index} differs"
     assert actual["stats"] == expected["stats"]
     assert expected_path.read_text(encoding="utf-8") == text, "expected file is not in canonical form"
+
+
+@pytest.mark.parametrize("log", CASES, ids=_case_id)
+def test_golden_with_the_python_loop(log: Path) -> None:
+    """The Splunk app reads with the Python loop (no compiled code ships there): the same output."""
+    expected_path = _expected_path(log)
+    if not expected_path.exists():
+        pytest.fail(f"{_case_id(expected_path)} is missing: run pytest --update-golden and review the new file")
+    assert pipeline.use_compiled_loop(False) is False
+    try:
+        actual = run_golden_case(log, _config(log))
+    finally:
+        pipeline.use_compiled_loop(True)
+    assert dump_expected(actual) == expected_path.read_text(encoding="utf-8")
 
 
 def _all_expected() -> List[Dict[str, Any]]:

@@ -20,7 +20,7 @@ from ._version import __version__
 from .durations import parse_duration
 from .errors import ConfigError
 from .events import AuthEvent
-from .pipeline import Normalizer, Settings, Stream, appliance_from_filename
+from .pipeline import Normalizer, Settings, Stream, appliance_from_filename, use_compiled_loop
 from .render import RENDERERS
 
 PROG = "esa-auth"
@@ -144,6 +144,9 @@ FORMATS = RENDERERS
 
 def cmd_normalize(args: argparse.Namespace, stdin: IO[bytes], stdout: IO[str], stderr: IO[str]) -> int:
     """``normalize``: one JSON object per event on stdout."""
+    # ESA_AUTH_PURE_PYTHON=1 reads with the Python loop (as the Splunk app does), to compare the two.
+    if os.environ.get("ESA_AUTH_PURE_PYTHON", "") not in ("", "0"):
+        use_compiled_loop(False)
     normalizer = Normalizer(settings_from(args, datetime.now(timezone.utc)))
     # CIM is the event's own form: to_dict() directly, one call less per event.
     render = AuthEvent.to_dict if args.format == "cim" else FORMATS[args.format]

@@ -1,0 +1,298 @@
+"""The compiled reading loop (``esa_auth._speedups``) reads exactly like the Python loop.
+
+The package builds it when installed with a C compiler (setup.py); the Splunk
+app ships without it and reads with the Python loop of ``Normalizer._lines``.
+Both must give the same events, warnings, counters and saved state on any
+input, and the compiled loop may take a session line the short way only when
+the Python loop's fast form (``pipeline._FAST_FORMS``) would take it the same
+way: these tests hold it to that.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Iterator, List, Optional, Tuple
+
+import pytest
+from esa_auth import Normalizer, Settings, Stream, pipeline
+from esa_auth.sessions import Session, SessionTable
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+from test_fast_path import AUTH_LINES, ENVELOPES, OTHER_LINES, SESSION_LINES, _read, documents
+
+speedups = pipeline._built
+
+
+@pytest.fixture
+def python_loop() -> Iterator[None]:
+    """Read with the Python loop for the test's duration."""
+    pipeline.use_compiled_loop(False)
+    try:
+        yield
+    finally:
+        pipeline.use_compiled_loop(True)
+
+
+def test_the_compiled_loop_is_built_and_used() -> None:
+    # Installing the package (python3 build.py --setup, pip install -e .) compiles
+    # it; without it every test below would compare the Python loop with itself.
+    assert speedups is not None, "esa_auth._speedups is not built: install the package with a C compiler at hand"
+    source = Path(pipeline.__file__).with_name("_speedups.c")
+    assert Path(speedups.__file__).stat().st_mtime >= source.stat().st_mtime, (
+        "esa_auth._speedups is older than _speedups.c: rebuild it (pip install -e .)"
+    )
+    assert pipeline._speedups is speedups
+    assert pipeline.use_compiled_loop(False) is False
+    assert pipeline._speedups is None
+    assert pipeline.use_compiled_loop(True) is True
+
+
+# --- the forms ------------------------------------------------------------------
+
+_VERB_OF_ACTION = {pipeline._OPEN: 0, pipeline._CLOSE: 1, pipeline._VERDICT: 2, pipeline._TLS: 3, pipeline._MID: 4}
+
+
+def _python_form(body: bytes) -> Optional[Tuple[int, int, int, int]]:
+    """What the Python loop's scan reads a body as: (verb, outbound, number, mid) or None."""
+    match = pipeline._SCAN.match(b": " + body + b"\n")
+    if match is None:
+        return None
+    action = pipeline._ACTION_OF_GROUP[match.lastindex or 0]
+    if action is None or match.end() != len(body) + 3:
+        return None
+    verb, direction, number_group, mid_group = action
+    return (
+        _VERB_OF_ACTION.get(verb, 5),  # 5: a line that only touches its session (TLS failed)
+        1 if direction == "d" else 0,
+        int(match.group(number_group)),
+        int(match.group(mid_group)) if mid_group else -1,
+    )
+
+
+def _usual(body: bytes) -> bytes:
+    return body.replace(b"{n}", b"42").replace(b"{m}", b"7")
+
+
+@pytest.mark.parametrize("body", [_usual(b) for b in SESSION_LINES + AUTH_LINES + OTHER_LINES], ids=repr)
+def test_each_test_line_reads_as_the_python_scan_reads_it(body: bytes) -> None:
+    """On the session lines of the fast-path tests the two loops agree exactly (the odd ones go the full way)."""
+    assert speedups is not None
+    if body in STRICTER:
+        assert speedups.fast_form(body) is None
+        assert _python_form(body) is not None
+    else:
+        assert speedups.fast_form(body) == _python_form(body)
+
+
+#: Lines the compiled loop leaves to the full way on purpose: a MID of more
+#: than 18 digits (the Python form cuts it after 18; the template decides).
+STRICTER = {b"Delivery start DCID 42 MID 1234567890123456789012"}
+
+
+# Pieces of session lines, to splice into bodies that are almost of a form.
+PIECES = (
+    b"New SMTP ICID ", b"New SMTP DCID ", b"ICID ", b"DCID ", b"Start MID ", b"Delivery start DCID ",
+    b" interface ", b" address ", b" reverse dns host ", b" verified yes", b" verified no", b" port ",
+    b" ACCEPT", b" REJECT", b" TCPREFUSE", b" RELAY", b" SG ", b" match", b" TLS success", b" TLS failed",
+    b" close", b" lost", b" MID ", b" ICID ", b"12", b"7", b"123456789012345678", b"1234567890123456789",
+    b" ", b"  ", b"\t", b"x", b"(192.0.2.1)", b"198.51.100.7", b"\xc3\xa9", b"\x00", b"\x7f", b"match",
+)  # fmt: skip
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.lists(st.sampled_from(PIECES), min_size=1, max_size=12))
+@example([b"New SMTP ICID ", b"12", b" interface ", b"x", b" address ", b"198.51.100.7"])
+@example([b"ICID ", b"7", b" ACCEPT", b" SG ", b" match"])
+@example([b"ICID ", b"7", b" ACCEPT", b" SG ", b"x", b" match", b"  "])
+@example([b"Delivery start DCID ", b"7", b" MID ", b"1234567890123456789"])
+def test_a_body_the_compiled_loop_takes_is_one_the_python_scan_takes_alike(pieces: List[bytes]) -> None:
+    """Never looser than the regular expressions: whatever the C forms take, the Python forms take alike."""
+    assert speedups is not None
+    body = b"".join(pieces)
+    compiled = speedups.fast_form(body)
+    if compiled is not None:
+        assert compiled == _python_form(body)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.binary(max_size=120))
+def test_arbitrary_bytes_are_no_form_unless_the_python_scan_says_so(body: bytes) -> None:
+    assert speedups is not None
+    compiled = speedups.fast_form(body)
+    if compiled is not None:
+        assert compiled == _python_form(body)
+
+
+# --- whole reads ----------------------------------------------------------------
+
+
+def _both(data: bytes, chunks: List[int], config: Settings, checkpoint: int) -> Tuple[List[Any], List[Any]]:
+    compiled = _read(data, chunks, config, checkpoint)
+    pipeline.use_compiled_loop(False)
+    try:
+        python = _read(data, chunks, config, checkpoint)
+    finally:
+        pipeline.use_compiled_loop(True)
+    return compiled, python
+
+
+def _full(data: bytes, chunks: List[int], config: Settings, checkpoint: int) -> List[Any]:
+    """The full way: every line decoded and matched (no block is taken as all envelopes)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(pipeline, "all_envelopes", lambda buf, end: False)
+        return _read(data, chunks, config, checkpoint)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    data=documents(),
+    chunks=st.lists(st.integers(1, 400), max_size=6),
+    checkpoint=st.integers(-1, 6),
+    max_sessions=st.sampled_from([2, 100]),
+    timeout=st.sampled_from([1.0, 3600.0]),
+    limit=st.sampled_from([256, 65536]),
+)
+def test_the_compiled_loop_reads_like_the_python_loop(
+    data: bytes, chunks: List[int], checkpoint: int, max_sessions: int, timeout: float, limit: int
+) -> None:
+    """Events of each call, warnings, counters, stream and saved state: all the same."""
+    config = Settings(tz="UTC", max_sessions=max_sessions, session_timeout=timeout, max_line_bytes=limit)
+    compiled, python = _both(data, chunks, config, checkpoint)
+    assert compiled == python
+
+
+@st.composite
+def long_documents(draw: Any) -> bytes:
+    """Documents with lines over the length limit, headers that change the time offset, and no time zone."""
+    parts: List[bytes] = []
+    for _ in range(draw(st.integers(1, 40))):
+        envelope = draw(st.sampled_from(ENVELOPES))
+        kind = draw(st.integers(0, 9))
+        if kind == 0:
+            body = b"MID 1 Subject: " + b"y" * draw(st.integers(200, 400))
+        elif kind == 1:
+            body = b"New SMTP ICID 3 interface In (192.0.2.1) address " + b"z" * draw(st.integers(200, 400))
+        elif kind == 2:
+            body = draw(st.sampled_from((b"Time offset from UTC: 3600 seconds", b"Version: 15.0.0-104 SN: 42A1")))
+        else:
+            body = draw(st.sampled_from(SESSION_LINES + AUTH_LINES + OTHER_LINES))
+            body = body.replace(b"{n}", str(draw(st.integers(1, 3))).encode()).replace(b"{m}", b"5")
+        parts.append(envelope + body + b"\n")
+    return b"".join(parts)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=long_documents(), chunks=st.lists(st.integers(1, 2000), max_size=4), checkpoint=st.integers(-1, 4))
+def test_long_lines_and_headers_read_alike(data: bytes, chunks: List[int], checkpoint: int) -> None:
+    config = Settings(max_line_bytes=256, max_sessions=3)  # no zone: its warning comes in the same order
+    compiled, python = _both(data, chunks, config, checkpoint)
+    assert compiled == python
+    assert compiled == _full(data, chunks, config, checkpoint)
+
+
+def test_a_mail_log_reads_alike_in_one_block_and_in_small_ones() -> None:
+    lines = []
+    for n in range(1, 400):
+        e = ENVELOPES[n % 5]
+        lines += [
+            e + b"New SMTP ICID %d interface In (192.0.2.1) address 198.51.100.%d" % (n, n % 250),
+            e + b"ICID %d ACCEPT SG ALLOWED match ALL SBRS 1.5" % n,
+            e + b"MID %d ICID %d From: <a@example.com>" % (n, n),
+            e + b"ICID %d TLS success protocol TLSv1.3 cipher TLS_AES_256_GCM_SHA384" % (n - 1),
+            e + b"SMTP Auth: (ICID %d) succeeded for user: u%d using AUTH mechanism: PLAIN with profile: P" % (n, n),
+            e + b"ICID %d close" % (n - 2),
+        ]
+    data = b"\n".join(lines) + b"\n"
+    config = Settings(tz="UTC", max_sessions=50)
+    for chunks in ([], [1000] * 200, [7] * 50):
+        compiled, python = _both(data, chunks, config, -1)
+        assert compiled == python
+        events = [e for part in compiled if isinstance(part, list) for e in part if isinstance(e, dict)]
+        assert len(events) == 399
+        assert all(e["src"] and e["listener"] == "In" for e in events), "every event found its session"
+
+
+# --- the call itself ------------------------------------------------------------
+
+
+def _scan(buf: bytes, **changes: Any) -> Any:
+    assert speedups is not None
+    table = SessionTable()
+    args = dict(
+        buf=buf, pos=0, end=len(buf), limit=1000, prefix=b"", keys=pipeline._DISPATCH_KEYS, table=table._open,
+        sessions=table, session_type=Session, max_sessions=10, timeout=60.0, env=None,
+    )  # fmt: skip
+    args.update(changes)
+    return speedups.scan(*args.values())
+
+
+def test_bad_calls_raise_clear_errors_and_never_crash() -> None:
+    assert _scan(b"")[0] == speedups.DONE  # type: ignore[union-attr]
+    with pytest.raises(ValueError, match="newline"):
+        _scan(b"no newline")
+    with pytest.raises(ValueError, match="out of the buffer"):
+        _scan(b"a\n", end=5)
+    with pytest.raises(ValueError, match="out of the buffer"):
+        _scan(b"a\n", pos=-1)
+    with pytest.raises(ValueError, match="four bytes"):
+        _scan(b"a\n", keys=b"abc")
+    with pytest.raises(TypeError):
+        _scan(b"a\n", table={}.keys())
+    with pytest.raises(TypeError, match="class"):
+        _scan(b"a\n", session_type=Session())
+    with pytest.raises(TypeError, match="float"):
+        _scan(b"a\n", env=(1, 1.0, "", False))
+    with pytest.raises(TypeError):
+        _scan(b"a\n", env=(None, 1.0, b"not str", False))
+    with pytest.raises(TypeError):
+        speedups.fast_form("text")  # type: ignore[union-attr]
+
+
+def test_a_damaged_session_in_the_table_raises_instead_of_crashing() -> None:
+    prefix = ENVELOPES[0]
+    buf = prefix + b"ICID 1 close\n" + prefix + b"ICID 7 TLS success protocol TLSv1.2\n" + prefix + b"MID 1\n"
+    table = SessionTable()
+    damaged = Session(opened=1.0, seen=1.0)
+    damaged.seen = "yesterday"  # type: ignore[assignment]
+    table._open[("", "i", 7)] = damaged
+    assert speedups is not None
+    with pytest.raises(TypeError):
+        speedups.scan(
+            buf, len(prefix) + 13, len(buf), 1000, prefix, pipeline._DISPATCH_KEYS, table._open, table, Session, 10,
+            60.0, (5.0, 5.0, "", False),
+        )  # fmt: skip
+
+
+def test_a_session_opened_by_the_compiled_loop_is_a_whole_session() -> None:
+    normalizer = Normalizer(Settings(tz="UTC"))
+    stream = Stream("f.log")
+    e = ENVELOPES[0]
+    c1 = b"New SMTP ICID 5 interface In (192.0.2.1) address 198.51.100.9"
+    normalizer.feed(stream, e + b"ICID 9 close\n" + e + c1 + b"\n" + e + b"MID 1 x\n")
+    session = normalizer.sessions._open[("", "i", 5)]
+    assert isinstance(session, Session)
+    assert session.raw_open == c1
+    assert (session.opened, session.seen, session.client_ip, session.tls, session.mid) == (
+        1709535600.0, 1709535600.0, None, False, None
+    )  # fmt: skip
+    assert session == Session(opened=1709535600.0, seen=1709535600.0, raw_open=session.raw_open)
+    assert normalizer.stats_dict()["context"] == 2
+
+
+def test_the_dispatch_keys_fit_the_compiled_loop() -> None:
+    assert all(len(key) == 4 for key in pipeline.P.DISPATCH)
+    assert len(pipeline._DISPATCH_KEYS) == 4 * len(pipeline.P.DISPATCH) <= 4 * 64
+
+
+def test_the_python_loop_still_reads_the_golden_mission_example(python_loop: None) -> None:
+    assert pipeline._speedups is None
+    e = b"Wed Apr 22 11:43:59 2009 Info: "
+    data = (e + b"New SMTP ICID 450 interface IncomingMail (172.16.155.16) address 172.16.155.102 reverse dns host "
+            b"unknown verified no\n" + e + b"ICID 450 ACCEPT SG None match ALL SBRS None\n" + e + b"MID 1 x\n"
+            + e + b"SMTP Auth: (ICID 450) succeeded for user: ironport using AUTH mechanism: PLAIN with profile: I\n"
+            + e + b"ICID 450 close\n")  # fmt: skip
+    normalizer = Normalizer(Settings(tz="UTC"))
+    stream = Stream("m.log")
+    (event,) = normalizer.feed(stream, data) + normalizer.end(stream)
+    assert (event.src, event.dest, event.listener, event.user) == ("172.16.155.102", "172.16.155.16", "IncomingMail",
+                                                                   "ironport")  # fmt: skip
