@@ -296,3 +296,69 @@ def test_the_python_loop_still_reads_the_golden_mission_example(python_loop: Non
     (event,) = normalizer.feed(stream, data) + normalizer.end(stream)
     assert (event.src, event.dest, event.listener, event.user) == ("172.16.155.102", "172.16.155.16", "IncomingMail",
                                                                    "ironport")  # fmt: skip
+
+
+# --- other Python versions ------------------------------------------------------------
+
+# Compiles the loop for an interpreter (its own headers and extension suffix), with
+# every warning an error, then reads the golden logs, the sample logs and random
+# documents three ways there (bench/check.py: compiled loop, Python loop, line by line).
+_RUNNER = """
+import sys
+sys.path.insert(0, sys.argv[1])
+from esa_auth import pipeline
+assert pipeline._built is not None, "the compiled loop did not load"
+sys.path.append(sys.argv[2])
+import check
+sys.exit(check.main(sys.argv[3:]))
+"""
+
+
+@pytest.mark.parametrize("version", ["3.9", "3.11", "3.13"])
+def test_the_compiled_loop_builds_and_reads_alike_on_each_python(version: str, tmp_path: Path) -> None:
+    import shutil
+    import subprocess
+    import sys
+
+    from splunkd import find_python
+
+    python = sys.executable if version == "3.11" else find_python(version)[0]
+    if python is None:
+        pytest.skip(f"python{version} not found ({find_python(version)[1]})")
+    root = Path(__file__).resolve().parent.parent
+    probe = "import sysconfig; print(sysconfig.get_paths()['include']); print(sysconfig.get_config_var('EXT_SUFFIX'))"
+    include, suffix = subprocess.run([python, "-c", probe], capture_output=True, text=True, check=True).stdout.split()
+    package = tmp_path / "esa_auth"
+    shutil.copytree(root / "package" / "esa_auth", package, ignore=shutil.ignore_patterns("*.so", "__pycache__"))
+    compiler = shutil.which("cc") or shutil.which("gcc")
+    assert compiler is not None, "no C compiler: the compiled loop cannot be built here"
+    built = subprocess.run(
+        [compiler, "-shared", "-fPIC", "-O2", "-Wall", "-Wextra", "-Werror", f"-I{include}",
+         str(package / "_speedups.c"), "-o", str(package / f"_speedups{suffix}")],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert built.returncode == 0, built.stderr
+    logs = sorted(str(p) for p in (root / "tests" / "golden").glob("*/*.log")) + sorted(
+        str(p) for p in (root / "samples" / "logs").iterdir() if p.is_file()
+    )
+    run = subprocess.run(
+        [python, "-I", "-c", _RUNNER, str(tmp_path), str(root / "bench"), "--random", "300", *logs],
+        capture_output=True, text=True, check=False, timeout=900,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    assert "the compiled loop and the line-by-line reader agree" in run.stdout
+
+
+def test_a_session_line_under_a_new_envelope_is_read_the_short_way_too() -> None:
+    """The first line of a new second (or host, or level) goes back into the compiled loop under its envelope."""
+    normalizer = Normalizer(Settings(tz="UTC"))
+    stream = Stream("f.log")
+    first, second = ENVELOPES[0], ENVELOPES[1]
+    c1 = b"New SMTP ICID 5 interface In (192.0.2.1) address 198.51.100.9"
+    normalizer.feed(stream, first + b"MID 1 x\n" + second + c1 + b"\n" + second + b"MID 2 y\n")
+    session = normalizer.sessions._open[("", "i", 5)]
+    assert session.raw_open == c1, "kept for later: the line was applied by the compiled loop"
+    assert session.opened == 1709535601.0
+    assert normalizer.stats_dict() == {
+        "lines": 3, "events": 0, "context": 1, "skipped": 2, "warnings": 0, "evictions": 0
+    }  # fmt: skip

@@ -601,6 +601,12 @@ class Normalizer:
                         prefix = line[:bs]
                         size = bs
                         envelope = None
+                        if line[bs : bs + 4].lower() in dispatch and line[-1:] == buf[stop - 1 : stop]:
+                            # A new envelope (a new second, another host or level): the
+                            # compiled loop reads the line again, now under it; it may be
+                            # a session line of a fast form (with a carriage return it is not).
+                            lineno -= 1
+                            continue
                 if bs >= 0:
                     dispatch_key = line[bs : bs + 4].lower()
                     if dispatch_key in dispatch:
