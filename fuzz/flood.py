@@ -38,7 +38,7 @@ import time
 from datetime import datetime, timedelta
 from typing import Dict, Iterator, List, Optional, Tuple
 
-from esa_auth import Normalizer, Settings, Stream
+from esa_auth import Normalizer, Settings, Stream, pipeline
 
 SCENARIOS = ("open", "users", "idle")
 START = datetime(2025, 3, 1, 0, 0, 0)  # noqa: DTZ001 - appliance wall clock, read as UTC below
@@ -200,10 +200,17 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--every", type=int, default=1_000_000, help="report progress every so many lines")
     parser.add_argument("--then", metavar="LOG", help="after the flood, time the reading of this real log")
     parser.add_argument("--json", help="also write the figures to this file")
+    parser.add_argument(
+        "--python-loop",
+        action="store_true",
+        help="read with the Python loop, as the Splunk app does",
+    )
     args = parser.parse_args(argv)
     if args.then and not os.path.isfile(args.then):
         parser.error(f"--then: no such file: {args.then}")
+    compiled = pipeline.use_compiled_loop(not args.python_loop)
     figures = run(args.scenario, args.lines, args.max_sessions, args.timeout, args.rate, args.every, args.then)
+    figures["loop"] = "compiled" if compiled else "python"
     text = json.dumps(figures, indent=2)
     print(text)
     if args.json:

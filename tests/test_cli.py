@@ -201,6 +201,18 @@ def test_version(tool: List[str]) -> None:
     result = run(tool, "--version")
     assert result.returncode == 0
     assert result.stdout.decode().startswith("esa-auth ")
+    assert result.stdout.decode().rstrip().endswith("(compiled reading loop)"), "the package was built with it"
+    python = run(tool, "--version", env={"ESA_AUTH_PURE_PYTHON": "1"})
+    assert python.stdout.decode().rstrip().endswith("(Python reading loop)")
+
+
+def test_the_python_loop_writes_the_same_events(tool: List[str]) -> None:
+    compiled = run(tool, "normalize", "--tz", "UTC", "--stats", str(MISSION_LOG))
+    python = run(tool, "normalize", "--tz", "UTC", "--stats", str(MISSION_LOG), env={"ESA_AUTH_PURE_PYTHON": "1"})
+    assert compiled.returncode == python.returncode == 0
+    assert compiled.stdout == python.stdout
+    assert len(_events(compiled.stdout)) == 4
+    assert compiled.stderr == python.stderr
 
 
 def test_help_lists_normalize(tool: List[str]) -> None:

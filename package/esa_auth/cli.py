@@ -20,7 +20,7 @@ from ._version import __version__
 from .durations import parse_duration
 from .errors import ConfigError
 from .events import AuthEvent
-from .pipeline import Normalizer, Settings, Stream, appliance_from_filename, use_compiled_loop
+from .pipeline import Normalizer, Settings, Stream, appliance_from_filename, compiled_loop, use_compiled_loop
 from .render import RENDERERS
 
 PROG = "esa-auth"
@@ -144,9 +144,6 @@ FORMATS = RENDERERS
 
 def cmd_normalize(args: argparse.Namespace, stdin: IO[bytes], stdout: IO[str], stderr: IO[str]) -> int:
     """``normalize``: one JSON object per event on stdout."""
-    # ESA_AUTH_PURE_PYTHON=1 reads with the Python loop (as the Splunk app does), to compare the two.
-    if os.environ.get("ESA_AUTH_PURE_PYTHON", "") not in ("", "0"):
-        use_compiled_loop(False)
     normalizer = Normalizer(settings_from(args, datetime.now(timezone.utc)))
     # CIM is the event's own form: to_dict() directly, one call less per event.
     render = AuthEvent.to_dict if args.format == "cim" else FORMATS[args.format]
@@ -199,7 +196,8 @@ def build_parser(command: Optional[str] = None) -> argparse.ArgumentParser:
             ``normalize`` would pay for at every start); None sets up all.
     """
     parser = _Parser(prog=PROG, description="Normalized authentication events from Cisco ESA logs.")
-    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    loop = "compiled" if compiled_loop() else "Python"
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__} ({loop} reading loop)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
     for name, (help_text, options, _) in COMMANDS.items():
@@ -222,6 +220,8 @@ def _utf8(stream: IO[str]) -> IO[str]:
 def main(argv: Optional[Iterable[str]] = None) -> int:
     """Run the tool; return its exit status."""
     arguments = list(argv) if argv is not None else sys.argv[1:]
+    # ESA_AUTH_PURE_PYTHON=1 reads with the Python loop (as the Splunk app does), to compare the two.
+    use_compiled_loop(os.environ.get("ESA_AUTH_PURE_PYTHON", "") in ("", "0"))
     # The tool's own options come before the command, and it has only --version
     # and --help: the first argument names the command whenever one is given.
     command = arguments[0] if arguments and arguments[0] in COMMANDS else None

@@ -227,6 +227,11 @@ def use_compiled_loop(enabled: bool = True) -> bool:
     return _speedups is not None
 
 
+def compiled_loop() -> bool:
+    """Whether the compiled reading loop is in use (built, and not turned off)."""
+    return _speedups is not None
+
+
 class Normalizer:
     """Turns ESA log bytes into :class:`AuthEvent` objects.
 
