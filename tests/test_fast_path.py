@@ -159,11 +159,15 @@ def test_fast_paths_read_like_the_full_way(
     data: bytes, chunks: List[int], checkpoint: int, max_sessions: int, timeout: float, limit: int
 ) -> None:
     config = Settings(tz="UTC", max_sessions=max_sessions, session_timeout=timeout, max_line_bytes=limit)
-    fast = _read(data, chunks, config, checkpoint)
+    # The compiled loop (when built: tests/test_speedups.py checks that it is), the Python loop, the full way.
+    compiled = _read(data, chunks, config, checkpoint)
     with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(pipeline, "_speedups", None)
+        fast = _read(data, chunks, config, checkpoint)
         patch.setattr(pipeline, "all_envelopes", lambda buf, end: False)
         full = _read(data, chunks, config, checkpoint)
     assert fast == full
+    assert compiled == full
 
 
 E1 = "Mon Mar  4 07:00:00 2024 Info: "

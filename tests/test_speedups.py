@@ -5,7 +5,8 @@ app ships without it and reads with the Python loop of ``Normalizer._lines``.
 Both must give the same events, warnings, counters and saved state on any
 input, and the compiled loop may take a session line the short way only when
 the Python loop's fast form (``pipeline._FAST_FORMS``) would take it the same
-way: these tests hold it to that.
+way: these tests hold it to that. The main property (generated documents read
+the three ways, in random chunks, with a checkpoint) is in tests/test_fast_path.py.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from esa_auth import Normalizer, Settings, Stream, pipeline
 from esa_auth.sessions import Session, SessionTable
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
-from test_fast_path import AUTH_LINES, ENVELOPES, OTHER_LINES, SESSION_LINES, _read, documents
+from test_fast_path import AUTH_LINES, ENVELOPES, OTHER_LINES, SESSION_LINES, _read
 
 speedups = pipeline._built
 
@@ -141,24 +142,6 @@ def _full(data: bytes, chunks: List[int], config: Settings, checkpoint: int) -> 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(pipeline, "all_envelopes", lambda buf, end: False)
         return _read(data, chunks, config, checkpoint)
-
-
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(
-    data=documents(),
-    chunks=st.lists(st.integers(1, 400), max_size=6),
-    checkpoint=st.integers(-1, 6),
-    max_sessions=st.sampled_from([2, 100]),
-    timeout=st.sampled_from([1.0, 3600.0]),
-    limit=st.sampled_from([256, 65536]),
-)
-def test_the_compiled_loop_reads_like_the_python_loop(
-    data: bytes, chunks: List[int], checkpoint: int, max_sessions: int, timeout: float, limit: int
-) -> None:
-    """Events of each call, warnings, counters, stream and saved state: all the same."""
-    config = Settings(tz="UTC", max_sessions=max_sessions, session_timeout=timeout, max_line_bytes=limit)
-    compiled, python = _both(data, chunks, config, checkpoint)
-    assert compiled == python
 
 
 @st.composite

@@ -181,6 +181,21 @@ form_c7(const char *p, const char *e, Form *f)
     return 1;
 }
 
+/* C4 and C8t after "ICID n " or "DCID n ": TLS success[ -~]*  |  TLS failed[ -~]* */
+static int
+form_tls(const char *p, const char *e, Form *f)
+{
+    if (lit(p, e, "TLS success")) {
+        f->verb = V_TLS;
+        return 1;
+    }
+    if (lit(p, e, "TLS failed")) {
+        f->verb = V_TOUCH;
+        return 1;
+    }
+    return 0;
+}
+
 /*
  * After "ICID n " (key "icid"):
  * C2:  (?:ACCEPT|REJECT|TCPREFUSE|RELAY) SG [ -~]*? match(?: [ -~]*)?
@@ -194,14 +209,8 @@ form_icid(const char *p, const char *e, Form *f)
     if (!(p = digits(p, e, &f->number)) || !(p = lit(p, e, " ")))
         return 0;
     f->outbound = 0;
-    if (lit(p, e, "TLS success")) {
-        f->verb = V_TLS;
+    if (form_tls(p, e, f))
         return 1;
-    }
-    if (lit(p, e, "TLS failed")) {
-        f->verb = V_TOUCH;
-        return 1;
-    }
     if ((e - p == 5 && memcmp(p, "close", 5) == 0) || (e - p == 4 && memcmp(p, "lost", 4) == 0)) {
         f->verb = V_CLOSE;
         return 1;
@@ -236,15 +245,7 @@ form_dcid(const char *p, const char *e, Form *f)
         f->verb = V_CLOSE;
         return 1;
     }
-    if (lit(p, e, "TLS success")) {
-        f->verb = V_TLS;
-        return 1;
-    }
-    if (lit(p, e, "TLS failed")) {
-        f->verb = V_TOUCH;
-        return 1;
-    }
-    return 0;
+    return form_tls(p, e, f);
 }
 
 /* The fast form of a body [s, e), if any (see pipeline._FAST_FORMS). */
@@ -569,6 +570,7 @@ static PyMethodDef methods[] = {
 
 static struct PyModuleDef module_def = {
     PyModuleDef_HEAD_INIT, "_speedups", "The reading loop of Normalizer._lines in C (optional).", -1, methods,
+    NULL, NULL, NULL, NULL,
 };
 
 PyMODINIT_FUNC

@@ -522,14 +522,7 @@ class Normalizer:
             if event is not None:
                 events.append(event)
             pending = None
-        total = buf.count(b"\n", 0, end)
-        stream.pending = pending
-        stream.line = first + total
-        stream.started = True
-        stream.flushed = False
-        self.stats.lines += total - handed
-        self.stats.context += fast
-        self.stats.skipped += total - handed - pended - fast
+        self._end_block(stream, pending, first, buf.count(b"\n", 0, end), handed, pended, fast)
         return events
 
     def _scan_lines(self, stream: Stream, buf: bytes, end: int, offset: int) -> List[AuthEvent]:
@@ -626,15 +619,26 @@ class Normalizer:
                 if pending[2] in header_keys:
                     envelope = None  # a header may change the time offset or the serial
                 pending = None
-        total = lineno - first  # every line of the block was counted on the way
+        # Every line of the block was counted on the way.
+        self._end_block(stream, pending, first, lineno - first, handed, pended, fast)
+        return events
+
+    def _end_block(
+        self, stream: Stream, pending: Optional[_Pending], first: int, total: int, handed: int, pended: int, fast: int
+    ) -> None:
+        """Leave the stream after a block read by the scan: ``total`` lines from line ``first`` on.
+
+        ``handed`` lines were read (and counted) by :meth:`_each_line`, ``pended``
+        were held for :meth:`_finish` (which counts them), ``fast`` were session
+        lines applied on the way; the others were skipped.
+        """
         stream.pending = pending
-        stream.line = lineno
+        stream.line = first + total
         stream.started = True
         stream.flushed = False
         self.stats.lines += total - handed
         self.stats.context += fast
         self.stats.skipped += total - handed - pended - fast
-        return events
 
     def _each_line(
         self, stream: Stream, buf: bytes, pos: int, end: int, offset: int, first_cut: int = 0
