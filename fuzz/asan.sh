@@ -11,12 +11,15 @@
 #   1. the tests of the reading loops, golden cases and properties;
 #   2. bench/check.py: the compiled loop, the Python loop and the line-by-line
 #      reader on the benchmark log (if generated) and 3,000 random documents;
-#   3. the coverage-guided fuzzer (fuzz/run_fuzz.sh) for SECONDS (default 600).
+#   3. fuzz/replay.py: the fuzzer's seeds and the corpus directories given
+#      (grown by fuzz/run_fuzz.sh), every invariant of fuzz/harness.py.
+# The fuzzer itself does not run here: with a sanitizer runtime preloaded,
+# atheris takes its coverage symbols from that runtime and loses its coverage
+# feedback. Grow a corpus with run_fuzz.sh, then replay it here.
 #
-#   fuzz/asan.sh [SECONDS]
+#   fuzz/asan.sh [CORPUS_DIR ...]
 set -eu
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-BUDGET=${1:-600}
 OUT=${OUT:-/tmp/esa-asan}
 PY="$ROOT/.venv/bin/python"
 rm -rf "$OUT/lib"
@@ -47,5 +50,6 @@ LOGS=""
 # check.py puts the repository's package first on sys.path: import the sanitized copy before it.
 "$PY" -c "import sys; import esa_auth; sys.path.append('bench'); import check; sys.exit(check.main(sys.argv[1:]))" \
     --random 3000 $LOGS
-echo "=== 3. fuzzer, $BUDGET s"
-OUT="$OUT/fuzz" "$ROOT/fuzz/run_fuzz.sh" "$BUDGET"
+echo "=== 3. corpora"
+"$PY" fuzz/corpus.py "$OUT/seeds" > /dev/null
+"$PY" fuzz/replay.py "$OUT/seeds" "$@"

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import AbstractSet, Any, Dict, FrozenSet, List, Optional, Sequence, Tuple
 
-from esa_auth import AuthEvent, Normalizer, Settings, Stream, validator
+from esa_auth import AuthEvent, Normalizer, Settings, Stream, pipeline, validator
 from esa_auth.render import RENDERERS, SOURCETYPES, render
 
 #: Elements Splunk's XML streaming protocol allows inside ``<event>``.
@@ -258,6 +258,15 @@ def check_input(
     pieces = read(data, settings, cuts)
     if pieces.events != whole.events:
         raise Violation(f"cutting the input at {sorted(cuts)} changed the events")
+    if pipeline.compiled_loop():
+        # The compiled reading loop must read exactly as the Python loop (the Splunk app's).
+        pipeline.use_compiled_loop(False)
+        try:
+            python = read(data, settings, cuts)
+        finally:
+            pipeline.use_compiled_loop(True)
+        if (python.events, python.warnings, python.stats) != (pieces.events, pieces.warnings, pieces.stats):
+            raise Violation(f"the compiled and the Python loop read the input cut at {sorted(cuts)} differently")
     if checkpoint_at is not None and cuts:
         # Checkpoints are taken at line boundaries (the modular input saves after
         # complete lines); flush both runs at the same place to compare them.

@@ -32,6 +32,8 @@ ENVELOPES = (
     b"<22>Mar  4 07:00:02 esa01.example.com mail_logs: Info: ",
     b"<22>Mar  4 07:00:02 esa02.example.com mail_logs: Info: ",
     b"Info: ",
+    # An impossible date warns each time its envelope is read: the order of warnings is tested too.
+    b"Mon Feb 30 07:00:01 2024 Info: ",
 )
 
 # Session lines (catalogue section 5) in their usual form and in the forms the

@@ -436,8 +436,14 @@ def test_stream_state_round_trips_through_json() -> None:
 
 @pytest.mark.parametrize(
     "state",
-    [{}, {"source": "a"}, {"source": "a", "key": "a", "offset": "x", "line": 0, "partial": "", "started": True}],
-)
+    [
+        {}, {"source": "a"}, {"source": "a", "key": "a", "offset": "x", "line": 0, "partial": "", "started": True},
+        # Names are text: a number would reach the session keys (and the compiled loop refuses it).
+        {"source": "a", "key": "a", "offset": 0, "line": 0, "partial": "", "started": True, "serial": 5},
+        {"source": "a", "key": "a", "offset": 0, "line": 0, "partial": "", "started": True, "appliance": ["x"]},
+        ["not", "a", "mapping"],
+    ],
+)  # fmt: skip
 def test_damaged_stream_state_raises_state_error(state: Dict[str, Any]) -> None:
     with pytest.raises(StateError):
         Stream.from_state(state)

@@ -11,6 +11,10 @@ the three ways, in random chunks, with a checkpoint) is in tests/test_fast_path.
 
 from __future__ import annotations
 
+import shutil
+import subprocess
+import sys
+from dataclasses import fields
 from pathlib import Path
 from typing import Any, Iterator, List, Optional, Tuple
 
@@ -227,8 +231,15 @@ def test_bad_calls_raise_clear_errors_and_never_crash() -> None:
         _scan(b"a\n", env=(1, 1.0, "", False))
     with pytest.raises(TypeError):
         _scan(b"a\n", env=(None, 1.0, b"not str", False))
+    with pytest.raises(TypeError, match="tuple"):
+        _scan(b"a\n", env=[None, 1.0, "", False])
     with pytest.raises(TypeError):
         speedups.fast_form("text")  # type: ignore[union-attr]
+    # A class that cannot be made from (when, opened): the call fails cleanly at the first open line.
+    e = ENVELOPES[0]
+    c1 = b"New SMTP ICID 5 interface In (192.0.2.1) address 198.51.100.9"
+    with pytest.raises(TypeError):
+        _scan(e + c1 + b"\n" + e + b"MID 1\n", prefix=e, session_type=type(sys.flags), env=(5.0, 5.0, "", False))
 
 
 def test_a_damaged_session_in_the_table_raises_instead_of_crashing() -> None:
@@ -259,6 +270,9 @@ def test_a_session_opened_by_the_compiled_loop_is_a_whole_session() -> None:
         1709535600.0, 1709535600.0, None, False, None
     )  # fmt: skip
     assert session == Session(opened=1709535600.0, seen=1709535600.0, raw_open=session.raw_open)
+    # Made by the dataclass __init__ as in the Python loop: every field in the instance, in order
+    # (CPython then shares one key table among all sessions, which keeps big tables small).
+    assert list(vars(session)) == [f.name for f in fields(Session)]
     assert normalizer.stats_dict()["context"] == 2
 
 
@@ -299,10 +313,6 @@ sys.exit(check.main(sys.argv[3:]))
 
 @pytest.mark.parametrize("version", ["3.9", "3.11", "3.13"])
 def test_the_compiled_loop_builds_and_reads_alike_on_each_python(version: str, tmp_path: Path) -> None:
-    import shutil
-    import subprocess
-    import sys
-
     from splunkd import find_python
 
     python = sys.executable if version == "3.11" else find_python(version)[0]
@@ -345,3 +355,42 @@ def test_a_session_line_under_a_new_envelope_is_read_the_short_way_too() -> None
     assert normalizer.stats_dict() == {
         "lines": 3, "events": 0, "context": 1, "skipped": 2, "warnings": 0, "evictions": 0
     }  # fmt: skip
+
+
+def test_a_header_held_back_before_a_long_line_keeps_the_warnings_in_order() -> None:
+    """A header line makes the envelope new again: its warning comes after the next line's cut, as the full way says."""
+    e = b"Mon Feb 30 07:00:01 2024 Info: "  # an impossible date: a warning each time the envelope is read
+    data = b"".join(
+        e + body + b"\n"
+        for body in (b"MID 1 x", b"ICID 1 close", b"ICID 2 close", b"Time offset from UTC: 3600 seconds",
+                     b"ICID 3 close", b"MID 1 " + b"y" * 300, b"MID 2")
+    )  # fmt: skip
+    config = Settings(tz="UTC", max_line_bytes=256)
+    compiled, python = _both(data, [], config, -1)
+    full = _full(data, [], config, -1)
+    assert compiled == python == full
+    warnings = [w for part in full if isinstance(part, list) for w in part if isinstance(w, str)]
+    assert warnings.index("input:6: line of 337 bytes cut to 256 bytes") < warnings.index(
+        "input:5: impossible date 2024-2-30 07:00:01"
+    )
+
+
+def test_crlf_lines_are_read_the_short_way_too() -> None:
+    """A carriage return before the newline ends the line, as in the Python loop: CRLF logs keep the speed."""
+    normalizer = Normalizer(Settings(tz="UTC"))
+    stream = Stream("f.log")
+    e = ENVELOPES[0]
+    c1 = b"New SMTP ICID 5 interface In (192.0.2.1) address 198.51.100.9"
+    normalizer.feed(stream, e + b"MID 1 x\r\n" + e + c1 + b"\r\n" + e + b"MID 2 y\r\n")
+    assert normalizer.sessions._open[("", "i", 5)].raw_open == c1, "applied by the compiled loop, without the CR"
+    data = b"".join(e + b + b"\r\n" for b in (b"MID 1 x", c1, b"ICID 5 TLS success protocol TLSv1.3", b"x\r"))
+    compiled, python = _both(data, [], Settings(tz="UTC"), -1)
+    assert compiled == python == _full(data, [], Settings(tz="UTC"), -1)
+
+
+def test_settings_beyond_c_integers_read_as_no_limit() -> None:
+    e = ENVELOPES[0]
+    data = e + b"New SMTP ICID 5 interface In (192.0.2.1) address 198.51.100.9\n" + e + b"MID 1 x\n"
+    config = Settings(tz="UTC", max_sessions=2**70, max_line_bytes=2**70)
+    compiled, python = _both(data, [], config, -1)
+    assert compiled == python

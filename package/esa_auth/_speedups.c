@@ -13,7 +13,8 @@
  *     -> (code, pos, lines, fast, evicted_full, evicted_idle, ahead)
  *
  * It reads the lines of buf[pos:end] (complete lines of a block whose every
- * line opens a log line, as pipeline.all_envelopes() checked) while each line
+ * line opens a log line, as pipeline.all_envelopes() checked; a line ends at
+ * its newline, or at one carriage return before it) while each line
  *
  *   - starts with ``prefix`` (the envelope of a line read before, up to its
  *     body) and its body does not start with a space, and
@@ -31,7 +32,7 @@
  *
  *   DONE (0)      every line was read;
  *   LINE (1)      the line needs Python (a new envelope, a dispatch key that
- *                 is no fast form, a carriage return, the block's last line);
+ *                 is no fast form, the block's last line);
  *   LONG (2)      the line is longer than ``limit`` bytes;
  *   ENVELOPE (3)  a fast line needs the time and appliance of ``prefix``,
  *                 which ``env`` does not hold yet (None): Python reads the
@@ -60,7 +61,7 @@ enum { V_NONE = -1, V_OPEN = 0, V_CLOSE, V_VERDICT, V_TLS, V_MID, V_TOUCH };
 #define MAX_KEYS 64
 #define MAX_DIGITS 18 /* \d{1,18} in the forms: fits in a signed 64-bit integer */
 
-static PyObject *empty_tuple, *s_opened, *s_seen, *s_raw_open, *s_raw_verdict, *s_raw_tls, *s_mid;
+static PyObject *s_seen, *s_raw_open, *s_raw_verdict, *s_raw_tls, *s_mid;
 static PyObject *s_move_to_end, *s_popitem, *s_advance, *s_inbound, *s_outbound;
 
 typedef struct {
@@ -345,14 +346,14 @@ apply(const Form *f, PyObject *table, PyObject *move_to_end, PyObject *sessions,
         PyObject *session;
         if (found != NULL && PyObject_DelItem(table, key) < 0)
             goto done;
-        /* Session(opened=when, seen=opened) without running the dataclass
-         * __init__: the other fields keep their defaults, which the class holds. */
-        session = ((PyTypeObject *)session_type)->tp_new((PyTypeObject *)session_type, empty_tuple, NULL);
+        /* Session(when, opened), as the Python loop makes it: through the dataclass
+         * __init__, which sets every field in order, so that CPython shares the keys
+         * of all sessions' attribute dicts (a session made otherwise takes more memory). */
+        session = PyObject_CallFunctionObjArgs(session_type, when, opened, NULL);
         if (session == NULL)
             goto done;
         value = PyBytes_FromStringAndSize(body, body_len);
-        if (value == NULL || PyObject_SetAttr(session, s_opened, when) < 0 ||
-            PyObject_SetAttr(session, s_seen, opened) < 0 || PyObject_SetAttr(session, s_raw_open, value) < 0 ||
+        if (value == NULL || PyObject_SetAttr(session, s_raw_open, value) < 0 ||
             PyObject_SetItem(table, key, session) < 0) {
             Py_XDECREF(value);
             Py_DECREF(session);
@@ -481,6 +482,10 @@ scan(PyObject *module, PyObject *args)
         return NULL;
     }
     if (env != Py_None) {
+        if (!PyTuple_Check(env)) {
+            PyErr_SetString(PyExc_TypeError, "scan: env must be a tuple or None");
+            return NULL;
+        }
         if (!PyArg_ParseTuple(env, "OOUp:scan env", &when, &opened, &appliance, &ahead))
             return NULL;
         if (when != Py_None && !PyFloat_Check(when)) {
@@ -496,7 +501,7 @@ scan(PyObject *module, PyObject *args)
         const char *line = b + pos;
         const char *nl = memchr(line, '\n', (size_t)(end - pos));
         Py_ssize_t length = nl - line; /* the block ends with a newline: nl is found */
-        const char *body;
+        const char *body, *content;
         Form form;
 
         if (length > limit) {
@@ -505,17 +510,19 @@ scan(PyObject *module, PyObject *args)
         }
         /* The body right after the known envelope, unless more spaces follow (envelope.body_start). */
         if (size == 0 || length < size || memcmp(line, pfx, (size_t)size) != 0 ||
-            (length > size && line[size] == ' ') || line[length - 1] == '\r') {
+            (length > size && line[size] == ' ')) {
             code = LINE;
             break;
         }
         body = line + size;
-        if (length - size < 4 || !is_key((const unsigned char *)body, keys, nkeys)) {
+        /* A line ends before its newline, and before one carriage return (CRLF files). */
+        content = (length > size && line[length - 1] == '\r') ? nl - 1 : nl;
+        if (content - body < 4 || !is_key((const unsigned char *)body, keys, nkeys)) {
             lines++; /* no template starts this way: skipped */
             pos += length + 1;
             continue;
         }
-        if (pos + length + 1 >= end || !fast_form(body, nl, &form)) {
+        if (pos + length + 1 >= end || !fast_form(body, content, &form)) {
             code = LINE; /* the last line of the block may be wrapped; others need a template */
             break;
         }
@@ -531,7 +538,7 @@ scan(PyObject *module, PyObject *args)
         if (move_to_end == NULL && (move_to_end = PyObject_GetAttr(table, s_move_to_end)) == NULL)
             return NULL;
         if (apply(&form, table, move_to_end, sessions, session_type, max_sessions, timeout, when, opened, appliance, &ahead,
-                  body, nl - body, &evicted_full, &evicted_idle) < 0) {
+                  body, content - body, &evicted_full, &evicted_idle) < 0) {
             Py_DECREF(move_to_end);
             return NULL;
         }
@@ -577,8 +584,7 @@ PyMODINIT_FUNC
 PyInit__speedups(void)
 {
     PyObject *module;
-    if (!(empty_tuple = PyTuple_New(0)) || !(s_opened = PyUnicode_InternFromString("opened")) ||
-        !(s_seen = PyUnicode_InternFromString("seen")) || !(s_raw_open = PyUnicode_InternFromString("raw_open")) ||
+    if (!(s_seen = PyUnicode_InternFromString("seen")) || !(s_raw_open = PyUnicode_InternFromString("raw_open")) ||
         !(s_raw_verdict = PyUnicode_InternFromString("raw_verdict")) ||
         !(s_raw_tls = PyUnicode_InternFromString("raw_tls")) || !(s_mid = PyUnicode_InternFromString("mid")) ||
         !(s_move_to_end = PyUnicode_InternFromString("move_to_end")) ||

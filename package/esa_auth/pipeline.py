@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import sys
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 from typing import Any, Dict, List, Match, Optional, Tuple
@@ -196,6 +197,11 @@ class Stream:
         Raises:
             StateError: the state is damaged.
         """
+        if not isinstance(state, dict):
+            raise StateError("stream state is damaged: not a mapping")
+        for name in ("appliance", "version", "serial"):
+            if state.get(name) is not None and not isinstance(state[name], str):
+                raise StateError(f"stream state is damaged: {name} is not text")
         try:
             stream = cls(str(state["source"]), str(state["key"]), state.get("appliance"))
             stream.offset = int(state["offset"])
@@ -400,8 +406,12 @@ class Normalizer:
                     and after < end  # not the last line of the block (it may be wrapped)
                     and after - pos <= limit  # no line over the limit on the way (else: the full way)
                     # Reading a new envelope may warn: not before the cut of a next line over the
-                    # limit, which the full way reports first (it finishes a line at the next).
-                    and (envelope_of is prefix or buf.find(b"\n", after) - after <= limit)
+                    # limit, which the full way reports first (it finishes a line at the next). A
+                    # held-back header line, finished below, makes the envelope new again.
+                    and (
+                        (envelope_of is prefix and (pending is None or pending[2] not in header_keys))
+                        or buf.find(b"\n", after) - after <= limit
+                    )
                 ):
                     if pending is not None:
                         event = finish(stream, pending)
@@ -543,8 +553,9 @@ class Normalizer:
         keys = _DISPATCH_KEYS
         sessions = self.sessions
         table = sessions._open
-        max_sessions, timeout = sessions.max_sessions, sessions.timeout
-        limit = self.settings.max_line_bytes
+        # The compiled loop takes sizes as C integers: larger settings mean "no limit" all the same.
+        max_sessions, timeout = min(sessions.max_sessions, sys.maxsize), sessions.timeout
+        limit = min(self.settings.max_line_bytes, sys.maxsize)
         pending = stream.pending
         lineno = first = stream.line
         handed = pended = fast = 0
@@ -599,10 +610,10 @@ class Normalizer:
                         prefix = line[:bs]
                         size = bs
                         envelope = None
-                        if line[bs : bs + 4].lower() in dispatch and line[-1:] == buf[stop - 1 : stop]:
+                        if line[bs : bs + 4].lower() in dispatch:
                             # A new envelope (a new second, another host or level): the
                             # compiled loop reads the line again, now under it; it may be
-                            # a session line of a fast form (with a carriage return it is not).
+                            # a session line of a fast form.
                             lineno -= 1
                             continue
                 if bs >= 0:
