@@ -162,6 +162,7 @@ def test_fast_paths_read_like_the_full_way(
 ) -> None:
     config = Settings(tz="UTC", max_sessions=max_sessions, session_timeout=timeout, max_line_bytes=limit)
     # The compiled loop (when built: tests/test_speedups.py checks that it is), the Python loop, the full way.
+    assert pipeline.compiled_loop() == (pipeline._built is not None), "the compiled loop was left turned off"
     compiled = _read(data, chunks, config, checkpoint)
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(pipeline, "_speedups", None)

@@ -132,6 +132,7 @@ def test_arbitrary_bytes_are_no_form_unless_the_python_scan_says_so(body: bytes)
 
 
 def _both(data: bytes, chunks: List[int], config: Settings, checkpoint: int) -> Tuple[List[Any], List[Any]]:
+    assert pipeline.compiled_loop(), "the compiled loop is built but turned off"
     compiled = _read(data, chunks, config, checkpoint)
     pipeline.use_compiled_loop(False)
     try:
