@@ -202,6 +202,16 @@ def test_a_mail_log_reads_alike_in_one_block_and_in_small_ones() -> None:
 
 # --- the call itself ------------------------------------------------------------
 
+#: An open line in its usual form (C1): the compiled loop applies it and keeps its body.
+C1 = b"New SMTP ICID 5 interface In (192.0.2.1) address 198.51.100.9"
+
+
+def _fed(data: bytes) -> Normalizer:
+    """A normalizer (UTC) that has read ``data`` as one block."""
+    normalizer = Normalizer(Settings(tz="UTC"))
+    normalizer.feed(Stream("f.log"), data)
+    return normalizer
+
 
 def _scan(buf: bytes, **changes: Any) -> Any:
     assert speedups is not None
@@ -238,9 +248,8 @@ def test_bad_calls_raise_clear_errors_and_never_crash() -> None:
         speedups.fast_form("text")  # type: ignore[union-attr]
     # A class that cannot be made from (when, opened): the call fails cleanly at the first open line.
     e = ENVELOPES[0]
-    c1 = b"New SMTP ICID 5 interface In (192.0.2.1) address 198.51.100.9"
     with pytest.raises(TypeError):
-        _scan(e + c1 + b"\n" + e + b"MID 1\n", prefix=e, session_type=type(sys.flags), env=(5.0, 5.0, "", False))
+        _scan(e + C1 + b"\n" + e + b"MID 1\n", prefix=e, session_type=type(sys.flags), env=(5.0, 5.0, "", False))
 
 
 def test_a_damaged_session_in_the_table_raises_instead_of_crashing() -> None:
@@ -259,14 +268,11 @@ def test_a_damaged_session_in_the_table_raises_instead_of_crashing() -> None:
 
 
 def test_a_session_opened_by_the_compiled_loop_is_a_whole_session() -> None:
-    normalizer = Normalizer(Settings(tz="UTC"))
-    stream = Stream("f.log")
     e = ENVELOPES[0]
-    c1 = b"New SMTP ICID 5 interface In (192.0.2.1) address 198.51.100.9"
-    normalizer.feed(stream, e + b"ICID 9 close\n" + e + c1 + b"\n" + e + b"MID 1 x\n")
+    normalizer = _fed(e + b"ICID 9 close\n" + e + C1 + b"\n" + e + b"MID 1 x\n")
     session = normalizer.sessions._open[("", "i", 5)]
     assert isinstance(session, Session)
-    assert session.raw_open == c1
+    assert session.raw_open == C1
     assert (session.opened, session.seen, session.client_ip, session.tls, session.mid) == (
         1709535600.0, 1709535600.0, None, False, None
     )  # fmt: skip
@@ -345,13 +351,10 @@ def test_the_compiled_loop_builds_and_reads_alike_on_each_python(version: str, t
 
 def test_a_session_line_under_a_new_envelope_is_read_the_short_way_too() -> None:
     """The first line of a new second (or host, or level) goes back into the compiled loop under its envelope."""
-    normalizer = Normalizer(Settings(tz="UTC"))
-    stream = Stream("f.log")
     first, second = ENVELOPES[0], ENVELOPES[1]
-    c1 = b"New SMTP ICID 5 interface In (192.0.2.1) address 198.51.100.9"
-    normalizer.feed(stream, first + b"MID 1 x\n" + second + c1 + b"\n" + second + b"MID 2 y\n")
+    normalizer = _fed(first + b"MID 1 x\n" + second + C1 + b"\n" + second + b"MID 2 y\n")
     session = normalizer.sessions._open[("", "i", 5)]
-    assert session.raw_open == c1, "kept for later: the line was applied by the compiled loop"
+    assert session.raw_open == C1, "kept for later: the line was applied by the compiled loop"
     assert session.opened == 1709535601.0
     assert normalizer.stats_dict() == {
         "lines": 3, "events": 0, "context": 1, "skipped": 2, "warnings": 0, "evictions": 0
@@ -378,20 +381,17 @@ def test_a_header_held_back_before_a_long_line_keeps_the_warnings_in_order() -> 
 
 def test_crlf_lines_are_read_the_short_way_too() -> None:
     """A carriage return before the newline ends the line, as in the Python loop: CRLF logs keep the speed."""
-    normalizer = Normalizer(Settings(tz="UTC"))
-    stream = Stream("f.log")
     e = ENVELOPES[0]
-    c1 = b"New SMTP ICID 5 interface In (192.0.2.1) address 198.51.100.9"
-    normalizer.feed(stream, e + b"MID 1 x\r\n" + e + c1 + b"\r\n" + e + b"MID 2 y\r\n")
-    assert normalizer.sessions._open[("", "i", 5)].raw_open == c1, "applied by the compiled loop, without the CR"
-    data = b"".join(e + b + b"\r\n" for b in (b"MID 1 x", c1, b"ICID 5 TLS success protocol TLSv1.3", b"x\r"))
+    normalizer = _fed(e + b"MID 1 x\r\n" + e + C1 + b"\r\n" + e + b"MID 2 y\r\n")
+    assert normalizer.sessions._open[("", "i", 5)].raw_open == C1, "applied by the compiled loop, without the CR"
+    data = b"".join(e + b + b"\r\n" for b in (b"MID 1 x", C1, b"ICID 5 TLS success protocol TLSv1.3", b"x\r"))
     compiled, python = _both(data, [], Settings(tz="UTC"), -1)
     assert compiled == python == _full(data, [], Settings(tz="UTC"), -1)
 
 
 def test_settings_beyond_c_integers_read_as_no_limit() -> None:
     e = ENVELOPES[0]
-    data = e + b"New SMTP ICID 5 interface In (192.0.2.1) address 198.51.100.9\n" + e + b"MID 1 x\n"
+    data = e + C1 + b"\n" + e + b"MID 1 x\n"
     config = Settings(tz="UTC", max_sessions=2**70, max_line_bytes=2**70)
     compiled, python = _both(data, [], config, -1)
     assert compiled == python
