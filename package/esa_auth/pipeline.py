@@ -9,6 +9,9 @@ Speed matters (mail logs run to millions of lines a day): the hot loop looks
 at raw bytes only, and decodes and matches a regex only for lines whose body
 starts with a key of :data:`~esa_auth.patterns.DISPATCH`. Most mail-log lines
 (``MID ...`` message lines) are dropped after a ``find`` and a dict lookup.
+When the package was installed with a C compiler, ``esa_auth._speedups`` does
+that walk in C (:meth:`Normalizer._scan_lines`), with the same results; the
+Splunk app ships without it and reads with the Python loop.
 """
 
 from __future__ import annotations
