@@ -361,7 +361,7 @@ class Normalizer:
         if _speedups is not None:
             return self._scan_lines(stream, buf, end, offset)
         events: List[AuthEvent] = []
-        finish = self._finish
+        finish = self._finish_into
         dispatch = P.DISPATCH
         actions = _ACTION_OF_GROUP
         sessions = self.sessions
@@ -417,10 +417,7 @@ class Normalizer:
                     )
                 ):
                     if pending is not None:
-                        event = finish(stream, pending)
-                        if event is not None:
-                            events.append(event)
-                        if pending[2] in header_keys:
+                        if finish(events, stream, pending):
                             envelope_of = None
                         pending = None
                     pos = after
@@ -499,10 +496,7 @@ class Normalizer:
             # with a body no template starts: each ends the logical line
             # before it and is skipped (counted at the end).
             if pending is not None:
-                event = finish(stream, pending)
-                if event is not None:
-                    events.append(event)
-                if pending[2] in header_keys:
+                if finish(events, stream, pending):
                     envelope_of = None
                 pending = None
             lineno += buf.count(b"\n", synced, start)
@@ -531,9 +525,7 @@ class Normalizer:
             handed += stream.line - lineno
             pending = stream.pending
         elif end > pos and pending is not None:
-            event = finish(stream, pending)
-            if event is not None:
-                events.append(event)
+            finish(events, stream, pending)
             pending = None
         self._end_block(stream, pending, first, buf.count(b"\n", 0, end), handed, pended, fast)
         return events
@@ -550,9 +542,8 @@ class Normalizer:
         assert _speedups is not None
         scan = _speedups.scan
         events: List[AuthEvent] = []
-        finish = self._finish
+        finish = self._finish_into
         dispatch = P.DISPATCH
-        header_keys = _HEADER_KEYS
         keys = _DISPATCH_KEYS
         sessions = self.sessions
         table = sessions._open
@@ -570,9 +561,7 @@ class Normalizer:
             # The block's first line opens a log line: the held-back line is whole.
             # (Before a line over the limit it is finished by _each_line, after
             # the warning about the cut, as the full way does.)
-            event = finish(stream, pending)
-            if event is not None:
-                events.append(event)
+            finish(events, stream, pending)
             pending = None
         while True:
             code, pos, lines, found, full, idle, ahead = scan(
@@ -627,11 +616,8 @@ class Normalizer:
             pos = stop + 1
             if pending is not None and pos < end and buf.find(b"\n", pos) - pos <= limit:
                 # Another line follows: the held-back line is whole (see above for a long one).
-                event = finish(stream, pending)
-                if event is not None:
-                    events.append(event)
-                if pending[2] in header_keys:
-                    envelope = None  # a header may change the time offset or the serial
+                if finish(events, stream, pending):
+                    envelope = None
                 pending = None
         # Every line of the block was counted on the way.
         self._end_block(stream, pending, first, lineno - first, handed, pended, fast)
@@ -703,9 +689,7 @@ class Normalizer:
                 started = True
                 flushed = False
                 if pending is not None:
-                    event = self._finish(stream, pending)
-                    if event is not None:
-                        events.append(event)
+                    self._finish_into(events, stream, pending)
                     pending = None
                 bs = body_start(line)
                 if bs < 0:
@@ -743,6 +727,17 @@ class Normalizer:
         return events
 
     # --- one logical line ---------------------------------------------------------
+    def _finish_into(self, events: List[AuthEvent], stream: Stream, pending: _Pending) -> bool:
+        """Finish a held-back line (:meth:`_finish`), adding its event, if any, to ``events``.
+
+        Returns whether the line was under a header key: a header may change the
+        file's time offset or serial, so an envelope read before it is stale.
+        """
+        event = self._finish(stream, pending)
+        if event is not None:
+            events.append(event)
+        return pending[2] in _HEADER_KEYS
+
     def _finish(self, stream: Stream, pending: _Pending) -> Optional[AuthEvent]:
         first, bs, key, offset, lineno, more = pending
         body_bytes = first[bs:] if more is None else b" ".join([first[bs:]] + [m.strip() for m in more])
