@@ -12,7 +12,7 @@ be the same (events of each call, warnings, counters, stream and saved state).
 
 from __future__ import annotations
 
-from typing import Any, List
+from typing import Any, List, Tuple
 
 import pytest
 from esa_auth import Normalizer, Settings, Stream, pipeline
@@ -148,6 +148,24 @@ def _read(data: bytes, chunks: List[int], config: Settings, checkpoint: int) -> 
     return seen
 
 
+def read_three_ways(
+    data: bytes, chunks: List[int], config: Settings, checkpoint: int
+) -> Tuple[List[Any], List[Any], List[Any]]:
+    """What :func:`_read` sees with the compiled loop (when built), the Python loop and the full way.
+
+    The full way reads every line decoded and matched: no block is taken as all envelopes.
+    (tests/test_speedups.py checks that the compiled loop is built.)
+    """
+    assert pipeline.compiled_loop() == (pipeline._built is not None), "the compiled loop was left turned off"
+    compiled = _read(data, chunks, config, checkpoint)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(pipeline, "_speedups", None)
+        python = _read(data, chunks, config, checkpoint)
+        patch.setattr(pipeline, "all_envelopes", lambda buf, end: False)
+        full = _read(data, chunks, config, checkpoint)
+    return compiled, python, full
+
+
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     data=documents(),
@@ -161,14 +179,7 @@ def test_fast_paths_read_like_the_full_way(
     data: bytes, chunks: List[int], checkpoint: int, max_sessions: int, timeout: float, limit: int
 ) -> None:
     config = Settings(tz="UTC", max_sessions=max_sessions, session_timeout=timeout, max_line_bytes=limit)
-    # The compiled loop (when built: tests/test_speedups.py checks that it is), the Python loop, the full way.
-    assert pipeline.compiled_loop() == (pipeline._built is not None), "the compiled loop was left turned off"
-    compiled = _read(data, chunks, config, checkpoint)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(pipeline, "_speedups", None)
-        fast = _read(data, chunks, config, checkpoint)
-        patch.setattr(pipeline, "all_envelopes", lambda buf, end: False)
-        full = _read(data, chunks, config, checkpoint)
+    compiled, fast, full = read_three_ways(data, chunks, config, checkpoint)
     assert fast == full
     assert compiled == full
 

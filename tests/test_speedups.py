@@ -23,7 +23,7 @@ from esa_auth import Normalizer, Settings, Stream, pipeline
 from esa_auth.sessions import Session, SessionTable
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
-from test_fast_path import AUTH_LINES, ENVELOPES, OTHER_LINES, SESSION_LINES, _read
+from test_fast_path import AUTH_LINES, ENVELOPES, OTHER_LINES, SESSION_LINES, read_three_ways
 
 speedups = pipeline._built
 
@@ -131,22 +131,10 @@ def test_arbitrary_bytes_are_no_form_unless_the_python_scan_says_so(body: bytes)
 # --- whole reads ----------------------------------------------------------------
 
 
-def _both(data: bytes, chunks: List[int], config: Settings, checkpoint: int) -> Tuple[List[Any], List[Any]]:
+def _ways(data: bytes, chunks: List[int], config: Settings, checkpoint: int) -> Tuple[List[Any], List[Any], List[Any]]:
+    """The compiled loop, the Python loop and the full way (:func:`test_fast_path.read_three_ways`)."""
     assert pipeline.compiled_loop(), "the compiled loop is built but turned off"
-    compiled = _read(data, chunks, config, checkpoint)
-    pipeline.use_compiled_loop(False)
-    try:
-        python = _read(data, chunks, config, checkpoint)
-    finally:
-        pipeline.use_compiled_loop(True)
-    return compiled, python
-
-
-def _full(data: bytes, chunks: List[int], config: Settings, checkpoint: int) -> List[Any]:
-    """The full way: every line decoded and matched (no block is taken as all envelopes)."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(pipeline, "all_envelopes", lambda buf, end: False)
-        return _read(data, chunks, config, checkpoint)
+    return read_three_ways(data, chunks, config, checkpoint)
 
 
 @st.composite
@@ -173,9 +161,9 @@ def long_documents(draw: Any) -> bytes:
 @given(data=long_documents(), chunks=st.lists(st.integers(1, 2000), max_size=4), checkpoint=st.integers(-1, 4))
 def test_long_lines_and_headers_read_alike(data: bytes, chunks: List[int], checkpoint: int) -> None:
     config = Settings(max_line_bytes=256, max_sessions=3)  # no zone: its warning comes in the same order
-    compiled, python = _both(data, chunks, config, checkpoint)
+    compiled, python, full = _ways(data, chunks, config, checkpoint)
     assert compiled == python
-    assert compiled == _full(data, chunks, config, checkpoint)
+    assert compiled == full
 
 
 def test_a_mail_log_reads_alike_in_one_block_and_in_small_ones() -> None:
@@ -193,8 +181,8 @@ def test_a_mail_log_reads_alike_in_one_block_and_in_small_ones() -> None:
     data = b"\n".join(lines) + b"\n"
     config = Settings(tz="UTC", max_sessions=50)
     for chunks in ([], [1000] * 200, [7] * 50):
-        compiled, python = _both(data, chunks, config, -1)
-        assert compiled == python
+        compiled, python, full = _ways(data, chunks, config, -1)
+        assert compiled == python == full
         events = [e for part in compiled if isinstance(part, list) for e in part if isinstance(e, dict)]
         assert len(events) == 399
         assert all(e["src"] and e["listener"] == "In" for e in events), "every event found its session"
@@ -370,8 +358,7 @@ def test_a_header_held_back_before_a_long_line_keeps_the_warnings_in_order() -> 
                      b"ICID 3 close", b"MID 1 " + b"y" * 300, b"MID 2")
     )  # fmt: skip
     config = Settings(tz="UTC", max_line_bytes=256)
-    compiled, python = _both(data, [], config, -1)
-    full = _full(data, [], config, -1)
+    compiled, python, full = _ways(data, [], config, -1)
     assert compiled == python == full
     warnings = [w for part in full if isinstance(part, list) for w in part if isinstance(w, str)]
     assert warnings.index("input:6: line of 337 bytes cut to 256 bytes") < warnings.index(
@@ -385,13 +372,13 @@ def test_crlf_lines_are_read_the_short_way_too() -> None:
     normalizer = _fed(e + b"MID 1 x\r\n" + e + C1 + b"\r\n" + e + b"MID 2 y\r\n")
     assert normalizer.sessions._open[("", "i", 5)].raw_open == C1, "applied by the compiled loop, without the CR"
     data = b"".join(e + b + b"\r\n" for b in (b"MID 1 x", C1, b"ICID 5 TLS success protocol TLSv1.3", b"x\r"))
-    compiled, python = _both(data, [], Settings(tz="UTC"), -1)
-    assert compiled == python == _full(data, [], Settings(tz="UTC"), -1)
+    compiled, python, full = _ways(data, [], Settings(tz="UTC"), -1)
+    assert compiled == python == full
 
 
 def test_settings_beyond_c_integers_read_as_no_limit() -> None:
     e = ENVELOPES[0]
     data = e + C1 + b"\n" + e + b"MID 1 x\n"
     config = Settings(tz="UTC", max_sessions=2**70, max_line_bytes=2**70)
-    compiled, python = _both(data, [], config, -1)
-    assert compiled == python
+    compiled, python, full = _ways(data, [], config, -1)
+    assert compiled == python == full
