@@ -575,7 +575,6 @@ class Normalizer:
                 break
             if envelope is not None and envelope[3] and not ahead:
                 envelope = (envelope[0], envelope[1], envelope[2], False)
-            stop = buf.find(b"\n", pos)
             if code == _SCAN_ENVELOPE:
                 # What the Python loop does at the first fast line of an envelope.
                 when, host = self._envelope(stream, prefix, lineno + 1)
@@ -583,6 +582,7 @@ class Normalizer:
                 ahead = when is not None and when > sessions.clock
                 envelope = (when, when or sessions.clock, appliance, ahead)
                 continue
+            stop = buf.find(b"\n", pos)  # the line handed back ends there
             if code == _SCAN_LONG:
                 stream.pending, stream.line, stream.started = pending, lineno, True
                 events += self._each_line(stream, buf, pos, stop + 1, offset + pos)
