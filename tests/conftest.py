@@ -13,7 +13,7 @@ import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterable, List, Optional
+from typing import Any, Callable, Dict, Iterable, List, Optional, Union
 
 import pytest
 from esa_auth import AuthEvent, Diagnostic, Normalizer, Settings, Stream, appliance_from_filename
@@ -97,6 +97,31 @@ def normalize(
     events.extend(normalizer.feed(stream, data[pos:]))
     events.extend(normalizer.end(stream))
     return Result(events, normalizer.take_diagnostics(), normalizer.stats_dict(), normalizer.state())
+
+
+#: The command line's JSON encoder for CIM events (cli.cmd_normalize).
+CLI_DUMPS = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
+def normalize_text(
+    data: bytes,
+    settings: Optional[Settings] = None,
+    *,
+    source: str = "test.log",
+    appliance: Optional[str] = None,
+    chunks: Optional[Iterable[int]] = None,
+) -> List[str]:
+    """:func:`normalize` as the command line reads and writes it: ``Normalizer.feed_text``, every event as its text."""
+    normalizer = Normalizer(settings or Settings())
+    stream = Stream(source, appliance=appliance)
+    items: List[Union[AuthEvent, str]] = []
+    pos = 0
+    for size in chunks or ():
+        items.extend(normalizer.feed_text(stream, data[pos : pos + size]))
+        pos += size
+    items.extend(normalizer.feed_text(stream, data[pos:]))
+    items.extend(normalizer.end(stream))
+    return [item if isinstance(item, str) else CLI_DUMPS(item.to_dict()) for item in items]
 
 
 def settings_from_config(config: Dict[str, Any]) -> Settings:

@@ -12,10 +12,12 @@ be the same (events of each call, warnings, counters, stream and saved state).
 
 from __future__ import annotations
 
-from typing import Any, List, Tuple
+import json
+from typing import Any, List, Tuple, Union
 
 import pytest
 from esa_auth import Normalizer, Settings, Stream, pipeline
+from esa_auth.events import AuthEvent
 from esa_auth.sessions import INBOUND, OUTBOUND
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -77,10 +79,23 @@ SESSION_LINES = (
     b"Bounced: DCID {n} MID {m} to RID 0 - Bounced by destination server",
     b"ICID 1234567890123456789 close",
 )
+# Authentication lines: the usual forms of T1, T2 and T10 (which the compiled loop
+# writes as text for feed_text), with the JSON metacharacters a user may hold,
+# and forms it leaves to Python (spaces, no colon, too many digits).
 AUTH_LINES = (
     b"SMTP Auth: (ICID {n}) succeeded for user: bob using AUTH mechanism: PLAIN with profile: Corp",
     b"SMTP Auth: (ICID {n}) failed for user: j doe using AUTH mechanism: LOGIN with profile: Corp",
+    b"SMTP Auth: (ICID {n}) failed for user: bob using AUTH mechanism: login with profile: Corp Auth",
+    b'SMTP Auth: (ICID {n}) succeeded for user: a"b\\c\\u0041</x> using AUTH mechanism: CRAM-MD5 with profile: P',
+    b"SMTP Auth: (ICID {n}) failed for user: - using AUTH mechanism: PLAIN with profile: Corp",
+    b"SMTP Auth: (ICID 00{n}) failed for user: bob using AUTH mechanism: PLAIN with profile: Corp ",
+    b"SMTP Auth: (ICID {n}) failed for user:  bob using AUTH mechanism: PLAIN with profile: Corp",
+    b"SMTP Auth (ICID {n}) failed for user: bob using AUTH mechanism: PLAIN with profile: Corp",
+    b"SMTP Auth: (ICID 1234567890123456789) failed for user: bob using AUTH mechanism: PLAIN with profile: C",
     b"DCID: {n} IP: 203.0.113.9 SMTP authentication using the profile Out succeeded.",
+    b"DCID: 0{n} IP: smarthost.example.com SMTP authentication using the profile Out succeeded.",
+    b"DCID: {n} IP: 203.0.113.9 SMTP authentication using the profile Out Auth succeeded.",
+    b"DCID: {n} IP: 203.0.113.9 SMTP authentication using the profile Out succeeded",
     b"DCID: {n} IP: 203.0.113.9 SMTP authentication using the profile Out failed: ('535', ['5.7.8 Error'])",
 )
 OTHER_LINES = (
@@ -118,17 +133,23 @@ def documents(draw: Any) -> bytes:
     return b"".join(lines)
 
 
-def _read(data: bytes, chunks: List[int], config: Settings, checkpoint: int) -> List[Any]:
+def _read(data: bytes, chunks: List[int], config: Settings, checkpoint: int, text: bool = False) -> List[Any]:
+    """What a caller sees reading ``data`` in ``chunks``, with a checkpoint after chunk ``checkpoint``.
+
+    ``text``: read with ``Normalizer.feed_text`` and see every event as the
+    command line writes it (CIM JSON text), else as its ``to_dict()``.
+    """
     normalizer = Normalizer(config)
     stream = Stream("input")
     seen: List[Any] = []
+    feed = normalizer.feed_text if text else normalizer.feed
     start = 0
     for index, size in enumerate([*chunks, len(data)]):
         block = data[start : start + size]
         start += size
         if not block:
             continue
-        seen.append([event.to_dict() for event in normalizer.feed(stream, block)])
+        seen.append([_seen(event, text) for event in feed(stream, block)])
         if index == checkpoint:
             # A checkpoint: flush, save, and go on with a new normalizer from the saved state.
             seen.append([event.to_dict() for event in normalizer.flush(stream)])
@@ -138,6 +159,7 @@ def _read(data: bytes, chunks: List[int], config: Settings, checkpoint: int) -> 
             diagnostics = normalizer.take_diagnostics()
             seen.append([str(d) for d in diagnostics])
             normalizer = Normalizer(config, state=state)
+            feed = normalizer.feed_text if text else normalizer.feed
             stream = Stream.from_state(stream_state)
             seen.append(stats)
         seen.append([str(d) for d in normalizer.take_diagnostics()])
@@ -146,6 +168,26 @@ def _read(data: bytes, chunks: List[int], config: Settings, checkpoint: int) -> 
     seen.append([str(d) for d in normalizer.take_diagnostics()])
     seen.append((stream.to_state(), normalizer.stats_dict(), normalizer.state()))
     return seen
+
+
+_DUMPS = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
+def _seen(event: Union[AuthEvent, str], text: bool) -> Any:
+    if not text:
+        assert isinstance(event, AuthEvent), "feed() gives event objects only"
+        return event.to_dict()
+    # The command line's CIM output (cli.cmd_normalize).
+    return event if isinstance(event, str) else _DUMPS(event.to_dict())
+
+
+def read_as_text(data: bytes, chunks: List[int], config: Settings, checkpoint: int) -> Tuple[List[Any], List[Any]]:
+    """:func:`_read` with ``feed_text``, by the compiled loop (usual events come as text) and by the Python loop."""
+    compiled = _read(data, chunks, config, checkpoint, text=True)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(pipeline, "_speedups", None)
+        python = _read(data, chunks, config, checkpoint, text=True)
+    return compiled, python
 
 
 def read_three_ways(
@@ -182,6 +224,8 @@ def test_fast_paths_read_like_the_full_way(
     compiled, fast, full = read_three_ways(data, chunks, config, checkpoint)
     assert fast == full
     assert compiled == full
+    compiled_text, python_text = read_as_text(data, chunks, config, checkpoint)
+    assert compiled_text == python_text
 
 
 E1 = "Mon Mar  4 07:00:00 2024 Info: "

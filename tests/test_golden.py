@@ -12,9 +12,17 @@ from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, List, Set
 
 import pytest
-from conftest import GOLDEN_DIR, dump_expected, run_golden_case
+from conftest import (
+    CLI_DUMPS,
+    GOLDEN_DIR,
+    dump_expected,
+    normalize,
+    normalize_text,
+    run_golden_case,
+    settings_from_config,
+)  # fmt: skip
+from esa_auth import appliance_from_filename, pipeline
 from esa_auth import patterns as P
-from esa_auth import pipeline
 from esa_auth.envelope import parse_prefix
 
 CASES = sorted(GOLDEN_DIR.glob("*/*.log"))
@@ -99,6 +107,20 @@ def test_golden_with_the_python_loop(log: Path) -> None:
     finally:
         pipeline.use_compiled_loop(True)
     assert dump_expected(actual) == expected_path.read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("log", CASES, ids=_case_id)
+def test_golden_as_the_command_line_writes_it(log: Path) -> None:
+    """The command line's CIM text (``feed_text``: the compiled loop writes usual events) is each event's JSON."""
+    config = _config(log)
+    name = log.relative_to(GOLDEN_DIR).as_posix()
+    appliance = config.get("appliance")
+    if appliance is None and "file_name" in config:
+        appliance = appliance_from_filename(config["file_name"])
+    data, settings, chunks = log.read_bytes(), settings_from_config(config), config.get("chunks")
+    texts = normalize_text(data, settings, source=name, appliance=appliance, chunks=chunks)
+    events = normalize(data, settings, source=name, appliance=appliance, chunks=chunks).events
+    assert texts == [CLI_DUMPS(event.to_dict()) for event in events]
 
 
 def _all_expected() -> List[Dict[str, Any]]:

@@ -11,6 +11,7 @@ the three ways, in random chunks, with a checkpoint) is in tests/test_fast_path.
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -19,11 +20,12 @@ from pathlib import Path
 from typing import Any, Iterator, List, Optional, Tuple
 
 import pytest
+from conftest import CLI_DUMPS
 from esa_auth import Normalizer, Settings, Stream, pipeline
 from esa_auth.sessions import Session, SessionTable
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
-from test_fast_path import AUTH_LINES, ENVELOPES, OTHER_LINES, SESSION_LINES, read_three_ways
+from test_fast_path import AUTH_LINES, ENVELOPES, OTHER_LINES, SESSION_LINES, read_as_text, read_three_ways
 
 speedups = pipeline._built
 
@@ -186,6 +188,43 @@ def test_a_mail_log_reads_alike_in_one_block_and_in_small_ones() -> None:
         events = [e for part in compiled if isinstance(part, list) for e in part if isinstance(e, dict)]
         assert len(events) == 399
         assert all(e["src"] and e["listener"] == "In" for e in events), "every event found its session"
+        compiled_text, python_text = read_as_text(data, chunks, config, -1)
+        assert compiled_text == python_text
+
+
+def test_the_compiled_loop_writes_the_usual_events_as_text() -> None:
+    """feed_text: events of the usual T1, T2 and T10 forms come as text, the same as their objects' JSON."""
+    e = ENVELOPES[0]
+    lines = [
+        b"New SMTP ICID 5 interface In (192.0.2.1) address 198.51.100.9 reverse dns host a.example verified yes",
+        b"ICID 5 ACCEPT SG ALLOWED match ALL SBRS 1.5",
+        b"ICID 5 TLS success protocol TLSv1.3 cipher TLS_AES_256_GCM_SHA384",
+        b'SMTP Auth: (ICID 5) failed for user: o"brien\\x using AUTH mechanism: LOGIN with profile: Corp Auth',
+        b"SMTP Auth: (ICID 6) succeeded for user: - using AUTH mechanism: PLAIN with profile: P",
+        b"New SMTP DCID 8 interface 192.0.2.1 address 203.0.113.9 port 587",
+        b"DCID: 8 IP: 203.0.113.9 SMTP authentication using the profile Out succeeded.",
+        b"DCID: 9 IP: relay.example SMTP authentication using the profile Out succeeded.",
+        b"SMTP Auth (ICID 5) failed for user: bob using AUTH mechanism: PLAIN with profile: P",  # no colon: Python
+        b"MID 1 ICID 5 From: <a@example.com>",
+    ]
+    data = b"".join(e + line + b"\n" for line in lines)
+    normalizer = Normalizer(Settings(tz="UTC"))
+    stream = Stream("f.log")
+    items = normalizer.feed_text(stream, data) + normalizer.end(stream)
+    assert [type(item).__name__ for item in items] == ["str", "str", "str", "str", "AuthEvent"]
+    assert normalizer.stats_dict()["events"] == 5
+    expected = Normalizer(Settings(tz="UTC"))
+    objects = expected.feed(Stream("f.log"), data) + expected.end(Stream("f.log"))
+    assert items[:4] == [CLI_DUMPS(event.to_dict()) for event in objects[:4]]
+    first = json.loads(str(items[0]))
+    assert (first["user"], first["src"], first["src_host"], first["sbrs"], first["tls"], first["cleartext"]) == (
+        'o"brien\\x', "198.51.100.9", "a.example", 1.5, True, False
+    )  # fmt: skip
+    assert "user" not in json.loads(str(items[1]))
+    assert "src" not in json.loads(str(items[1]))
+    assert json.loads(str(items[2]))["dest_port"] == 587
+    assert "dest_ip" not in json.loads(str(items[3]))
+    assert normalizer.stats_dict() == expected.stats_dict()
 
 
 # --- the call itself ------------------------------------------------------------
@@ -206,10 +245,19 @@ def _scan(buf: bytes, **changes: Any) -> Any:
     table = SessionTable()
     args = dict(
         buf=buf, pos=0, end=len(buf), limit=1000, prefix=b"", keys=pipeline._DISPATCH_KEYS, table=table._open,
-        sessions=table, session_type=Session, max_sessions=10, timeout=60.0, env=None,
+        sessions=table, session_type=Session, max_sessions=10, timeout=60.0, env=None, ctx=None,
     )  # fmt: skip
     args.update(changes)
     return speedups.scan(*args.values())
+
+
+def _event_context() -> Tuple[Any, ...]:
+    """The ``ctx`` of ``_speedups.scan`` as Normalizer._scan_lines gives it for feed_text."""
+    normalizer = Normalizer()
+    return (
+        [], b"key", 0, pipeline._DIGEST, pipeline.is_ip, normalizer._resolve, pipeline.CLEARTEXT_MECHANISMS,
+        pipeline.VENDOR, pipeline.PRODUCT, pipeline.FIELD_ORDER, *pipeline._TEXT_TEMPLATES,
+    )  # fmt: skip
 
 
 def test_bad_calls_raise_clear_errors_and_never_crash() -> None:
@@ -234,6 +282,25 @@ def test_bad_calls_raise_clear_errors_and_never_crash() -> None:
         _scan(b"a\n", env=[None, 1.0, "", False])
     with pytest.raises(TypeError):
         speedups.fast_form("text")  # type: ignore[union-attr]
+    # The events' context (feed_text): its shape, and fields that are those of the module.
+    good = _event_context()
+    assert _scan(b"", ctx=good)[0] == speedups.DONE  # type: ignore[union-attr]
+    with pytest.raises(TypeError, match="tuple"):
+        _scan(b"a\n", ctx=list(good))
+    with pytest.raises(TypeError):
+        _scan(b"a\n", ctx=good[:5])
+    with pytest.raises(ValueError, match="event fields"):
+        _scan(b"a\n", ctx=(*good[:9], good[9][1:], *good[10:]))
+    with pytest.raises(ValueError, match="event fields"):
+        _scan(b"a\n", ctx=(*good[:9], tuple(reversed(good[9])), *good[10:]))
+    with pytest.raises(ValueError, match="7"):
+        _scan(b"a\n", ctx=(*good[:10], good[10][:6], *good[11:]))
+    with pytest.raises(TypeError, match="str or None"):
+        _scan(b"a\n", ctx=(*good[:10], (1,) * 7, *good[11:]))
+    with pytest.raises(TypeError):  # with a context, the envelope gives the events' values too
+        _scan(b"a\n", ctx=good, env=(5.0, 5.0, "", False))
+    with pytest.raises(TypeError, match="str or None"):
+        _scan(b"a\n", ctx=good, env=(5.0, 5.0, "", False, 1, None, None, None))
     # A class that cannot be made from (when, opened): the call fails cleanly at the first open line.
     e = ENVELOPES[0]
     with pytest.raises(TypeError):

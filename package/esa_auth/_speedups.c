@@ -50,6 +50,7 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <math.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -295,6 +296,416 @@ fast_form(const char *s, const char *e, Form *f)
     }
 }
 
+/* --- Events (the command line's CIM output) ---------------------------------
+ *
+ * Given ``ctx``, the scan also reads the usual forms of the authentication
+ * templates T1, T2 (inbound SMTP AUTH) and T10 (outbound success): it makes
+ * the event as pipeline.Normalizer._event does (the session found and
+ * touched as SessionTable.get does, its kept lines read by ctx's resolve)
+ * and appends its CIM JSON text, as the command line writes it (json.dumps of
+ * AuthEvent.to_dict(), ensure_ascii off, no spaces), to ctx's list. A line
+ * whose event holds anything else (text that is not ASCII, an unexpected
+ * type) goes back to Python, which makes that event the full way. */
+
+enum { E_T1 = 0, E_T2, E_T10, N_TEMPLATES };
+
+typedef struct {
+    int template;
+    long long number; /* ICID or DCID */
+    const char *user, *user_end, *mech, *mech_end, *profile, *profile_end, *ip, *ip_end;
+} EventForm;
+
+/*
+ * T1, T2 (key "smtp": T1 is its first template, and a body of the T2 form
+ * has "failed" where T1 wants "succeeded"):
+ *   SMTP Auth: \(ICID (\d{1,18})\) (?:succeeded|failed) for user: ([!-~]+)
+ *   using AUTH mechanism: ([!-~]+) with profile: ([!-~](?:[ -~]*[!-~])?)
+ * The template's lazy user group ends at the first space that
+ * " +using +AUTH +mechanism:" follows: for a user of one word, at its end. Its
+ * profile is the rest but trailing spaces, and the form has none.
+ * T10 (key "dcid": its first template):
+ *   DCID: (\d{1,18}) IP: ([!-~]+) SMTP authentication using the profile ([!-~]+) succeeded\.
+ * The lazy profile group ends at the first space " +succeeded" follows: for a
+ * profile of one word, at its end.
+ */
+static int
+event_form(const char *s, const char *e, EventForm *f)
+{
+    const char *p;
+    memset(f, 0, sizeof(*f));
+    if (!printable(s, e))
+        return 0;
+    if ((p = lit(s, e, "SMTP Auth: (ICID "))) {
+        if (!(p = digits(p, e, &f->number)) || !(p = lit(p, e, ") ")))
+            return 0;
+        if ((f->user = lit(p, e, "succeeded for user: ")))
+            f->template = E_T1;
+        else if ((f->user = lit(p, e, "failed for user: ")))
+            f->template = E_T2;
+        else
+            return 0;
+        if (!(f->user_end = word(f->user, e)) || !(f->mech = lit(f->user_end, e, " using AUTH mechanism: ")) ||
+            !(f->mech_end = word(f->mech, e)) || !(f->profile = lit(f->mech_end, e, " with profile: ")))
+            return 0;
+        f->profile_end = e;
+        /* Printable already: not empty, and no space at either end. */
+        return f->profile < e && f->profile[0] != ' ' && e[-1] != ' ';
+    }
+    if ((p = lit(s, e, "DCID: "))) {
+        if (!(p = digits(p, e, &f->number)) || !(f->ip = lit(p, e, " IP: ")) || !(f->ip_end = word(f->ip, e)) ||
+            !(f->profile = lit(f->ip_end, e, " SMTP authentication using the profile ")) ||
+            !(f->profile_end = word(f->profile, e)) || !(p = lit(f->profile_end, e, " succeeded.")) || p != e)
+            return 0;
+        f->template = E_T10;
+        return 1;
+    }
+    return 0;
+}
+
+/* The fields of an event, in events.FIELD_ORDER (scan() checks them against it). */
+static const char *const FIELDS[] = {
+    "time", "action", "activity", "app", "direction", "user",
+    "src", "src_ip", "src_host", "dest", "dest_ip", "dest_host", "dest_port",
+    "dvc", "dvc_serial", "authentication_method", "authentication_service",
+    "session_id", "icid", "dcid", "reason", "reply_code", "enhanced_status",
+    "signature", "signature_id", "listener", "sender_group", "sbrs",
+    "tls", "tls_protocol", "tls_cipher", "mid",
+    "cleartext", "privileged", "default_account", "user_role",
+    "vendor", "vendor_product", "product_version", "raw", "event_id",
+};
+enum {
+    F_TIME, F_ACTION, F_ACTIVITY, F_APP, F_DIRECTION, F_USER,
+    F_SRC, F_SRC_IP, F_SRC_HOST, F_DEST, F_DEST_IP, F_DEST_HOST, F_DEST_PORT,
+    F_DVC, F_DVC_SERIAL, F_METHOD, F_SERVICE,
+    F_SESSION_ID, F_ICID, F_DCID, F_REASON, F_REPLY_CODE, F_ENHANCED_STATUS,
+    F_SIGNATURE, F_SIGNATURE_ID, F_LISTENER, F_SENDER_GROUP, F_SBRS,
+    F_TLS, F_TLS_PROTOCOL, F_TLS_CIPHER, F_MID,
+    F_CLEARTEXT, F_PRIVILEGED, F_DEFAULT_ACCOUNT, F_USER_ROLE,
+    F_VENDOR, F_VENDOR_PRODUCT, F_PRODUCT_VERSION, F_RAW, F_EVENT_ID, N_FIELDS
+};
+
+/* What a template gives its events (patterns.LinePattern), in this order. */
+#define N_INFO 7
+static const int INFO_FIELDS[N_INFO] = {F_ACTION, F_ACTIVITY, F_APP, F_DIRECTION, F_SIGNATURE, F_SIGNATURE_ID, F_REASON};
+
+/* What the scan needs to write events (from ctx, see scan()); borrowed references. */
+typedef struct {
+    PyObject *out;       /* the list the event texts are appended to */
+    PyObject *key;       /* bytes: Stream.key as UTF-8 (errors replaced) */
+    Py_ssize_t offset;   /* source offset of buf[0] */
+    PyObject *digest;    /* bytes -> hash object with hexdigest(): blake2b of 16 bytes */
+    PyObject *is_ip;     /* text.is_ip */
+    PyObject *resolve;   /* Normalizer._resolve */
+    PyObject *cleartext; /* CLEARTEXT_MECHANISMS */
+    PyObject *vendor, *product;
+    PyObject *info[N_TEMPLATES][N_INFO];
+} EventContext;
+
+/* A growing text (bytes). */
+typedef struct {
+    char *data;
+    Py_ssize_t len, cap;
+} Text;
+
+static int
+put(Text *t, const char *s, Py_ssize_t n)
+{
+    if (n > t->cap - t->len) {
+        Py_ssize_t cap = t->cap ? t->cap : 1024;
+        char *data;
+        while (cap - t->len < n) {
+            if (cap > PY_SSIZE_T_MAX / 2) {
+                PyErr_NoMemory();
+                return -1;
+            }
+            cap *= 2;
+        }
+        data = PyMem_Realloc(t->data, (size_t)cap);
+        if (data == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        t->data = data;
+        t->cap = cap;
+    }
+    memcpy(t->data + t->len, s, (size_t)n);
+    t->len += n;
+    return 0;
+}
+
+static int
+puts_(Text *t, const char *s)
+{
+    return put(t, s, (Py_ssize_t)strlen(s));
+}
+
+/* ASCII text as a JSON string, escaped as json.dumps escapes it. */
+static int
+put_json_ascii(Text *t, const char *s, Py_ssize_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    Py_ssize_t i, run = 0;
+    if (put(t, "\"", 1) < 0)
+        return -1;
+    for (i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        char esc[6] = {'\\', 'u', '0', '0', 0, 0};
+        Py_ssize_t k = 2;
+        if (c >= 0x20 && c != '"' && c != '\\')
+            continue;
+        if (put(t, s + run, i - run) < 0)
+            return -1;
+        run = i + 1;
+        switch (c) {
+        case '"': esc[1] = '"'; break;
+        case '\\': esc[1] = '\\'; break;
+        case '\n': esc[1] = 'n'; break;
+        case '\r': esc[1] = 'r'; break;
+        case '\t': esc[1] = 't'; break;
+        case '\b': esc[1] = 'b'; break;
+        case '\f': esc[1] = 'f'; break;
+        default:
+            esc[4] = hex[c >> 4];
+            esc[5] = hex[c & 15];
+            k = 6;
+        }
+        if (put(t, esc, k) < 0)
+            return -1;
+    }
+    if (put(t, s + run, n - run) < 0 || put(t, "\"", 1) < 0)
+        return -1;
+    return 0;
+}
+
+/* A value as json.dumps writes it: 1 written, 0 a value left to Python, -1 an error. */
+static int
+put_json(Text *t, PyObject *v)
+{
+    PyObject *text;
+    int rc;
+    if (v == Py_True)
+        return put(t, "true", 4) < 0 ? -1 : 1;
+    if (v == Py_False)
+        return put(t, "false", 5) < 0 ? -1 : 1;
+    if (PyUnicode_CheckExact(v)) {
+        if (!PyUnicode_IS_ASCII(v))
+            return 0;
+        return put_json_ascii(t, (const char *)PyUnicode_DATA(v), PyUnicode_GET_LENGTH(v)) < 0 ? -1 : 1;
+    }
+    if (PyLong_CheckExact(v))
+        text = PyObject_Str(v);
+    else if (PyFloat_CheckExact(v) && isfinite(PyFloat_AS_DOUBLE(v)))
+        text = PyObject_Repr(v); /* what json writes for a float */
+    else
+        return 0;
+    if (text == NULL)
+        return -1;
+    rc = put(t, (const char *)PyUnicode_DATA(text), PyUnicode_GET_LENGTH(text)) < 0 ? -1 : 1;
+    Py_DECREF(text);
+    return rc;
+}
+
+/* A session attribute, None as NULL: 0 with *out a new reference or NULL, -1 on an error. */
+static int
+attr(PyObject *session, PyObject *name, PyObject **out)
+{
+    PyObject *v = PyObject_GetAttr(session, name);
+    *out = NULL;
+    if (v == NULL)
+        return -1;
+    if (v == Py_None)
+        Py_DECREF(v);
+    else
+        *out = v;
+    return 0;
+}
+
+/* ``value if value and is_ip(value) else None``: 0 with *out set (new reference or NULL), -1 on an error. */
+static int
+ip_of(const EventContext *c, PyObject *value, PyObject **out)
+{
+    PyObject *yes;
+    int ok;
+    *out = NULL;
+    if (value == NULL)
+        return 0;
+    ok = PyObject_IsTrue(value);
+    if (ok <= 0)
+        return ok;
+    yes = PyObject_CallOneArg(c->is_ip, value);
+    if (yes == NULL)
+        return -1;
+    ok = PyObject_IsTrue(yes);
+    Py_DECREF(yes);
+    if (ok < 0)
+        return -1;
+    if (ok) {
+        Py_INCREF(value);
+        *out = value;
+    }
+    return 0;
+}
+
+static PyObject *s_client_ip, *s_client_host, *s_listener, *s_listener_ip, *s_sender_group, *s_sbrs, *s_tls,
+    *s_tls_protocol, *s_tls_cipher, *s_local_ip, *s_remote_port, *s_hexdigest;
+
+/* The session's fields an event takes (Normalizer._event). 0, or -1 on an error. */
+static int
+session_fields(const EventContext *c, const EventForm *f, PyObject *session, PyObject **v)
+{
+    PyObject *tls;
+    if (f->template == E_T10) {
+        return attr(session, s_local_ip, &v[F_SRC]) < 0 || ip_of(c, v[F_SRC], &v[F_SRC_IP]) < 0 ||
+                       attr(session, s_remote_port, &v[F_DEST_PORT]) < 0 || attr(session, s_tls, &v[F_TLS]) < 0 ||
+                       attr(session, s_tls_protocol, &v[F_TLS_PROTOCOL]) < 0 ||
+                       attr(session, s_tls_cipher, &v[F_TLS_CIPHER]) < 0 || attr(session, s_mid, &v[F_MID]) < 0
+                   ? -1
+                   : 0;
+    }
+    if (attr(session, s_client_ip, &v[F_SRC]) < 0 || ip_of(c, v[F_SRC], &v[F_SRC_IP]) < 0 ||
+        attr(session, s_client_host, &v[F_SRC_HOST]) < 0 || attr(session, s_listener_ip, &v[F_DEST]) < 0 ||
+        ip_of(c, v[F_DEST], &v[F_DEST_IP]) < 0 || attr(session, s_listener, &v[F_LISTENER]) < 0 ||
+        attr(session, s_sender_group, &v[F_SENDER_GROUP]) < 0 || attr(session, s_sbrs, &v[F_SBRS]) < 0 ||
+        attr(session, s_tls, &v[F_TLS]) < 0 || attr(session, s_tls_protocol, &v[F_TLS_PROTOCOL]) < 0 ||
+        attr(session, s_tls_cipher, &v[F_TLS_CIPHER]) < 0 || attr(session, s_mid, &v[F_MID]) < 0)
+        return -1;
+    if (v[F_SBRS] != NULL) {
+        /* float(session.sbrs), kept only within [-10, 10] */
+        PyObject *score = PyFloat_FromString(v[F_SBRS]);
+        double d;
+        Py_SETREF(v[F_SBRS], score);
+        if (score == NULL)
+            return -1;
+        d = PyFloat_AS_DOUBLE(score);
+        if (!(d >= -10.0 && d <= 10.0))
+            Py_CLEAR(v[F_SBRS]);
+    }
+    {
+        /* mechanism.upper() in CLEARTEXT_MECHANISMS and not session.tls */
+        PyObject *upper = PyObject_CallMethod(v[F_METHOD], "upper", NULL);
+        int in, tls_on;
+        if (upper == NULL)
+            return -1;
+        in = PySet_Contains(c->cleartext, upper);
+        Py_DECREF(upper);
+        if (in < 0)
+            return -1;
+        tls = v[F_TLS] != NULL ? v[F_TLS] : Py_None;
+        tls_on = in ? PyObject_IsTrue(tls) : 0;
+        if (tls_on < 0)
+            return -1;
+        v[F_CLEARTEXT] = PyBool_FromLong(in && !tls_on);
+    }
+    return 0;
+}
+
+/*
+ * Append the event of a line of an event form to c->out, given its session
+ * (or NULL) and the envelope's time text, dvc, serial and version (None or
+ * str). ``raw`` is the line without its line end, ``offset`` where it starts
+ * in the source. Returns 1 when written, 0 when the event is left to Python,
+ * -1 on an error.
+ */
+static int
+write_event(const EventContext *c, const EventForm *f, PyObject *session, PyObject *time_text, PyObject *dvc,
+            PyObject *serial, PyObject *version, const char *raw, Py_ssize_t raw_len, Py_ssize_t offset)
+{
+    PyObject *v[N_FIELDS] = {NULL};
+    PyObject *data = NULL, *hash = NULL, *text;
+    Text t = {NULL, 0, 0};
+    char number[32];
+    int i, rc = -1, written, dvc_set;
+    int inbound = f->template != E_T10;
+
+    for (i = 0; i < N_INFO; i++) {
+        PyObject *value = c->info[f->template][i];
+        int set = PyObject_IsTrue(value);
+        if (set < 0)
+            goto done;
+        if (set) {
+            Py_INCREF(value);
+            v[INFO_FIELDS[i]] = value;
+        }
+    }
+    if (time_text != Py_None) {
+        Py_INCREF(time_text);
+        v[F_TIME] = time_text;
+    }
+    if (dvc != Py_None) {
+        Py_INCREF(dvc);
+        v[F_DVC] = dvc;
+    }
+    if (serial != Py_None) {
+        Py_INCREF(serial);
+        v[F_DVC_SERIAL] = serial;
+    }
+    if (version != Py_None) {
+        Py_INCREF(version);
+        v[F_PRODUCT_VERSION] = version;
+    }
+    Py_INCREF(c->vendor);
+    v[F_VENDOR] = c->vendor;
+    Py_INCREF(c->product);
+    v[F_VENDOR_PRODUCT] = c->product;
+    if (!(v[F_RAW] = PyUnicode_DecodeASCII(raw, raw_len, "strict")) ||
+        !(v[F_SERVICE] = PyUnicode_DecodeASCII(f->profile, f->profile_end - f->profile, "strict")) ||
+        !(v[inbound ? F_ICID : F_DCID] = PyLong_FromLongLong(f->number)) ||
+        !(v[F_SESSION_ID] = PyObject_Str(v[inbound ? F_ICID : F_DCID])))
+        goto done;
+    if (inbound) {
+        /* A user logged as "-" is no user. */
+        if (!(f->user_end - f->user == 1 && f->user[0] == '-') &&
+            !(v[F_USER] = PyUnicode_DecodeASCII(f->user, f->user_end - f->user, "strict")))
+            goto done;
+        if (!(v[F_METHOD] = PyUnicode_DecodeASCII(f->mech, f->mech_end - f->mech, "strict")))
+            goto done;
+    } else if (!(v[F_DEST] = PyUnicode_DecodeASCII(f->ip, f->ip_end - f->ip, "strict")) ||
+               ip_of(c, v[F_DEST], &v[F_DEST_IP]) < 0) {
+        goto done;
+    }
+    if (session != NULL && session_fields(c, f, session, v) < 0)
+        goto done;
+    /* The appliance stands for the side the session does not name. */
+    dvc_set = PyObject_IsTrue(dvc);
+    if (dvc_set < 0)
+        goto done;
+    if (dvc_set && v[inbound ? F_DEST : F_SRC] == NULL) {
+        Py_INCREF(dvc);
+        v[inbound ? F_DEST : F_SRC] = dvc;
+    }
+    /* event_id: blake2b of "{key}\0{offset}\0{raw}", as UTF-8 (raw is ASCII). */
+    PyOS_snprintf(number, sizeof(number), "%zd", offset);
+    if (put(&t, PyBytes_AS_STRING(c->key), PyBytes_GET_SIZE(c->key)) < 0 || put(&t, "", 1) < 0 ||
+        puts_(&t, number) < 0 || put(&t, "", 1) < 0 || put(&t, raw, raw_len) < 0)
+        goto done;
+    if (!(data = PyBytes_FromStringAndSize(t.data, t.len)) || !(hash = PyObject_CallOneArg(c->digest, data)) ||
+        !(v[F_EVENT_ID] = PyObject_CallMethodNoArgs(hash, s_hexdigest)))
+        goto done;
+    t.len = 0;
+    for (i = 0; i < N_FIELDS; i++) {
+        if (v[i] == NULL)
+            continue;
+        if (put(&t, t.len ? ",\"" : "{\"", 2) < 0 || puts_(&t, FIELDS[i]) < 0 || put(&t, "\":", 2) < 0)
+            goto done;
+        written = put_json(&t, v[i]);
+        if (written <= 0) {
+            rc = written;
+            goto done;
+        }
+    }
+    if (put(&t, "}", 1) < 0 || !(text = PyUnicode_DecodeASCII(t.data, t.len, "strict")))
+        goto done;
+    rc = PyList_Append(c->out, text) < 0 ? -1 : 1;
+    Py_DECREF(text);
+done:
+    for (i = 0; i < N_FIELDS; i++)
+        Py_XDECREF(v[i]);
+    Py_XDECREF(data);
+    Py_XDECREF(hash);
+    PyMem_Free(t.data);
+    return rc;
+}
+
 static int
 is_key(const unsigned char *body, const uint32_t *keys, Py_ssize_t nkeys)
 {
@@ -315,7 +726,7 @@ is_key(const unsigned char *body, const uint32_t *keys, Py_ssize_t nkeys)
 static int
 apply(const Form *f, PyObject *table, PyObject *move_to_end, PyObject *sessions, PyObject *session_type, Py_ssize_t max_sessions,
       double timeout, PyObject *when, PyObject *opened, PyObject *appliance, int *ahead, const char *body,
-      Py_ssize_t body_len, Py_ssize_t *evicted_full, Py_ssize_t *evicted_idle)
+      Py_ssize_t body_len, Py_ssize_t *evicted_full, Py_ssize_t *evicted_idle, PyObject **touched)
 {
     PyObject *number, *key, *found, *value, *result;
     int timed = when != Py_None;
@@ -431,6 +842,10 @@ apply(const Form *f, PyObject *table, PyObject *move_to_end, PyObject *sessions,
                 Py_DECREF(found);
                 goto done;
             }
+            if (touched != NULL) {
+                Py_INCREF(found);
+                *touched = found;
+            }
         }
         Py_DECREF(found);
     }
@@ -447,21 +862,82 @@ done:
     return rc;
 }
 
+/* Parse ctx (see write_event's EventContext) into c. 0, or -1 with an error set. */
+static int
+event_context(PyObject *ctx, EventContext *c)
+{
+    PyObject *fields, *info[N_TEMPLATES];
+    Py_ssize_t i, j;
+    if (!PyArg_ParseTuple(ctx, "O!SnOOOO!UUO!O!O!O!:scan ctx", &PyList_Type, &c->out, &c->key, &c->offset, &c->digest,
+                          &c->is_ip, &c->resolve, &PyFrozenSet_Type, &c->cleartext, &c->vendor, &c->product,
+                          &PyTuple_Type, &fields, &PyTuple_Type, &info[E_T1], &PyTuple_Type, &info[E_T2],
+                          &PyTuple_Type, &info[E_T10]))
+        return -1;
+    if (PyTuple_GET_SIZE(fields) != N_FIELDS) {
+        PyErr_SetString(PyExc_ValueError, "scan: the event fields are not those of this module");
+        return -1;
+    }
+    for (i = 0; i < N_FIELDS; i++) {
+        PyObject *name = PyTuple_GET_ITEM(fields, i);
+        if (!PyUnicode_Check(name) || PyUnicode_CompareWithASCIIString(name, FIELDS[i]) != 0) {
+            PyErr_SetString(PyExc_ValueError, "scan: the event fields are not those of this module");
+            return -1;
+        }
+    }
+    for (i = 0; i < N_TEMPLATES; i++) {
+        if (PyTuple_GET_SIZE(info[i]) != N_INFO) {
+            PyErr_SetString(PyExc_ValueError, "scan: a template's event values must be 7");
+            return -1;
+        }
+        for (j = 0; j < N_INFO; j++) {
+            PyObject *value = PyTuple_GET_ITEM(info[i], j);
+            if (value != Py_None && !PyUnicode_CheckExact(value)) {
+                PyErr_SetString(PyExc_TypeError, "scan: a template's event values must be str or None");
+                return -1;
+            }
+            c->info[i][j] = value;
+        }
+    }
+    return 0;
+}
+
+/* Whether a session still keeps the body of a line unread (Session.raw_*): 1, 0, or -1 on an error. */
+static int
+keeps_lines(PyObject *session)
+{
+    PyObject *names[3];
+    int i;
+    names[0] = s_raw_open;
+    names[1] = s_raw_verdict;
+    names[2] = s_raw_tls;
+    for (i = 0; i < 3; i++) {
+        PyObject *value = PyObject_GetAttr(session, names[i]);
+        if (value == NULL)
+            return -1;
+        Py_DECREF(value);
+        if (value != Py_None)
+            return 1;
+    }
+    return 0;
+}
+
 static PyObject *
 scan(PyObject *module, PyObject *args)
 {
-    PyObject *buf, *prefix, *keys_obj, *table, *sessions, *session_type, *env;
+    PyObject *buf, *prefix, *keys_obj, *table, *sessions, *session_type, *env, *ctx = Py_None;
     Py_ssize_t pos, end, limit, max_sessions;
     double timeout;
     PyObject *when = NULL, *opened = NULL, *appliance = NULL, *move_to_end = NULL; /* table.move_to_end, bound once */
+    PyObject *dvc = Py_None, *time_text = Py_None, *serial = Py_None, *version = Py_None;
+    EventContext events;
     int ahead = 0, code = DONE;
     uint32_t keys[MAX_KEYS];
-    Py_ssize_t nkeys, size, lines = 0, fast = 0, evicted_full = 0, evicted_idle = 0;
+    Py_ssize_t nkeys, size, lines = 0, fast = 0, emitted = 0, evicted_full = 0, evicted_idle = 0;
     const char *b, *pfx;
 
     (void)module;
-    if (!PyArg_ParseTuple(args, "SnnnSSO!OOndO:scan", &buf, &pos, &end, &limit, &prefix, &keys_obj,
-                          &PyDict_Type, &table, &sessions, &session_type, &max_sessions, &timeout, &env))
+    if (!PyArg_ParseTuple(args, "SnnnSSO!OOndO|O:scan", &buf, &pos, &end, &limit, &prefix, &keys_obj, &PyDict_Type,
+                          &table, &sessions, &session_type, &max_sessions, &timeout, &env, &ctx))
         return NULL;
     if (pos < 0 || end > PyBytes_GET_SIZE(buf) || pos > end) {
         PyErr_SetString(PyExc_ValueError, "scan: positions out of the buffer");
@@ -481,15 +957,31 @@ scan(PyObject *module, PyObject *args)
         PyErr_SetString(PyExc_TypeError, "scan: session_type must be a class");
         return NULL;
     }
+    if (ctx != Py_None) {
+        if (!PyTuple_Check(ctx)) {
+            PyErr_SetString(PyExc_TypeError, "scan: ctx must be a tuple or None");
+            return NULL;
+        }
+        if (event_context(ctx, &events) < 0)
+            return NULL;
+    }
     if (env != Py_None) {
         if (!PyTuple_Check(env)) {
             PyErr_SetString(PyExc_TypeError, "scan: env must be a tuple or None");
             return NULL;
         }
-        if (!PyArg_ParseTuple(env, "OOUp:scan env", &when, &opened, &appliance, &ahead))
+        if (ctx != Py_None ? !PyArg_ParseTuple(env, "OOUpOOOO:scan env", &when, &opened, &appliance, &ahead, &dvc,
+                                               &time_text, &serial, &version)
+                           : !PyArg_ParseTuple(env, "OOUp|OOOO:scan env", &when, &opened, &appliance, &ahead, &dvc,
+                                               &time_text, &serial, &version))
             return NULL;
         if (when != Py_None && !PyFloat_Check(when)) {
             PyErr_SetString(PyExc_TypeError, "scan: the envelope time must be a float or None");
+            return NULL;
+        }
+        if ((dvc != Py_None && !PyUnicode_Check(dvc)) || (time_text != Py_None && !PyUnicode_Check(time_text)) ||
+            (serial != Py_None && !PyUnicode_Check(serial)) || (version != Py_None && !PyUnicode_Check(version))) {
+            PyErr_SetString(PyExc_TypeError, "scan: the envelope's dvc, time, serial and version must be str or None");
             return NULL;
         }
     }
@@ -501,8 +993,10 @@ scan(PyObject *module, PyObject *args)
         const char *line = b + pos;
         const char *nl = memchr(line, '\n', (size_t)(end - pos));
         Py_ssize_t length = nl - line; /* the block ends with a newline: nl is found */
-        const char *body, *content;
+        const char *body, *content, *after, *next;
         Form form;
+        EventForm event;
+        int is_event = 0;
 
         if (length > limit) {
             code = LONG;
@@ -522,32 +1016,126 @@ scan(PyObject *module, PyObject *args)
             pos += length + 1;
             continue;
         }
-        if (pos + length + 1 >= end || !fast_form(body, content, &form)) {
-            code = LINE; /* the last line of the block may be wrapped; others need a template */
+        if (pos + length + 1 >= end) {
+            code = LINE; /* the last line of the block may be wrapped */
+            break;
+        }
+        if (!fast_form(body, content, &form)) {
+            /* An event is made when the next line comes (Python finishes a held-back
+             * line there), and only when that line is within the limit. */
+            if (ctx == Py_None || !event_form(body, content, &event) || !printable(line, body)) {
+                code = LINE; /* others need a template */
+                break;
+            }
+            is_event = 1;
+        }
+        after = nl + 1;
+        next = memchr(after, '\n', (size_t)(b + end - after));
+        if (is_event && next - after > limit) {
+            code = LINE;
             break;
         }
         if (env == Py_None) {
             /* Reading the envelope may warn: the full way warns first about the
              * cut of a next line over the limit (it finishes a line at the next
              * one), so such a line goes to Python. */
-            const char *after = nl + 1;
-            const char *next = memchr(after, '\n', (size_t)(b + end - after));
             code = (next - after > limit) ? LINE : ENVELOPE;
             break;
         }
         if (move_to_end == NULL && (move_to_end = PyObject_GetAttr(table, s_move_to_end)) == NULL)
             return NULL;
-        if (apply(&form, table, move_to_end, sessions, session_type, max_sessions, timeout, when, opened, appliance, &ahead,
-                  body, content - body, &evicted_full, &evicted_idle) < 0) {
-            Py_DECREF(move_to_end);
-            return NULL;
+        if (is_event) {
+            /* SessionTable.get: the session is touched (a touch form), then its kept lines are read. */
+            PyObject *session = NULL;
+            int written = -1;
+            form.verb = V_TOUCH;
+            form.outbound = event.template == E_T10;
+            form.number = event.number;
+            if (apply(&form, table, move_to_end, sessions, session_type, max_sessions, timeout, when, opened,
+                      appliance, &ahead, body, 0, &evicted_full, &evicted_idle, &session) == 0) {
+                int keeps = session != NULL ? keeps_lines(session) : 0;
+                PyObject *done = keeps > 0 ? PyObject_CallOneArg(events.resolve, session) : NULL;
+                if (keeps == 0 || done != NULL)
+                    written = write_event(&events, &event, session, time_text, dvc, serial, version, line,
+                                          content - line, events.offset + pos);
+                Py_XDECREF(done);
+            }
+            Py_XDECREF(session);
+            if (written < 0) {
+                Py_DECREF(move_to_end);
+                return NULL;
+            }
+            if (written == 0) {
+                code = LINE; /* Python makes this event */
+                break;
+            }
+            emitted++;
+        } else {
+            if (apply(&form, table, move_to_end, sessions, session_type, max_sessions, timeout, when, opened,
+                      appliance, &ahead, body, content - body, &evicted_full, &evicted_idle, NULL) < 0) {
+                Py_DECREF(move_to_end);
+                return NULL;
+            }
+            fast++;
         }
         lines++;
-        fast++;
         pos += length + 1;
     }
     Py_XDECREF(move_to_end);
-    return Py_BuildValue("innnnni", code, pos, lines, fast, evicted_full, evicted_idle, ahead);
+    return Py_BuildValue("innnnnin", code, pos, lines, fast, evicted_full, evicted_idle, ahead, emitted);
+}
+
+/* A line start that opens a log line (envelope.starts_envelope): its first three
+ * bytes are one of ``heads`` (three bytes each), or "<" and a digit. ``avail`` is
+ * how many bytes the line has there. */
+static int
+opens(const char *p, Py_ssize_t avail, const char *heads, Py_ssize_t nheads)
+{
+    Py_ssize_t i;
+    if (avail >= 3) {
+        for (i = 0; i < nheads; i++) {
+            if (p[0] == heads[3 * i] && p[1] == heads[3 * i + 1] && p[2] == heads[3 * i + 2])
+                return 1;
+        }
+    }
+    return avail >= 2 && p[0] == '<' && p[1] >= '0' && p[1] <= '9';
+}
+
+/* all_envelopes(buf, end, heads) -> bool: envelope.all_envelopes in C (every line
+ * of buf[:end], which ends with a newline, opens a log line). */
+static PyObject *
+py_all_envelopes(PyObject *module, PyObject *args)
+{
+    PyObject *buf, *heads_obj;
+    Py_ssize_t end, nheads, size;
+    const char *b, *heads, *p, *stop;
+    (void)module;
+    if (!PyArg_ParseTuple(args, "SnS:all_envelopes", &buf, &end, &heads_obj))
+        return NULL;
+    size = PyBytes_GET_SIZE(buf);
+    if (end < 0 || end > size) {
+        PyErr_SetString(PyExc_ValueError, "all_envelopes: end out of the buffer");
+        return NULL;
+    }
+    if (PyBytes_GET_SIZE(heads_obj) % 3) {
+        PyErr_SetString(PyExc_ValueError, "all_envelopes: heads must be of three bytes each");
+        return NULL;
+    }
+    if (end == 0)
+        Py_RETURN_TRUE;
+    b = PyBytes_AS_STRING(buf);
+    heads = PyBytes_AS_STRING(heads_obj);
+    nheads = PyBytes_GET_SIZE(heads_obj) / 3;
+    /* The first line, as starts_envelope(buf[:3]) sees it. */
+    if (!opens(b, size < 3 ? size : 3, heads, nheads))
+        Py_RETURN_FALSE;
+    /* Every newline before the last byte starts a line, seen up to that byte. */
+    stop = b + end - 1;
+    for (p = b; p < stop && (p = memchr(p, '\n', (size_t)(stop - p))) != NULL; p++) {
+        if (!opens(p + 1, stop - (p + 1), heads, nheads))
+            Py_RETURN_FALSE;
+    }
+    Py_RETURN_TRUE;
 }
 
 /* fast_form(body) -> (verb, outbound, number, mid) or None: the form this
@@ -572,6 +1160,7 @@ py_fast_form(PyObject *module, PyObject *arg)
 static PyMethodDef methods[] = {
     {"scan", scan, METH_VARARGS, "Read the lines of a block up to the first one that needs Python."},
     {"fast_form", py_fast_form, METH_O, "The fast form of a line body: (verb, outbound, number, mid) or None."},
+    {"all_envelopes", py_all_envelopes, METH_VARARGS, "Whether every line of buf[:end] opens a log line."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -590,7 +1179,18 @@ PyInit__speedups(void)
         !(s_move_to_end = PyUnicode_InternFromString("move_to_end")) ||
         !(s_popitem = PyUnicode_InternFromString("popitem")) ||
         !(s_advance = PyUnicode_InternFromString("advance")) || !(s_inbound = PyUnicode_InternFromString("i")) ||
-        !(s_outbound = PyUnicode_InternFromString("d")))
+        !(s_outbound = PyUnicode_InternFromString("d")) ||
+        !(s_client_ip = PyUnicode_InternFromString("client_ip")) ||
+        !(s_client_host = PyUnicode_InternFromString("client_host")) ||
+        !(s_listener = PyUnicode_InternFromString("listener")) ||
+        !(s_listener_ip = PyUnicode_InternFromString("listener_ip")) ||
+        !(s_sender_group = PyUnicode_InternFromString("sender_group")) ||
+        !(s_sbrs = PyUnicode_InternFromString("sbrs")) || !(s_tls = PyUnicode_InternFromString("tls")) ||
+        !(s_tls_protocol = PyUnicode_InternFromString("tls_protocol")) ||
+        !(s_tls_cipher = PyUnicode_InternFromString("tls_cipher")) ||
+        !(s_local_ip = PyUnicode_InternFromString("local_ip")) ||
+        !(s_remote_port = PyUnicode_InternFromString("remote_port")) ||
+        !(s_hexdigest = PyUnicode_InternFromString("hexdigest")))
         return NULL;
     module = PyModule_Create(&module_def);
     if (module == NULL)

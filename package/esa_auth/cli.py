@@ -14,7 +14,7 @@ import os
 import re
 import sys
 from datetime import datetime, timezone
-from typing import IO, Callable, Dict, Iterable, Iterator, List, NoReturn, Optional, Sequence, Tuple
+from typing import IO, Callable, Dict, Iterable, Iterator, List, NoReturn, Optional, Sequence, Tuple, Union, cast
 
 from ._version import __version__
 from .durations import parse_duration
@@ -98,13 +98,31 @@ def read_sources(
     Returns:
         An iterator of events, and the list it fills with unreadable files.
     """
+    events, failures = _read(normalizer, files, stdin, stderr, normalizer.feed)
+    return cast(Iterator[AuthEvent], events), failures
+
+
+def read_texts(
+    normalizer: Normalizer, files: Sequence[str], stdin: IO[bytes], stderr: IO[str]
+) -> Tuple[Iterator[Union[AuthEvent, str]], List[str]]:
+    """:func:`read_sources`, where an event may come as its CIM JSON text (:meth:`Normalizer.feed_text`)."""
+    return _read(normalizer, files, stdin, stderr, normalizer.feed_text)
+
+
+def _read(
+    normalizer: Normalizer,
+    files: Sequence[str],
+    stdin: IO[bytes],
+    stderr: IO[str],
+    feed: Callable[[Stream, bytes], Sequence[Union[AuthEvent, str]]],
+) -> Tuple[Iterator[Union[AuthEvent, str]], List[str]]:
     failures: List[str] = []
 
     def warn() -> None:
         for diagnostic in normalizer.take_diagnostics():
             stderr.write(f"{diagnostic}\n")
 
-    def events() -> Iterator[AuthEvent]:
+    def events() -> Iterator[Union[AuthEvent, str]]:
         for name in files or ["-"]:
             if name == "-":
                 handle: IO[bytes] = stdin
@@ -127,7 +145,7 @@ def read_sources(
                         break
                     if not chunk:
                         break
-                    yield from normalizer.feed(stream, chunk)
+                    yield from feed(stream, chunk)
                     warn()
                 yield from normalizer.end(stream)
                 warn()
@@ -145,13 +163,20 @@ FORMATS = RENDERERS
 def cmd_normalize(args: argparse.Namespace, stdin: IO[bytes], stdout: IO[str], stderr: IO[str]) -> int:
     """``normalize``: one JSON object per event on stdout."""
     normalizer = Normalizer(settings_from(args, datetime.now(timezone.utc)))
-    # CIM is the event's own form: to_dict() directly, one call less per event.
-    render = AuthEvent.to_dict if args.format == "cim" else FORMATS[args.format]
-    events, failures = read_sources(normalizer, args.files, stdin, stderr)
     dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
     write = stdout.write
-    for event in events:
-        write(dumps(render(event)) + "\n")
+    if args.format == "cim":
+        # CIM is the event's own form: to_dict() directly, and the events that
+        # the compiled loop writes come as that same text already.
+        to_dict = AuthEvent.to_dict
+        texts, failures = read_texts(normalizer, args.files, stdin, stderr)
+        for item in texts:
+            write((item if isinstance(item, str) else dumps(to_dict(item))) + "\n")
+    else:
+        render = FORMATS[args.format]
+        events, failures = read_sources(normalizer, args.files, stdin, stderr)
+        for event in events:
+            write(dumps(render(event)) + "\n")
     stdout.flush()
     if args.stats:
         stats = normalizer.stats_dict()

@@ -16,17 +16,18 @@ Splunk app ships without it and reads with the Python loop.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import sys
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
-from typing import Any, Dict, List, Match, Optional, Tuple
+from typing import Any, Dict, List, Match, Optional, Tuple, Union, cast
 
 from . import patterns as P
 from .envelope import ENVELOPE_HEADS, Envelope, all_envelopes, body_start, parse_prefix, starts_envelope
 from .errors import ConfigError, StateError
-from .events import AuthEvent
+from .events import FIELD_ORDER, PRODUCT, VENDOR, AuthEvent
 from .sessions import DEFAULT_MAX_SESSIONS, DEFAULT_TIMEOUT, INBOUND, OUTBOUND, Session, SessionTable
 from .text import clip, decode, is_ip
 from .timezones import infer_year, local_to_epoch, parse_zone, rfc3339
@@ -258,6 +259,8 @@ class Normalizer:
         self._parsed: Dict[Tuple[str, bytes], Tuple[Tuple[str, Any], ...]] = {}
         self.stats = Stats()
         self.diagnostics: List[Diagnostic] = []
+        #: Set by feed_text(): the compiled loop may write events as their CIM JSON text.
+        self._text_events = False
         if state is not None:
             if not isinstance(state, dict) or state.get("version") != STATE_VERSION:
                 raise StateError("normalizer state has an unknown version")
@@ -321,6 +324,21 @@ class Normalizer:
             stream.partial = tail
         return events
 
+    def feed_text(self, stream: Stream, data: bytes) -> List[Union[AuthEvent, str]]:
+        """:meth:`feed`, where an event may come as its CIM JSON text instead of an :class:`AuthEvent`.
+
+        The text is what the command line writes for the event: ``json.dumps`` of
+        :meth:`AuthEvent.to_dict` with ``ensure_ascii=False`` and no spaces. The
+        compiled loop writes the events of the usual forms of T1, T2 and T10
+        that way, without making the event object; other events, and all of
+        them with the Python loop, come as objects. Same events, same order.
+        """
+        self._text_events = True
+        try:
+            return cast(List[Union[AuthEvent, str]], self.feed(stream, data))
+        finally:
+            self._text_events = False
+
     def flush(self, stream: Stream) -> List[AuthEvent]:
         """Finish the held-back logical line (all complete lines are then read)."""
         pending = stream.pending
@@ -356,10 +374,12 @@ class Normalizer:
         """
         if end <= 0:
             return []
+        if _speedups is not None:
+            if first_cut or not _speedups.all_envelopes(buf, end, _ENVELOPE_HEADS):
+                return self._each_line(stream, buf, 0, end, offset, first_cut)
+            return self._scan_lines(stream, buf, end, offset)
         if first_cut or not all_envelopes(buf, end):
             return self._each_line(stream, buf, 0, end, offset, first_cut)
-        if _speedups is not None:
-            return self._scan_lines(stream, buf, end, offset)
         events: List[AuthEvent] = []
         finish = self._finish_into
         dispatch = P.DISPATCH
@@ -555,8 +575,15 @@ class Normalizer:
         handed = pended = fast = 0
         prefix = b""  # no envelope read yet: the first line is read here
         size = 0
-        envelope: Optional[Tuple[Optional[float], float, str, bool]] = None
+        #: (time, opened, session appliance, clock ahead, dvc, time text, serial, version): see _speedups.scan.
+        envelope: Optional[Tuple[Any, ...]] = None
         pos = 0
+        # Events the compiled loop writes as text (feed_text), with what it needs for them.
+        text_events = (
+            (events, stream.key.encode("utf-8", "replace"), offset, _DIGEST, is_ip, self._resolve,
+             CLEARTEXT_MECHANISMS, VENDOR, PRODUCT, FIELD_ORDER, *_TEXT_TEMPLATES)
+            if self._text_events else None
+        )  # fmt: skip
         if pending is not None and buf.find(b"\n") <= limit:
             # The block's first line opens a log line: the held-back line is whole.
             # (Before a line over the limit it is finished by _each_line, after
@@ -564,23 +591,41 @@ class Normalizer:
             finish(events, stream, pending)
             pending = None
         while True:
-            code, pos, lines, found, full, idle, ahead = scan(
-                buf, pos, end, limit, prefix, keys, table, sessions, Session, max_sessions, timeout, envelope
+            code, pos, lines, found, full, idle, ahead, written = scan(
+                buf,
+                pos,
+                end,
+                limit,
+                prefix,
+                keys,
+                table,
+                sessions,
+                Session,
+                max_sessions,
+                timeout,
+                envelope,
+                text_events,
             )
             lineno += lines
             fast += found
+            pended += written  # event lines, counted as events here, not as skipped
+            self.stats.events += written
             sessions.evicted_full += full
             sessions.evicted_idle += idle
             if code == _SCAN_DONE:
                 break
             if envelope is not None and envelope[3] and not ahead:
-                envelope = (envelope[0], envelope[1], envelope[2], False)
+                envelope = (*envelope[:3], False, *envelope[4:])
             if code == _SCAN_ENVELOPE:
-                # What the Python loop does at the first fast line of an envelope.
+                # What the Python loop does at the first fast line of an envelope,
+                # and what _finish gives the events of its lines.
                 when, host = self._envelope(stream, prefix, lineno + 1)
-                appliance = host or self.settings.host or stream.appliance or stream.serial or ""
+                dvc = host or self.settings.host or stream.appliance
                 ahead = when is not None and when > sessions.clock
-                envelope = (when, when or sessions.clock, appliance, ahead)
+                envelope = (
+                    when, when or sessions.clock, dvc or stream.serial or "", ahead,
+                    dvc, None if when is None else self._time(when), stream.serial, stream.version,
+                )  # fmt: skip
                 continue
             stop = buf.find(b"\n", pos)  # the line handed back ends there
             if code == _SCAN_LONG:
@@ -1002,6 +1047,16 @@ _KEY_ALTERNATIVES = rb"(?i:" + b"|".join(re.escape(key) for key in _KEYS) + rb")
 #: The dispatch keys as ``_speedups.scan`` takes them: four bytes each, one after the other.
 _DISPATCH_KEYS = b"".join(sorted(P.DISPATCH))
 _SCAN_DONE, _SCAN_LINE, _SCAN_LONG, _SCAN_ENVELOPE = 0, 1, 2, 3
+
+#: envelope.ENVELOPE_HEADS as ``_speedups.all_envelopes`` takes them: three bytes each, one after the other.
+_ENVELOPE_HEADS = b"".join(sorted(ENVELOPE_HEADS))
+#: The event id's hash (Normalizer._event), for the compiled loop.
+_DIGEST = functools.partial(hashlib.blake2b, digest_size=16)
+#: What the templates whose events the compiled loop writes give them, in its order.
+_TEXT_TEMPLATES = tuple(
+    (p.action, p.activity, p.app, p.direction, p.signature, p.signature_id, p.reason)
+    for p in (P.BY_NAME["T1"], P.BY_NAME["T2"], P.BY_NAME["T10"])
+)
 
 #: Dispatch keys of the header templates (a line under one may change the file's offset or serial).
 _HEADER_KEYS = frozenset(key for key, found in P.DISPATCH.items() if any(p.role == P.HEADER for p in found))
