@@ -227,6 +227,32 @@ def test_the_compiled_loop_writes_the_usual_events_as_text() -> None:
     assert normalizer.stats_dict() == expected.stats_dict()
 
 
+_LINE_STARTS = [b"\n", b"\r\n", b"<", b"<1", b"<x", b"Mo", b"Jan 1", b"Info: ", b"INF", b"x", b" ", b"\x00"]
+
+
+@settings(max_examples=3000, deadline=None)
+@given(
+    pieces=st.lists(st.sampled_from(_LINE_STARTS + sorted(pipeline.ENVELOPE_HEADS)), max_size=12),
+    cut=st.integers(0, 60),
+)
+@example(pieces=[b"Mon", b"\n", b"<", b"\n"], cut=0)  # "<" then the block's last newline: no digit to see
+@example(pieces=[b"\n"], cut=0)
+def test_the_block_check_agrees_with_the_python_one(pieces: List[bytes], cut: int) -> None:
+    """``_speedups.all_envelopes`` tells what ``envelope.all_envelopes`` tells, at every block end."""
+    assert speedups is not None
+    buf = b"".join(pieces)
+    ends = [i + 1 for i, byte in enumerate(buf) if byte == 10] + [0]
+    for end in ends:
+        assert speedups.all_envelopes(buf, end, pipeline._ENVELOPE_HEADS) == pipeline.all_envelopes(buf, end), end
+    assert speedups.all_envelopes(buf + b"\n" + b"y" * cut, len(buf) + 1, pipeline._ENVELOPE_HEADS) == (
+        pipeline.all_envelopes(buf + b"\n" + b"y" * cut, len(buf) + 1)
+    )  # fmt: skip
+    with pytest.raises(ValueError, match="out of the buffer"):
+        speedups.all_envelopes(buf, len(buf) + 1, pipeline._ENVELOPE_HEADS)
+    with pytest.raises(ValueError, match="three bytes"):
+        speedups.all_envelopes(buf, 0, b"ab")
+
+
 # --- the call itself ------------------------------------------------------------
 
 #: An open line in its usual form (C1): the compiled loop applies it and keeps its body.
