@@ -475,3 +475,103 @@ def test_settings_beyond_c_integers_read_as_no_limit() -> None:
     config = Settings(tz="UTC", max_sessions=2**70, max_line_bytes=2**70)
     compiled, python, full = _ways(data, [], config, -1)
     assert compiled == python == full
+
+
+# --- kept session lines read for an event ---------------------------------------------
+
+_WORDS = [
+    "In", "Data", "address", "ADDRESS", "Address", "(x)", "(a(b)", "()", "(192.0.2.1)", "(192.0.2.1", "unknown",
+    "UNKNOWN", "verified", "yes", "no", "YES", "reverse", "dns", "host", "port", "25", "99999", "0", "007",
+    "match", "MATCH", "Match", "SBRS", "sbrs", "not", "enabled", "ENABLED", "country", "Country", "None", "none",
+    "3.5", "-1.0", "+2", "1.", ".5", "10", "x", "ALL", "protocol", "PROTOCOL", "cipher", "Cipher", "TLSv1.2",
+    "a.example", "198.51.100.7", "::ffff:192.0.2.1", "SG", "ACCEPT", "interface", "success", "successful",
+]  # fmt: skip
+
+
+@st.composite
+def kept_bodies(draw: Any) -> bytes:
+    """Bodies of the five kept templates: their usual shapes, with tricky words and odd spacing here and there."""
+    word = st.sampled_from(_WORDS)
+    few = st.one_of(st.just([]), st.just([]), st.just([]), st.lists(word, min_size=1, max_size=2))
+    some = st.lists(word, min_size=0, max_size=6)
+
+    def join(parts: List[str]) -> str:
+        # Mostly one space, as AsyncOS writes; now and then two (the templates allow more).
+        return "".join((" " if draw(st.integers(0, 40)) else "  ") + part for part in parts)
+
+    kind = draw(st.integers(0, 4))
+    n = draw(st.sampled_from(["5", "05", "123456789012345678"]))
+    if kind == 0:
+        body = f"New SMTP ICID {n} interface" + join([draw(word), *draw(few)])
+        if draw(st.booleans()):
+            body += join(["(" + draw(st.sampled_from(["192.0.2.1", "", "x)", "(y"])) + ")"])
+        body += join(["address", draw(word)])
+        if draw(st.booleans()):
+            body += join(["reverse", "dns", "host", draw(word), *draw(few), "verified"])
+            body += join([draw(st.sampled_from(["yes", "no", "YES"]))])
+        body += join(draw(few))
+    elif kind == 1:
+        body = f"New SMTP DCID {n} interface" + join([draw(word), "address", draw(word)])
+        if draw(st.booleans()):
+            body += join(["port", draw(st.sampled_from(["25", "0", "99999", "587", "x"]))])
+        body += join(draw(few))
+    elif kind == 2:
+        verdict = draw(st.sampled_from(["ACCEPT", "REJECT", "TCPREFUSE", "RELAY", "accept"]))
+        body = f"ICID {n} {verdict} SG" + join([draw(word), *draw(few), "match", *draw(some)])
+    else:
+        body = f"{'ICID' if kind == 3 else 'DCID'} {n} TLS success" + draw(st.sampled_from(["", "ful"]))
+        body += join(draw(some))
+    if draw(st.integers(0, 9)) == 0:
+        body += " "
+    return body.encode()
+
+
+def _template_of(body: bytes) -> str:
+    if body.startswith(b"New SMTP ICID"):
+        return "C1"
+    if body.startswith(b"New SMTP DCID"):
+        return "C7"
+    if b" TLS " in body:
+        return "C4" if body.startswith(b"ICID") else "C8t"
+    return "C2"
+
+
+@settings(max_examples=4000, deadline=None)
+@given(body=kept_bodies())
+@example(body=b"New SMTP ICID 5 interface In (192.0.2.1) address 198.51.100.7 reverse dns host a verified yes")
+@example(body=b"New SMTP ICID 5 interface In address 198.51.100.7 reverse dns host UNKNOWN verified yes")
+@example(body=b"New SMTP ICID 5 interface ADDRESS address x")
+@example(body=b"New SMTP DCID 5 interface 192.0.2.1 address 203.0.113.9 port 99999")
+@example(body=b"ICID 5 ACCEPT SG None match ALL SBRS None")
+@example(body=b"ICID 5 RELAY SG a b MATCH x match SBRS 3.5 extra SBRS not enabled country de")
+@example(body=b"ICID 5 ACCEPT SG x match SBRS not enabled")
+@example(body=b"ICID 5 TLS success PROTOCOL  TLSv1.2 cipher")
+def test_a_kept_body_read_in_c_is_read_as_its_template_reads_it(body: bytes) -> None:
+    """``_speedups.kept_fields`` gives what the template and ``_session_values`` give, or leaves the body to them."""
+    assert speedups is not None
+    got = speedups.kept_fields(body)
+    if got is None:
+        return
+    name = _template_of(body)
+    match = pipeline.P.BY_NAME[name].regex.match(body.decode("ascii"))
+    assert match is not None, f"read in C, but {name} does not match it"
+    assert got == list(pipeline._session_values(name, match))
+
+
+def test_the_usual_kept_bodies_are_read_in_c() -> None:
+    """The bodies of a mail log's open, verdict and TLS lines do not go back to Python."""
+    assert speedups is not None
+    for body in (
+        b"New SMTP ICID 5 interface IncomingMail (192.0.2.10) address 198.51.100.7 reverse dns host mx.example.net"
+        b" verified yes",
+        b"New SMTP ICID 5 interface Management address 10.1.1.1",
+        b"New SMTP DCID 8 interface 192.0.2.1 address 203.0.113.9 port 25",
+        b"ICID 5 ACCEPT SG UNKNOWNLIST match sbrs[-1.0:10.0] SBRS 3.6 country Netherlands",
+        b"ICID 5 RELAY SG RELAYLIST match 10.0.0.0/8 SBRS None",
+        b"ICID 5 TLS success protocol TLSv1.2 cipher ECDHE-RSA-AES128-GCM-SHA256",
+        b"DCID 8 TLS success protocol TLSv1.3 cipher TLS_AES_256_GCM_SHA384",
+    ):
+        assert speedups.kept_fields(body) is not None, body
+    assert speedups.kept_fields(b"New SMTP ICID 5 interface Data 1 (192.0.2.1) address 198.51.100.7") is None
+    with pytest.raises(TypeError, match="bytes"):
+        speedups.kept_fields("text")

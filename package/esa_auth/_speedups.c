@@ -547,7 +547,7 @@ ip_of(const EventContext *c, PyObject *value, PyObject **out)
 }
 
 static PyObject *s_client_ip, *s_client_host, *s_listener, *s_listener_ip, *s_sender_group, *s_sbrs, *s_tls,
-    *s_tls_protocol, *s_tls_cipher, *s_local_ip, *s_remote_port, *s_hexdigest;
+    *s_tls_protocol, *s_tls_cipher, *s_local_ip, *s_remote_ip, *s_remote_port, *s_hexdigest;
 
 /* The session's fields an event takes (Normalizer._event). 0, or -1 on an error. */
 static int
@@ -862,6 +862,413 @@ done:
     return rc;
 }
 
+/* --- Kept session lines (Session.raw_*), read for an event -------------------
+ *
+ * A session keeps the bodies of its open, verdict and TLS lines unread
+ * (pipeline._FAST_FORMS); Normalizer._resolve reads them with their templates
+ * (C1, C7, C2, C4, C8t) when an event needs the session. The event path above
+ * reads here the bodies it surely reads alike: words parted by one space,
+ * each template's fixed words as AsyncOS writes them, and the parts that the
+ * templates read lazily cut where the regular expression cuts them (see each
+ * parser). Any other body goes to Normalizer._resolve, for the whole session.
+ * tests/test_speedups.py holds each parser to its template on generated bodies. */
+
+#define MAX_WORDS 64
+
+typedef struct {
+    const char *s;
+    Py_ssize_t n;
+} Word;
+
+/* Split [s, e) at single spaces: the number of words, or -1 when a word is empty
+ * (two spaces, a space at an end) or there are more than MAX_WORDS. */
+static int
+split_words(const char *s, const char *e, Word *w)
+{
+    int n = 0;
+    const char *p = s;
+    for (;;) {
+        const char *q = memchr(p, ' ', (size_t)(e - p));
+        if (q == NULL)
+            q = e;
+        if (q == p || n == MAX_WORDS)
+            return -1;
+        w[n].s = p;
+        w[n].n = q - p;
+        n++;
+        if (q == e)
+            return n;
+        p = q + 1;
+    }
+}
+
+static int
+word_is(const Word *w, const char *text)
+{
+    return w->n == (Py_ssize_t)strlen(text) && memcmp(w->s, text, (size_t)w->n) == 0;
+}
+
+/* The same word in any case (the templates' fixed words are case-insensitive). */
+static int
+word_is_ci(const Word *w, const char *text)
+{
+    Py_ssize_t i;
+    if (w->n != (Py_ssize_t)strlen(text))
+        return 0;
+    for (i = 0; i < w->n; i++) {
+        char c = w->s[i];
+        if (c >= 'A' && c <= 'Z')
+            c = (char)(c + 32);
+        if (c != text[i])
+            return 0;
+    }
+    return 1;
+}
+
+/* Append (name, value) to a list of session fields; the value is stolen. 0, or -1 on an error. */
+static int
+add_field(PyObject *out, PyObject *name, PyObject *value)
+{
+    PyObject *pair;
+    int rc;
+    if (value == NULL)
+        return -1;
+    pair = PyTuple_Pack(2, name, value);
+    Py_DECREF(value);
+    if (pair == NULL)
+        return -1;
+    rc = PyList_Append(out, pair);
+    Py_DECREF(pair);
+    return rc;
+}
+
+static PyObject *
+word_text(const Word *w)
+{
+    return PyUnicode_DecodeASCII(w->s, w->n, "strict");
+}
+
+/* Words [w, w + n) joined by one space (as they stand in the body). */
+static PyObject *
+words_text(const Word *w, int n)
+{
+    return PyUnicode_DecodeASCII(w[0].s, w[n - 1].s + w[n - 1].n - w[0].s, "strict");
+}
+
+/*
+ * C1: New SMTP ICID n interface L [(ip)] address A [reverse dns host H verified yes|no]
+ * The template's listener is lazy (.+?): it ends at the first space where the
+ * rest of the template matches. For a one-word L that is the end of L (within
+ * L no space follows), and the rest matches as written here exactly when the
+ * words are these; the (ip) group is greedy and wants no parentheses or spaces
+ * inside. The lazy reverse DNS name ends at the first " verified": for a
+ * one-word H, at its end.
+ */
+static int
+kept_c1(const Word *w, int n, PyObject *out)
+{
+    int i = 6, verified;
+    Py_ssize_t k;
+    const Word *ip = NULL, *host = NULL;
+    if (n < 8 || !word_is(&w[4], "interface"))
+        return 0;
+    if (w[6].s[0] == '(') {
+        if (w[6].n < 2 || w[6].s[w[6].n - 1] != ')')
+            return 0;
+        for (k = 1; k < w[6].n - 1; k++) {
+            if (w[6].s[k] == '(' || w[6].s[k] == ')')
+                return 0;
+        }
+        ip = &w[6];
+        i = 7;
+    }
+    if (!(n == i + 2 || n == i + 8) || !word_is(&w[i], "address"))
+        return 0;
+    if (n == i + 8) {
+        if (!word_is(&w[i + 2], "reverse") || !word_is(&w[i + 3], "dns") || !word_is(&w[i + 4], "host") ||
+            !word_is(&w[i + 6], "verified") || !(word_is(&w[i + 7], "yes") || word_is(&w[i + 7], "no")))
+            return 0;
+        host = &w[i + 5];
+    }
+    if (add_field(out, s_client_ip, word_text(&w[i + 1])) < 0 || add_field(out, s_listener, word_text(&w[5])) < 0)
+        return -1;
+    if (ip != NULL && ip->n > 2) {
+        if (add_field(out, s_listener_ip, PyUnicode_DecodeASCII(ip->s + 1, ip->n - 2, "strict")) < 0)
+            return -1;
+    } else {
+        Py_INCREF(Py_None);
+        if (add_field(out, s_listener_ip, Py_None) < 0)
+            return -1;
+    }
+    /* A name is kept only when verified, and "unknown" is none. */
+    verified = host != NULL && word_is(&w[i + 7], "yes") && !word_is_ci(host, "unknown");
+    if (verified && add_field(out, s_client_host, word_text(host)) < 0)
+        return -1;
+    return 1;
+}
+
+/* C7: New SMTP DCID n interface X address Y [port p]; the port is kept when it is one (1-65535). */
+static int
+kept_c7(const Word *w, int n, PyObject *out)
+{
+    long long port = 0;
+    PyObject *value;
+    if (!(n == 8 || n == 10) || !word_is(&w[4], "interface") || !word_is(&w[6], "address"))
+        return 0;
+    if (n == 10 && (!word_is(&w[8], "port") || digits(w[9].s, w[9].s + w[9].n, &port) != w[9].s + w[9].n))
+        return 0;
+    if (add_field(out, s_local_ip, word_text(&w[5])) < 0 || add_field(out, s_remote_ip, word_text(&w[7])) < 0)
+        return -1;
+    if (port > 0 && port < 65536) {
+        value = PyLong_FromLongLong(port);
+    } else {
+        value = Py_None;
+        Py_INCREF(value);
+    }
+    return add_field(out, s_remote_port, value) < 0 ? -1 : 1;
+}
+
+/* The tail of C2 after its rule: (?: +SBRS +(not enabled|\S+))?(?: +country +(.+?))?\s*$ over words,
+ * tried as the regular expression tries it. 1 when it matches, with the SBRS words (*sbrs_n 0: none). */
+static int
+c2_country(const Word *w, int n)
+{
+    return n == 0 || (n >= 2 && word_is_ci(&w[0], "country"));
+}
+
+static int
+c2_tail(const Word *w, int n, int *sbrs_n)
+{
+    if (n >= 2 && word_is_ci(&w[0], "sbrs")) {
+        if (n >= 3 && word_is_ci(&w[1], "not") && word_is_ci(&w[2], "enabled") && c2_country(w + 3, n - 3)) {
+            *sbrs_n = 2;
+            return 1;
+        }
+        if (c2_country(w + 2, n - 2)) {
+            *sbrs_n = 1;
+            return 1;
+        }
+    }
+    *sbrs_n = 0;
+    return c2_country(w, n);
+}
+
+/* [-+]?\d+(?:\.\d+)? (pipeline._NUMBER) */
+static int
+is_number(const Word *w)
+{
+    Py_ssize_t i = 0, d = 0;
+    if (i < w->n && (w->s[i] == '-' || w->s[i] == '+'))
+        i++;
+    for (; i < w->n && w->s[i] >= '0' && w->s[i] <= '9'; i++)
+        d++;
+    if (d == 0)
+        return 0;
+    if (i == w->n)
+        return 1;
+    if (w->s[i] != '.' || i + 1 == w->n)
+        return 0;
+    for (i++; i < w->n; i++) {
+        if (w->s[i] < '0' || w->s[i] > '9')
+            return 0;
+    }
+    return 1;
+}
+
+/*
+ * C2: ICID n VERDICT SG sg match [rule] [SBRS x] [country c]
+ * The sender group is lazy (.*?): it ends before the first word "match" (any
+ * case) after one word at least, the rest always matching (the rule can take
+ * all of it). The rule is lazy and optional (??): none first, then one word,
+ * two..., until the SBRS and country parts and the end match after it.
+ */
+static int
+kept_c2(const Word *w, int n, PyObject *out)
+{
+    int j, r, sbrs_n = 0;
+    const Word *rest;
+    PyObject *group, *score;
+    for (j = 5; j < n && !word_is_ci(&w[j], "match"); j++)
+        ;
+    if (j >= n || !word_is(&w[3], "SG") ||
+        !(word_is(&w[2], "ACCEPT") || word_is(&w[2], "REJECT") || word_is(&w[2], "TCPREFUSE") || word_is(&w[2], "RELAY")))
+        return 0;
+    rest = w + j + 1;
+    for (r = 0; r <= n - j - 1; r++) {
+        if (c2_tail(rest + r, n - j - 1 - r, &sbrs_n))
+            break;
+    }
+    /* The group as logged, "None" being none. */
+    if (j - 4 == 1 && word_is(&w[4], "None")) {
+        group = Py_None;
+        Py_INCREF(group);
+    } else {
+        group = words_text(w + 4, j - 4);
+    }
+    if (sbrs_n == 1 && is_number(&rest[r + 1])) {
+        score = word_text(&rest[r + 1]);
+    } else {
+        score = Py_None;
+        Py_INCREF(score);
+    }
+    if (add_field(out, s_sender_group, group) < 0 || add_field(out, s_sbrs, score) < 0)
+        return -1;
+    Py_INCREF(Py_None);
+    return add_field(out, s_raw_verdict, Py_None) < 0 ? -1 : 1;
+}
+
+/* " +word +(\S+)" at p (any case, one or more spaces): the value's end, with *value its start; NULL if none. */
+static const char *
+tls_part(const char *p, const char *e, const char *name, const char **value)
+{
+    Py_ssize_t k, n = (Py_ssize_t)strlen(name);
+    const char *q = p;
+    while (q < e && *q == ' ')
+        q++;
+    if (q == p || e - q < n)
+        return NULL;
+    for (k = 0; k < n; k++) {
+        char c = q[k];
+        if (c >= 'A' && c <= 'Z')
+            c = (char)(c + 32);
+        if (c != name[k])
+            return NULL;
+    }
+    p = q + n;
+    q = p;
+    while (q < e && *q == ' ')
+        q++;
+    if (q == p)
+        return NULL;
+    *value = q;
+    return word(q, e);
+}
+
+/*
+ * C4, C8t after "ICID n " or "DCID n ": TLS success (?: +protocol +(\S+))?(?: +cipher +(\S+))?.*$
+ * Both groups are greedy and optional, and ".*$" takes any rest: the first way
+ * each group matches is the template's (printable ASCII: \S is [!-~]).
+ */
+static int
+kept_tls(const char *p, const char *e, PyObject *out)
+{
+    const char *proto = NULL, *proto_end, *cipher = NULL, *cipher_end;
+    PyObject *value;
+    if (!(p = lit(p, e, "TLS success")))
+        return 0;
+    if ((proto_end = tls_part(p, e, "protocol", &proto)) != NULL)
+        p = proto_end;
+    else
+        proto = NULL;
+    if ((cipher_end = tls_part(p, e, "cipher", &cipher)) == NULL)
+        cipher = NULL;
+    if (add_field(out, s_tls, PyBool_FromLong(1)) < 0)
+        return -1;
+    value = proto != NULL ? PyUnicode_DecodeASCII(proto, proto_end - proto, "strict") : (Py_INCREF(Py_None), Py_None);
+    if (add_field(out, s_tls_protocol, value) < 0)
+        return -1;
+    value = cipher != NULL ? PyUnicode_DecodeASCII(cipher, cipher_end - cipher, "strict") : (Py_INCREF(Py_None), Py_None);
+    if (add_field(out, s_tls_cipher, value) < 0)
+        return -1;
+    Py_INCREF(Py_None);
+    return add_field(out, s_raw_tls, Py_None) < 0 ? -1 : 1;
+}
+
+/* The session fields of a kept body (pipeline._session_values), appended to ``out``:
+ * 1 when read here, 0 when the body needs its template, -1 on an error. */
+static int
+kept_fields(const char *s, const char *e, PyObject *out)
+{
+    Word w[MAX_WORDS];
+    const char *p;
+    long long number;
+    int n;
+    if (!printable(s, e))
+        return 0;
+    if ((p = lit(s, e, "ICID ")) || (p = lit(s, e, "DCID "))) {
+        if (!(p = digits(p, e, &number)) || !(p = lit(p, e, " ")))
+            return 0;
+        if (lit(p, e, "TLS "))
+            return kept_tls(p, e, out);
+        if (s[0] == 'D')
+            return 0;
+        n = split_words(s, e, w);
+        return n >= 6 ? kept_c2(w, n, out) : 0;
+    }
+    n = split_words(s, e, w);
+    if (n < 8 || !word_is(&w[0], "New") || !word_is(&w[1], "SMTP") ||
+        digits(w[3].s, w[3].s + w[3].n, &number) != w[3].s + w[3].n)
+        return 0;
+    if (word_is(&w[2], "ICID"))
+        return kept_c1(w, n, out);
+    if (word_is(&w[2], "DCID"))
+        return kept_c7(w, n, out);
+    return 0;
+}
+
+/* Read the bodies a session keeps (Normalizer._resolve): here when each is read
+ * here, else by ``resolve``. 0, or -1 on an error. */
+static int
+read_kept(PyObject *session, PyObject *resolve)
+{
+    PyObject *names[3], *bodies[3] = {NULL, NULL, NULL}, *fields = NULL, *result;
+    int i, kept = 0, here = 1, rc = -1;
+    Py_ssize_t k;
+    names[0] = s_raw_open;
+    names[1] = s_raw_verdict;
+    names[2] = s_raw_tls;
+    for (i = 0; i < 3; i++) {
+        if ((bodies[i] = PyObject_GetAttr(session, names[i])) == NULL)
+            goto done;
+        if (bodies[i] == Py_None)
+            Py_CLEAR(bodies[i]);
+        else
+            kept = 1;
+    }
+    if (!kept) {
+        rc = 0;
+        goto done;
+    }
+    if ((fields = PyList_New(0)) == NULL)
+        goto done;
+    for (i = 0; i < 3 && here; i++) {
+        int read;
+        if (bodies[i] == NULL)
+            continue;
+        if (!PyBytes_Check(bodies[i]) || PyBytes_GET_SIZE(bodies[i]) == 0) {
+            here = 0;
+            break;
+        }
+        read = kept_fields(PyBytes_AS_STRING(bodies[i]), PyBytes_AS_STRING(bodies[i]) + PyBytes_GET_SIZE(bodies[i]),
+                           fields);
+        if (read < 0)
+            goto done;
+        here = read;
+    }
+    if (!here) {
+        if ((result = PyObject_CallOneArg(resolve, session)) == NULL)
+            goto done;
+        Py_DECREF(result);
+        rc = 0;
+        goto done;
+    }
+    for (i = 0; i < 3; i++) {
+        if (PyObject_SetAttr(session, names[i], Py_None) < 0)
+            goto done;
+    }
+    for (k = 0; k < PyList_GET_SIZE(fields); k++) {
+        PyObject *pair = PyList_GET_ITEM(fields, k);
+        if (PyObject_SetAttr(session, PyTuple_GET_ITEM(pair, 0), PyTuple_GET_ITEM(pair, 1)) < 0)
+            goto done;
+    }
+    rc = 0;
+done:
+    for (i = 0; i < 3; i++)
+        Py_XDECREF(bodies[i]);
+    Py_XDECREF(fields);
+    return rc;
+}
+
 /* Parse ctx (see write_event's EventContext) into c. 0, or -1 with an error set. */
 static int
 event_context(PyObject *ctx, EventContext *c)
@@ -897,26 +1304,6 @@ event_context(PyObject *ctx, EventContext *c)
             }
             c->info[i][j] = value;
         }
-    }
-    return 0;
-}
-
-/* Whether a session still keeps the body of a line unread (Session.raw_*): 1, 0, or -1 on an error. */
-static int
-keeps_lines(PyObject *session)
-{
-    PyObject *names[3];
-    int i;
-    names[0] = s_raw_open;
-    names[1] = s_raw_verdict;
-    names[2] = s_raw_tls;
-    for (i = 0; i < 3; i++) {
-        PyObject *value = PyObject_GetAttr(session, names[i]);
-        if (value == NULL)
-            return -1;
-        Py_DECREF(value);
-        if (value != Py_None)
-            return 1;
     }
     return 0;
 }
@@ -1053,12 +1440,9 @@ scan(PyObject *module, PyObject *args)
             form.number = event.number;
             if (apply(&form, table, move_to_end, sessions, session_type, max_sessions, timeout, when, opened,
                       appliance, &ahead, body, 0, &evicted_full, &evicted_idle, &session) == 0) {
-                int keeps = session != NULL ? keeps_lines(session) : 0;
-                PyObject *done = keeps > 0 ? PyObject_CallOneArg(events.resolve, session) : NULL;
-                if (keeps == 0 || done != NULL)
+                if (session == NULL || read_kept(session, events.resolve) == 0)
                     written = write_event(&events, &event, session, time_text, dvc, serial, version, line,
                                           content - line, events.offset + pos);
-                Py_XDECREF(done);
             }
             Py_XDECREF(session);
             if (written < 0) {
@@ -1157,10 +1541,36 @@ py_fast_form(PyObject *module, PyObject *arg)
     return Py_BuildValue("iiLL", form.verb, form.outbound, form.number, form.verb == V_MID ? form.mid : -1LL);
 }
 
+/* kept_fields(body) -> [(name, value), ...] or None: the session fields this
+ * module reads from a kept body (None: left to its template). For tests. */
+static PyObject *
+py_kept_fields(PyObject *module, PyObject *arg)
+{
+    PyObject *out;
+    int read;
+    (void)module;
+    if (!PyBytes_Check(arg)) {
+        PyErr_SetString(PyExc_TypeError, "kept_fields: bytes expected");
+        return NULL;
+    }
+    if ((out = PyList_New(0)) == NULL)
+        return NULL;
+    read = PyBytes_GET_SIZE(arg) == 0 ? 0
+                                      : kept_fields(PyBytes_AS_STRING(arg), PyBytes_AS_STRING(arg) + PyBytes_GET_SIZE(arg), out);
+    if (read <= 0) {
+        Py_DECREF(out);
+        if (read < 0)
+            return NULL;
+        Py_RETURN_NONE;
+    }
+    return out;
+}
+
 static PyMethodDef methods[] = {
     {"scan", scan, METH_VARARGS, "Read the lines of a block up to the first one that needs Python."},
     {"fast_form", py_fast_form, METH_O, "The fast form of a line body: (verb, outbound, number, mid) or None."},
     {"all_envelopes", py_all_envelopes, METH_VARARGS, "Whether every line of buf[:end] opens a log line."},
+    {"kept_fields", py_kept_fields, METH_O, "The session fields read here from a kept session-line body, or None."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -1189,6 +1599,7 @@ PyInit__speedups(void)
         !(s_tls_protocol = PyUnicode_InternFromString("tls_protocol")) ||
         !(s_tls_cipher = PyUnicode_InternFromString("tls_cipher")) ||
         !(s_local_ip = PyUnicode_InternFromString("local_ip")) ||
+        !(s_remote_ip = PyUnicode_InternFromString("remote_ip")) ||
         !(s_remote_port = PyUnicode_InternFromString("remote_port")) ||
         !(s_hexdigest = PyUnicode_InternFromString("hexdigest")))
         return NULL;
