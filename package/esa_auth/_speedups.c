@@ -72,9 +72,18 @@ typedef struct {
     long long mid;    /* V_MID only */
 } Form;
 
+/* Whether [s, e) is printable ASCII (0x20-0x7e), eight bytes at a time where it can. */
 static int
 printable(const char *s, const char *e)
 {
+    const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
+    for (; e - s >= 8; s += 8) {
+        uint64_t x;
+        memcpy(&x, s, 8);
+        /* A byte under 0x20 (x - 0x20 borrows into its high bit), or over 0x7e (x + 1 reaches 0x80). */
+        if ((((x - 0x20 * ones) & ~x) | ((x + ones) | x)) & highs)
+            return 0;
+    }
     for (; s < e; s++) {
         if ((unsigned char)*s < 0x20 || (unsigned char)*s > 0x7e)
             return 0;
@@ -707,11 +716,13 @@ done:
 }
 
 static int
-is_key(const unsigned char *body, const uint32_t *keys, Py_ssize_t nkeys)
+is_key(const unsigned char *body, const uint32_t *keys, Py_ssize_t nkeys, const unsigned char *heads)
 {
     unsigned char low[4];
     uint32_t k;
     Py_ssize_t i;
+    if (!heads[body[0]])
+        return 0; /* no key starts with this byte, in any case (most lines of a mail log) */
     for (i = 0; i < 4; i++)
         low[i] = (body[i] >= 'A' && body[i] <= 'Z') ? (unsigned char)(body[i] + 32) : body[i];
     memcpy(&k, low, 4);
@@ -1319,7 +1330,8 @@ scan(PyObject *module, PyObject *args)
     EventContext events;
     int ahead = 0, code = DONE;
     uint32_t keys[MAX_KEYS];
-    Py_ssize_t nkeys, size, lines = 0, fast = 0, emitted = 0, evicted_full = 0, evicted_idle = 0;
+    unsigned char heads[256]; /* the keys' first bytes, in both cases */
+    Py_ssize_t i, nkeys, size, lines = 0, fast = 0, emitted = 0, evicted_full = 0, evicted_idle = 0;
     const char *b, *pfx;
 
     (void)module;
@@ -1340,6 +1352,13 @@ scan(PyObject *module, PyObject *args)
         return NULL;
     }
     memcpy(keys, PyBytes_AS_STRING(keys_obj), (size_t)nkeys * 4);
+    memset(heads, 0, sizeof(heads));
+    for (i = 0; i < nkeys; i++) {
+        unsigned char c = (unsigned char)PyBytes_AS_STRING(keys_obj)[4 * i];
+        heads[c] = 1;
+        if (c >= 'a' && c <= 'z')
+            heads[c - 32] = 1;
+    }
     if (!PyType_Check(session_type)) {
         PyErr_SetString(PyExc_TypeError, "scan: session_type must be a class");
         return NULL;
@@ -1398,7 +1417,7 @@ scan(PyObject *module, PyObject *args)
         body = line + size;
         /* A line ends before its newline, and before one carriage return (CRLF files). */
         content = (length > size && line[length - 1] == '\r') ? nl - 1 : nl;
-        if (content - body < 4 || !is_key((const unsigned char *)body, keys, nkeys)) {
+        if (content - body < 4 || !is_key((const unsigned char *)body, keys, nkeys, heads)) {
             lines++; /* no template starts this way: skipped */
             pos += length + 1;
             continue;
