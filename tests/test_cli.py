@@ -215,6 +215,43 @@ def test_the_python_loop_writes_the_same_events(tool: List[str]) -> None:
     assert compiled.stderr == python.stderr
 
 
+def test_the_formats_are_the_renderers() -> None:
+    from esa_auth.cli import FORMATS
+    from esa_auth.render import RENDERERS
+
+    assert tuple(sorted(RENDERERS)) == FORMATS
+
+
+#: A mail log in the usual forms: the compiled loop writes its CIM events itself (Normalizer.feed_text).
+USUAL_MAIL_LOG = "".join(
+    f"Mon Mar  4 07:00:{n % 60:02d} 2024 Info: {body}\n"
+    for n in range(1, 60)
+    for body in (
+        f"New SMTP ICID {n} interface In (192.0.2.1) address 198.51.100.{n} reverse dns host h{n}.example verified yes",
+        f"ICID {n} ACCEPT SG ALLOWED match ALL SBRS {n / 10}",
+        f"ICID {n} TLS success protocol TLSv1.3 cipher TLS_AES_256_GCM_SHA384" if n % 2 else f"MID {n} ICID {n} x",
+        f'SMTP Auth: (ICID {n}) {"succeeded" if n % 3 else "failed"} for user: u{n}\\"x using AUTH mechanism: PLAIN'
+        " with profile: Corp",
+        f"New SMTP DCID {n} interface 192.0.2.1 address 203.0.113.9 port 587",
+        f"DCID: {n} IP: 203.0.113.9 SMTP authentication using the profile Out succeeded.",
+        f"ICID {n} close",
+    )
+)
+
+
+@pytest.mark.parametrize("fmt", ["cim", "ocsf", "ecs"])
+def test_a_usual_mail_log_reads_alike_with_both_loops(tool: List[str], tmp_path: Path, fmt: str) -> None:
+    log = tmp_path / "mail.log"
+    log.write_text(USUAL_MAIL_LOG, encoding="ascii")
+    args = ("normalize", "--tz", "UTC", "--stats", "--format", fmt, str(log))
+    compiled = run(tool, *args)
+    python = run(tool, *args, env={"ESA_AUTH_PURE_PYTHON": "1"})
+    assert compiled.returncode == python.returncode == 0
+    assert compiled.stdout == python.stdout
+    assert compiled.stderr == python.stderr
+    assert len(_events(compiled.stdout)) == 2 * 59
+
+
 def test_help_lists_normalize(tool: List[str]) -> None:
     result = run(tool, "normalize", "--help")
     assert result.returncode == 0

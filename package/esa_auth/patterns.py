@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Dict, Iterable, List, Optional, Pattern, Tuple
 
 #: Roles of a pattern.
@@ -31,7 +32,7 @@ class LinePattern:
     Attributes:
         name: the catalogue id (``T1``, ``A14``, ``C1`` ...), stable.
         role: one of :data:`AUTH`, :data:`CONTEXT`, :data:`HEADER`, :data:`IGNORE`.
-        regex: compiled, anchored at the start of the body.
+        source: the regular expression, verbose and case-insensitive (see :attr:`regex`).
         examples: bodies this pattern must match (tested).
         signature: human-readable event name (auth patterns).
         action: CIM action: ``success``, ``failure`` or ``error`` (auth patterns).
@@ -43,7 +44,7 @@ class LinePattern:
 
     name: str
     role: str
-    regex: Pattern[str]
+    source: str
     examples: Tuple[str, ...]
     signature: str = ""
     action: str = ""
@@ -51,6 +52,15 @@ class LinePattern:
     app: str = ""
     direction: str = ""
     reason: str = ""
+
+    @cached_property
+    def regex(self) -> Pattern[str]:
+        """The compiled pattern, anchored at the start of the body when matched.
+
+        Compiled at its first use: a run meets a few dozen of the templates at
+        most, and compiling all of them is most of the command line's start-up.
+        """
+        return _rx(self.source)
 
     @property
     def signature_id(self) -> str:
@@ -96,11 +106,11 @@ def _add(pattern: LinePattern) -> None:
 
 
 def _auth(name: str, regex: str, examples: Iterable[str], **kwargs: str) -> None:
-    _add(LinePattern(name, AUTH, _rx(regex), tuple(examples), **kwargs))
+    _add(LinePattern(name, AUTH, regex, tuple(examples), **kwargs))
 
 
 def _other(name: str, role: str, regex: str, examples: Iterable[str]) -> None:
-    _add(LinePattern(name, role, _rx(regex), tuple(examples)))
+    _add(LinePattern(name, role, regex, tuple(examples)))
 
 
 # --- Section 3: inbound SMTP AUTH (text mail logs, keyed by ICID) -------------

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import json
+import os
 from functools import cache
-from pathlib import Path
 from typing import Any, Dict
 
-SCHEMA_DIR = Path(__file__).resolve().parent / "schemas"
+#: Where the schemas are (a path; os.path rather than pathlib keeps pathlib out of the command line's start-up).
+SCHEMA_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "schemas")
 
 
 @cache
 def load_schema(name: str = "auth_event") -> Dict[str, Any]:
     """Load a schema shipped with the package (``auth_event`` is the CIM form)."""
-    with open(SCHEMA_DIR / f"{name}.schema.json", encoding="utf-8") as handle:
+    with open(os.path.join(SCHEMA_DIR, f"{name}.schema.json"), encoding="utf-8") as handle:
         schema: Dict[str, Any] = json.load(handle)
     return schema
 

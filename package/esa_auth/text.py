@@ -7,7 +7,6 @@ that leaves the library (JSON, Splunk XML) comes through :func:`decode`.
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from typing import List, Tuple
 
@@ -76,6 +75,8 @@ def is_ip(value: str) -> bool:
     """Whether a value is an IP address (IPv4, IPv6 or IPv4-mapped IPv6) rather than a name."""
     if _IPV4.fullmatch(value) is not None:
         return True
+    import ipaddress  # here: most addresses are dotted quads, and start-up is shorter without it
+
     try:
         ipaddress.ip_address(value)
     except ValueError:
