@@ -46,6 +46,12 @@ SESSION_LINES = (
     b" verified yes",
     b"New SMTP ICID {n} interface Data 1 (192.0.2.1) address 198.51.100.7 reverse dns host unknown verified no",
     b"New SMTP ICID {n} interface Management address 10.1.1.1",
+    # Addresses that are no dotted quad (src_ip is left out), or one in another form.
+    b"New SMTP ICID {n} interface In (010.0.0.1) address 256.1.1.{n}",
+    b"New SMTP ICID {n} interface In (192.0.2.1) address 1.2.3",
+    b"New SMTP ICID {n} interface In (::1) address 2001:db8::{n}",
+    b"New SMTP ICID {n} interface In (192.0.2.1) address mx{n}.example.net",
+    b"New SMTP ICID {n} interface In (192.0.2.1) address 1.2.3.4.5",
     b"New SMTP ICID {n} interface In (192.0.2.1)  address 198.51.100.7 reverse dns host a verified yes",
     b"New smtp ICID {n} interface In (192.0.2.1) address 198.51.100.7 reverse dns host a verified YES",
     b"New SMTP ICID {n} interface In (192.0.2.1) address 198.51.100.7 reverse dns host caf\xc3\xa9 verified yes",

@@ -323,6 +323,8 @@ def test_bad_calls_raise_clear_errors_and_never_crash() -> None:
         _scan(b"a\n", ctx=(*good[:10], good[10][:6], *good[11:]))
     with pytest.raises(TypeError, match="str or None"):
         _scan(b"a\n", ctx=(*good[:10], (1,) * 7, *good[11:]))
+    with pytest.raises(ValueError, match="negative"):
+        _scan(b"a\n", ctx=(*good[:2], -1, *good[3:]))
     with pytest.raises(TypeError):  # with a context, the envelope gives the events' values too
         _scan(b"a\n", ctx=good, env=(5.0, 5.0, "", False))
     with pytest.raises(TypeError, match="str or None"):

@@ -529,6 +529,33 @@ attr(PyObject *session, PyObject *name, PyObject **out)
     return 0;
 }
 
+/* A dotted-quad IPv4 address as text.is_ip's _IPV4 reads it: four decimal octets 0-255, no leading zeros. */
+static int
+dotted_quad(PyObject *value)
+{
+    const char *s, *e;
+    int octet;
+    if (!PyUnicode_CheckExact(value) || !PyUnicode_IS_ASCII(value))
+        return 0;
+    s = (const char *)PyUnicode_DATA(value);
+    e = s + PyUnicode_GET_LENGTH(value);
+    for (octet = 0; octet < 4; octet++) {
+        const char *p = s;
+        int v = 0;
+        while (p < e && p - s < 3 && *p >= '0' && *p <= '9')
+            v = v * 10 + (*p++ - '0');
+        if (p == s || v > 255 || (p - s > 1 && *s == '0'))
+            return 0;
+        if (octet < 3) {
+            if (p == e || *p != '.')
+                return 0;
+            p++;
+        }
+        s = p;
+    }
+    return s == e;
+}
+
 /* ``value if value and is_ip(value) else None``: 0 with *out set (new reference or NULL), -1 on an error. */
 static int
 ip_of(const EventContext *c, PyObject *value, PyObject **out)
@@ -538,6 +565,11 @@ ip_of(const EventContext *c, PyObject *value, PyObject **out)
     *out = NULL;
     if (value == NULL)
         return 0;
+    if (dotted_quad(value)) {
+        Py_INCREF(value);
+        *out = value;
+        return 0;
+    }
     ok = PyObject_IsTrue(value);
     if (ok <= 0)
         return ok;
@@ -590,9 +622,19 @@ session_fields(const EventContext *c, const EventForm *f, PyObject *session, PyO
             Py_CLEAR(v[F_SBRS]);
     }
     {
-        /* mechanism.upper() in CLEARTEXT_MECHANISMS and not session.tls */
-        PyObject *upper = PyObject_CallMethod(v[F_METHOD], "upper", NULL);
+        /* mechanism.upper() in CLEARTEXT_MECHANISMS and not session.tls (the mechanism is one ASCII word) */
+        char up[64];
+        Py_ssize_t k, n = PyUnicode_GET_LENGTH(v[F_METHOD]);
+        const char *m = (const char *)PyUnicode_DATA(v[F_METHOD]);
+        PyObject *upper;
         int in, tls_on;
+        if (n <= (Py_ssize_t)sizeof(up)) {
+            for (k = 0; k < n; k++)
+                up[k] = (m[k] >= 'a' && m[k] <= 'z') ? (char)(m[k] - 32) : m[k];
+            upper = PyUnicode_DecodeASCII(up, n, "strict");
+        } else {
+            upper = PyObject_CallMethod(v[F_METHOD], "upper", NULL);
+        }
         if (upper == NULL)
             return -1;
         in = PySet_Contains(c->cleartext, upper);
@@ -683,10 +725,18 @@ write_event(const EventContext *c, const EventForm *f, PyObject *session, PyObje
         v[inbound ? F_DEST : F_SRC] = dvc;
     }
     /* event_id: blake2b of "{key}\0{offset}\0{raw}", as UTF-8 (raw is ASCII). */
-    PyOS_snprintf(number, sizeof(number), "%zd", offset);
-    if (put(&t, PyBytes_AS_STRING(c->key), PyBytes_GET_SIZE(c->key)) < 0 || put(&t, "", 1) < 0 ||
-        puts_(&t, number) < 0 || put(&t, "", 1) < 0 || put(&t, raw, raw_len) < 0)
-        goto done;
+    {
+        /* The offset in decimal (it is never negative). */
+        char *p = number + sizeof(number);
+        Py_ssize_t rest = offset;
+        do {
+            *--p = (char)('0' + rest % 10);
+            rest /= 10;
+        } while (rest > 0);
+        if (put(&t, PyBytes_AS_STRING(c->key), PyBytes_GET_SIZE(c->key)) < 0 || put(&t, "", 1) < 0 ||
+            put(&t, p, number + sizeof(number) - p) < 0 || put(&t, "", 1) < 0 || put(&t, raw, raw_len) < 0)
+            goto done;
+    }
     if (!(data = PyBytes_FromStringAndSize(t.data, t.len)) || !(hash = PyObject_CallOneArg(c->digest, data)) ||
         !(v[F_EVENT_ID] = PyObject_CallMethodNoArgs(hash, s_hexdigest)))
         goto done;
@@ -1291,6 +1341,10 @@ event_context(PyObject *ctx, EventContext *c)
                           &PyTuple_Type, &fields, &PyTuple_Type, &info[E_T1], &PyTuple_Type, &info[E_T2],
                           &PyTuple_Type, &info[E_T10]))
         return -1;
+    if (c->offset < 0) {
+        PyErr_SetString(PyExc_ValueError, "scan: the source offset must not be negative");
+        return -1;
+    }
     if (PyTuple_GET_SIZE(fields) != N_FIELDS) {
         PyErr_SetString(PyExc_ValueError, "scan: the event fields are not those of this module");
         return -1;
