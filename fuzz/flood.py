@@ -8,7 +8,10 @@ and keep its speed. This script generates such logs on the fly (nothing on
 disk), feeds them to :class:`esa_auth.Normalizer` and reports, every
 ``--every`` lines: lines fed, open sessions, evictions, resident memory
 (``VmRSS``); at the end: peak memory (``VmHWM``), lines per second of CPU
-time of the ``feed`` calls alone (generation is not timed), events. With
+time of the reading alone (generation is not timed), events. The reading is
+what ``esa-auth normalize`` does with a block: ``Normalizer.feed_text``, and
+the CIM JSON text of the events that come as objects; ``--objects`` times
+``Normalizer.feed`` alone instead (the library's API, no JSON). With
 ``--python-loop`` the library reads with its Python loop, as in Splunk;
 otherwise with the compiled loop when it is built.
 
@@ -38,7 +41,7 @@ import os
 import sys
 import time
 from datetime import datetime, timedelta
-from typing import Dict, Iterator, List, Optional, Tuple
+from typing import Callable, Dict, Iterator, List, Optional, Tuple
 
 from esa_auth import Normalizer, Settings, Stream, pipeline
 
@@ -101,8 +104,33 @@ def chunks(scenario: str, lines: int, rate: int, size: int = CHUNK_LINES) -> Ite
         yield b"".join(out), count
 
 
+#: The command line's JSON encoder for CIM events (cli.cmd_normalize).
+_DUMPS = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
+def _reader(normalizer: Normalizer, objects: bool) -> Callable[[Stream, bytes], int]:
+    """Read a block as the command line does (or with ``feed`` alone); return the number of events."""
+    if objects:
+        return lambda stream, data: len(normalizer.feed(stream, data))
+
+    def read(stream: Stream, data: bytes) -> int:
+        texts = [
+            item if isinstance(item, str) else _DUMPS(item.to_dict()) for item in normalizer.feed_text(stream, data)
+        ]
+        return len(texts)
+
+    return read
+
+
 def run(
-    scenario: str, lines: int, max_sessions: int, timeout: float, rate: int, every: int, then: Optional[str] = None
+    scenario: str,
+    lines: int,
+    max_sessions: int,
+    timeout: float,
+    rate: int,
+    every: int,
+    then: Optional[str] = None,
+    objects: bool = False,
 ) -> Dict[str, object]:
     """Run one flood; return its figures (also printed as progress on stderr).
 
@@ -115,9 +143,11 @@ def run(
         every: progress report interval, in lines.
         then: a real log to feed after the flood, through the same (full) table,
             timed on its own: does a full table slow down normal reading?
+        objects: time ``Normalizer.feed`` alone, not the command line's reading and JSON.
     """
     before = memory()
     normalizer = Normalizer(Settings(tz="UTC", max_sessions=max_sessions, session_timeout=timeout))
+    read = _reader(normalizer, objects)
     stream = Stream("flood.log")
     fed = 0
     events = 0
@@ -127,7 +157,7 @@ def run(
     next_report = every
     for data, count in chunks(scenario, lines, rate, min(CHUNK_LINES, every)):
         started = time.process_time()
-        events += len(normalizer.feed(stream, data))
+        events += read(stream, data)
         seconds += time.process_time() - started
         fed += count
         largest = max(largest, len(normalizer.sessions))
@@ -146,7 +176,7 @@ def run(
     checkpoint_bytes = len(json.dumps(normalizer.state(), separators=(",", ":")))
     after: Dict[str, object] = {}
     if then:
-        after = _then(normalizer, then)
+        after = _then(normalizer, then, read)
     return {
         "scenario": scenario,
         "lines": fed,
@@ -169,7 +199,7 @@ def run(
     }
 
 
-def _then(normalizer: Normalizer, path: str) -> Dict[str, object]:
+def _then(normalizer: Normalizer, path: str, read: Callable[[Stream, bytes], int]) -> Dict[str, object]:
     """Feed a real log through the flooded normalizer; time the feed calls only."""
     stream = Stream(path)
     lines = events = 0
@@ -181,7 +211,7 @@ def _then(normalizer: Normalizer, path: str) -> Dict[str, object]:
                 break
             lines += data.count(b"\n")
             started = time.process_time()
-            events += len(normalizer.feed(stream, data))
+            events += read(stream, data)
             seconds += time.process_time() - started
             normalizer.take_diagnostics()
     started = time.process_time()
@@ -203,6 +233,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--then", metavar="LOG", help="after the flood, time the reading of this real log")
     parser.add_argument("--json", help="also write the figures to this file")
     parser.add_argument(
+        "--objects",
+        action="store_true",
+        help="time Normalizer.feed alone (event objects), not the command line's reading and JSON",
+    )
+    parser.add_argument(
         "--python-loop",
         action="store_true",
         help="read with the Python loop, as the Splunk app does",
@@ -211,8 +246,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     if args.then and not os.path.isfile(args.then):
         parser.error(f"--then: no such file: {args.then}")
     compiled = pipeline.use_compiled_loop(not args.python_loop)
-    figures = run(args.scenario, args.lines, args.max_sessions, args.timeout, args.rate, args.every, args.then)
+    figures = run(
+        args.scenario, args.lines, args.max_sessions, args.timeout, args.rate, args.every, args.then, args.objects
+    )
     figures["loop"] = "compiled" if compiled else "python"
+    figures["reading"] = "feed" if args.objects else "command line (feed_text and JSON)"
     text = json.dumps(figures, indent=2)
     print(text)
     if args.json:

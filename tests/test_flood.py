@@ -124,13 +124,16 @@ def test_restoring_a_big_checkpoint_into_a_smaller_table_trims_and_counts() -> N
     assert sorted(key[2] for key in small.sessions) == list(range(4_991, 5_001))
 
 
+@pytest.mark.parametrize("objects", [False, True])
 @pytest.mark.parametrize("scenario", flood.SCENARIOS)
-def test_flood_script_reports_its_figures(scenario: str, tmp_path: Path) -> None:
+def test_flood_script_reports_its_figures(scenario: str, objects: bool, tmp_path: Path) -> None:
     out = tmp_path / "figures.json"
     assert flood.main(["--scenario", scenario, "--lines", "4000", "--max-sessions", "50", "--timeout", "60",
-                       "--every", "1000", "--json", str(out)]) == 0  # fmt: skip
+                       "--every", "1000", "--json", str(out)] + (["--objects"] if objects else [])) == 0  # fmt: skip
     figures = json.loads(out.read_text())
     assert figures["lines"] == 4000
+    assert figures["events"] == (2000 if scenario == "users" else 0)
+    assert figures["reading"] == ("feed" if objects else "command line (feed_text and JSON)")
     assert figures["largest_table"] <= 50
     assert figures["evictions"] == figures["evicted_full"] + figures["evicted_idle"] > 0
     assert [row["lines"] for row in figures["progress"]] == [1000, 2000, 3000, 4000]
