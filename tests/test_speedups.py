@@ -577,3 +577,15 @@ def test_the_usual_kept_bodies_are_read_in_c() -> None:
     assert speedups.kept_fields(b"New SMTP ICID 5 interface Data 1 (192.0.2.1) address 198.51.100.7") is None
     with pytest.raises(TypeError, match="bytes"):
         speedups.kept_fields("text")
+
+
+@settings(max_examples=3000, deadline=None)
+@given(text=st.text(alphabet=st.characters(max_codepoint=127), max_size=40))
+@example(text='0123456"\\\n\x00\x1f\x7f abcdefgh')
+def test_json_strings_are_written_as_json_writes_them(text: str) -> None:
+    """The event path's JSON strings (eight bytes at a time where nothing needs escaping) are json.dumps's."""
+    assert speedups is not None
+    assert speedups.json_string(text) == json.dumps(text, ensure_ascii=False)
+    assert speedups.json_string("x" * 9 + text + "y" * 7) == json.dumps("x" * 9 + text + "y" * 7, ensure_ascii=False)
+    with pytest.raises(TypeError, match="ASCII"):
+        speedups.json_string(text + "\u00e9")

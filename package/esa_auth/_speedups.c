@@ -448,23 +448,43 @@ puts_(Text *t, const char *s)
     return put(t, s, (Py_ssize_t)strlen(s));
 }
 
+/* Whether any of eight bytes is under 0x20, a quote or a backslash (what JSON escapes in ASCII text). */
+static int
+needs_escape(uint64_t x)
+{
+    const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
+    uint64_t quote = x ^ (0x22 * ones), backslash = x ^ (0x5c * ones);
+    return ((((x - 0x20 * ones) & ~x) | ((quote - ones) & ~quote) | ((backslash - ones) & ~backslash)) & highs) != 0;
+}
+
 /* ASCII text as a JSON string, escaped as json.dumps escapes it. */
 static int
 put_json_ascii(Text *t, const char *s, Py_ssize_t n)
 {
     static const char hex[] = "0123456789abcdef";
-    Py_ssize_t i, run = 0;
+    Py_ssize_t i = 0, run = 0;
     if (put(t, "\"", 1) < 0)
         return -1;
-    for (i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        char esc[6] = {'\\', 'u', '0', '0', 0, 0};
+    while (i < n) {
+        unsigned char c;
+        char esc[6];
         Py_ssize_t k = 2;
-        if (c >= 0x20 && c != '"' && c != '\\')
+        if (n - i >= 8) {
+            uint64_t x;
+            memcpy(&x, s + i, 8);
+            if (!needs_escape(x)) {
+                i += 8; /* nothing to escape in these eight: they go out with the run */
+                continue;
+            }
+        }
+        c = (unsigned char)s[i];
+        if (c >= 0x20 && c != '"' && c != '\\') {
+            i++;
             continue;
+        }
         if (put(t, s + run, i - run) < 0)
             return -1;
-        run = i + 1;
+        esc[0] = '\\';
         switch (c) {
         case '"': esc[1] = '"'; break;
         case '\\': esc[1] = '\\'; break;
@@ -474,12 +494,16 @@ put_json_ascii(Text *t, const char *s, Py_ssize_t n)
         case '\b': esc[1] = 'b'; break;
         case '\f': esc[1] = 'f'; break;
         default:
+            esc[1] = 'u';
+            esc[2] = '0';
+            esc[3] = '0';
             esc[4] = hex[c >> 4];
             esc[5] = hex[c & 15];
             k = 6;
         }
         if (put(t, esc, k) < 0)
             return -1;
+        run = ++i;
     }
     if (put(t, s + run, n - run) < 0 || put(t, "\"", 1) < 0)
         return -1;
@@ -1614,6 +1638,23 @@ py_fast_form(PyObject *module, PyObject *arg)
     return Py_BuildValue("iiLL", form.verb, form.outbound, form.number, form.verb == V_MID ? form.mid : -1LL);
 }
 
+/* json_string(text) -> str: an ASCII str as a JSON string, as this module writes it. For tests. */
+static PyObject *
+py_json_string(PyObject *module, PyObject *arg)
+{
+    Text t = {NULL, 0, 0};
+    PyObject *out = NULL;
+    (void)module;
+    if (!PyUnicode_Check(arg) || !PyUnicode_IS_ASCII(arg)) {
+        PyErr_SetString(PyExc_TypeError, "json_string: ASCII str expected");
+        return NULL;
+    }
+    if (put_json_ascii(&t, (const char *)PyUnicode_DATA(arg), PyUnicode_GET_LENGTH(arg)) == 0)
+        out = PyUnicode_DecodeASCII(t.data, t.len, "strict");
+    PyMem_Free(t.data);
+    return out;
+}
+
 /* kept_fields(body) -> [(name, value), ...] or None: the session fields this
  * module reads from a kept body (None: left to its template). For tests. */
 static PyObject *
@@ -1643,6 +1684,7 @@ static PyMethodDef methods[] = {
     {"scan", scan, METH_VARARGS, "Read the lines of a block up to the first one that needs Python."},
     {"fast_form", py_fast_form, METH_O, "The fast form of a line body: (verb, outbound, number, mid) or None."},
     {"all_envelopes", py_all_envelopes, METH_VARARGS, "Whether every line of buf[:end] opens a log line."},
+    {"json_string", py_json_string, METH_O, "An ASCII str as a JSON string, as the event path writes it."},
     {"kept_fields", py_kept_fields, METH_O, "The session fields read here from a kept session-line body, or None."},
     {NULL, NULL, 0, NULL},
 };
