@@ -13,7 +13,11 @@ a new normalizer and stream restored from it) at a cut. The invariants:
 * event ids are unique within a run; cutting the bytes anywhere changes nothing;
   a checkpoint and restore at a line boundary changes nothing;
 * warnings are one line each, with no control characters (they end up in
-  splunkd.log, where a newline would forge a log line).
+  splunkd.log, where a newline would forge a log line);
+* each reading loop reads as the line-by-line reader does, and the command
+  line's output (``Normalizer.feed_text``, whose usual events the compiled
+  loop writes as text itself) is the JSON of those events, with the same
+  warnings and counters.
 """
 
 from __future__ import annotations
@@ -75,6 +79,27 @@ class Outcome:
     objects: List[AuthEvent] = field(default_factory=list)
     warnings: List[str] = field(default_factory=list)
     stats: Dict[str, int] = field(default_factory=dict)
+
+
+#: The command line's JSON encoder for CIM events (cli.cmd_normalize).
+_CLI_DUMPS = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
+def read_text(data: bytes, settings: Settings, cuts: Sequence[int] = (), source: str = "fuzz.log") -> Outcome:
+    """:func:`read` as the command line reads: ``feed_text``, every event as its CIM JSON text (in ``events``)."""
+    out = Outcome()
+    normalizer = Normalizer(settings)
+    stream = Stream(source)
+    bounds = [0, *sorted(c for c in cuts if 0 < c < len(data)), len(data)]
+    items: List[Any] = []
+    for index in range(len(bounds) - 1):
+        items.extend(normalizer.feed_text(stream, data[bounds[index] : bounds[index + 1]]))
+        out.warnings.extend(str(d) for d in normalizer.take_diagnostics())
+    items.extend(normalizer.end(stream))
+    out.warnings.extend(str(d) for d in normalizer.take_diagnostics())
+    out.events = [item if isinstance(item, str) else _CLI_DUMPS(item.to_dict()) for item in items]
+    out.stats = normalizer.stats_dict()
+    return out
 
 
 def read(
@@ -274,6 +299,9 @@ def check_input(
     for name, outcome in ways.items():
         if (outcome.events, outcome.warnings, outcome.stats) != (full.events, full.warnings, full.stats):
             raise Violation(f"the {name} and the line-by-line reader read the input cut at {sorted(cuts)} differently")
+    texts = read_text(data, settings, cuts)
+    if (texts.events, texts.warnings, texts.stats) != ([_CLI_DUMPS(e) for e in full.events], full.warnings, full.stats):
+        raise Violation(f"the command line's text of the input cut at {sorted(cuts)} is not its events' JSON")
     if checkpoint_at is not None and cuts:
         # Checkpoints are taken at line boundaries (the modular input saves after
         # complete lines); flush both runs at the same place to compare them.
