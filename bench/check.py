@@ -9,7 +9,9 @@ the session); the line-by-line reader parses every line at once.
 When the compiled loop (``esa_auth._speedups``) is built, it does the same
 walk in C. This script reads the same input the three ways (compiled loop,
 Python loop, line by line) and compares everything a caller can see: the events of each
-``feed`` call, the warnings, the counters, the stream and session state.
+``feed`` call, the warnings, the counters, the stream and session state; and once more
+as the command line reads (``Normalizer.feed_text``, whose usual events the compiled
+loop writes as JSON text itself) against the line-by-line reader's events as JSON.
 
 Inputs: the files given (for example a generated log), then random documents
 built from envelope and body fragments (mostly well-formed, some with CRLF,
@@ -26,6 +28,7 @@ Exit status 0 when all ways agree everywhere, 1 otherwise.
 from __future__ import annotations
 
 import argparse
+import json
 import random
 import sys
 from pathlib import Path
@@ -49,6 +52,8 @@ ENVELOPES = (
 BODIES = (
     b"SMTP Auth: (ICID 450) succeeded for user: bob using AUTH mechanism: PLAIN with profile: P",
     b"SMTP Auth: (ICID 451) failed for user: x y using AUTH mechanism: LOGIN with profile: P",
+    b'SMTP Auth: (ICID 450) failed for user: "a\\b using AUTH mechanism: login with profile: P Q',
+    b"New SMTP ICID 450 interface In address mx.example.net",
     b"New SMTP ICID 450 interface In (192.0.2.1) address 198.51.100.7 reverse dns host a verified yes",
     b"ICID 450 ACCEPT SG None match ALL SBRS None",
     b"ICID 450 TLS success protocol TLSv1.2 cipher X",
@@ -87,15 +92,24 @@ def _document(rng: random.Random, well_formed: bool) -> bytes:
     return b"".join(line + rng.choice((b"\n", b"\n", b"\r\n")) for line in lines)
 
 
-def _read(data: bytes, chunk: int, limit: int) -> List[Any]:
+#: The command line's JSON encoder for CIM events (cli.cmd_normalize).
+_DUMPS = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
+def _read(data: bytes, chunk: int, limit: int, text: bool = False) -> List[Any]:
+    """What a caller sees; ``text``: read with ``feed_text`` and see each event as the command line writes it."""
     normalizer = Normalizer(Settings(tz="UTC", year=2024, max_line_bytes=limit))
     stream = Stream("input")
     seen: List[Any] = []
     for start in range(0, len(data), chunk):
-        seen.append([event.to_dict() for event in normalizer.feed(stream, data[start : start + chunk])])
+        if text:
+            items = normalizer.feed_text(stream, data[start : start + chunk])
+            seen.append([item if isinstance(item, str) else _DUMPS(item.to_dict()) for item in items])
+        else:
+            seen.append([event.to_dict() for event in normalizer.feed(stream, data[start : start + chunk])])
         seen.append([str(diagnostic) for diagnostic in normalizer.take_diagnostics()])
         seen.append(stream.to_state())
-    seen.append([event.to_dict() for event in normalizer.end(stream)])
+    seen.append([_DUMPS(event.to_dict()) if text else event.to_dict() for event in normalizer.end(stream)])
     seen.append([str(diagnostic) for diagnostic in normalizer.take_diagnostics()])
     seen.append((stream.to_state(), normalizer.stats_dict(), normalizer.state()))
     return seen
@@ -110,6 +124,7 @@ def _all_ways(data: bytes, chunk: int, limit: int) -> List[str]:
         pipeline.all_envelopes = lambda buf, end: False  # every block line by line
         try:
             slow = _read(data, chunk, limit)
+            slow_text = _read(data, chunk, limit, text=True)
         finally:
             pipeline.all_envelopes = original
     finally:
@@ -117,6 +132,8 @@ def _all_ways(data: bytes, chunk: int, limit: int) -> List[str]:
     differ = [] if fast == slow else ["Python loop"]
     if pipeline._speedups is not None and _read(data, chunk, limit) != slow:
         differ.append("compiled loop")
+    if pipeline._speedups is not None and _read(data, chunk, limit, text=True) != slow_text:
+        differ.append("compiled loop, as the command line writes")
     return differ
 
 
@@ -140,7 +157,9 @@ def main(argv: List[str]) -> int:
     args = parser.parse_args(argv)
     failures = 0
     built = pipeline._speedups is not None
-    ways = "the Python loop" + (", the compiled loop" if built else " (no compiled loop built)")
+    ways = "the Python loop" + (
+        ", the compiled loop (events and the command line's text)" if built else " (no compiled loop built)"
+    )
     for name, data, chunk, limit in _cases(args.files, args.random, args.seed):
         differ = _all_ways(data, chunk, limit)
         if differ:
