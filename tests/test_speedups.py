@@ -429,7 +429,7 @@ def test_the_compiled_loop_builds_and_reads_alike_on_each_python(version: str, t
         capture_output=True, text=True, check=False, timeout=900,
     )  # fmt: skip
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
-    assert "the compiled loop and the line-by-line reader agree" in run.stdout
+    assert "the compiled loop (events and the command line's text) and the line-by-line reader agree" in run.stdout
 
 
 def test_a_session_line_under_a_new_envelope_is_read_the_short_way_too() -> None:
