@@ -85,29 +85,13 @@ class Outcome:
 _CLI_DUMPS = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
-def read_text(data: bytes, settings: Settings, cuts: Sequence[int] = (), source: str = "fuzz.log") -> Outcome:
-    """:func:`read` as the command line reads: ``feed_text``, every event as its CIM JSON text (in ``events``)."""
-    out = Outcome()
-    normalizer = Normalizer(settings)
-    stream = Stream(source)
-    bounds = [0, *sorted(c for c in cuts if 0 < c < len(data)), len(data)]
-    items: List[Any] = []
-    for index in range(len(bounds) - 1):
-        items.extend(normalizer.feed_text(stream, data[bounds[index] : bounds[index + 1]]))
-        out.warnings.extend(str(d) for d in normalizer.take_diagnostics())
-    items.extend(normalizer.end(stream))
-    out.warnings.extend(str(d) for d in normalizer.take_diagnostics())
-    out.events = [item if isinstance(item, str) else _CLI_DUMPS(item.to_dict()) for item in items]
-    out.stats = normalizer.stats_dict()
-    return out
-
-
 def read(
     data: bytes,
     settings: Settings,
     cuts: Sequence[int] = (),
     checkpoint_at: Optional[int] = None,
     source: str = "fuzz.log",
+    text: bool = False,
 ) -> Outcome:
     """Feed ``data`` to a fresh normalizer, cut at ``cuts``.
 
@@ -118,6 +102,8 @@ def read(
         checkpoint_at: index into ``cuts``: after that feed, flush, save the state
             through JSON and continue with a new normalizer and stream restored from it.
         source: the stream's name.
+        text: read as the command line does (``feed_text``): ``events`` holds each
+            event's CIM JSON text, ``objects`` is left empty.
 
     Returns:
         The events (rendered), warnings and counters.
@@ -126,9 +112,10 @@ def read(
     normalizer = Normalizer(settings)
     stream = Stream(source)
     bounds = [0, *sorted(c for c in cuts if 0 < c < len(data)), len(data)]
-    events: List[AuthEvent] = []
+    events: List[Any] = []
     for index in range(len(bounds) - 1):
-        events.extend(normalizer.feed(stream, data[bounds[index] : bounds[index + 1]]))
+        piece = data[bounds[index] : bounds[index + 1]]
+        events.extend(normalizer.feed_text(stream, piece) if text else normalizer.feed(stream, piece))
         out.warnings.extend(str(d) for d in normalizer.take_diagnostics())
         if checkpoint_at is not None and index == checkpoint_at:
             events.extend(normalizer.flush(stream))
@@ -137,9 +124,12 @@ def read(
             stream = Stream.from_state(saved["s"])
     events.extend(normalizer.end(stream))
     out.warnings.extend(str(d) for d in normalizer.take_diagnostics())
+    out.stats = normalizer.stats_dict()
+    if text:
+        out.events = [event if isinstance(event, str) else _CLI_DUMPS(event.to_dict()) for event in events]
+        return out
     out.objects = events
     out.events = [event.to_dict() for event in events]
-    out.stats = normalizer.stats_dict()
     return out
 
 
@@ -299,7 +289,7 @@ def check_input(
     for name, outcome in ways.items():
         if (outcome.events, outcome.warnings, outcome.stats) != (full.events, full.warnings, full.stats):
             raise Violation(f"the {name} and the line-by-line reader read the input cut at {sorted(cuts)} differently")
-    texts = read_text(data, settings, cuts)
+    texts = read(data, settings, cuts, text=True)
     if (texts.events, texts.warnings, texts.stats) != ([_CLI_DUMPS(e) for e in full.events], full.warnings, full.stats):
         raise Violation(f"the command line's text of the input cut at {sorted(cuts)} is not its events' JSON")
     if checkpoint_at is not None and cuts:

@@ -89,14 +89,21 @@ def normalize(
     """
     normalizer = Normalizer(settings or Settings())
     stream = Stream(source, key=key, appliance=appliance)
-    events: List[AuthEvent] = []
+    events = _feed_all(normalizer.feed, stream, data, chunks) + normalizer.end(stream)
+    return Result(events, normalizer.take_diagnostics(), normalizer.stats_dict(), normalizer.state())
+
+
+def _feed_all(
+    feed: Callable[[Stream, bytes], List[Any]], stream: Stream, data: bytes, chunks: Optional[Iterable[int]]
+) -> List[Any]:
+    """Feed ``data`` cut into ``chunks`` (the rest in one last piece); return what the calls gave."""
+    out: List[Any] = []
     pos = 0
     for size in chunks or ():
-        events.extend(normalizer.feed(stream, data[pos : pos + size]))
+        out.extend(feed(stream, data[pos : pos + size]))
         pos += size
-    events.extend(normalizer.feed(stream, data[pos:]))
-    events.extend(normalizer.end(stream))
-    return Result(events, normalizer.take_diagnostics(), normalizer.stats_dict(), normalizer.state())
+    out.extend(feed(stream, data[pos:]))
+    return out
 
 
 #: The command line's JSON encoder for CIM events (cli.cmd_normalize).
@@ -114,13 +121,7 @@ def normalize_text(
     """:func:`normalize` as the command line reads and writes it: ``Normalizer.feed_text``, every event as its text."""
     normalizer = Normalizer(settings or Settings())
     stream = Stream(source, appliance=appliance)
-    items: List[Union[AuthEvent, str]] = []
-    pos = 0
-    for size in chunks or ():
-        items.extend(normalizer.feed_text(stream, data[pos : pos + size]))
-        pos += size
-    items.extend(normalizer.feed_text(stream, data[pos:]))
-    items.extend(normalizer.end(stream))
+    items: List[Union[AuthEvent, str]] = _feed_all(normalizer.feed_text, stream, data, chunks) + normalizer.end(stream)
     return [item if isinstance(item, str) else CLI_DUMPS(item.to_dict()) for item in items]
 
 
