@@ -281,8 +281,9 @@ def _event_context() -> Tuple[Any, ...]:
     """The ``ctx`` of ``_speedups.scan`` as Normalizer._scan_lines gives it for feed_text."""
     normalizer = Normalizer()
     return (
-        [], b"key", 0, pipeline._DIGEST, pipeline.is_ip, normalizer._resolve, pipeline.CLEARTEXT_MECHANISMS,
-        pipeline.VENDOR, pipeline.PRODUCT, pipeline.FIELD_ORDER, *pipeline._TEXT_TEMPLATES,
+        [], b"key", 0, pipeline._DIGEST, pipeline.is_ip, normalizer._resolve, normalizer._time,
+        pipeline.CLEARTEXT_MECHANISMS, pipeline.VENDOR, pipeline.PRODUCT, pipeline.FIELD_ORDER,
+        *pipeline._TEXT_TEMPLATES,
     )  # fmt: skip
 
 
@@ -315,20 +316,31 @@ def test_bad_calls_raise_clear_errors_and_never_crash() -> None:
         _scan(b"a\n", ctx=list(good))
     with pytest.raises(TypeError):
         _scan(b"a\n", ctx=good[:5])
+    fields = good.index(pipeline.FIELD_ORDER)
     with pytest.raises(ValueError, match="event fields"):
-        _scan(b"a\n", ctx=(*good[:9], good[9][1:], *good[10:]))
+        _scan(b"a\n", ctx=(*good[:fields], good[fields][1:], *good[fields + 1 :]))
     with pytest.raises(ValueError, match="event fields"):
-        _scan(b"a\n", ctx=(*good[:9], tuple(reversed(good[9])), *good[10:]))
+        _scan(b"a\n", ctx=(*good[:fields], tuple(reversed(good[fields])), *good[fields + 1 :]))
     with pytest.raises(ValueError, match="7"):
-        _scan(b"a\n", ctx=(*good[:10], good[10][:6], *good[11:]))
+        _scan(b"a\n", ctx=(*good[: fields + 1], good[fields + 1][:6], *good[fields + 2 :]))
     with pytest.raises(TypeError, match="str or None"):
-        _scan(b"a\n", ctx=(*good[:10], (1,) * 7, *good[11:]))
+        _scan(b"a\n", ctx=(*good[: fields + 1], (1,) * 7, *good[fields + 2 :]))
     with pytest.raises(ValueError, match="negative"):
         _scan(b"a\n", ctx=(*good[:2], -1, *good[3:]))
     with pytest.raises(TypeError):  # with a context, the envelope gives the events' values too
         _scan(b"a\n", ctx=good, env=(5.0, 5.0, "", False))
     with pytest.raises(TypeError, match="str or None"):
-        _scan(b"a\n", ctx=good, env=(5.0, 5.0, "", False, 1, None, None, None))
+        _scan(b"a\n", ctx=good, env=(5.0, 5.0, "", False, 1, None, None))
+    # A time text that is no str (the context's time function is Normalizer._time): a clear error, no event.
+    e = ENVELOPES[0]
+    event = e + b"SMTP Auth: (ICID 1) failed for user: a using AUTH mechanism: PLAIN with profile: P\n" + e + b"x\n"
+    bad_time = (*good[:6], lambda when: 1, *good[7:])
+    with pytest.raises(TypeError, match="time text"):
+        _scan(event, prefix=e, ctx=bad_time, env=(5.0, 5.0, "", False, None, None, None))
+    assert good[0] == [], "no event was written"
+    written = _scan(event, prefix=e, ctx=good, env=(5.0, 5.0, "", False, None, None, None))
+    assert written[-1] == 1
+    assert json.loads(good[0][0])["time"] == "1970-01-01T00:00:05Z"
     # A class that cannot be made from (when, opened): the call fails cleanly at the first open line.
     e = ENVELOPES[0]
     with pytest.raises(TypeError):

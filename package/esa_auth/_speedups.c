@@ -9,11 +9,11 @@
  * line in C, and hands every other line back to Python:
  *
  *   scan(buf, pos, end, limit, prefix, keys, table, sessions, session_type,
- *        max_sessions, timeout, env)
- *     -> (code, pos, lines, fast, evicted_full, evicted_idle, ahead)
+ *        max_sessions, timeout, env[, ctx])
+ *     -> (code, pos, lines, fast, evicted_full, evicted_idle, ahead, events)
  *
  * It reads the lines of buf[pos:end] (complete lines of a block whose every
- * line opens a log line, as pipeline.all_envelopes() checked; a line ends at
+ * line opens a log line, as all_envelopes() below checked; a line ends at
  * its newline, or at one carriage return before it) while each line
  *
  *   - starts with ``prefix`` (the envelope of a line read before, up to its
@@ -26,27 +26,35 @@
  *     (a line that is not surely of a form goes back to Python), and is not
  *     the last line of the block (it may be wrapped): the line is applied to
  *     the session table (an OrderedDict, SessionTable._open) exactly as the
- *     Python loop applies it.
+ *     Python loop applies it; or
+ *   - given ``ctx`` (Normalizer.feed_text, for the command line), has a body
+ *     in the usual form of the authentication templates T1, T2 or T10, and a
+ *     next line within ``limit``: its event is made here, as
+ *     Normalizer._event makes it, and its CIM JSON text appended to ctx's
+ *     list (see "Events" below); ``events`` counts them.
  *
  * It stops at the first other line and returns, with ``pos`` at its start:
  *
  *   DONE (0)      every line was read;
  *   LINE (1)      the line needs Python (a new envelope, a dispatch key that
- *                 is no fast form, the block's last line);
+ *                 is no fast form, the block's last line, an event that holds
+ *                 anything the event path leaves to Python);
  *   LONG (2)      the line is longer than ``limit`` bytes;
  *   ENVELOPE (3)  a fast line needs the time and appliance of ``prefix``,
  *                 which ``env`` does not hold yet (None): Python reads the
  *                 envelope (it may warn, at that line) and calls again.
  *
- * ``env`` is (when, opened, appliance, ahead): the log time of ``prefix``
- * (float or None), the time a session opened on it is first seen at, the
- * appliance of the session keys, and whether the session clock must move to
- * ``when`` at the next session line (SessionTable.advance). ``lines`` and
+ * ``env`` is (when, opened, appliance, ahead[, dvc, serial, version]): the
+ * log time of ``prefix`` (float or None), the time a session opened on it is
+ * first seen at, the appliance of the session keys, whether the session clock
+ * must move to ``when`` at the next session line (SessionTable.advance), and,
+ * with ``ctx``, the event fields of the envelope and the stream. ``lines`` and
  * ``fast`` count the lines read and the session lines applied; the evictions
  * made here are returned for the caller to add to the table's counters.
  *
- * tests/test_speedups.py holds this module to the pure Python loop (events,
- * warnings, counters, saved state) on every input the fast-path tests use.
+ * tests/test_speedups.py and tests/test_fast_path.py hold this module to the
+ * pure Python loop (events, their text, warnings, counters, saved state) on
+ * every input the fast-path tests use; fuzz/harness.py does on fuzzed input.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -405,6 +413,7 @@ typedef struct {
     PyObject *digest;    /* bytes -> hash object with hexdigest(): blake2b of 16 bytes */
     PyObject *is_ip;     /* text.is_ip */
     PyObject *resolve;   /* Normalizer._resolve */
+    PyObject *time;      /* Normalizer._time: epoch -> RFC 3339 text */
     PyObject *cleartext; /* CLEARTEXT_MECHANISMS */
     PyObject *vendor, *product;
     PyObject *info[N_TEMPLATES][N_INFO];
@@ -1354,14 +1363,22 @@ done:
     return rc;
 }
 
+/* The first bytes of the dispatch keys of ``heads_of``, in both cases (is_key's first test). */
+static unsigned char key_heads[256];
+static PyObject *heads_of;
+
+/* The last field-name tuple found equal to FIELDS (a tuple is immutable, and so are its str items). */
+static PyObject *checked_fields;
+
 /* Parse ctx (see write_event's EventContext) into c. 0, or -1 with an error set. */
 static int
 event_context(PyObject *ctx, EventContext *c)
 {
     PyObject *fields, *info[N_TEMPLATES];
     Py_ssize_t i, j;
-    if (!PyArg_ParseTuple(ctx, "O!SnOOOO!UUO!O!O!O!:scan ctx", &PyList_Type, &c->out, &c->key, &c->offset, &c->digest,
-                          &c->is_ip, &c->resolve, &PyFrozenSet_Type, &c->cleartext, &c->vendor, &c->product,
+    if (!PyArg_ParseTuple(ctx, "O!SnOOOOO!UUO!O!O!O!:scan ctx", &PyList_Type, &c->out, &c->key, &c->offset,
+                          &c->digest, &c->is_ip, &c->resolve, &c->time, &PyFrozenSet_Type, &c->cleartext, &c->vendor,
+                          &c->product,
                           &PyTuple_Type, &fields, &PyTuple_Type, &info[E_T1], &PyTuple_Type, &info[E_T2],
                           &PyTuple_Type, &info[E_T10]))
         return -1;
@@ -1369,16 +1386,21 @@ event_context(PyObject *ctx, EventContext *c)
         PyErr_SetString(PyExc_ValueError, "scan: the source offset must not be negative");
         return -1;
     }
-    if (PyTuple_GET_SIZE(fields) != N_FIELDS) {
-        PyErr_SetString(PyExc_ValueError, "scan: the event fields are not those of this module");
-        return -1;
-    }
-    for (i = 0; i < N_FIELDS; i++) {
-        PyObject *name = PyTuple_GET_ITEM(fields, i);
-        if (!PyUnicode_Check(name) || PyUnicode_CompareWithASCIIString(name, FIELDS[i]) != 0) {
+    if (fields != checked_fields) {
+        /* Checked once per tuple: the caller gives the same one (events.FIELD_ORDER) at every call. */
+        if (PyTuple_GET_SIZE(fields) != N_FIELDS) {
             PyErr_SetString(PyExc_ValueError, "scan: the event fields are not those of this module");
             return -1;
         }
+        for (i = 0; i < N_FIELDS; i++) {
+            PyObject *name = PyTuple_GET_ITEM(fields, i);
+            if (!PyUnicode_Check(name) || PyUnicode_CompareWithASCIIString(name, FIELDS[i]) != 0) {
+                PyErr_SetString(PyExc_ValueError, "scan: the event fields are not those of this module");
+                return -1;
+            }
+        }
+        Py_INCREF(fields);
+        Py_XSETREF(checked_fields, fields);
     }
     for (i = 0; i < N_TEMPLATES; i++) {
         if (PyTuple_GET_SIZE(info[i]) != N_INFO) {
@@ -1404,11 +1426,11 @@ scan(PyObject *module, PyObject *args)
     Py_ssize_t pos, end, limit, max_sessions;
     double timeout;
     PyObject *when = NULL, *opened = NULL, *appliance = NULL, *move_to_end = NULL; /* table.move_to_end, bound once */
-    PyObject *dvc = Py_None, *time_text = Py_None, *serial = Py_None, *version = Py_None;
+    PyObject *dvc = Py_None, *serial = Py_None, *version = Py_None;
+    PyObject *time_text = NULL; /* RFC 3339 text of ``when``, made at the first event (one envelope per call) */
     EventContext events;
     int ahead = 0, code = DONE;
     uint32_t keys[MAX_KEYS];
-    unsigned char heads[256]; /* the keys' first bytes, in both cases */
     Py_ssize_t i, nkeys, size, lines = 0, fast = 0, emitted = 0, evicted_full = 0, evicted_idle = 0;
     const char *b, *pfx;
 
@@ -1430,12 +1452,17 @@ scan(PyObject *module, PyObject *args)
         return NULL;
     }
     memcpy(keys, PyBytes_AS_STRING(keys_obj), (size_t)nkeys * 4);
-    memset(heads, 0, sizeof(heads));
-    for (i = 0; i < nkeys; i++) {
-        unsigned char c = (unsigned char)PyBytes_AS_STRING(keys_obj)[4 * i];
-        heads[c] = 1;
-        if (c >= 'a' && c <= 'z')
-            heads[c - 32] = 1;
+    if (keys_obj != heads_of) {
+        /* Made once per keys object: the caller gives the same one (pipeline._DISPATCH_KEYS) at every call. */
+        memset(key_heads, 0, sizeof(key_heads));
+        for (i = 0; i < nkeys; i++) {
+            unsigned char c = (unsigned char)PyBytes_AS_STRING(keys_obj)[4 * i];
+            key_heads[c] = 1;
+            if (c >= 'a' && c <= 'z')
+                key_heads[c - 32] = 1;
+        }
+        Py_INCREF(keys_obj);
+        Py_XSETREF(heads_of, keys_obj);
     }
     if (!PyType_Check(session_type)) {
         PyErr_SetString(PyExc_TypeError, "scan: session_type must be a class");
@@ -1454,18 +1481,18 @@ scan(PyObject *module, PyObject *args)
             PyErr_SetString(PyExc_TypeError, "scan: env must be a tuple or None");
             return NULL;
         }
-        if (ctx != Py_None ? !PyArg_ParseTuple(env, "OOUpOOOO:scan env", &when, &opened, &appliance, &ahead, &dvc,
-                                               &time_text, &serial, &version)
-                           : !PyArg_ParseTuple(env, "OOUp|OOOO:scan env", &when, &opened, &appliance, &ahead, &dvc,
-                                               &time_text, &serial, &version))
+        if (ctx != Py_None ? !PyArg_ParseTuple(env, "OOUpOOO:scan env", &when, &opened, &appliance, &ahead, &dvc,
+                                               &serial, &version)
+                           : !PyArg_ParseTuple(env, "OOUp|OOO:scan env", &when, &opened, &appliance, &ahead, &dvc,
+                                               &serial, &version))
             return NULL;
         if (when != Py_None && !PyFloat_Check(when)) {
             PyErr_SetString(PyExc_TypeError, "scan: the envelope time must be a float or None");
             return NULL;
         }
-        if ((dvc != Py_None && !PyUnicode_Check(dvc)) || (time_text != Py_None && !PyUnicode_Check(time_text)) ||
-            (serial != Py_None && !PyUnicode_Check(serial)) || (version != Py_None && !PyUnicode_Check(version))) {
-            PyErr_SetString(PyExc_TypeError, "scan: the envelope's dvc, time, serial and version must be str or None");
+        if ((dvc != Py_None && !PyUnicode_Check(dvc)) || (serial != Py_None && !PyUnicode_Check(serial)) ||
+            (version != Py_None && !PyUnicode_Check(version))) {
+            PyErr_SetString(PyExc_TypeError, "scan: the envelope's dvc, serial and version must be str or None");
             return NULL;
         }
     }
@@ -1495,7 +1522,7 @@ scan(PyObject *module, PyObject *args)
         body = line + size;
         /* A line ends before its newline, and before one carriage return (CRLF files). */
         content = (length > size && line[length - 1] == '\r') ? nl - 1 : nl;
-        if (content - body < 4 || !is_key((const unsigned char *)body, keys, nkeys, heads)) {
+        if (content - body < 4 || !is_key((const unsigned char *)body, keys, nkeys, key_heads)) {
             lines++; /* no template starts this way: skipped */
             pos += length + 1;
             continue;
@@ -1526,8 +1553,10 @@ scan(PyObject *module, PyObject *args)
             code = (next - after > limit) ? LINE : ENVELOPE;
             break;
         }
-        if (move_to_end == NULL && (move_to_end = PyObject_GetAttr(table, s_move_to_end)) == NULL)
+        if (move_to_end == NULL && (move_to_end = PyObject_GetAttr(table, s_move_to_end)) == NULL) {
+            Py_XDECREF(time_text);
             return NULL;
+        }
         if (is_event) {
             /* SessionTable.get: the session is touched (a touch form), then its kept lines are read. */
             PyObject *session = NULL;
@@ -1537,13 +1566,22 @@ scan(PyObject *module, PyObject *args)
             form.number = event.number;
             if (apply(&form, table, move_to_end, sessions, session_type, max_sessions, timeout, when, opened,
                       appliance, &ahead, body, 0, &evicted_full, &evicted_idle, &session) == 0) {
-                if (session == NULL || read_kept(session, events.resolve) == 0)
-                    written = write_event(&events, &event, session, time_text, dvc, serial, version, line,
-                                          content - line, events.offset + pos);
+                if (time_text == NULL && when != Py_None) {
+                    time_text = PyObject_CallOneArg(events.time, when);
+                    if (time_text != NULL && !PyUnicode_CheckExact(time_text)) {
+                        PyErr_SetString(PyExc_TypeError, "scan: the time text must be a str");
+                        Py_CLEAR(time_text);
+                    }
+                }
+                if ((when == Py_None || time_text != NULL) &&
+                    (session == NULL || read_kept(session, events.resolve) == 0))
+                    written = write_event(&events, &event, session, when == Py_None ? Py_None : time_text, dvc,
+                                          serial, version, line, content - line, events.offset + pos);
             }
             Py_XDECREF(session);
             if (written < 0) {
                 Py_DECREF(move_to_end);
+                Py_XDECREF(time_text);
                 return NULL;
             }
             if (written == 0) {
@@ -1555,6 +1593,7 @@ scan(PyObject *module, PyObject *args)
             if (apply(&form, table, move_to_end, sessions, session_type, max_sessions, timeout, when, opened,
                       appliance, &ahead, body, content - body, &evicted_full, &evicted_idle, NULL) < 0) {
                 Py_DECREF(move_to_end);
+                Py_XDECREF(time_text);
                 return NULL;
             }
             fast++;
@@ -1563,6 +1602,7 @@ scan(PyObject *module, PyObject *args)
         pos += length + 1;
     }
     Py_XDECREF(move_to_end);
+    Py_XDECREF(time_text);
     return Py_BuildValue("innnnnin", code, pos, lines, fast, evicted_full, evicted_idle, ahead, emitted);
 }
 

@@ -575,12 +575,12 @@ class Normalizer:
         handed = pended = fast = 0
         prefix = b""  # no envelope read yet: the first line is read here
         size = 0
-        #: (time, opened, session appliance, clock ahead, dvc, time text, serial, version): see _speedups.scan.
+        #: (time, opened, session appliance, clock ahead, dvc, serial, version): see _speedups.scan.
         envelope: Optional[Tuple[Any, ...]] = None
         pos = 0
         # Events the compiled loop writes as text (feed_text), with what it needs for them.
         text_events = (
-            (events, stream.key.encode("utf-8", "replace"), offset, _DIGEST, is_ip, self._resolve,
+            (events, stream.key.encode("utf-8", "replace"), offset, _DIGEST, is_ip, self._resolve, self._time,
              CLEARTEXT_MECHANISMS, VENDOR, PRODUCT, FIELD_ORDER, *_TEXT_TEMPLATES)
             if self._text_events else None
         )  # fmt: skip
@@ -608,8 +608,9 @@ class Normalizer:
             )
             lineno += lines
             fast += found
-            pended += written  # event lines, counted as events here, not as skipped
-            self.stats.events += written
+            if written:
+                pended += written  # event lines, counted as events here, not as skipped
+                self.stats.events += written
             sessions.evicted_full += full
             sessions.evicted_idle += idle
             if code == _SCAN_DONE:
@@ -623,8 +624,7 @@ class Normalizer:
                 dvc = host or self.settings.host or stream.appliance
                 ahead = when is not None and when > sessions.clock
                 envelope = (
-                    when, when or sessions.clock, dvc or stream.serial or "", ahead,
-                    dvc, None if when is None else self._time(when), stream.serial, stream.version,
+                    when, when or sessions.clock, dvc or stream.serial or "", ahead, dvc, stream.serial, stream.version
                 )  # fmt: skip
                 continue
             stop = buf.find(b"\n", pos)  # the line handed back ends there
