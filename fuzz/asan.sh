@@ -43,7 +43,7 @@ cd "$ROOT"
 "$PY" -c "import esa_auth.pipeline as p; assert p._built is not None and p._built.__file__.startswith('$OUT'), p._built"
 echo "=== 1. tests"
 "$PY" -m pytest -q -p no:cacheprovider tests/test_speedups.py tests/test_fast_path.py tests/test_golden.py \
-    tests/test_pipeline.py tests/test_properties.py tests/test_hardening.py -k "not each_python"
+    tests/test_pipeline.py tests/test_properties.py tests/test_hardening.py tests/test_flood.py -k "not each_python"
 echo "=== 2. three ways"
 LOGS=""
 [ -f bench/data/mail-1000000-seed1.log ] && LOGS=bench/data/mail-1000000-seed1.log

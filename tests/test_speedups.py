@@ -601,3 +601,40 @@ def test_json_strings_are_written_as_json_writes_them(text: str) -> None:
     assert speedups.json_string("x" * 9 + text + "y" * 7) == json.dumps("x" * 9 + text + "y" * 7, ensure_ascii=False)
     with pytest.raises(TypeError, match="ASCII"):
         speedups.json_string(text + "\u00e9")
+
+
+def test_an_event_of_a_stream_with_an_empty_key_reads_alike() -> None:
+    """The event id's text starts with the stream key: an empty one is written (no copy from an empty buffer)."""
+    e = ENVELOPES[0]
+    data = (
+        e + b"SMTP Auth: (ICID 7) succeeded for user: u using AUTH mechanism: PLAIN with profile: P\n" + e + b"MID 1\n"
+    )
+    texts = []
+    for compiled in (True, False):
+        pipeline.use_compiled_loop(compiled)
+        try:
+            normalizer = Normalizer(Settings(tz="UTC"))
+            stream = Stream("", key="")
+            items = normalizer.feed_text(stream, data) + normalizer.end(stream)
+        finally:
+            pipeline.use_compiled_loop(True)
+        assert isinstance(items[0], str) == compiled
+        texts.append([item if isinstance(item, str) else CLI_DUMPS(item.to_dict()) for item in items])
+    assert texts[0] == texts[1]
+
+
+def test_template_values_are_written_as_the_event_path_sets_them() -> None:
+    """Empty template values: action, activity, app and signatures are written as they are; direction and reason not."""
+    e = ENVELOPES[0]
+    data = e + b"SMTP Auth: (ICID 7) failed for user: u using AUTH mechanism: PLAIN with profile: P\n" + e + b"x\n"
+    good = _event_context()
+    fields = good.index(pipeline.FIELD_ORDER)
+    empty = ("", "", "", "", "", "", "")
+    ctx = (*good[: fields + 1], empty, empty, empty)
+    assert _scan(data, prefix=e, ctx=ctx, env=(5.0, 5.0, "", False, None, None, None))[-1] == 1
+    event = json.loads(good[0][0])
+    assert {name: event[name] for name in ("action", "activity", "app", "signature", "signature_id")} == dict.fromkeys(
+        ("action", "activity", "app", "signature", "signature_id"), ""
+    )
+    assert "direction" not in event
+    assert "reason" not in event

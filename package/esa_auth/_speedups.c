@@ -428,6 +428,8 @@ typedef struct {
 static int
 put(Text *t, const char *s, Py_ssize_t n)
 {
+    if (n == 0)
+        return 0; /* nothing to copy, and the text may have no buffer yet */
     if (n > t->cap - t->len) {
         Py_ssize_t cap = t->cap ? t->cap : 1024;
         char *data;
@@ -702,8 +704,10 @@ write_event(const EventContext *c, const EventForm *f, PyObject *session, PyObje
     int inbound = f->template != E_T10;
 
     for (i = 0; i < N_INFO; i++) {
+        /* As _event sets them: the direction and the reason only when not empty, the others as they are. */
         PyObject *value = c->info[f->template][i];
-        int set = PyObject_IsTrue(value);
+        int set = INFO_FIELDS[i] == F_DIRECTION || INFO_FIELDS[i] == F_REASON ? PyObject_IsTrue(value)
+                                                                            : value != Py_None;
         if (set < 0)
             goto done;
         if (set) {
@@ -1199,13 +1203,15 @@ kept_c2(const Word *w, int n, PyObject *out)
     } else {
         group = words_text(w + 4, j - 4);
     }
+    if (add_field(out, s_sender_group, group) < 0)
+        return -1;
     if (sbrs_n == 1 && is_number(&rest[r + 1])) {
         score = word_text(&rest[r + 1]);
     } else {
         score = Py_None;
         Py_INCREF(score);
     }
-    if (add_field(out, s_sender_group, group) < 0 || add_field(out, s_sbrs, score) < 0)
+    if (add_field(out, s_sbrs, score) < 0)
         return -1;
     Py_INCREF(Py_None);
     return add_field(out, s_raw_verdict, Py_None) < 0 ? -1 : 1;
