@@ -592,20 +592,9 @@ class Normalizer:
             pending = None
         while True:
             code, pos, lines, found, full, idle, ahead, written = scan(
-                buf,
-                pos,
-                end,
-                limit,
-                prefix,
-                keys,
-                table,
-                sessions,
-                Session,
-                max_sessions,
-                timeout,
-                envelope,
+                buf, pos, end, limit, prefix, keys, table, sessions, Session, max_sessions, timeout, envelope,
                 text_events,
-            )
+            )  # fmt: skip
             lineno += lines
             fast += found
             if written:
