@@ -28,7 +28,6 @@ Exit status 0 when all ways agree everywhere, 1 otherwise.
 from __future__ import annotations
 
 import argparse
-import json
 import random
 import sys
 from pathlib import Path
@@ -37,6 +36,7 @@ from typing import Any, Iterator, List, Sequence
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "package"))
 
 from esa_auth import pipeline
+from esa_auth.events import cim_text, json_text
 from esa_auth.pipeline import Normalizer, Settings, Stream
 
 ENVELOPES = (
@@ -92,10 +92,6 @@ def _document(rng: random.Random, well_formed: bool) -> bytes:
     return b"".join(line + rng.choice((b"\n", b"\n", b"\r\n")) for line in lines)
 
 
-#: The command line's JSON encoder for CIM events (cli.cmd_normalize).
-_DUMPS = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
-
-
 def _read(data: bytes, chunk: int, limit: int, text: bool = False) -> List[Any]:
     """What a caller sees; ``text``: read with ``feed_text`` and see each event as the command line writes it."""
     normalizer = Normalizer(Settings(tz="UTC", year=2024, max_line_bytes=limit))
@@ -104,12 +100,12 @@ def _read(data: bytes, chunk: int, limit: int, text: bool = False) -> List[Any]:
     for start in range(0, len(data), chunk):
         if text:
             items = normalizer.feed_text(stream, data[start : start + chunk])
-            seen.append([item if isinstance(item, str) else _DUMPS(item.to_dict()) for item in items])
+            seen.append([cim_text(item) for item in items])
         else:
             seen.append([event.to_dict() for event in normalizer.feed(stream, data[start : start + chunk])])
         seen.append([str(diagnostic) for diagnostic in normalizer.take_diagnostics()])
         seen.append(stream.to_state())
-    seen.append([_DUMPS(event.to_dict()) if text else event.to_dict() for event in normalizer.end(stream)])
+    seen.append([json_text(event.to_dict()) if text else event.to_dict() for event in normalizer.end(stream)])
     seen.append([str(diagnostic) for diagnostic in normalizer.take_diagnostics()])
     seen.append((stream.to_state(), normalizer.stats_dict(), normalizer.state()))
     return seen

@@ -18,7 +18,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import json
 import resource
 import subprocess
 import sys
@@ -29,14 +28,10 @@ from typing import Callable, Dict, List, Union
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "package"))
 
 from esa_auth import pipeline
-from esa_auth.events import AuthEvent
+from esa_auth.events import AuthEvent, cim_text
 from esa_auth.pipeline import Normalizer, Settings, Stream
 
 BLOCK = 1 << 20
-
-
-#: The command line's JSON encoder for CIM events (cli.cmd_normalize).
-_DUMPS = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
 def _feed(data: bytes) -> List[str]:
@@ -47,7 +42,7 @@ def _feed(data: bytes) -> List[str]:
     for start in range(0, len(data), BLOCK):
         items += normalizer.feed_text(stream, data[start : start + BLOCK])
     items += normalizer.end(stream)
-    return [(item if isinstance(item, str) else _DUMPS(item.to_dict())) + "\n" for item in items]
+    return [cim_text(item) + "\n" for item in items]
 
 
 def _best(repeat: int, work: Callable[[], object]) -> float:

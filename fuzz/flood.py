@@ -44,6 +44,7 @@ from datetime import datetime, timedelta
 from typing import Callable, Dict, Iterator, List, Optional, Tuple
 
 from esa_auth import Normalizer, Settings, Stream, pipeline
+from esa_auth.events import cim_text
 
 SCENARIOS = ("open", "users", "idle")
 START = datetime(2025, 3, 1, 0, 0, 0)  # noqa: DTZ001 - appliance wall clock, read as UTC below
@@ -104,19 +105,13 @@ def chunks(scenario: str, lines: int, rate: int, size: int = CHUNK_LINES) -> Ite
         yield b"".join(out), count
 
 
-#: The command line's JSON encoder for CIM events (cli.cmd_normalize).
-_DUMPS = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
-
-
 def _reader(normalizer: Normalizer, objects: bool) -> Callable[[Stream, bytes], int]:
     """Read a block as the command line does (or with ``feed`` alone); return the number of events."""
     if objects:
         return lambda stream, data: len(normalizer.feed(stream, data))
 
     def read(stream: Stream, data: bytes) -> int:
-        texts = [
-            item if isinstance(item, str) else _DUMPS(item.to_dict()) for item in normalizer.feed_text(stream, data)
-        ]
+        texts = [cim_text(item) for item in normalizer.feed_text(stream, data)]
         return len(texts)
 
     return read

@@ -32,6 +32,7 @@ from datetime import datetime, timezone
 from typing import AbstractSet, Any, Dict, FrozenSet, List, Optional, Sequence, Tuple
 
 from esa_auth import AuthEvent, Normalizer, Settings, Stream, pipeline, validator
+from esa_auth.events import cim_text, json_text
 from esa_auth.render import RENDERERS, SOURCETYPES, render
 
 #: Elements Splunk's XML streaming protocol allows inside ``<event>``.
@@ -81,10 +82,6 @@ class Outcome:
     stats: Dict[str, int] = field(default_factory=dict)
 
 
-#: The command line's JSON encoder for CIM events (cli.cmd_normalize).
-_CLI_DUMPS = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
-
-
 def read(
     data: bytes,
     settings: Settings,
@@ -126,7 +123,7 @@ def read(
     out.warnings.extend(str(d) for d in normalizer.take_diagnostics())
     out.stats = normalizer.stats_dict()
     if text:
-        out.events = [event if isinstance(event, str) else _CLI_DUMPS(event.to_dict()) for event in events]
+        out.events = [cim_text(event) for event in events]
         return out
     out.objects = events
     out.events = [event.to_dict() for event in events]
@@ -290,7 +287,7 @@ def check_input(
         if (outcome.events, outcome.warnings, outcome.stats) != (full.events, full.warnings, full.stats):
             raise Violation(f"the {name} and the line-by-line reader read the input cut at {sorted(cuts)} differently")
     texts = read(data, settings, cuts, text=True)
-    if (texts.events, texts.warnings, texts.stats) != ([_CLI_DUMPS(e) for e in full.events], full.warnings, full.stats):
+    if (texts.events, texts.warnings, texts.stats) != ([json_text(e) for e in full.events], full.warnings, full.stats):
         raise Violation(f"the command line's text of the input cut at {sorted(cuts)} is not its events' JSON")
     if checkpoint_at is not None and cuts:
         # Checkpoints are taken at line boundaries (the modular input saves after

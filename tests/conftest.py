@@ -17,6 +17,7 @@ from typing import Any, Callable, Dict, Iterable, List, Optional, Union
 
 import pytest
 from esa_auth import AuthEvent, Diagnostic, Normalizer, Settings, Stream, appliance_from_filename
+from esa_auth.events import cim_text
 from esa_auth.schema import validator
 
 TESTS_DIR = Path(__file__).resolve().parent
@@ -106,10 +107,6 @@ def _feed_all(
     return out
 
 
-#: The command line's JSON encoder for CIM events (cli.cmd_normalize).
-CLI_DUMPS = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
-
-
 def normalize_text(
     data: bytes,
     settings: Optional[Settings] = None,
@@ -122,7 +119,7 @@ def normalize_text(
     normalizer = Normalizer(settings or Settings())
     stream = Stream(source, appliance=appliance)
     items: List[Union[AuthEvent, str]] = _feed_all(normalizer.feed_text, stream, data, chunks) + normalizer.end(stream)
-    return [item if isinstance(item, str) else CLI_DUMPS(item.to_dict()) for item in items]
+    return [cim_text(item) for item in items]
 
 
 def settings_from_config(config: Dict[str, Any]) -> Settings:

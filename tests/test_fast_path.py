@@ -12,12 +12,11 @@ be the same (events of each call, warnings, counters, stream and saved state).
 
 from __future__ import annotations
 
-import json
 from typing import Any, List, Tuple, Union
 
 import pytest
 from esa_auth import Normalizer, Settings, Stream, pipeline
-from esa_auth.events import AuthEvent
+from esa_auth.events import AuthEvent, cim_text
 from esa_auth.sessions import INBOUND, OUTBOUND
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -176,15 +175,12 @@ def _read(data: bytes, chunks: List[int], config: Settings, checkpoint: int, tex
     return seen
 
 
-_DUMPS = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
-
-
 def _seen(event: Union[AuthEvent, str], text: bool) -> Any:
     if not text:
         assert isinstance(event, AuthEvent), "feed() gives event objects only"
         return event.to_dict()
     # The command line's CIM output (cli.cmd_normalize).
-    return event if isinstance(event, str) else _DUMPS(event.to_dict())
+    return cim_text(event)
 
 
 def read_as_text(data: bytes, chunks: List[int], config: Settings, checkpoint: int) -> Tuple[List[Any], List[Any]]:

@@ -13,7 +13,6 @@ from typing import Any, Callable, Dict, Iterable, List, Set
 
 import pytest
 from conftest import (
-    CLI_DUMPS,
     GOLDEN_DIR,
     dump_expected,
     normalize,
@@ -24,6 +23,7 @@ from conftest import (
 from esa_auth import appliance_from_filename, pipeline
 from esa_auth import patterns as P
 from esa_auth.envelope import parse_prefix
+from esa_auth.events import cim_text
 
 CASES = sorted(GOLDEN_DIR.glob("*/*.log"))
 EXPECTED_SUFFIX = "-expected.json"
@@ -120,7 +120,7 @@ def test_golden_as_the_command_line_writes_it(log: Path) -> None:
     data, settings, chunks = log.read_bytes(), settings_from_config(config), config.get("chunks")
     texts = normalize_text(data, settings, source=name, appliance=appliance, chunks=chunks)
     events = normalize(data, settings, source=name, appliance=appliance, chunks=chunks).events
-    assert texts == [CLI_DUMPS(event.to_dict()) for event in events]
+    assert texts == [cim_text(event) for event in events]
 
 
 def _all_expected() -> List[Dict[str, Any]]:

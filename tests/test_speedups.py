@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any, Iterator, List, Optional, Tuple
 
 import pytest
-from conftest import CLI_DUMPS
 from esa_auth import Normalizer, Settings, Stream, pipeline
+from esa_auth.events import cim_text
 from esa_auth.sessions import Session, SessionTable
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
@@ -215,7 +215,7 @@ def test_the_compiled_loop_writes_the_usual_events_as_text() -> None:
     assert normalizer.stats_dict()["events"] == 5
     expected = Normalizer(Settings(tz="UTC"))
     objects = expected.feed(Stream("f.log"), data) + expected.end(Stream("f.log"))
-    assert items[:4] == [CLI_DUMPS(event.to_dict()) for event in objects[:4]]
+    assert items[:4] == [cim_text(event) for event in objects[:4]]
     first = json.loads(str(items[0]))
     assert (first["user"], first["src"], first["src_host"], first["sbrs"], first["tls"], first["cleartext"]) == (
         'o"brien\\x', "198.51.100.9", "a.example", 1.5, True, False
@@ -619,7 +619,7 @@ def test_an_event_of_a_stream_with_an_empty_key_reads_alike() -> None:
         finally:
             pipeline.use_compiled_loop(True)
         assert isinstance(items[0], str) == compiled
-        texts.append([item if isinstance(item, str) else CLI_DUMPS(item.to_dict()) for item in items])
+        texts.append([cim_text(item) for item in items])
     assert texts[0] == texts[1]
 
 

@@ -9,7 +9,6 @@ read, 2 on bad usage; each failure is one line on stderr, never a traceback.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 import sys
@@ -19,7 +18,7 @@ from typing import IO, Callable, Dict, Iterable, Iterator, List, NoReturn, Optio
 from ._version import __version__
 from .durations import parse_duration
 from .errors import ConfigError
-from .events import AuthEvent
+from .events import AuthEvent, cim_text, json_text
 from .pipeline import Normalizer, Settings, Stream, appliance_from_filename, compiled_loop, use_compiled_loop
 
 PROG = "esa-auth"
@@ -162,22 +161,20 @@ FORMATS = ("cim", "ecs", "ocsf")
 def cmd_normalize(args: argparse.Namespace, stdin: IO[bytes], stdout: IO[str], stderr: IO[str]) -> int:
     """``normalize``: one JSON object per event on stdout."""
     normalizer = Normalizer(settings_from(args, datetime.now(timezone.utc)))
-    dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
     write = stdout.write
     if args.format == "cim":
-        # CIM is the event's own form: to_dict() directly, and the events that
-        # the compiled loop writes come as that same text already.
-        to_dict = AuthEvent.to_dict
+        # CIM is the event's own form (to_dict()), and the events that the
+        # compiled loop writes come as that same text already.
         texts, failures = read_texts(normalizer, args.files, stdin, stderr)
         for item in texts:
-            write((item if isinstance(item, str) else dumps(to_dict(item))) + "\n")
+            write(cim_text(item) + "\n")
     else:
         from .render import RENDERERS
 
         render = RENDERERS[args.format]
         events, failures = read_sources(normalizer, args.files, stdin, stderr)
         for event in events:
-            write(dumps(render(event)) + "\n")
+            write(json_text(render(event)) + "\n")
     stdout.flush()
     if args.stats:
         stats = normalizer.stats_dict()

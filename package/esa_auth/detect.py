@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Dict, Iterable, List, Optional, Sequence, Tuple, get_args, get_type_hints
 
 from .errors import ConfigError
-from .events import FIELD_ORDER, AuthEvent
+from .events import FIELD_ORDER, AuthEvent, json_text
 from .timezones import rfc3339
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
@@ -404,9 +404,8 @@ def cmd_detect(args: argparse.Namespace, stdin: IO[bytes], stdout: IO[str], stde
     if untimed:
         stderr.write(f"{PROG}: warning: {untimed} event(s) have no time and take part in no rule\n")
     alerts = engine.run(dicts)
-    dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
     for alert in alerts:
-        stdout.write(dumps(alert.to_dict()))
+        stdout.write(json_text(alert.to_dict()))
         stdout.write("\n")
     stdout.flush()
     if args.stats:

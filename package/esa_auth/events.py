@@ -10,8 +10,9 @@ form; a test keeps its properties and this class's fields in step.
 
 from __future__ import annotations
 
+import json
 from dataclasses import MISSING, dataclass, fields
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Optional, Union
 
 VENDOR = "Cisco"
 PRODUCT = "Cisco Secure Email Gateway"
@@ -164,3 +165,14 @@ _DEFAULTS: Dict[str, Any] = {
 }
 #: The fields that have no default.
 _REQUIRED = frozenset(f.name for f in fields(AuthEvent) if f.default is MISSING)
+
+
+#: A rendered event (or any JSON-able document) as one line of JSON text, the way the
+#: command line, the modular input and ``Normalizer.feed_text`` write it: UTF-8 kept
+#: as is (``ensure_ascii`` off), no spaces.
+json_text = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
+def cim_text(event: Union[AuthEvent, str]) -> str:
+    """The CIM JSON text of an item of ``Normalizer.feed_text``: the text itself, or the event's ``to_dict()``."""
+    return event if isinstance(event, str) else json_text(event.to_dict())

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import calendar
 import hashlib
-import json
 import os
 import re
 from dataclasses import dataclass
@@ -29,7 +28,7 @@ from splunklib.modularinput import Argument, Event, EventWriter, Scheme, Script 
 
 from ..durations import parse_duration
 from ..errors import ConfigError, EsaAuthError
-from ..events import AuthEvent
+from ..events import AuthEvent, json_text
 from ..follow import START_BEGINNING, STARTS, Follower, check_path
 from ..pipeline import Settings
 from ..render import RENDERERS, SOURCETYPES
@@ -205,14 +204,13 @@ class InputRun:
         self.sourcetype = SOURCETYPES[config.format]
         index = _text(params, "index")
         self.index = xml_safe(index) if index else None
-        self.encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
         self.warnings = 0
 
     def emit(self, event: AuthEvent, source: str) -> None:
         """Write one event; returns when splunklib has flushed it."""
         self.writer.write_event(
             Event(
-                data=xml_safe(self.encode(self.render(event))),
+                data=xml_safe(json_text(self.render(event))),
                 stanza=self.stanza,
                 time=event_epoch(event),
                 host=xml_safe(event.dvc) if event.dvc else None,
