@@ -374,12 +374,12 @@ class Normalizer:
         """
         if end <= 0:
             return []
-        if _speedups is not None:
-            if first_cut or not _speedups.all_envelopes(buf, end, _ENVELOPE_HEADS):
-                return self._each_line(stream, buf, 0, end, offset, first_cut)
-            return self._scan_lines(stream, buf, end, offset)
-        if first_cut or not all_envelopes(buf, end):
+        if first_cut or not (
+            _speedups.all_envelopes(buf, end, _ENVELOPE_HEADS) if _speedups is not None else all_envelopes(buf, end)
+        ):
             return self._each_line(stream, buf, 0, end, offset, first_cut)
+        if _speedups is not None:
+            return self._scan_lines(stream, buf, end, offset)
         events: List[AuthEvent] = []
         finish = self._finish_into
         dispatch = P.DISPATCH
@@ -1005,9 +1005,7 @@ class Normalizer:
                 values["dest"] = dvc
         if pattern.reason and values.get("reason") is None:
             values["reason"] = pattern.reason
-        values["event_id"] = hashlib.blake2b(
-            f"{stream.key}\x00{offset}\x00{raw}".encode("utf-8", "replace"), digest_size=16
-        ).hexdigest()
+        values["event_id"] = _DIGEST(f"{stream.key}\x00{offset}\x00{raw}".encode("utf-8", "replace")).hexdigest()
         values["action"] = pattern.action
         values["activity"] = pattern.activity
         values["app"] = values.get("app") or pattern.app
@@ -1039,7 +1037,7 @@ _SCAN_DONE, _SCAN_LINE, _SCAN_LONG, _SCAN_ENVELOPE = 0, 1, 2, 3
 
 #: envelope.ENVELOPE_HEADS as ``_speedups.all_envelopes`` takes them: three bytes each, one after the other.
 _ENVELOPE_HEADS = b"".join(sorted(ENVELOPE_HEADS))
-#: The event id's hash (Normalizer._event), for the compiled loop.
+#: The event id's hash: BLAKE2b of 16 bytes (Normalizer._event, and the compiled loop's events).
 _DIGEST = functools.partial(hashlib.blake2b, digest_size=16)
 #: What the templates whose events the compiled loop writes give them, in its order.
 _TEXT_TEMPLATES = tuple(
