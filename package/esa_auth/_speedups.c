@@ -1559,10 +1559,8 @@ scan(PyObject *module, PyObject *args)
             code = (next - after > limit) ? LINE : ENVELOPE;
             break;
         }
-        if (move_to_end == NULL && (move_to_end = PyObject_GetAttr(table, s_move_to_end)) == NULL) {
-            Py_XDECREF(time_text);
-            return NULL;
-        }
+        if (move_to_end == NULL && (move_to_end = PyObject_GetAttr(table, s_move_to_end)) == NULL)
+            goto error;
         if (is_event) {
             /* SessionTable.get: the session is touched (a touch form), then its kept lines are read. */
             PyObject *session = NULL;
@@ -1585,11 +1583,8 @@ scan(PyObject *module, PyObject *args)
                                           serial, version, line, content - line, events.offset + pos);
             }
             Py_XDECREF(session);
-            if (written < 0) {
-                Py_DECREF(move_to_end);
-                Py_XDECREF(time_text);
-                return NULL;
-            }
+            if (written < 0)
+                goto error;
             if (written == 0) {
                 code = LINE; /* Python makes this event */
                 break;
@@ -1597,11 +1592,8 @@ scan(PyObject *module, PyObject *args)
             emitted++;
         } else {
             if (apply(&form, table, move_to_end, sessions, session_type, max_sessions, timeout, when, opened,
-                      appliance, &ahead, body, content - body, &evicted_full, &evicted_idle, NULL) < 0) {
-                Py_DECREF(move_to_end);
-                Py_XDECREF(time_text);
-                return NULL;
-            }
+                      appliance, &ahead, body, content - body, &evicted_full, &evicted_idle, NULL) < 0)
+                goto error;
             fast++;
         }
         lines++;
@@ -1610,6 +1602,10 @@ scan(PyObject *module, PyObject *args)
     Py_XDECREF(move_to_end);
     Py_XDECREF(time_text);
     return Py_BuildValue("innnnnin", code, pos, lines, fast, evicted_full, evicted_idle, ahead, emitted);
+error:
+    Py_XDECREF(move_to_end);
+    Py_XDECREF(time_text);
+    return NULL;
 }
 
 /* A line start that opens a log line (envelope.starts_envelope): its first three
