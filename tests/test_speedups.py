@@ -11,6 +11,8 @@ the three ways, in random chunks, with a checkpoint) is in tests/test_fast_path.
 
 from __future__ import annotations
 
+import gc
+import hashlib
 import json
 import shutil
 import subprocess
@@ -281,7 +283,7 @@ def _event_context() -> Tuple[Any, ...]:
     """The ``ctx`` of ``_speedups.scan`` as Normalizer._scan_lines gives it for feed_text."""
     normalizer = Normalizer()
     return (
-        [], b"key", 0, pipeline._DIGEST, pipeline.is_ip, normalizer._resolve, normalizer._time,
+        [], b"key", 0, pipeline.is_ip, normalizer._resolve, normalizer._time,
         pipeline.CLEARTEXT_MECHANISMS, pipeline.VENDOR, pipeline.PRODUCT, pipeline.FIELD_ORDER,
         *pipeline._TEXT_TEMPLATES,
     )  # fmt: skip
@@ -334,17 +336,63 @@ def test_bad_calls_raise_clear_errors_and_never_crash() -> None:
     # A time text that is no str (the context's time function is Normalizer._time): a clear error, no event.
     e = ENVELOPES[0]
     event = e + b"SMTP Auth: (ICID 1) failed for user: a using AUTH mechanism: PLAIN with profile: P\n" + e + b"x\n"
-    bad_time = (*good[:6], lambda when: 1, *good[7:])
+    bad_time = (*good[:5], lambda when: 1, *good[6:])
     with pytest.raises(TypeError, match="time text"):
         _scan(event, prefix=e, ctx=bad_time, env=(5.0, 5.0, "", False, None, None, None))
     assert good[0] == [], "no event was written"
     written = _scan(event, prefix=e, ctx=good, env=(5.0, 5.0, "", False, None, None, None))
     assert written[-1] == 1
     assert json.loads(good[0][0])["time"] == "1970-01-01T00:00:05Z"
-    # A class that cannot be made from (when, opened): the call fails cleanly at the first open line.
+    # A class that does not keep the session fields in __slots__: refused before any line is read.
     e = ENVELOPES[0]
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match="slots"):
         _scan(e + C1 + b"\n" + e + b"MID 1\n", prefix=e, session_type=type(sys.flags), env=(5.0, 5.0, "", False))
+
+
+class _Unslotted:
+    """A session class whose fields are plain attributes."""
+
+    def __init__(self) -> None:
+        for name in Session.__slots__:
+            setattr(self, name, None)
+
+
+class _ReadOnlyOpened:
+    """A session class with its fields in __slots__, but ``opened`` a read-only property."""
+
+    __slots__ = tuple(name for name in Session.__slots__ if name != "opened")
+    opened = property(lambda self: None)
+
+
+class _Wrapped(Session):  # type: ignore[misc,valid-type]
+    """A subclass of Session: its slots are its base's, not its own."""
+
+
+def test_the_session_class_must_keep_the_fields_in_slots() -> None:
+    """The loop reads and sets session fields where the class's member descriptors say: anything else is refused."""
+    e = ENVELOPES[0]
+    for bad, message in ((_Unslotted, "slots"), (_ReadOnlyOpened, "opened"), (_Wrapped, "slots"), (int, "slots")):
+        with pytest.raises(TypeError, match=message):
+            _scan(e + C1 + b"\n" + e + b"MID 1\n", prefix=e, session_type=bad, env=(5.0, 5.0, "", False))
+    # A class that cannot be made without arguments has no defaults to copy.
+    needy = type("Needy", (), {"__slots__": Session.__slots__, "__init__": lambda self, x: None})
+    with pytest.raises(TypeError, match="argument"):
+        _scan(b"", session_type=needy)
+    # The right class works again after those (the layout is remade for it).
+    assert _scan(e + C1 + b"\n" + e + b"MID 1\n", prefix=e, env=(5.0, 5.0, "", False))[0] == speedups.DONE  # type: ignore[union-attr]
+
+
+def test_a_table_holding_something_other_than_sessions_is_refused() -> None:
+    prefix = ENVELOPES[0]
+    table = SessionTable()
+    table._open[("", "i", 7)] = object()  # type: ignore[assignment]
+    buf = prefix + b"ICID 7 TLS success protocol TLSv1.2\n" + prefix + b"MID 1\n"
+    assert speedups is not None
+    with pytest.raises(TypeError, match="other than sessions"):
+        speedups.scan(
+            buf, 0, len(buf), 1000, prefix, pipeline._DISPATCH_KEYS, table._open, table, Session, 10, 60.0,
+            (5.0, 5.0, "", False),
+        )  # fmt: skip
 
 
 def test_a_damaged_session_in_the_table_raises_instead_of_crashing() -> None:
@@ -372,9 +420,15 @@ def test_a_session_opened_by_the_compiled_loop_is_a_whole_session() -> None:
         1709535600.0, 1709535600.0, None, False, None
     )  # fmt: skip
     assert session == Session(opened=1709535600.0, seen=1709535600.0, raw_open=session.raw_open)
-    # Made by the dataclass __init__ as in the Python loop: every field in the instance, in order
-    # (CPython then shares one key table among all sessions, which keeps big tables small).
-    assert list(vars(session)) == [f.name for f in fields(Session)]
+    # Every slot filled, as the class's __init__ fills them (none left empty, none extra).
+    assert not hasattr(session, "__dict__")
+    assert [getattr(session, f.name) for f in fields(Session)] == [
+        getattr(Session(opened=1709535600.0, seen=1709535600.0, raw_open=C1), f.name) for f in fields(Session)
+    ]
+    # Neither the session nor its key can be in a reference cycle: the collector does not walk them.
+    assert not gc.is_tracked(session)
+    assert not any(gc.is_tracked(key) for key in normalizer.sessions._open)
+    assert gc.is_tracked(Session()), "a session made in Python is tracked as usual"
     assert normalizer.stats_dict()["context"] == 2
 
 
@@ -589,6 +643,26 @@ def test_the_usual_kept_bodies_are_read_in_c() -> None:
     assert speedups.kept_fields(b"New SMTP ICID 5 interface Data 1 (192.0.2.1) address 198.51.100.7") is None
     with pytest.raises(TypeError, match="bytes"):
         speedups.kept_fields("text")
+
+
+@settings(max_examples=2000, deadline=None)
+@given(data=st.binary(max_size=700))
+@example(data=b"")
+@example(data=b"abc")
+def test_the_event_id_hash_is_hashlibs_blake2b(data: bytes) -> None:
+    """The compiled loop's own BLAKE2b (RFC 7693) gives what ``hashlib.blake2b(digest_size=16)`` gives."""
+    assert speedups is not None
+    assert speedups.event_digest(data) == hashlib.blake2b(data, digest_size=16).hexdigest()
+
+
+def test_the_event_id_hash_around_its_block_size() -> None:
+    """Every length from 0 to 4 blocks and a bit: the last block (full or not) is where a hash goes wrong."""
+    assert speedups is not None
+    for size in range(0, 4 * 128 + 3):
+        data = bytes((7 * i + size) % 256 for i in range(size))
+        assert speedups.event_digest(data) == hashlib.blake2b(data, digest_size=16).hexdigest(), size
+    with pytest.raises(TypeError, match="bytes"):
+        speedups.event_digest("text")
 
 
 @settings(max_examples=3000, deadline=None)

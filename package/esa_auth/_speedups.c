@@ -58,7 +58,15 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#if PY_VERSION_HEX < 0x030C0000
+#include <structmember.h>
+#define Py_T_OBJECT_EX T_OBJECT_EX
+#define Py_READONLY READONLY
+#endif
 #include <math.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 #include <stdint.h>
 #include <string.h>
 
@@ -70,8 +78,37 @@ enum { V_NONE = -1, V_OPEN = 0, V_CLOSE, V_VERDICT, V_TLS, V_MID, V_TOUCH };
 #define MAX_KEYS 64
 #define MAX_DIGITS 18 /* \d{1,18} in the forms: fits in a signed 64-bit integer */
 
-static PyObject *s_seen, *s_raw_open, *s_raw_verdict, *s_raw_tls, *s_mid;
 static PyObject *s_move_to_end, *s_popitem, *s_advance, *s_inbound, *s_outbound;
+
+/* The fields of sessions.Session, which holds them in __slots__: the loop reads
+ * and sets them where the class keeps them (see Layout below). */
+enum {
+    K_OPENED, K_SEEN, K_CLIENT_IP, K_CLIENT_HOST, K_LISTENER, K_LISTENER_IP, K_SENDER_GROUP, K_SBRS,
+    K_LOCAL_IP, K_REMOTE_IP, K_REMOTE_PORT, K_TLS, K_TLS_PROTOCOL, K_TLS_CIPHER, K_MID,
+    K_RAW_OPEN, K_RAW_VERDICT, K_RAW_TLS, N_SLOTS
+};
+static const char *const SLOT_NAMES[N_SLOTS] = {
+    "opened", "seen", "client_ip", "client_host", "listener", "listener_ip", "sender_group", "sbrs",
+    "local_ip", "remote_ip", "remote_port", "tls", "tls_protocol", "tls_cipher", "mid",
+    "raw_open", "raw_verdict", "raw_tls",
+};
+static PyObject *slot_name[N_SLOTS]; /* interned */
+
+/*
+ * Where a session class keeps each field: the offsets of its member descriptors
+ * (a class with __slots__), and a session made with no arguments (the
+ * defaults). Made for the class scan() is given, and again only when another
+ * class comes. A session is read and set here only when it is of exactly that
+ * class; scan() refuses a table that holds anything else.
+ */
+typedef struct {
+    PyTypeObject *type; /* strong reference */
+    PyObject *defaults; /* type(), strong reference */
+    Py_ssize_t at[N_SLOTS];
+} Layout;
+static Layout layout;
+
+#define SLOT(session, k) (*(PyObject **)((char *)(session) + layout.at[k]))
 
 typedef struct {
     int verb;
@@ -401,16 +438,142 @@ enum {
     F_VENDOR, F_VENDOR_PRODUCT, F_PRODUCT_VERSION, F_RAW, F_EVENT_ID, N_FIELDS
 };
 
+/*
+ * BLAKE2b (RFC 7693), unkeyed, with a 16-byte digest: the event id is
+ * blake2b(data, digest_size=16).hexdigest() in pipeline (hashlib), and this is
+ * the same function, so that an event made here needs no hash object.
+ * tests/test_speedups.py holds it to hashlib on inputs of every length around
+ * the 128-byte blocks.
+ */
+static const uint64_t B2_IV[8] = {
+    0x6a09e667f3bcc908ULL, 0xbb67ae8584caa73bULL, 0x3c6ef372fe94f82bULL, 0xa54ff53a5f1d36f1ULL,
+    0x510e527fade682d1ULL, 0x9b05688c2b3e6c1fULL, 0x1f83d9abfb41bd6bULL, 0x5be0cd19137e2179ULL,
+};
+static const uint8_t B2_SIGMA[12][16] = {
+    {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15}, {14, 10, 4, 8, 9, 15, 13, 6, 1, 12, 0, 2, 11, 7, 5, 3},
+    {11, 8, 12, 0, 5, 2, 15, 13, 10, 14, 3, 6, 7, 1, 9, 4}, {7, 9, 3, 1, 13, 12, 11, 14, 2, 6, 5, 10, 4, 0, 15, 8},
+    {9, 0, 5, 7, 2, 4, 10, 15, 14, 1, 11, 12, 6, 8, 3, 13}, {2, 12, 6, 10, 0, 11, 8, 3, 4, 13, 7, 5, 15, 14, 1, 9},
+    {12, 5, 1, 15, 14, 13, 4, 10, 0, 7, 6, 3, 9, 2, 8, 11}, {13, 11, 7, 14, 12, 1, 3, 9, 5, 0, 15, 4, 8, 6, 2, 10},
+    {6, 15, 14, 9, 11, 3, 0, 8, 12, 2, 13, 7, 1, 4, 10, 5}, {10, 2, 8, 4, 7, 6, 1, 5, 15, 11, 9, 14, 3, 12, 13, 0},
+    {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15}, {14, 10, 4, 8, 9, 15, 13, 6, 1, 12, 0, 2, 11, 7, 5, 3},
+};
+
+static uint64_t
+load64(const unsigned char *p)
+{
+    return (uint64_t)p[0] | (uint64_t)p[1] << 8 | (uint64_t)p[2] << 16 | (uint64_t)p[3] << 24 |
+           (uint64_t)p[4] << 32 | (uint64_t)p[5] << 40 | (uint64_t)p[6] << 48 | (uint64_t)p[7] << 56;
+}
+
+#define ROTR64(x, n) (((x) >> (n)) | ((x) << (64 - (n))))
+#define B2_G(a, b, c, d, x, y)      \
+    do {                            \
+        a = a + b + (x);            \
+        d = ROTR64(d ^ a, 32);      \
+        c = c + d;                  \
+        b = ROTR64(b ^ c, 24);      \
+        a = a + b + (y);            \
+        d = ROTR64(d ^ a, 16);      \
+        c = c + d;                  \
+        b = ROTR64(b ^ c, 63);      \
+    } while (0)
+
+/* F of RFC 7693 section 3.2, for a block, the bytes hashed so far (under 2**64 here), and the last-block flag. */
+static void
+b2_compress(uint64_t h[8], const unsigned char block[128], uint64_t count, int last)
+{
+    uint64_t v[16], m[16];
+    int i;
+    for (i = 0; i < 16; i++)
+        m[i] = load64(block + 8 * i);
+    for (i = 0; i < 8; i++) {
+        v[i] = h[i];
+        v[i + 8] = B2_IV[i];
+    }
+    v[12] ^= count;
+    if (last)
+        v[14] = ~v[14];
+    /* The twelve rounds written out, so that the message words each takes are constants. */
+#define B2_ROUND(r)                                                                  \
+    do {                                                                             \
+        B2_G(v[0], v[4], v[8], v[12], m[B2_SIGMA[r][0]], m[B2_SIGMA[r][1]]);      \
+        B2_G(v[1], v[5], v[9], v[13], m[B2_SIGMA[r][2]], m[B2_SIGMA[r][3]]);      \
+        B2_G(v[2], v[6], v[10], v[14], m[B2_SIGMA[r][4]], m[B2_SIGMA[r][5]]);     \
+        B2_G(v[3], v[7], v[11], v[15], m[B2_SIGMA[r][6]], m[B2_SIGMA[r][7]]);     \
+        B2_G(v[0], v[5], v[10], v[15], m[B2_SIGMA[r][8]], m[B2_SIGMA[r][9]]);     \
+        B2_G(v[1], v[6], v[11], v[12], m[B2_SIGMA[r][10]], m[B2_SIGMA[r][11]]);   \
+        B2_G(v[2], v[7], v[8], v[13], m[B2_SIGMA[r][12]], m[B2_SIGMA[r][13]]);    \
+        B2_G(v[3], v[4], v[9], v[14], m[B2_SIGMA[r][14]], m[B2_SIGMA[r][15]]);    \
+    } while (0)
+    B2_ROUND(0);
+    B2_ROUND(1);
+    B2_ROUND(2);
+    B2_ROUND(3);
+    B2_ROUND(4);
+    B2_ROUND(5);
+    B2_ROUND(6);
+    B2_ROUND(7);
+    B2_ROUND(8);
+    B2_ROUND(9);
+    B2_ROUND(10);
+    B2_ROUND(11);
+#undef B2_ROUND
+    for (i = 0; i < 8; i++)
+        h[i] ^= v[i] ^ v[i + 8];
+}
+
+/* The 32 lowercase hex digits of BLAKE2b-128 of [data, data + n) into out. */
+static void
+event_digest(const char *data, Py_ssize_t n, char out[32])
+{
+    static const char hex[] = "0123456789abcdef";
+    const unsigned char *p = (const unsigned char *)data;
+    unsigned char block[128];
+    uint64_t h[8];
+    uint64_t count = 0;
+    int i;
+    for (i = 0; i < 8; i++)
+        h[i] = B2_IV[i];
+    h[0] ^= 0x01010000ULL ^ 16; /* depth 1, fanout 1, no key, 16-byte digest */
+    while (n > 128) {
+        count += 128;
+        b2_compress(h, p, count, 0);
+        p += 128;
+        n -= 128;
+    }
+    memset(block, 0, sizeof(block));
+    memcpy(block, p, (size_t)n);
+    count += (uint64_t)n;
+    b2_compress(h, block, count, 1);
+    for (i = 0; i < 16; i++) {
+        unsigned char byte = (unsigned char)(h[i / 8] >> (8 * (i % 8)));
+        out[2 * i] = hex[byte >> 4];
+        out[2 * i + 1] = hex[byte & 15];
+    }
+}
+
+/* ``,"name":`` for each field, made at import: write_event puts a field's name in one copy
+ * (the first field's without its comma, after the "{"). */
+#define FIELD_HEAD 32
+static char field_head[N_FIELDS][FIELD_HEAD];
+static Py_ssize_t field_head_len[N_FIELDS];
+
 /* What a template gives its events (patterns.LinePattern), in this order. */
 #define N_INFO 7
 static const int INFO_FIELDS[N_INFO] = {F_ACTION, F_ACTIVITY, F_APP, F_DIRECTION, F_SIGNATURE, F_SIGNATURE_ID, F_REASON};
 
+/* A growing text (bytes). */
+typedef struct {
+    char *data;
+    Py_ssize_t len, cap;
+} Text;
+
 /* What the scan needs to write events (from ctx, see scan()); borrowed references. */
 typedef struct {
+    Text *text;          /* the buffer an event's text is made in (one per scan call, reused) */
     PyObject *out;       /* the list the event texts are appended to */
     PyObject *key;       /* bytes: Stream.key as UTF-8 (errors replaced) */
     Py_ssize_t offset;   /* source offset of buf[0] */
-    PyObject *digest;    /* bytes -> hash object with hexdigest(): blake2b of 16 bytes */
     PyObject *is_ip;     /* text.is_ip */
     PyObject *resolve;   /* Normalizer._resolve */
     PyObject *time;      /* Normalizer._time: epoch -> RFC 3339 text */
@@ -419,17 +582,11 @@ typedef struct {
     PyObject *info[N_TEMPLATES][N_INFO];
 } EventContext;
 
-/* A growing text (bytes). */
-typedef struct {
-    char *data;
-    Py_ssize_t len, cap;
-} Text;
 
+/* Room for ``n`` more bytes (n > 0). 0, or -1 with MemoryError. */
 static int
-put(Text *t, const char *s, Py_ssize_t n)
+reserve(Text *t, Py_ssize_t n)
 {
-    if (n == 0)
-        return 0; /* nothing to copy, and the text may have no buffer yet */
     if (n > t->cap - t->len) {
         Py_ssize_t cap = t->cap ? t->cap : 1024;
         char *data;
@@ -448,15 +605,45 @@ put(Text *t, const char *s, Py_ssize_t n)
         t->data = data;
         t->cap = cap;
     }
+    return 0;
+}
+
+static int
+put(Text *t, const char *s, Py_ssize_t n)
+{
+    if (n == 0)
+        return 0; /* nothing to copy, and the text may have no buffer yet */
+    if (reserve(t, n) < 0)
+        return -1;
     memcpy(t->data + t->len, s, (size_t)n);
     t->len += n;
     return 0;
 }
 
-static int
-puts_(Text *t, const char *s)
+/* A number in decimal, written backwards from ``end`` (at least 21 bytes after the buffer's start): its first byte. */
+static char *
+decimal(char *end, long long value)
 {
-    return put(t, s, (Py_ssize_t)strlen(s));
+    unsigned long long rest = value < 0 ? 0ULL - (unsigned long long)value : (unsigned long long)value;
+    char *p = end;
+    do {
+        *--p = (char)('0' + rest % 10);
+        rest /= 10;
+    } while (rest > 0);
+    if (value < 0)
+        *--p = '-';
+    return p;
+}
+
+/* Bytes known to be ASCII as a str, without a second check: every caller gives bytes that
+ * printable() passed (the line of an event, a kept body) or that this module wrote. */
+static PyObject *
+ascii_str(const char *s, Py_ssize_t n)
+{
+    PyObject *text = PyUnicode_New(n, 127);
+    if (text != NULL)
+        memcpy(PyUnicode_DATA(text), s, (size_t)n);
+    return text;
 }
 
 /* Whether any of eight bytes is under 0x20, a quote or a backslash (what JSON escapes in ASCII text). */
@@ -468,12 +655,59 @@ needs_escape(uint64_t x)
     return ((((x - 0x20 * ones) & ~x) | ((quote - ones) & ~quote) | ((backslash - ones) & ~backslash)) & highs) != 0;
 }
 
+/* Whether any byte of [s, s + n) is one JSON escapes (ASCII text): sixteen bytes at a time
+ * where SSE2 is (every x86-64), then eight; the last eight again when fewer are left. */
+static int
+any_escape(const char *s, Py_ssize_t n)
+{
+    uint64_t x;
+    Py_ssize_t i = 0;
+#ifdef __SSE2__
+    const __m128i quote = _mm_set1_epi8('"'), backslash = _mm_set1_epi8('\\'), space = _mm_set1_epi8(0x20);
+    for (; n - i >= 16; i += 16) {
+        __m128i b = _mm_loadu_si128((const __m128i *)(const void *)(s + i));
+        /* Signed: a byte over 0x7f would count as under 0x20, but ASCII text has none. */
+        __m128i bad = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(b, quote), _mm_cmpeq_epi8(b, backslash)),
+                                   _mm_cmplt_epi8(b, space));
+        if (_mm_movemask_epi8(bad))
+            return 1;
+    }
+#endif
+    for (; n - i >= 8; i += 8) {
+        memcpy(&x, s + i, 8);
+        if (needs_escape(x))
+            return 1;
+    }
+    if (i == n)
+        return 0;
+    if (n >= 8) {
+        memcpy(&x, s + n - 8, 8); /* the last eight, some seen already */
+        return needs_escape(x);
+    }
+    for (; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c < 0x20 || c == '"' || c == '\\')
+            return 1;
+    }
+    return 0;
+}
+
 /* ASCII text as a JSON string, escaped as json.dumps escapes it. */
 static int
 put_json_ascii(Text *t, const char *s, Py_ssize_t n)
 {
     static const char hex[] = "0123456789abcdef";
     Py_ssize_t i = 0, run = 0;
+    if (!any_escape(s, n)) {
+        /* Most values: the text between two quotes, in one copy. */
+        if (reserve(t, n + 2) < 0)
+            return -1;
+        t->data[t->len] = '"';
+        memcpy(t->data + t->len + 1, s, (size_t)n);
+        t->data[t->len + n + 1] = '"';
+        t->len += n + 2;
+        return 0;
+    }
     if (put(t, "\"", 1) < 0)
         return -1;
     while (i < n) {
@@ -536,9 +770,18 @@ put_json(Text *t, PyObject *v)
             return 0;
         return put_json_ascii(t, (const char *)PyUnicode_DATA(v), PyUnicode_GET_LENGTH(v)) < 0 ? -1 : 1;
     }
-    if (PyLong_CheckExact(v))
-        text = PyObject_Str(v);
-    else if (PyFloat_CheckExact(v) && isfinite(PyFloat_AS_DOUBLE(v)))
+    if (PyLong_CheckExact(v)) {
+        int overflow;
+        long long number = PyLong_AsLongLongAndOverflow(v, &overflow);
+        if (number == -1 && PyErr_Occurred())
+            return -1;
+        if (!overflow) {
+            char digits_[24];
+            char *first = decimal(digits_ + sizeof(digits_), number);
+            return put(t, first, digits_ + sizeof(digits_) - first) < 0 ? -1 : 1;
+        }
+        text = PyObject_Str(v); /* beyond 64 bits */
+    } else if (PyFloat_CheckExact(v) && isfinite(PyFloat_AS_DOUBLE(v)))
         text = PyObject_Repr(v); /* what json writes for a float */
     else
         return 0;
@@ -549,18 +792,36 @@ put_json(Text *t, PyObject *v)
     return rc;
 }
 
-/* A session attribute, None as NULL: 0 with *out a new reference or NULL, -1 on an error. */
-static int
-attr(PyObject *session, PyObject *name, PyObject **out)
+/* A session field (borrowed), or NULL with AttributeError when its slot is empty (as reading it in Python would). */
+static PyObject *
+slot_get(PyObject *session, int k)
 {
-    PyObject *v = PyObject_GetAttr(session, name);
+    PyObject *v = SLOT(session, k);
+    if (v == NULL)
+        PyErr_Format(PyExc_AttributeError, "%s", SLOT_NAMES[k]);
+    return v;
+}
+
+/* Set a session field (``value`` is not stolen). */
+static void
+slot_set(PyObject *session, int k, PyObject *value)
+{
+    Py_INCREF(value);
+    Py_XSETREF(SLOT(session, k), value);
+}
+
+/* A session field, None as NULL: 0 with *out a new reference or NULL, -1 on an error. */
+static int
+attr(PyObject *session, int k, PyObject **out)
+{
+    PyObject *v = slot_get(session, k);
     *out = NULL;
     if (v == NULL)
         return -1;
-    if (v == Py_None)
-        Py_DECREF(v);
-    else
+    if (v != Py_None) {
+        Py_INCREF(v);
         *out = v;
+    }
     return 0;
 }
 
@@ -622,28 +883,25 @@ ip_of(const EventContext *c, PyObject *value, PyObject **out)
     return 0;
 }
 
-static PyObject *s_client_ip, *s_client_host, *s_listener, *s_listener_ip, *s_sender_group, *s_sbrs, *s_tls,
-    *s_tls_protocol, *s_tls_cipher, *s_local_ip, *s_remote_ip, *s_remote_port, *s_hexdigest;
-
 /* The session's fields an event takes (Normalizer._event). 0, or -1 on an error. */
 static int
 session_fields(const EventContext *c, const EventForm *f, PyObject *session, PyObject **v)
 {
     PyObject *tls;
     if (f->template == E_T10) {
-        return attr(session, s_local_ip, &v[F_SRC]) < 0 || ip_of(c, v[F_SRC], &v[F_SRC_IP]) < 0 ||
-                       attr(session, s_remote_port, &v[F_DEST_PORT]) < 0 || attr(session, s_tls, &v[F_TLS]) < 0 ||
-                       attr(session, s_tls_protocol, &v[F_TLS_PROTOCOL]) < 0 ||
-                       attr(session, s_tls_cipher, &v[F_TLS_CIPHER]) < 0 || attr(session, s_mid, &v[F_MID]) < 0
+        return attr(session, K_LOCAL_IP, &v[F_SRC]) < 0 || ip_of(c, v[F_SRC], &v[F_SRC_IP]) < 0 ||
+                       attr(session, K_REMOTE_PORT, &v[F_DEST_PORT]) < 0 || attr(session, K_TLS, &v[F_TLS]) < 0 ||
+                       attr(session, K_TLS_PROTOCOL, &v[F_TLS_PROTOCOL]) < 0 ||
+                       attr(session, K_TLS_CIPHER, &v[F_TLS_CIPHER]) < 0 || attr(session, K_MID, &v[F_MID]) < 0
                    ? -1
                    : 0;
     }
-    if (attr(session, s_client_ip, &v[F_SRC]) < 0 || ip_of(c, v[F_SRC], &v[F_SRC_IP]) < 0 ||
-        attr(session, s_client_host, &v[F_SRC_HOST]) < 0 || attr(session, s_listener_ip, &v[F_DEST]) < 0 ||
-        ip_of(c, v[F_DEST], &v[F_DEST_IP]) < 0 || attr(session, s_listener, &v[F_LISTENER]) < 0 ||
-        attr(session, s_sender_group, &v[F_SENDER_GROUP]) < 0 || attr(session, s_sbrs, &v[F_SBRS]) < 0 ||
-        attr(session, s_tls, &v[F_TLS]) < 0 || attr(session, s_tls_protocol, &v[F_TLS_PROTOCOL]) < 0 ||
-        attr(session, s_tls_cipher, &v[F_TLS_CIPHER]) < 0 || attr(session, s_mid, &v[F_MID]) < 0)
+    if (attr(session, K_CLIENT_IP, &v[F_SRC]) < 0 || ip_of(c, v[F_SRC], &v[F_SRC_IP]) < 0 ||
+        attr(session, K_CLIENT_HOST, &v[F_SRC_HOST]) < 0 || attr(session, K_LISTENER_IP, &v[F_DEST]) < 0 ||
+        ip_of(c, v[F_DEST], &v[F_DEST_IP]) < 0 || attr(session, K_LISTENER, &v[F_LISTENER]) < 0 ||
+        attr(session, K_SENDER_GROUP, &v[F_SENDER_GROUP]) < 0 || attr(session, K_SBRS, &v[F_SBRS]) < 0 ||
+        attr(session, K_TLS, &v[F_TLS]) < 0 || attr(session, K_TLS_PROTOCOL, &v[F_TLS_PROTOCOL]) < 0 ||
+        attr(session, K_TLS_CIPHER, &v[F_TLS_CIPHER]) < 0 || attr(session, K_MID, &v[F_MID]) < 0)
         return -1;
     if (v[F_SBRS] != NULL) {
         /* float(session.sbrs), kept only within [-10, 10] */
@@ -666,7 +924,7 @@ session_fields(const EventContext *c, const EventForm *f, PyObject *session, PyO
         if (n <= (Py_ssize_t)sizeof(up)) {
             for (k = 0; k < n; k++)
                 up[k] = (m[k] >= 'a' && m[k] <= 'z') ? (char)(m[k] - 32) : m[k];
-            upper = PyUnicode_DecodeASCII(up, n, "strict");
+            upper = ascii_str(up, n);
         } else {
             upper = PyObject_CallMethod(v[F_METHOD], "upper", NULL);
         }
@@ -697,8 +955,8 @@ write_event(const EventContext *c, const EventForm *f, PyObject *session, PyObje
             PyObject *serial, PyObject *version, const char *raw, Py_ssize_t raw_len, Py_ssize_t offset)
 {
     PyObject *v[N_FIELDS] = {NULL};
-    PyObject *data = NULL, *hash = NULL, *text;
-    Text t = {NULL, 0, 0};
+    PyObject *text;
+    Text *t = c->text;
     char number[32];
     int i, rc = -1, written, dvc_set;
     int inbound = f->template != E_T10;
@@ -735,19 +993,24 @@ write_event(const EventContext *c, const EventForm *f, PyObject *session, PyObje
     v[F_VENDOR] = c->vendor;
     Py_INCREF(c->product);
     v[F_VENDOR_PRODUCT] = c->product;
-    if (!(v[F_RAW] = PyUnicode_DecodeASCII(raw, raw_len, "strict")) ||
-        !(v[F_SERVICE] = PyUnicode_DecodeASCII(f->profile, f->profile_end - f->profile, "strict")) ||
-        !(v[inbound ? F_ICID : F_DCID] = PyLong_FromLongLong(f->number)) ||
-        !(v[F_SESSION_ID] = PyObject_Str(v[inbound ? F_ICID : F_DCID])))
+    if (!(v[F_RAW] = ascii_str(raw, raw_len)) ||
+        !(v[F_SERVICE] = ascii_str(f->profile, f->profile_end - f->profile)) ||
+        !(v[inbound ? F_ICID : F_DCID] = PyLong_FromLongLong(f->number)))
         goto done;
+    {
+        /* str(icid or dcid) */
+        char *first = decimal(number + sizeof(number), f->number);
+        if (!(v[F_SESSION_ID] = ascii_str(first, number + sizeof(number) - first)))
+            goto done;
+    }
     if (inbound) {
         /* A user logged as "-" is no user. */
         if (!(f->user_end - f->user == 1 && f->user[0] == '-') &&
-            !(v[F_USER] = PyUnicode_DecodeASCII(f->user, f->user_end - f->user, "strict")))
+            !(v[F_USER] = ascii_str(f->user, f->user_end - f->user)))
             goto done;
-        if (!(v[F_METHOD] = PyUnicode_DecodeASCII(f->mech, f->mech_end - f->mech, "strict")))
+        if (!(v[F_METHOD] = ascii_str(f->mech, f->mech_end - f->mech)))
             goto done;
-    } else if (!(v[F_DEST] = PyUnicode_DecodeASCII(f->ip, f->ip_end - f->ip, "strict")) ||
+    } else if (!(v[F_DEST] = ascii_str(f->ip, f->ip_end - f->ip)) ||
                ip_of(c, v[F_DEST], &v[F_DEST_IP]) < 0) {
         goto done;
     }
@@ -764,41 +1027,39 @@ write_event(const EventContext *c, const EventForm *f, PyObject *session, PyObje
     /* event_id: blake2b of "{key}\0{offset}\0{raw}", as UTF-8 (raw is ASCII). */
     {
         /* The offset in decimal (it is never negative). */
-        char *p = number + sizeof(number);
-        Py_ssize_t rest = offset;
-        do {
-            *--p = (char)('0' + rest % 10);
-            rest /= 10;
-        } while (rest > 0);
-        if (put(&t, PyBytes_AS_STRING(c->key), PyBytes_GET_SIZE(c->key)) < 0 || put(&t, "", 1) < 0 ||
-            put(&t, p, number + sizeof(number) - p) < 0 || put(&t, "", 1) < 0 || put(&t, raw, raw_len) < 0)
+        char *p = decimal(number + sizeof(number), offset);
+        t->len = 0;
+        if (put(t, PyBytes_AS_STRING(c->key), PyBytes_GET_SIZE(c->key)) < 0 || put(t, "", 1) < 0 ||
+            put(t, p, number + sizeof(number) - p) < 0 || put(t, "", 1) < 0 || put(t, raw, raw_len) < 0)
             goto done;
     }
-    if (!(data = PyBytes_FromStringAndSize(t.data, t.len)) || !(hash = PyObject_CallOneArg(c->digest, data)) ||
-        !(v[F_EVENT_ID] = PyObject_CallMethodNoArgs(hash, s_hexdigest)))
-        goto done;
-    t.len = 0;
+    {
+        char id[32];
+        event_digest(t->data, t->len, id);
+        if (!(v[F_EVENT_ID] = ascii_str(id, 32)))
+            goto done;
+    }
+    t->len = 0;
     for (i = 0; i < N_FIELDS; i++) {
         if (v[i] == NULL)
             continue;
-        if (put(&t, t.len ? ",\"" : "{\"", 2) < 0 || puts_(&t, FIELDS[i]) < 0 || put(&t, "\":", 2) < 0)
+        if (t->len == 0 ? put(t, "{", 1) < 0 || put(t, field_head[i] + 1, field_head_len[i] - 1) < 0
+                        : put(t, field_head[i], field_head_len[i]) < 0)
             goto done;
-        written = put_json(&t, v[i]);
+        written = put_json(t, v[i]);
         if (written <= 0) {
             rc = written;
             goto done;
         }
     }
-    if (put(&t, "}", 1) < 0 || !(text = PyUnicode_DecodeASCII(t.data, t.len, "strict")))
+    /* Only ASCII was written: what put_json writes is ASCII, and it leaves any other str to Python. */
+    if (put(t, "}", 1) < 0 || !(text = ascii_str(t->data, t->len)))
         goto done;
     rc = PyList_Append(c->out, text) < 0 ? -1 : 1;
     Py_DECREF(text);
 done:
     for (i = 0; i < N_FIELDS; i++)
         Py_XDECREF(v[i]);
-    Py_XDECREF(data);
-    Py_XDECREF(hash);
-    PyMem_Free(t.data);
     return rc;
 }
 
@@ -820,9 +1081,38 @@ is_key(const unsigned char *body, const uint32_t *keys, Py_ssize_t nkeys, const 
     return 0;
 }
 
+/* The table's methods the loop calls, bound once per scan() call. */
+typedef struct {
+    PyObject *move_to_end, *popitem;
+} Bound;
+
+/* Session(when, opened) with raw_open set to the body, as the Python loop makes it
+ * (the class's __init__ only sets its fields: the defaults are copied from
+ * layout.defaults instead). A new reference, or NULL on an error. */
+static PyObject *
+new_session(PyObject *when, PyObject *opened, const char *body, Py_ssize_t body_len)
+{
+    PyObject *session, *raw;
+    int k;
+    if ((raw = PyBytes_FromStringAndSize(body, body_len)) == NULL)
+        return NULL;
+    if ((session = layout.type->tp_alloc(layout.type, 0)) == NULL) {
+        Py_DECREF(raw);
+        return NULL;
+    }
+    for (k = 0; k < N_SLOTS; k++) {
+        PyObject *value = k == K_OPENED ? when : k == K_SEEN ? opened : k == K_RAW_OPEN ? raw : SLOT(layout.defaults, k);
+        Py_XINCREF(value);
+        SLOT(session, k) = value;
+    }
+    Py_DECREF(raw);
+    PyObject_GC_UnTrack(session); /* see apply() */
+    return session;
+}
+
 /* Apply a session line to the table, as pipeline.Normalizer._lines does. 0 on success, -1 on error. */
 static int
-apply(const Form *f, PyObject *table, PyObject *move_to_end, PyObject *sessions, PyObject *session_type, Py_ssize_t max_sessions,
+apply(const Form *f, PyObject *table, const Bound *bound, PyObject *sessions, Py_ssize_t max_sessions,
       double timeout, PyObject *when, PyObject *opened, PyObject *appliance, int *ahead, const char *body,
       Py_ssize_t body_len, Py_ssize_t *evicted_full, Py_ssize_t *evicted_idle, PyObject **touched)
 {
@@ -844,6 +1134,10 @@ apply(const Form *f, PyObject *table, PyObject *move_to_end, PyObject *sessions,
     found = PyDict_GetItemWithError(table, key); /* borrowed; an OrderedDict is a dict */
     if (found == NULL && PyErr_Occurred())
         goto done;
+    if (found != NULL && Py_TYPE(found) != layout.type) {
+        PyErr_SetString(PyExc_TypeError, "scan: the session table holds something other than sessions");
+        goto done;
+    }
 
     if (f->verb == V_CLOSE) {
         if (found != NULL && PyObject_DelItem(table, key) < 0)
@@ -855,20 +1149,16 @@ apply(const Form *f, PyObject *table, PyObject *move_to_end, PyObject *sessions,
         PyObject *session;
         if (found != NULL && PyObject_DelItem(table, key) < 0)
             goto done;
-        /* Session(when, opened), as the Python loop makes it: through the dataclass
-         * __init__, which sets every field in order, so that CPython shares the keys
-         * of all sessions' attribute dicts (a session made otherwise takes more memory). */
-        session = PyObject_CallFunctionObjArgs(session_type, when, opened, NULL);
-        if (session == NULL)
+        if ((session = new_session(when, opened, body, body_len)) == NULL)
             goto done;
-        value = PyBytes_FromStringAndSize(body, body_len);
-        if (value == NULL || PyObject_SetAttr(session, s_raw_open, value) < 0 ||
-            PyObject_SetItem(table, key, session) < 0) {
-            Py_XDECREF(value);
+        /* Neither the key (str, str, int) nor the session (str, bytes, numbers, None)
+         * can be part of a reference cycle: the garbage collector need not walk them,
+         * which it would otherwise do over and over in a full table. */
+        PyObject_GC_UnTrack(key);
+        if (PyObject_SetItem(table, key, session) < 0) {
             Py_DECREF(session);
             goto done;
         }
-        Py_DECREF(value);
         Py_DECREF(session);
         if (*ahead) {
             result = PyObject_CallMethodObjArgs(sessions, s_advance, when, NULL);
@@ -878,7 +1168,7 @@ apply(const Form *f, PyObject *table, PyObject *move_to_end, PyObject *sessions,
             *ahead = 0;
         }
         if (PyDict_Size(table) > max_sessions) {
-            result = PyObject_CallMethodObjArgs(table, s_popitem, Py_False, NULL);
+            result = PyObject_CallOneArg(bound->popitem, Py_False);
             if (result == NULL)
                 goto done;
             Py_DECREF(result);
@@ -892,13 +1182,8 @@ apply(const Form *f, PyObject *table, PyObject *move_to_end, PyObject *sessions,
         Py_INCREF(found);
         if (timed) {
             double seen;
-            value = PyObject_GetAttr(found, s_seen);
-            if (value == NULL) {
-                Py_DECREF(found);
-                goto done;
-            }
-            seen = PyFloat_AsDouble(value);
-            Py_DECREF(value);
+            value = slot_get(found, K_SEEN);
+            seen = value == NULL ? -1.0 : PyFloat_AsDouble(value);
             if (seen == -1.0 && PyErr_Occurred()) {
                 Py_DECREF(found);
                 goto done;
@@ -915,25 +1200,26 @@ apply(const Form *f, PyObject *table, PyObject *move_to_end, PyObject *sessions,
             (*evicted_idle)++;
         } else {
             int failed = 0;
-            if (later && PyObject_SetAttr(found, s_seen, when) < 0)
+            if (later)
+                slot_set(found, K_SEEN, when);
+            result = PyObject_CallOneArg(bound->move_to_end, key);
+            if (result == NULL)
                 failed = 1;
-            if (!failed) {
-                result = PyObject_CallOneArg(move_to_end, key);
-                if (result == NULL)
-                    failed = 1;
-                else
-                    Py_DECREF(result);
-            }
+            else
+                Py_DECREF(result);
             if (!failed && (f->verb == V_VERDICT || f->verb == V_TLS)) {
                 value = PyBytes_FromStringAndSize(body, body_len);
-                if (value == NULL ||
-                    PyObject_SetAttr(found, f->verb == V_VERDICT ? s_raw_verdict : s_raw_tls, value) < 0)
+                if (value == NULL)
                     failed = 1;
+                else
+                    slot_set(found, f->verb == V_VERDICT ? K_RAW_VERDICT : K_RAW_TLS, value);
                 Py_XDECREF(value);
             } else if (!failed && f->verb == V_MID) {
                 value = PyLong_FromLongLong(f->mid);
-                if (value == NULL || PyObject_SetAttr(found, s_mid, value) < 0)
+                if (value == NULL)
                     failed = 1;
+                else
+                    slot_set(found, K_MID, value);
                 Py_XDECREF(value);
             }
             if (failed) {
@@ -1023,34 +1309,45 @@ word_is_ci(const Word *w, const char *text)
     return 1;
 }
 
-/* Append (name, value) to a list of session fields; the value is stolen. 0, or -1 on an error. */
-static int
-add_field(PyObject *out, PyObject *name, PyObject *value)
+/* The session fields read from kept bodies, in the order they were read. */
+typedef struct {
+    PyObject *value[N_SLOTS]; /* new references, NULL when not read */
+    int order[N_SLOTS];
+    int n;
+} Kept;
+
+static void
+kept_clear(Kept *kept)
 {
-    PyObject *pair;
-    int rc;
+    int k;
+    for (k = 0; k < N_SLOTS; k++)
+        Py_CLEAR(kept->value[k]);
+    kept->n = 0;
+}
+
+/* Add a session field to ``out``; the value is stolen. 0, or -1 on an error (a NULL value). */
+static int
+add_field(Kept *out, int k, PyObject *value)
+{
     if (value == NULL)
         return -1;
-    pair = PyTuple_Pack(2, name, value);
-    Py_DECREF(value);
-    if (pair == NULL)
-        return -1;
-    rc = PyList_Append(out, pair);
-    Py_DECREF(pair);
-    return rc;
+    if (out->value[k] == NULL)
+        out->order[out->n++] = k;
+    Py_XSETREF(out->value[k], value);
+    return 0;
 }
 
 static PyObject *
 word_text(const Word *w)
 {
-    return PyUnicode_DecodeASCII(w->s, w->n, "strict");
+    return ascii_str(w->s, w->n);
 }
 
 /* Words [w, w + n) joined by one space (as they stand in the body). */
 static PyObject *
 words_text(const Word *w, int n)
 {
-    return PyUnicode_DecodeASCII(w[0].s, w[n - 1].s + w[n - 1].n - w[0].s, "strict");
+    return ascii_str(w[0].s, w[n - 1].s + w[n - 1].n - w[0].s);
 }
 
 /*
@@ -1063,7 +1360,7 @@ words_text(const Word *w, int n)
  * one-word H, at its end.
  */
 static int
-kept_c1(const Word *w, int n, PyObject *out)
+kept_c1(const Word *w, int n, Kept *out)
 {
     int i = 6, verified;
     Py_ssize_t k;
@@ -1088,26 +1385,26 @@ kept_c1(const Word *w, int n, PyObject *out)
             return 0;
         host = &w[i + 5];
     }
-    if (add_field(out, s_client_ip, word_text(&w[i + 1])) < 0 || add_field(out, s_listener, word_text(&w[5])) < 0)
+    if (add_field(out, K_CLIENT_IP, word_text(&w[i + 1])) < 0 || add_field(out, K_LISTENER, word_text(&w[5])) < 0)
         return -1;
     if (ip != NULL && ip->n > 2) {
-        if (add_field(out, s_listener_ip, PyUnicode_DecodeASCII(ip->s + 1, ip->n - 2, "strict")) < 0)
+        if (add_field(out, K_LISTENER_IP, ascii_str(ip->s + 1, ip->n - 2)) < 0)
             return -1;
     } else {
         Py_INCREF(Py_None);
-        if (add_field(out, s_listener_ip, Py_None) < 0)
+        if (add_field(out, K_LISTENER_IP, Py_None) < 0)
             return -1;
     }
     /* A name is kept only when verified, and "unknown" is none. */
     verified = host != NULL && word_is(&w[i + 7], "yes") && !word_is_ci(host, "unknown");
-    if (verified && add_field(out, s_client_host, word_text(host)) < 0)
+    if (verified && add_field(out, K_CLIENT_HOST, word_text(host)) < 0)
         return -1;
     return 1;
 }
 
 /* C7: New SMTP DCID n interface X address Y [port p]; the port is kept when it is one (1-65535). */
 static int
-kept_c7(const Word *w, int n, PyObject *out)
+kept_c7(const Word *w, int n, Kept *out)
 {
     long long port = 0;
     PyObject *value;
@@ -1115,7 +1412,7 @@ kept_c7(const Word *w, int n, PyObject *out)
         return 0;
     if (n == 10 && (!word_is(&w[8], "port") || digits(w[9].s, w[9].s + w[9].n, &port) != w[9].s + w[9].n))
         return 0;
-    if (add_field(out, s_local_ip, word_text(&w[5])) < 0 || add_field(out, s_remote_ip, word_text(&w[7])) < 0)
+    if (add_field(out, K_LOCAL_IP, word_text(&w[5])) < 0 || add_field(out, K_REMOTE_IP, word_text(&w[7])) < 0)
         return -1;
     if (port > 0 && port < 65536) {
         value = PyLong_FromLongLong(port);
@@ -1123,7 +1420,7 @@ kept_c7(const Word *w, int n, PyObject *out)
         value = Py_None;
         Py_INCREF(value);
     }
-    return add_field(out, s_remote_port, value) < 0 ? -1 : 1;
+    return add_field(out, K_REMOTE_PORT, value) < 0 ? -1 : 1;
 }
 
 /* The tail of C2 after its rule: (?: +SBRS +(not enabled|\S+))?(?: +country +(.+?))?\s*$ over words,
@@ -1181,7 +1478,7 @@ is_number(const Word *w)
  * two..., until the SBRS and country parts and the end match after it.
  */
 static int
-kept_c2(const Word *w, int n, PyObject *out)
+kept_c2(const Word *w, int n, Kept *out)
 {
     int j, r, sbrs_n = 0;
     const Word *rest;
@@ -1203,7 +1500,7 @@ kept_c2(const Word *w, int n, PyObject *out)
     } else {
         group = words_text(w + 4, j - 4);
     }
-    if (add_field(out, s_sender_group, group) < 0)
+    if (add_field(out, K_SENDER_GROUP, group) < 0)
         return -1;
     if (sbrs_n == 1 && is_number(&rest[r + 1])) {
         score = word_text(&rest[r + 1]);
@@ -1211,10 +1508,10 @@ kept_c2(const Word *w, int n, PyObject *out)
         score = Py_None;
         Py_INCREF(score);
     }
-    if (add_field(out, s_sbrs, score) < 0)
+    if (add_field(out, K_SBRS, score) < 0)
         return -1;
     Py_INCREF(Py_None);
-    return add_field(out, s_raw_verdict, Py_None) < 0 ? -1 : 1;
+    return add_field(out, K_RAW_VERDICT, Py_None) < 0 ? -1 : 1;
 }
 
 /* " +word +(\S+)" at p (any case, one or more spaces): the value's end, with *value its start; NULL if none. */
@@ -1250,7 +1547,7 @@ tls_part(const char *p, const char *e, const char *name, const char **value)
  * each group matches is the template's (printable ASCII: \S is [!-~]).
  */
 static int
-kept_tls(const char *p, const char *e, PyObject *out)
+kept_tls(const char *p, const char *e, Kept *out)
 {
     const char *proto = NULL, *proto_end, *cipher = NULL, *cipher_end;
     PyObject *value;
@@ -1262,22 +1559,22 @@ kept_tls(const char *p, const char *e, PyObject *out)
         proto = NULL;
     if ((cipher_end = tls_part(p, e, "cipher", &cipher)) == NULL)
         cipher = NULL;
-    if (add_field(out, s_tls, PyBool_FromLong(1)) < 0)
+    if (add_field(out, K_TLS, PyBool_FromLong(1)) < 0)
         return -1;
-    value = proto != NULL ? PyUnicode_DecodeASCII(proto, proto_end - proto, "strict") : (Py_INCREF(Py_None), Py_None);
-    if (add_field(out, s_tls_protocol, value) < 0)
+    value = proto != NULL ? ascii_str(proto, proto_end - proto) : (Py_INCREF(Py_None), Py_None);
+    if (add_field(out, K_TLS_PROTOCOL, value) < 0)
         return -1;
-    value = cipher != NULL ? PyUnicode_DecodeASCII(cipher, cipher_end - cipher, "strict") : (Py_INCREF(Py_None), Py_None);
-    if (add_field(out, s_tls_cipher, value) < 0)
+    value = cipher != NULL ? ascii_str(cipher, cipher_end - cipher) : (Py_INCREF(Py_None), Py_None);
+    if (add_field(out, K_TLS_CIPHER, value) < 0)
         return -1;
     Py_INCREF(Py_None);
-    return add_field(out, s_raw_tls, Py_None) < 0 ? -1 : 1;
+    return add_field(out, K_RAW_TLS, Py_None) < 0 ? -1 : 1;
 }
 
 /* The session fields of a kept body (pipeline._session_values), appended to ``out``:
  * 1 when read here, 0 when the body needs its template, -1 on an error. */
 static int
-kept_fields(const char *s, const char *e, PyObject *out)
+kept_fields(const char *s, const char *e, Kept *out)
 {
     Word w[MAX_WORDS];
     const char *p;
@@ -1311,26 +1608,24 @@ kept_fields(const char *s, const char *e, PyObject *out)
 static int
 read_kept(PyObject *session, PyObject *resolve)
 {
-    PyObject *names[3], *bodies[3] = {NULL, NULL, NULL}, *fields = NULL, *result;
+    static const int raw[3] = {K_RAW_OPEN, K_RAW_VERDICT, K_RAW_TLS};
+    PyObject *bodies[3] = {NULL, NULL, NULL}, *result;
+    Kept fields = {{NULL}, {0}, 0};
     int i, kept = 0, here = 1, rc = -1;
-    Py_ssize_t k;
-    names[0] = s_raw_open;
-    names[1] = s_raw_verdict;
-    names[2] = s_raw_tls;
     for (i = 0; i < 3; i++) {
-        if ((bodies[i] = PyObject_GetAttr(session, names[i])) == NULL)
+        if ((bodies[i] = slot_get(session, raw[i])) == NULL)
             goto done;
-        if (bodies[i] == Py_None)
-            Py_CLEAR(bodies[i]);
-        else
+        if (bodies[i] == Py_None) {
+            bodies[i] = NULL;
+        } else {
+            Py_INCREF(bodies[i]);
             kept = 1;
+        }
     }
     if (!kept) {
         rc = 0;
         goto done;
     }
-    if ((fields = PyList_New(0)) == NULL)
-        goto done;
     for (i = 0; i < 3 && here; i++) {
         int read;
         if (bodies[i] == NULL)
@@ -1340,7 +1635,7 @@ read_kept(PyObject *session, PyObject *resolve)
             break;
         }
         read = kept_fields(PyBytes_AS_STRING(bodies[i]), PyBytes_AS_STRING(bodies[i]) + PyBytes_GET_SIZE(bodies[i]),
-                           fields);
+                           &fields);
         if (read < 0)
             goto done;
         here = read;
@@ -1352,21 +1647,62 @@ read_kept(PyObject *session, PyObject *resolve)
         rc = 0;
         goto done;
     }
-    for (i = 0; i < 3; i++) {
-        if (PyObject_SetAttr(session, names[i], Py_None) < 0)
-            goto done;
-    }
-    for (k = 0; k < PyList_GET_SIZE(fields); k++) {
-        PyObject *pair = PyList_GET_ITEM(fields, k);
-        if (PyObject_SetAttr(session, PyTuple_GET_ITEM(pair, 0), PyTuple_GET_ITEM(pair, 1)) < 0)
-            goto done;
-    }
+    for (i = 0; i < 3; i++)
+        slot_set(session, raw[i], Py_None);
+    for (i = 0; i < fields.n; i++)
+        slot_set(session, fields.order[i], fields.value[fields.order[i]]);
     rc = 0;
 done:
     for (i = 0; i < 3; i++)
         Py_XDECREF(bodies[i]);
-    Py_XDECREF(fields);
+    kept_clear(&fields);
     return rc;
+}
+
+/* Make ``layout`` for a session class, unless it is for that class already. 0, or -1 with an error set. */
+static int
+layout_of(PyTypeObject *type)
+{
+    Layout made;
+    int k;
+    if (type == layout.type)
+        return 0;
+    if (type->tp_dict == NULL || !PyType_IS_GC(type)) {
+        PyErr_SetString(PyExc_TypeError, "scan: session_type must be a class with __slots__ for the session fields");
+        return -1;
+    }
+    for (k = 0; k < N_SLOTS; k++) {
+        PyObject *descr = PyDict_GetItemWithError(type->tp_dict, slot_name[k]);
+        PyMemberDef *member;
+        if (descr == NULL && PyErr_Occurred())
+            return -1;
+        if (descr == NULL || !Py_IS_TYPE(descr, &PyMemberDescr_Type) ||
+            ((PyDescrObject *)descr)->d_type != type) {
+            PyErr_Format(PyExc_TypeError, "scan: session_type must keep %s in __slots__", SLOT_NAMES[k]);
+            return -1;
+        }
+        member = ((PyMemberDescrObject *)descr)->d_member;
+        if (member->type != Py_T_OBJECT_EX || (member->flags & Py_READONLY) || member->offset < (Py_ssize_t)sizeof(PyObject) ||
+            member->offset > type->tp_basicsize - (Py_ssize_t)sizeof(PyObject *)) {
+            PyErr_Format(PyExc_TypeError, "scan: session_type keeps %s in an unexpected way", SLOT_NAMES[k]);
+            return -1;
+        }
+        made.at[k] = member->offset;
+    }
+    made.defaults = PyObject_CallNoArgs((PyObject *)type);
+    if (made.defaults == NULL)
+        return -1;
+    if (Py_TYPE(made.defaults) != type) {
+        Py_DECREF(made.defaults);
+        PyErr_SetString(PyExc_TypeError, "scan: session_type() must make a session of that class");
+        return -1;
+    }
+    Py_INCREF(type);
+    made.type = type;
+    Py_XDECREF(layout.type);
+    Py_XDECREF(layout.defaults);
+    layout = made;
+    return 0;
 }
 
 /* The first bytes of the dispatch keys of ``heads_of``, in both cases (is_key's first test). */
@@ -1382,8 +1718,8 @@ event_context(PyObject *ctx, EventContext *c)
 {
     PyObject *fields, *info[N_TEMPLATES];
     Py_ssize_t i, j;
-    if (!PyArg_ParseTuple(ctx, "O!SnOOOOO!UUO!O!O!O!:scan ctx", &PyList_Type, &c->out, &c->key, &c->offset,
-                          &c->digest, &c->is_ip, &c->resolve, &c->time, &PyFrozenSet_Type, &c->cleartext, &c->vendor,
+    if (!PyArg_ParseTuple(ctx, "O!SnOOOO!UUO!O!O!O!:scan ctx", &PyList_Type, &c->out, &c->key, &c->offset,
+                          &c->is_ip, &c->resolve, &c->time, &PyFrozenSet_Type, &c->cleartext, &c->vendor,
                           &c->product,
                           &PyTuple_Type, &fields, &PyTuple_Type, &info[E_T1], &PyTuple_Type, &info[E_T2],
                           &PyTuple_Type, &info[E_T10]))
@@ -1431,10 +1767,12 @@ scan(PyObject *module, PyObject *args)
     PyObject *buf, *prefix, *keys_obj, *table, *sessions, *session_type, *env, *ctx = Py_None;
     Py_ssize_t pos, end, limit, max_sessions;
     double timeout;
-    PyObject *when = NULL, *opened = NULL, *appliance = NULL, *move_to_end = NULL; /* table.move_to_end, bound once */
+    PyObject *when = NULL, *opened = NULL, *appliance = NULL;
+    Bound bound = {NULL, NULL};
     PyObject *dvc = Py_None, *serial = Py_None, *version = Py_None;
     PyObject *time_text = NULL; /* RFC 3339 text of ``when``, made at the first event (one envelope per call) */
     EventContext events;
+    Text text = {NULL, 0, 0};
     int ahead = 0, code = DONE;
     uint32_t keys[MAX_KEYS];
     Py_ssize_t i, nkeys, size, lines = 0, fast = 0, emitted = 0, evicted_full = 0, evicted_idle = 0;
@@ -1474,6 +1812,8 @@ scan(PyObject *module, PyObject *args)
         PyErr_SetString(PyExc_TypeError, "scan: session_type must be a class");
         return NULL;
     }
+    if (layout_of((PyTypeObject *)session_type) < 0)
+        return NULL;
     if (ctx != Py_None) {
         if (!PyTuple_Check(ctx)) {
             PyErr_SetString(PyExc_TypeError, "scan: ctx must be a tuple or None");
@@ -1481,6 +1821,7 @@ scan(PyObject *module, PyObject *args)
         }
         if (event_context(ctx, &events) < 0)
             return NULL;
+        events.text = &text;
     }
     if (env != Py_None) {
         if (!PyTuple_Check(env)) {
@@ -1559,7 +1900,8 @@ scan(PyObject *module, PyObject *args)
             code = (next - after > limit) ? LINE : ENVELOPE;
             break;
         }
-        if (move_to_end == NULL && (move_to_end = PyObject_GetAttr(table, s_move_to_end)) == NULL)
+        if (bound.move_to_end == NULL && (!(bound.move_to_end = PyObject_GetAttr(table, s_move_to_end)) ||
+                                           !(bound.popitem = PyObject_GetAttr(table, s_popitem))))
             goto error;
         if (is_event) {
             /* SessionTable.get: the session is touched (a touch form), then its kept lines are read. */
@@ -1568,7 +1910,7 @@ scan(PyObject *module, PyObject *args)
             form.verb = V_TOUCH;
             form.outbound = event.template == E_T10;
             form.number = event.number;
-            if (apply(&form, table, move_to_end, sessions, session_type, max_sessions, timeout, when, opened,
+            if (apply(&form, table, &bound, sessions, max_sessions, timeout, when, opened,
                       appliance, &ahead, body, 0, &evicted_full, &evicted_idle, &session) == 0) {
                 if (time_text == NULL && when != Py_None) {
                     time_text = PyObject_CallOneArg(events.time, when);
@@ -1591,7 +1933,7 @@ scan(PyObject *module, PyObject *args)
             }
             emitted++;
         } else {
-            if (apply(&form, table, move_to_end, sessions, session_type, max_sessions, timeout, when, opened,
+            if (apply(&form, table, &bound, sessions, max_sessions, timeout, when, opened,
                       appliance, &ahead, body, content - body, &evicted_full, &evicted_idle, NULL) < 0)
                 goto error;
             fast++;
@@ -1599,12 +1941,16 @@ scan(PyObject *module, PyObject *args)
         lines++;
         pos += length + 1;
     }
-    Py_XDECREF(move_to_end);
+    Py_XDECREF(bound.move_to_end);
+    Py_XDECREF(bound.popitem);
     Py_XDECREF(time_text);
+    PyMem_Free(text.data);
     return Py_BuildValue("innnnnin", code, pos, lines, fast, evicted_full, evicted_idle, ahead, emitted);
 error:
-    Py_XDECREF(move_to_end);
+    Py_XDECREF(bound.move_to_end);
+    Py_XDECREF(bound.popitem);
     Py_XDECREF(time_text);
+    PyMem_Free(text.data);
     return NULL;
 }
 
@@ -1697,28 +2043,57 @@ py_json_string(PyObject *module, PyObject *arg)
     return out;
 }
 
+/* event_digest(data) -> str: the event id's hash of bytes, as hashlib.blake2b(data,
+ * digest_size=16).hexdigest() gives it. For tests. */
+static PyObject *
+py_event_digest(PyObject *module, PyObject *arg)
+{
+    char id[32];
+    (void)module;
+    if (!PyBytes_Check(arg)) {
+        PyErr_SetString(PyExc_TypeError, "event_digest: bytes expected");
+        return NULL;
+    }
+    event_digest(PyBytes_AS_STRING(arg), PyBytes_GET_SIZE(arg), id);
+    return ascii_str(id, 32);
+}
+
 /* kept_fields(body) -> [(name, value), ...] or None: the session fields this
- * module reads from a kept body (None: left to its template). For tests. */
+ * module reads from a kept body, in the order it reads them (None: left to its
+ * template). For tests. */
 static PyObject *
 py_kept_fields(PyObject *module, PyObject *arg)
 {
-    PyObject *out;
-    int read;
+    Kept fields = {{NULL}, {0}, 0};
+    PyObject *out = NULL;
+    int i, read;
     (void)module;
     if (!PyBytes_Check(arg)) {
         PyErr_SetString(PyExc_TypeError, "kept_fields: bytes expected");
         return NULL;
     }
-    if ((out = PyList_New(0)) == NULL)
-        return NULL;
     read = PyBytes_GET_SIZE(arg) == 0 ? 0
-                                      : kept_fields(PyBytes_AS_STRING(arg), PyBytes_AS_STRING(arg) + PyBytes_GET_SIZE(arg), out);
-    if (read <= 0) {
-        Py_DECREF(out);
-        if (read < 0)
-            return NULL;
-        Py_RETURN_NONE;
+                                      : kept_fields(PyBytes_AS_STRING(arg), PyBytes_AS_STRING(arg) + PyBytes_GET_SIZE(arg),
+                                                    &fields);
+    if (read < 0)
+        goto done;
+    if (read == 0) {
+        Py_INCREF(Py_None);
+        out = Py_None;
+        goto done;
     }
+    if ((out = PyList_New(fields.n)) == NULL)
+        goto done;
+    for (i = 0; i < fields.n; i++) {
+        PyObject *pair = PyTuple_Pack(2, slot_name[fields.order[i]], fields.value[fields.order[i]]);
+        if (pair == NULL) {
+            Py_CLEAR(out);
+            goto done;
+        }
+        PyList_SET_ITEM(out, i, pair);
+    }
+done:
+    kept_clear(&fields);
     return out;
 }
 
@@ -1727,6 +2102,7 @@ static PyMethodDef methods[] = {
     {"fast_form", py_fast_form, METH_O, "The fast form of a line body: (verb, outbound, number, mid) or None."},
     {"all_envelopes", py_all_envelopes, METH_VARARGS, "Whether every line of buf[:end] opens a log line."},
     {"json_string", py_json_string, METH_O, "An ASCII str as a JSON string, as the event path writes it."},
+    {"event_digest", py_event_digest, METH_O, "The event id's hash of bytes: BLAKE2b of 16 bytes, in hex."},
     {"kept_fields", py_kept_fields, METH_O, "The session fields read here from a kept session-line body, or None."},
     {NULL, NULL, 0, NULL},
 };
@@ -1740,26 +2116,23 @@ PyMODINIT_FUNC
 PyInit__speedups(void)
 {
     PyObject *module;
-    if (!(s_seen = PyUnicode_InternFromString("seen")) || !(s_raw_open = PyUnicode_InternFromString("raw_open")) ||
-        !(s_raw_verdict = PyUnicode_InternFromString("raw_verdict")) ||
-        !(s_raw_tls = PyUnicode_InternFromString("raw_tls")) || !(s_mid = PyUnicode_InternFromString("mid")) ||
-        !(s_move_to_end = PyUnicode_InternFromString("move_to_end")) ||
-        !(s_popitem = PyUnicode_InternFromString("popitem")) ||
-        !(s_advance = PyUnicode_InternFromString("advance")) || !(s_inbound = PyUnicode_InternFromString("i")) ||
-        !(s_outbound = PyUnicode_InternFromString("d")) ||
-        !(s_client_ip = PyUnicode_InternFromString("client_ip")) ||
-        !(s_client_host = PyUnicode_InternFromString("client_host")) ||
-        !(s_listener = PyUnicode_InternFromString("listener")) ||
-        !(s_listener_ip = PyUnicode_InternFromString("listener_ip")) ||
-        !(s_sender_group = PyUnicode_InternFromString("sender_group")) ||
-        !(s_sbrs = PyUnicode_InternFromString("sbrs")) || !(s_tls = PyUnicode_InternFromString("tls")) ||
-        !(s_tls_protocol = PyUnicode_InternFromString("tls_protocol")) ||
-        !(s_tls_cipher = PyUnicode_InternFromString("tls_cipher")) ||
-        !(s_local_ip = PyUnicode_InternFromString("local_ip")) ||
-        !(s_remote_ip = PyUnicode_InternFromString("remote_ip")) ||
-        !(s_remote_port = PyUnicode_InternFromString("remote_port")) ||
-        !(s_hexdigest = PyUnicode_InternFromString("hexdigest")))
+    int i;
+    for (i = 0; i < N_SLOTS; i++) {
+        if (!(slot_name[i] = PyUnicode_InternFromString(SLOT_NAMES[i])))
+            return NULL;
+    }
+    if (!(s_move_to_end = PyUnicode_InternFromString("move_to_end")) ||
+        !(s_popitem = PyUnicode_InternFromString("popitem")) || !(s_advance = PyUnicode_InternFromString("advance")) ||
+        !(s_inbound = PyUnicode_InternFromString("i")) || !(s_outbound = PyUnicode_InternFromString("d")) )
         return NULL;
+    for (i = 0; i < N_FIELDS; i++) {
+        int n = snprintf(field_head[i], FIELD_HEAD, ",\"%s\":", FIELDS[i]);
+        if (n < 0 || n >= FIELD_HEAD) {
+            PyErr_SetString(PyExc_SystemError, "_speedups: a field name is too long");
+            return NULL;
+        }
+        field_head_len[i] = n;
+    }
     module = PyModule_Create(&module_def);
     if (module == NULL)
         return NULL;

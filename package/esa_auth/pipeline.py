@@ -16,7 +16,6 @@ Splunk app ships without it and reads with the Python loop.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import re
 import sys
@@ -580,7 +579,7 @@ class Normalizer:
         pos = 0
         # Events the compiled loop writes as text (feed_text), with what it needs for them.
         text_events = (
-            (events, stream.key.encode("utf-8", "replace"), offset, _DIGEST, is_ip, self._resolve, self._time,
+            (events, stream.key.encode("utf-8", "replace"), offset, is_ip, self._resolve, self._time,
              CLEARTEXT_MECHANISMS, VENDOR, PRODUCT, FIELD_ORDER, *_TEXT_TEMPLATES)
             if self._text_events else None
         )  # fmt: skip
@@ -1005,7 +1004,10 @@ class Normalizer:
                 values["dest"] = dvc
         if pattern.reason and values.get("reason") is None:
             values["reason"] = pattern.reason
-        values["event_id"] = _DIGEST(f"{stream.key}\x00{offset}\x00{raw}".encode("utf-8", "replace")).hexdigest()
+        # BLAKE2b of 16 bytes; the compiled loop computes the same (_speedups.event_digest).
+        values["event_id"] = hashlib.blake2b(
+            f"{stream.key}\x00{offset}\x00{raw}".encode("utf-8", "replace"), digest_size=16
+        ).hexdigest()
         values["action"] = pattern.action
         values["activity"] = pattern.activity
         values["app"] = values.get("app") or pattern.app
@@ -1037,8 +1039,6 @@ _SCAN_DONE, _SCAN_LINE, _SCAN_LONG, _SCAN_ENVELOPE = 0, 1, 2, 3
 
 #: envelope.ENVELOPE_HEADS as ``_speedups.all_envelopes`` takes them: three bytes each, one after the other.
 _ENVELOPE_HEADS = b"".join(sorted(ENVELOPE_HEADS))
-#: The event id's hash: BLAKE2b of 16 bytes (Normalizer._event, and the compiled loop's events).
-_DIGEST = functools.partial(hashlib.blake2b, digest_size=16)
 #: What the templates whose events the compiled loop writes give them, in its order.
 _TEXT_TEMPLATES = tuple(
     (p.action, p.activity, p.app, p.direction, p.signature, p.signature_id, p.reason)
