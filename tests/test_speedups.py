@@ -368,6 +368,33 @@ class _Wrapped(Session):  # type: ignore[misc,valid-type]
     """A subclass of Session: its slots are its base's, not its own."""
 
 
+def test_lines_of_the_session_touched_last_keep_the_tables_order() -> None:
+    """Lines of the session touched last skip its move to the end: the order and the events stay the Python loop's.
+
+    Opened, touched twice by events, replaced by a new open, closed and touched
+    again; then another session touched between two opens of a full table, so
+    that the least recently active one, not the oldest opened, is evicted.
+    """
+    e = ENVELOPES[0].decode()
+    auth = "SMTP Auth: (ICID {n}) failed for user: u{n} using AUTH mechanism: LOGIN with profile: P"
+    opened = "New SMTP ICID {n} interface In (192.0.2.1) address 198.51.100.{n}"
+    bodies = [
+        "ICID 99 close", opened, auth, auth, opened, auth, "ICID {n} close", auth,
+        opened.replace("{n}", "2"), auth.replace("{n}", "1"), opened.replace("{n}", "1"), opened.replace("{n}", "3"),
+        auth, opened.replace("{n}", "4"), auth, "MID 5 ICID 1 From: <a@b>",
+    ]  # fmt: skip
+    data = "".join(e + body.replace("{n}", "1") + "\n" for body in bodies).encode()
+    config = Settings(tz="UTC", max_sessions=2)
+    compiled_text, python_text = read_as_text(data, [], config, -1)
+    assert compiled_text == python_text
+    normalizer = Normalizer(config)
+    texts = normalizer.feed_text(Stream("f.log"), data)
+    assert sum(isinstance(text, str) for text in texts) >= 5, "the events were written by the compiled loop"
+    # 2 evicted by the open of 3, then 3 (not 1, touched after it) by the open of 4.
+    assert [key[2] for key in normalizer.sessions._open] == [4, 1]
+    assert normalizer.sessions.evicted_full == 2
+
+
 def test_the_session_class_must_keep_the_fields_in_slots() -> None:
     """The loop reads and sets session fields where the class's member descriptors say: anything else is refused."""
     e = ENVELOPES[0]

@@ -26,7 +26,8 @@
  *     (a line that is not surely of a form goes back to Python), and is not
  *     the last line of the block (it may be wrapped): the line is applied to
  *     the session table (an OrderedDict, SessionTable._open) exactly as the
- *     Python loop applies it; or
+ *     Python loop applies it, its sessions read and set in the slots of
+ *     ``session_type`` (sessions.Session: see Layout below); or
  *   - given ``ctx`` (Normalizer.feed_text, for the command line), has a body
  *     in the usual form of the authentication templates T1, T2 or T10, and a
  *     next line within ``limit``: its event is made here, as
@@ -117,11 +118,20 @@ typedef struct {
     long long mid;    /* V_MID only */
 } Form;
 
-/* Whether [s, e) is printable ASCII (0x20-0x7e), eight bytes at a time where it can. */
+/* Whether [s, e) is printable ASCII (0x20-0x7e): sixteen bytes at a time where SSE2 is, then eight. */
 static int
 printable(const char *s, const char *e)
 {
     const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
+#ifdef __SSE2__
+    const __m128i low = _mm_set1_epi8(0x20), high = _mm_set1_epi8(0x7e);
+    for (; e - s >= 16; s += 16) {
+        __m128i b = _mm_loadu_si128((const __m128i *)(const void *)s);
+        /* Signed: the bytes over 0x7f are negative, so under 0x20 too. */
+        if (_mm_movemask_epi8(_mm_or_si128(_mm_cmplt_epi8(b, low), _mm_cmpgt_epi8(b, high))))
+            return 0;
+    }
+#endif
     for (; e - s >= 8; s += 8) {
         uint64_t x;
         memcpy(&x, s, 8);
@@ -355,8 +365,9 @@ fast_form(const char *s, const char *e, Form *f)
  * Given ``ctx``, the scan also reads the usual forms of the authentication
  * templates T1, T2 (inbound SMTP AUTH) and T10 (outbound success): it makes
  * the event as pipeline.Normalizer._event does (the session found and
- * touched as SessionTable.get does, its kept lines read by ctx's resolve)
- * and appends its CIM JSON text, as the command line writes it (json.dumps of
+ * touched as SessionTable.get does, its kept lines read here or by ctx's
+ * resolve, its id hashed here with BLAKE2b as hashlib does) and appends its
+ * CIM JSON text, as the command line writes it (json.dumps of
  * AuthEvent.to_dict(), ensure_ascii off, no spaces), to ctx's list. A line
  * whose event holds anything else (text that is not ASCII, an unexpected
  * type) goes back to Python, which makes that event the full way. */
@@ -655,6 +666,9 @@ needs_escape(uint64_t x)
     return ((((x - 0x20 * ones) & ~x) | ((quote - ones) & ~quote) | ((backslash - ones) & ~backslash)) & highs) != 0;
 }
 
+/* 1 for the bytes JSON escapes in ASCII text (filled at import). */
+static unsigned char json_escaped[256];
+
 /* Whether any byte of [s, s + n) is one JSON escapes (ASCII text): sixteen bytes at a time
  * where SSE2 is (every x86-64), then eight; the last eight again when fewer are left. */
 static int
@@ -684,12 +698,13 @@ any_escape(const char *s, Py_ssize_t n)
         memcpy(&x, s + n - 8, 8); /* the last eight, some seen already */
         return needs_escape(x);
     }
-    for (; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c < 0x20 || c == '"' || c == '\\')
-            return 1;
+    {
+        /* Fewer than eight bytes in all (many values are short words). */
+        unsigned char bad = 0;
+        for (; i < n; i++)
+            bad |= json_escaped[(unsigned char)s[i]];
+        return bad;
     }
-    return 0;
 }
 
 /* ASCII text as a JSON string, escaped as json.dumps escapes it. */
@@ -1081,10 +1096,34 @@ is_key(const unsigned char *body, const uint32_t *keys, Py_ssize_t nkeys, const 
     return 0;
 }
 
-/* The table's methods the loop calls, bound once per scan() call. */
+/* The table's methods the loop calls, bound once per scan() call, and the key
+ * last put at the end of its order (strong reference; NULL when not known).
+ * Within a call only apply() changes the order (the Python it calls, advance(),
+ * the time text, _resolve and is_ip, only drop idle sessions from the front or
+ * read): a line of the session touched last needs no move_to_end, its key is
+ * that same tuple, and its session (``last_session``, strong reference too) is
+ * the one the table holds under it. Two lines of one session often follow
+ * each other. */
 typedef struct {
     PyObject *move_to_end, *popitem;
+    PyObject *last, *last_session;
 } Bound;
+
+static void
+set_last(Bound *bound, PyObject *key, PyObject *session)
+{
+    Py_INCREF(key);
+    Py_XSETREF(bound->last, key);
+    Py_INCREF(session);
+    Py_XSETREF(bound->last_session, session);
+}
+
+static void
+clear_last(Bound *bound)
+{
+    Py_CLEAR(bound->last);
+    Py_CLEAR(bound->last_session);
+}
 
 /* Session(when, opened) with raw_open set to the body, as the Python loop makes it
  * (the class's __init__ only sets its fields: the defaults are copied from
@@ -1112,7 +1151,7 @@ new_session(PyObject *when, PyObject *opened, const char *body, Py_ssize_t body_
 
 /* Apply a session line to the table, as pipeline.Normalizer._lines does. 0 on success, -1 on error. */
 static int
-apply(const Form *f, PyObject *table, const Bound *bound, PyObject *sessions, Py_ssize_t max_sessions,
+apply(const Form *f, PyObject *table, Bound *bound, PyObject *sessions, Py_ssize_t max_sessions,
       double timeout, PyObject *when, PyObject *opened, PyObject *appliance, int *ahead, const char *body,
       Py_ssize_t body_len, Py_ssize_t *evicted_full, Py_ssize_t *evicted_idle, PyObject **touched)
 {
@@ -1123,22 +1162,32 @@ apply(const Form *f, PyObject *table, const Bound *bound, PyObject *sessions, Py
 
     if (timed && now == -1.0 && PyErr_Occurred())
         return -1;
-    number = PyLong_FromLongLong(f->number);
-    if (number == NULL)
-        return -1;
-    key = PyTuple_Pack(3, appliance, f->outbound ? s_outbound : s_inbound, number);
-    Py_DECREF(number);
-    if (key == NULL)
-        return -1;
+    if (bound->last != NULL && PyTuple_GET_ITEM(bound->last, 0) == appliance &&
+        PyTuple_GET_ITEM(bound->last, 1) == (f->outbound ? s_outbound : s_inbound) &&
+        PyLong_AsLongLong(PyTuple_GET_ITEM(bound->last, 2)) == f->number) {
+        key = bound->last; /* the appliance is the same object throughout a call (one envelope) */
+        Py_INCREF(key);
+    } else {
+        number = PyLong_FromLongLong(f->number);
+        if (number == NULL)
+            return -1;
+        key = PyTuple_Pack(3, appliance, f->outbound ? s_outbound : s_inbound, number);
+        Py_DECREF(number);
+        if (key == NULL)
+            return -1;
+    }
 
-    found = PyDict_GetItemWithError(table, key); /* borrowed; an OrderedDict is a dict */
-    if (found == NULL && PyErr_Occurred())
+    if (key == bound->last)
+        found = bound->last_session; /* borrowed, as from the table */
+    else if ((found = PyDict_GetItemWithError(table, key)) == NULL && PyErr_Occurred()) /* an OrderedDict is a dict */
         goto done;
     if (found != NULL && Py_TYPE(found) != layout.type) {
         PyErr_SetString(PyExc_TypeError, "scan: the session table holds something other than sessions");
         goto done;
     }
 
+    if (key == bound->last && (f->verb == V_CLOSE || f->verb == V_OPEN))
+        clear_last(bound); /* it goes, or comes back as new */
     if (f->verb == V_CLOSE) {
         if (found != NULL && PyObject_DelItem(table, key) < 0)
             goto done;
@@ -1159,6 +1208,7 @@ apply(const Form *f, PyObject *table, const Bound *bound, PyObject *sessions, Py
             Py_DECREF(session);
             goto done;
         }
+        set_last(bound, key, session);
         Py_DECREF(session);
         if (*ahead) {
             result = PyObject_CallMethodObjArgs(sessions, s_advance, when, NULL);
@@ -1193,6 +1243,8 @@ apply(const Form *f, PyObject *table, const Bound *bound, PyObject *sessions, Py
         }
         if (idle) {
             /* Idle longer than the timeout: not that session's line. */
+            if (key == bound->last)
+                clear_last(bound);
             if (PyObject_DelItem(table, key) < 0) {
                 Py_DECREF(found);
                 goto done;
@@ -1202,11 +1254,15 @@ apply(const Form *f, PyObject *table, const Bound *bound, PyObject *sessions, Py
             int failed = 0;
             if (later)
                 slot_set(found, K_SEEN, when);
-            result = PyObject_CallOneArg(bound->move_to_end, key);
-            if (result == NULL)
-                failed = 1;
-            else
-                Py_DECREF(result);
+            if (key != bound->last) {
+                result = PyObject_CallOneArg(bound->move_to_end, key);
+                if (result == NULL) {
+                    failed = 1;
+                } else {
+                    Py_DECREF(result);
+                    set_last(bound, key, found);
+                }
+            }
             if (!failed && (f->verb == V_VERDICT || f->verb == V_TLS)) {
                 value = PyBytes_FromStringAndSize(body, body_len);
                 if (value == NULL)
@@ -1768,7 +1824,7 @@ scan(PyObject *module, PyObject *args)
     Py_ssize_t pos, end, limit, max_sessions;
     double timeout;
     PyObject *when = NULL, *opened = NULL, *appliance = NULL;
-    Bound bound = {NULL, NULL};
+    Bound bound = {NULL, NULL, NULL, NULL};
     PyObject *dvc = Py_None, *serial = Py_None, *version = Py_None;
     PyObject *time_text = NULL; /* RFC 3339 text of ``when``, made at the first event (one envelope per call) */
     EventContext events;
@@ -1943,12 +1999,14 @@ scan(PyObject *module, PyObject *args)
     }
     Py_XDECREF(bound.move_to_end);
     Py_XDECREF(bound.popitem);
+    clear_last(&bound);
     Py_XDECREF(time_text);
     PyMem_Free(text.data);
     return Py_BuildValue("innnnnin", code, pos, lines, fast, evicted_full, evicted_idle, ahead, emitted);
 error:
     Py_XDECREF(bound.move_to_end);
     Py_XDECREF(bound.popitem);
+    clear_last(&bound);
     Py_XDECREF(time_text);
     PyMem_Free(text.data);
     return NULL;
@@ -2125,6 +2183,8 @@ PyInit__speedups(void)
         !(s_popitem = PyUnicode_InternFromString("popitem")) || !(s_advance = PyUnicode_InternFromString("advance")) ||
         !(s_inbound = PyUnicode_InternFromString("i")) || !(s_outbound = PyUnicode_InternFromString("d")) )
         return NULL;
+    for (i = 0; i < 256; i++)
+        json_escaped[i] = i < 0x20 || i == '"' || i == '\\';
     for (i = 0; i < N_FIELDS; i++) {
         int n = snprintf(field_head[i], FIELD_HEAD, ",\"%s\":", FIELDS[i]);
         if (n < 0 || n >= FIELD_HEAD) {
