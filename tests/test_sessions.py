@@ -7,7 +7,7 @@ from typing import Any, Dict
 
 import pytest
 from esa_auth.errors import StateError
-from esa_auth.sessions import INBOUND, OUTBOUND, SessionTable
+from esa_auth.sessions import _FIELDS, INBOUND, OUTBOUND, SessionTable
 
 
 def test_open_get_close() -> None:
@@ -148,8 +148,25 @@ def test_restore_applies_this_tables_bounds() -> None:
         lambda s: s["sessions"].append(["esa01"]),
         lambda s: s["sessions"].append(["esa01", "i", "seven"]),
         lambda s: s.update(sessions=None),
+        # json reads NaN and Infinity: a session never idle (or always), a clock that never moves on.
+        lambda s: s.update(clock=float("nan")),
+        lambda s: s.update(clock=float("inf")),
+        lambda s: s["sessions"][0].__setitem__(3 + _FIELDS.index("seen"), float("nan")),
+        lambda s: s["sessions"][0].__setitem__(3 + _FIELDS.index("opened"), float("-inf")),
     ],
-    ids=["version", "fields", "no clock", "bad clock", "short row", "bad number", "no rows"],
+    ids=[
+        "version",
+        "fields",
+        "no clock",
+        "bad clock",
+        "short row",
+        "bad number",
+        "no rows",
+        "NaN clock",
+        "infinite clock",
+        "NaN seen",
+        "infinite opened",
+    ],
 )
 def test_damaged_state_raises_state_error(damage: Any) -> None:
     state = _state_after_some_traffic()

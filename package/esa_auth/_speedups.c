@@ -920,7 +920,7 @@ session_fields(const EventContext *c, const EventForm *f, PyObject *session, PyO
         return -1;
     if (v[F_SBRS] != NULL) {
         /* float(session.sbrs), kept only within [-10, 10] */
-        PyObject *score = PyFloat_FromString(v[F_SBRS]);
+        PyObject *score = PyNumber_Float(v[F_SBRS]);
         double d;
         Py_SETREF(v[F_SBRS], score);
         if (score == NULL)
@@ -1097,13 +1097,17 @@ is_key(const unsigned char *body, const uint32_t *keys, Py_ssize_t nkeys, const 
 }
 
 /* The table's methods the loop calls, bound once per scan() call, and the key
- * last put at the end of its order (strong reference; NULL when not known).
- * Within a call only apply() changes the order (the Python it calls, advance(),
- * the time text, _resolve and is_ip, only drop idle sessions from the front or
- * read): a line of the session touched last needs no move_to_end, its key is
- * that same tuple, and its session (``last_session``, strong reference too) is
- * the one the table holds under it. Two lines of one session often follow
- * each other. */
+ * apply() last put at the end of the table's order with its session (strong
+ * references; NULL when not known). Within a call apply() moves keys to the
+ * end, and the Python it calls only drops keys or reads: advance() drops idle
+ * sessions from the front (a damaged session time can make it drop the last
+ * one too), _resolve, is_ip and the time function read. So a line of the
+ * session touched last reuses its key tuple and, when the table still holds
+ * that same session under it (the lookup is made every time), needs no
+ * move_to_end. Two lines of one session often follow each other. Not seen: a
+ * finalizer that moves another key to the end during a call (a session field
+ * holding an object whose __del__ reorders the table; the library puts only
+ * text, numbers and None there). */
 typedef struct {
     PyObject *move_to_end, *popitem;
     PyObject *last, *last_session;
@@ -1156,6 +1160,7 @@ apply(const Form *f, PyObject *table, Bound *bound, PyObject *sessions, Py_ssize
       Py_ssize_t body_len, Py_ssize_t *evicted_full, Py_ssize_t *evicted_idle, PyObject **touched)
 {
     PyObject *number, *key, *found, *value, *result;
+    int last; /* the line's session is the one touched last, still at the end */
     int timed = when != Py_None;
     double now = timed ? PyFloat_AsDouble(when) : 0.0;
     int rc = -1;
@@ -1177,17 +1182,16 @@ apply(const Form *f, PyObject *table, Bound *bound, PyObject *sessions, Py_ssize
             return -1;
     }
 
-    if (key == bound->last)
-        found = bound->last_session; /* borrowed, as from the table */
-    else if ((found = PyDict_GetItemWithError(table, key)) == NULL && PyErr_Occurred()) /* an OrderedDict is a dict */
+    found = PyDict_GetItemWithError(table, key); /* borrowed; an OrderedDict is a dict */
+    if (found == NULL && PyErr_Occurred())
         goto done;
     if (found != NULL && Py_TYPE(found) != layout.type) {
         PyErr_SetString(PyExc_TypeError, "scan: the session table holds something other than sessions");
         goto done;
     }
-
-    if (key == bound->last && (f->verb == V_CLOSE || f->verb == V_OPEN))
-        clear_last(bound); /* it goes, or comes back as new */
+    last = key == bound->last && found != NULL && found == bound->last_session;
+    if (key == bound->last && (!last || f->verb == V_CLOSE || f->verb == V_OPEN))
+        clear_last(bound); /* gone or replaced since, or it goes now, or comes back as new */
     if (f->verb == V_CLOSE) {
         if (found != NULL && PyObject_DelItem(table, key) < 0)
             goto done;
@@ -1254,7 +1258,7 @@ apply(const Form *f, PyObject *table, Bound *bound, PyObject *sessions, Py_ssize
             int failed = 0;
             if (later)
                 slot_set(found, K_SEEN, when);
-            if (key != bound->last) {
+            if (!last) {
                 result = PyObject_CallOneArg(bound->move_to_end, key);
                 if (result == NULL) {
                     failed = 1;
@@ -1715,6 +1719,9 @@ done:
     return rc;
 }
 
+/* scan() calls running: key_heads and layout stay as they are until they end. */
+static int running;
+
 /* Make ``layout`` for a session class, unless it is for that class already. 0, or -1 with an error set. */
 static int
 layout_of(PyTypeObject *type)
@@ -1744,6 +1751,13 @@ layout_of(PyTypeObject *type)
             return -1;
         }
         made.at[k] = member->offset;
+    }
+    /* Sessions are made here with tp_alloc and filled: a base other than object, or a
+     * __new__ of its own, would have set up more than the slots (a dict's table...). */
+    if (type->tp_base != &PyBaseObject_Type || type->tp_itemsize != 0 || type->tp_new != PyBaseObject_Type.tp_new ||
+        type->tp_alloc != PyType_GenericAlloc) {
+        PyErr_SetString(PyExc_TypeError, "scan: session_type must be a plain class (of object, without __new__)");
+        return -1;
     }
     made.defaults = PyObject_CallNoArgs((PyObject *)type);
     if (made.defaults == NULL)
@@ -1826,6 +1840,7 @@ scan(PyObject *module, PyObject *args)
     PyObject *when = NULL, *opened = NULL, *appliance = NULL;
     Bound bound = {NULL, NULL, NULL, NULL};
     PyObject *dvc = Py_None, *serial = Py_None, *version = Py_None;
+    PyObject *result = NULL;
     PyObject *time_text = NULL; /* RFC 3339 text of ``when``, made at the first event (one envelope per call) */
     EventContext events;
     Text text = {NULL, 0, 0};
@@ -1852,6 +1867,16 @@ scan(PyObject *module, PyObject *args)
         return NULL;
     }
     memcpy(keys, PyBytes_AS_STRING(keys_obj), (size_t)nkeys * 4);
+    if (!PyType_Check(session_type)) {
+        PyErr_SetString(PyExc_TypeError, "scan: session_type must be a class");
+        return NULL;
+    }
+    if (running > 0 && (keys_obj != heads_of || (PyTypeObject *)session_type != layout.type)) {
+        /* From the Python a running call calls (or another thread while it does): the
+         * running call reads key_heads and layout, which are made for its keys and class. */
+        PyErr_SetString(PyExc_RuntimeError, "scan: called with other keys or another session class while a call runs");
+        return NULL;
+    }
     if (keys_obj != heads_of) {
         /* Made once per keys object: the caller gives the same one (pipeline._DISPATCH_KEYS) at every call. */
         memset(key_heads, 0, sizeof(key_heads));
@@ -1863,10 +1888,6 @@ scan(PyObject *module, PyObject *args)
         }
         Py_INCREF(keys_obj);
         Py_XSETREF(heads_of, keys_obj);
-    }
-    if (!PyType_Check(session_type)) {
-        PyErr_SetString(PyExc_TypeError, "scan: session_type must be a class");
-        return NULL;
     }
     if (layout_of((PyTypeObject *)session_type) < 0)
         return NULL;
@@ -1903,6 +1924,7 @@ scan(PyObject *module, PyObject *args)
     b = PyBytes_AS_STRING(buf);
     pfx = PyBytes_AS_STRING(prefix);
     size = PyBytes_GET_SIZE(prefix);
+    running++;
     while (pos < end) {
         const char *line = b + pos;
         const char *nl = memchr(line, '\n', (size_t)(end - pos));
@@ -1997,19 +2019,15 @@ scan(PyObject *module, PyObject *args)
         lines++;
         pos += length + 1;
     }
-    Py_XDECREF(bound.move_to_end);
-    Py_XDECREF(bound.popitem);
-    clear_last(&bound);
-    Py_XDECREF(time_text);
-    PyMem_Free(text.data);
-    return Py_BuildValue("innnnnin", code, pos, lines, fast, evicted_full, evicted_idle, ahead, emitted);
+    result = Py_BuildValue("innnnnin", code, pos, lines, fast, evicted_full, evicted_idle, ahead, emitted);
 error:
+    running--;
     Py_XDECREF(bound.move_to_end);
     Py_XDECREF(bound.popitem);
     clear_last(&bound);
     Py_XDECREF(time_text);
     PyMem_Free(text.data);
-    return NULL;
+    return result;
 }
 
 /* A line start that opens a log line (envelope.starts_envelope): its first three

@@ -10,6 +10,7 @@ never reads). Its state goes out as plain JSON-able data and comes back in.
 
 from __future__ import annotations
 
+import math
 from collections import OrderedDict
 from dataclasses import dataclass, field, fields
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple, Type, TypeVar, cast
@@ -119,7 +120,9 @@ def _checked(name: str, value: Any) -> Any:
     elif isinstance(value, bool):
         pass  # bool is an int subclass: never a valid number here
     elif name in _NUMBER_FIELDS:
-        if isinstance(value, (int, float)):
+        # Log times are finite: json reads NaN and Infinity, which would make a
+        # session never idle, or always.
+        if isinstance(value, (int, float)) and math.isfinite(value):
             return float(value)
     elif name in _INT_FIELDS:
         if isinstance(value, int):
@@ -248,7 +251,10 @@ class SessionTable:
         if names != list(_FIELDS):
             raise StateError("session state has unknown fields")
         try:
-            self.clock = float(state["clock"])
+            clock = float(state["clock"])
+            if not math.isfinite(clock):
+                raise ValueError("the session clock is not a finite time")
+            self.clock = clock
             self.evicted_full = int(state["evicted_full"])
             self.evicted_idle = int(state["evicted_idle"])
             self._open.clear()
