@@ -456,6 +456,9 @@ enum {
  * tests/test_speedups.py holds it to hashlib on inputs of every length around
  * the 128-byte blocks.
  */
+/* Lowercase hex digits (the event id, and JSON's \u00XX escapes). */
+static const char HEX[] = "0123456789abcdef";
+
 static const uint64_t B2_IV[8] = {
     0x6a09e667f3bcc908ULL, 0xbb67ae8584caa73bULL, 0x3c6ef372fe94f82bULL, 0xa54ff53a5f1d36f1ULL,
     0x510e527fade682d1ULL, 0x9b05688c2b3e6c1fULL, 0x1f83d9abfb41bd6bULL, 0x5be0cd19137e2179ULL,
@@ -537,7 +540,6 @@ b2_compress(uint64_t h[8], const unsigned char block[128], uint64_t count, int l
 static void
 event_digest(const char *data, Py_ssize_t n, char out[32])
 {
-    static const char hex[] = "0123456789abcdef";
     const unsigned char *p = (const unsigned char *)data;
     unsigned char block[128];
     uint64_t h[8];
@@ -558,8 +560,8 @@ event_digest(const char *data, Py_ssize_t n, char out[32])
     b2_compress(h, block, count, 1);
     for (i = 0; i < 16; i++) {
         unsigned char byte = (unsigned char)(h[i / 8] >> (8 * (i % 8)));
-        out[2 * i] = hex[byte >> 4];
-        out[2 * i + 1] = hex[byte & 15];
+        out[2 * i] = HEX[byte >> 4];
+        out[2 * i + 1] = HEX[byte & 15];
     }
 }
 
@@ -711,7 +713,6 @@ any_escape(const char *s, Py_ssize_t n)
 static int
 put_json_ascii(Text *t, const char *s, Py_ssize_t n)
 {
-    static const char hex[] = "0123456789abcdef";
     Py_ssize_t i = 0, run = 0;
     if (!any_escape(s, n)) {
         /* Most values: the text between two quotes, in one copy. */
@@ -738,7 +739,7 @@ put_json_ascii(Text *t, const char *s, Py_ssize_t n)
             }
         }
         c = (unsigned char)s[i];
-        if (c >= 0x20 && c != '"' && c != '\\') {
+        if (!json_escaped[c]) {
             i++;
             continue;
         }
@@ -757,8 +758,8 @@ put_json_ascii(Text *t, const char *s, Py_ssize_t n)
             esc[1] = 'u';
             esc[2] = '0';
             esc[3] = '0';
-            esc[4] = hex[c >> 4];
-            esc[5] = hex[c & 15];
+            esc[4] = HEX[c >> 4];
+            esc[5] = HEX[c & 15];
             k = 6;
         }
         if (put(t, esc, k) < 0)
@@ -958,6 +959,16 @@ session_fields(const EventContext *c, const EventForm *f, PyObject *session, PyO
     return 0;
 }
 
+/* An event's value, unless it is None (which leaves the field out): a new reference in v[field]. */
+static void
+keep(PyObject **v, int field, PyObject *value)
+{
+    if (value != Py_None) {
+        Py_INCREF(value);
+        v[field] = value;
+    }
+}
+
 /*
  * Append the event of a line of an event form to c->out, given its session
  * (or NULL) and the envelope's time text, dvc, serial and version (None or
@@ -983,31 +994,15 @@ write_event(const EventContext *c, const EventForm *f, PyObject *session, PyObje
                                                                             : value != Py_None;
         if (set < 0)
             goto done;
-        if (set) {
-            Py_INCREF(value);
-            v[INFO_FIELDS[i]] = value;
-        }
+        if (set)
+            keep(v, INFO_FIELDS[i], value);
     }
-    if (time_text != Py_None) {
-        Py_INCREF(time_text);
-        v[F_TIME] = time_text;
-    }
-    if (dvc != Py_None) {
-        Py_INCREF(dvc);
-        v[F_DVC] = dvc;
-    }
-    if (serial != Py_None) {
-        Py_INCREF(serial);
-        v[F_DVC_SERIAL] = serial;
-    }
-    if (version != Py_None) {
-        Py_INCREF(version);
-        v[F_PRODUCT_VERSION] = version;
-    }
-    Py_INCREF(c->vendor);
-    v[F_VENDOR] = c->vendor;
-    Py_INCREF(c->product);
-    v[F_VENDOR_PRODUCT] = c->product;
+    keep(v, F_TIME, time_text);
+    keep(v, F_DVC, dvc);
+    keep(v, F_DVC_SERIAL, serial);
+    keep(v, F_PRODUCT_VERSION, version);
+    keep(v, F_VENDOR, c->vendor); /* str: checked with the context */
+    keep(v, F_VENDOR_PRODUCT, c->product);
     if (!(v[F_RAW] = ascii_str(raw, raw_len)) ||
         !(v[F_SERVICE] = ascii_str(f->profile, f->profile_end - f->profile)) ||
         !(v[inbound ? F_ICID : F_DCID] = PyLong_FromLongLong(f->number)))
