@@ -150,6 +150,96 @@ def test_rotation_keeps_the_renamed_file_and_reads_the_new_one(logs: Path, ck: P
     assert run(logs, ck).events == []
 
 
+def _session_across_rotation(logs: Path) -> Tuple[Path, Path, str, str]:
+    """mail.current holding sessions and, at its end, ICID 300 opened; its successor authenticates ICID 300."""
+    current, rolled = logs / "mail.current", logs / "mail.@20250106T101010.s"
+    old_text = mail_file(100, 4) + (
+        f"{stamp(10)} Info: New SMTP ICID 300 interface IncomingMail (192.0.2.1) address 198.51.100.30 "
+        "reverse dns host mx.example.net verified yes\n"
+    )
+    new_text = mail_file(400, 1, start=20) + (
+        f"{stamp(21)} Info: SMTP Auth: (ICID 300) failed for user: bob using AUTH mechanism: PLAIN with profile: P\n"
+    )
+    return current, rolled, old_text, new_text
+
+
+def _rotate(current: Path, rolled: Path, rest: str, new_text: str) -> None:
+    """What the appliance does: the rest of the file, the rename, the new file (later mtimes)."""
+    write(current, rest, mode="a")
+    os.utime(current, ns=(1_700_000_010 * 10**9,) * 2)
+    os.rename(current, rolled)
+    write(current, new_text, mtime=1_700_000_020)
+
+
+def _read_across_rotation(logs: Path, ck: Path, rotate_during: Any) -> None:
+    """A first run reads half of mail.current; the rotation happens within the second run (``rotate_during``);
+    whatever the runs emit must be what reading the rolled file, then its successor, gives."""
+    current, rolled, old_text, new_text = _session_across_rotation(logs)
+    half = old_text.index("\n", len(old_text) // 2) + 1
+    more = old_text.index("\n", half + (len(old_text) - half) // 2) + 1
+    write(current, old_text[:half], mtime=1_700_000_000)
+    first = run(logs, ck)
+    old_key = keys(ck)[str(current)]
+    write(current, old_text[half:more], mode="a")  # the second run has lines to read in it
+    os.utime(current, ns=(1_700_000_005 * 10**9,) * 2)
+    with rotate_during(lambda: _rotate(current, rolled, old_text[more:], new_text)):
+        second = run(logs, ck)
+    third = run(logs, ck)
+    after = keys(ck)
+    expected = library(
+        [(str(rolled), old_key, old_text.encode()), (str(current), after[str(current)], new_text.encode())]
+    )
+    assert first.events + second.events + third.events == expected
+    assert expected[-1]["src"] == "198.51.100.30", "the session opened in the rolled file is known"
+    assert run(logs, ck).events == []
+
+
+def test_a_file_rotated_after_the_listing_is_still_read_before_its_successor(
+    logs: Path, ck: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """mail.current is listed, then rotated before it is opened: the file opened must be the one listed (found
+    under its new name), not its successor that now bears the name."""
+
+    @contextlib.contextmanager
+    def after_listing(rotate: Any) -> Any:
+        original = Follower._match
+
+        def match(self: Follower, *args: Any) -> Any:
+            rotate()  # listed and stat'ed, not opened yet
+            return original(self, *args)
+
+        with monkeypatch.context() as patch:
+            patch.setattr(Follower, "_match", match)
+            yield
+
+    _read_across_rotation(logs, ck, after_listing)
+
+
+def test_a_file_rotated_between_the_listing_and_its_stat_is_not_missed(
+    logs: Path, ck: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The directory is listed, then mail.current is rotated before it is stat'ed: the listing is taken again,
+    so that the rolled file (not listed under its new name) is read before its successor."""
+
+    @contextlib.contextmanager
+    def after_first_listing(rotate: Any) -> Any:
+        original = follow.list_files
+        calls = []
+
+        def listing(spec: str) -> List[str]:
+            paths = original(spec)
+            calls.append(spec)
+            if len(calls) == 1:
+                rotate()
+            return paths
+
+        with monkeypatch.context() as patch:
+            patch.setattr(follow, "list_files", listing)
+            yield
+
+    _read_across_rotation(logs, ck, after_first_listing)
+
+
 def test_copy_truncate_reads_the_tail_from_the_copy(logs: Path, ck: Path) -> None:
     current = logs / "mail.log"
     text = mail_file(100, 40)  # more than HEAD_BYTES, so the copy can be recognised by content
@@ -314,12 +404,35 @@ def test_a_second_run_while_one_is_reading_does_nothing(logs: Path, ck: Path) ->
 
 
 def test_looks_like_esa() -> None:
-    assert looks_like_esa(b"Mon Jan  6 09:00:00 2025 Info: Begin Logfile\n")
-    assert looks_like_esa(b"<22>Nov 24 14:22:57 esa01 mail_logs: Info: ICID 1 close\n")
-    assert looks_like_esa(b"Jun 26 10:42:23 esa01 authentication: Info: User admin")  # first line still coming
-    assert not looks_like_esa(b"hello world\n")
-    assert not looks_like_esa(b"Mon is the day\nMon Jan  6 09:00:00 2025 Info: x\n")  # complete line, no level
-    assert not looks_like_esa(b"\n\n")
+    assert looks_like_esa(b"Mon Jan  6 09:00:00 2025 Info: Begin Logfile\n") is True
+    assert looks_like_esa(b"<22>Nov 24 14:22:57 esa01 mail_logs: Info: ICID 1 close\n") is True
+    assert looks_like_esa(b"Jun 26 10:42:23 esa01 authentication: Info: User admin") is True  # first line coming
+    assert looks_like_esa(b"Sun") is True
+    assert looks_like_esa(b"<2") is True
+    assert looks_like_esa(b"hello world\n") is False
+    assert looks_like_esa(b"Mon is the day\nMon Jan  6 09:00:00 2025 Info: x\n") is False  # complete, no level
+    assert looks_like_esa(b"Sx") is False  # no envelope starts so
+    assert looks_like_esa(b"x") is False
+    # Not yet known: no non-blank line, or a first line whose few bytes may still open an envelope.
+    for head in (b"\n\n", b"  ", b"S", b"Su", b"<", b"\xef", b"\xef\xbb\xbf", b"\xef\xbb\xbfSu", b"\n\nJu"):
+        assert looks_like_esa(head) is None, head
+
+
+@pytest.mark.parametrize("first", [b"Su", b"S", b"\n"])
+def test_a_file_seen_before_its_first_line_is_written_is_read_when_it_is(logs: Path, ck: Path, first: bytes) -> None:
+    """A writer flushes buffers, not lines: a run that finds a new file holding "Su" must not skip it for ever."""
+    path = logs / "mail.current"
+    content = mail_file(100, 3).encode()
+    whole = (b"\n" if first == b"\n" else b"") + content
+    path.write_bytes(whole[: len(first)])
+    early = run(logs, ck)
+    assert early.events == []
+    assert early.messages("WARN") == []
+    with open(path, "ab") as handle:
+        handle.write(whole[len(first) :])
+    later = run(logs, ck)
+    assert [e["icid"] for e in later.events] == [100, 101, 102]
+    assert later.messages("WARN") == []
 
 
 def test_list_files_and_check_path(tmp_path: Path) -> None:

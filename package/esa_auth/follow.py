@@ -34,7 +34,7 @@ import stat
 from dataclasses import dataclass
 from typing import IO, Any, Callable, Dict, List, Optional, Tuple
 
-from .envelope import body_start, starts_envelope
+from .envelope import ENVELOPE_HEADS, body_start, starts_envelope
 from .errors import ConfigError, StateError
 from .events import AuthEvent
 from .pipeline import Normalizer, Settings, Stream, appliance_from_filename
@@ -52,6 +52,8 @@ CHECKPOINT_VERSION = 1
 HEAD_BYTES = 1024
 #: Bytes read at a time.
 CHUNK = 1 << 20
+#: Listings of the directory taken at most, one run, to see it between two rotations (Follower._scan).
+SCAN_TRIES = 5
 #: A checkpoint is written at least every so many bytes read (and after each file).
 CHECKPOINT_BYTES = 8 << 20
 #: When starting at the end of existing files, the header lines at the start
@@ -78,24 +80,37 @@ def file_key(dev: int, ino: int, head_hash: str) -> str:
     return "f" + hashlib.blake2b(f"{dev}:{ino}:{head_hash}".encode(), digest_size=10).hexdigest()
 
 
-def looks_like_esa(head: bytes) -> bool:
+def looks_like_esa(head: bytes) -> Optional[bool]:
     """Tell whether a file's first bytes look like an ESA log (recognised from content).
 
     The first non-blank line must open with an envelope of the formats
     catalogue (section 1) and, when it is complete, carry a level (``Info:``).
+    None when the bytes cannot tell yet: no non-blank line so far, or a first
+    line still being written whose few bytes may still become an envelope's
+    start (a writer flushes buffers, not lines: a new file may hold ``Su``).
     """
     lines = head.split(b"\n")
     for index, line in enumerate(lines):
         line = line.rstrip(b"\r")
-        if line.startswith(b"\xef\xbb\xbf"):
+        complete = index < len(lines) - 1
+        if not complete and _BOM.startswith(line):
+            return None  # nothing yet, or part of a byte-order mark
+        if line.startswith(_BOM):
             line = line[3:]
         if not line.strip():
             continue
         if not starts_envelope(line):
+            if not complete and len(line) < _HEAD and any(start.startswith(line) for start in _STARTS):
+                return None
             return False
-        complete = index < len(lines) - 1
         return body_start(line) >= 0 or not complete
-    return False
+    return None
+
+
+_BOM = b"\xef\xbb\xbf"
+#: What the first bytes of a line that opens a log line may be (envelope.starts_envelope), and their length.
+_STARTS = tuple(ENVELOPE_HEADS) + tuple(b"<%d" % digit for digit in range(10))
+_HEAD = 3
 
 
 def list_files(spec: str) -> List[str]:
@@ -223,17 +238,34 @@ class FileEntry:
 
 
 class _Candidate:
-    """A file found on disk in this run, opened lazily."""
+    """A file found on disk in this run, opened lazily.
 
-    def __init__(self, path: str, st: os.stat_result) -> None:
+    It is the file ``stat`` saw (device and inode), not whatever bears its name
+    when it is opened: ``mail.current`` may have been rotated since, and
+    another file is ``mail.current`` now. Then the file is looked for under
+    its new name (``find``), so that its rest is read, in its turn.
+    """
+
+    def __init__(self, path: str, st: os.stat_result, find: Callable[[int, int], Optional[str]]) -> None:
         self.path = path
         self.st = st
         self.handle: Optional[IO[bytes]] = None
         self._heads: Dict[int, bytes] = {}
+        self._find = find
 
     def open(self) -> IO[bytes]:
         if self.handle is None:
-            self.handle = open(self.path, "rb")  # noqa: SIM115 - closed by Follower.run
+            path: Optional[str] = self.path
+            while path is not None:
+                handle = open(path, "rb")  # noqa: SIM115 - closed by Follower.run
+                st = os.fstat(handle.fileno())
+                if (st.st_dev, st.st_ino) == (self.st.st_dev, self.st.st_ino):
+                    self.handle, self.path = handle, path
+                    return handle
+                handle.close()
+                moved = self._find(self.st.st_dev, self.st.st_ino)
+                path = None if moved == path else moved
+            raise FileNotFoundError(errno.ENOENT, "gone since the directory was listed", self.path)
         return self.handle
 
     def head(self, length: int) -> bytes:
@@ -427,18 +459,37 @@ class Follower:
         return handle
 
     def _scan(self, log: Log) -> List[_Candidate]:
+        """The files to read, oldest first, as one listing of the directory saw them.
+
+        A file rotated between the listing and its ``stat`` is missed: its new
+        name was not listed, and ``mail.current`` is already its successor,
+        whose lines would then be read before the rest of it (its sessions
+        not open yet). So the listing is taken again after the ``stat`` calls,
+        until it holds still (a few times at most: a rotation takes moments).
+        """
+        paths = list_files(self.spec)
+        for _ in range(SCAN_TRIES):
+            warnings: List[str] = []
+            found = self._stat_all(paths, warnings)
+            again = list_files(self.spec)
+            if again == paths:
+                break
+            paths = again
+        for warning in warnings:  # those of the listing kept, not of each attempt
+            log("WARN", warning)
+        return found
+
+    def _stat_all(self, paths: List[str], warnings: List[str]) -> List[_Candidate]:
         found: List[_Candidate] = []
         inodes = set()
         watched = _watched_dir(self.spec)
-        paths = list_files(self.spec)
         # Real files first, so that a symbolic link to one of them is the duplicate.
-        paths.sort(key=lambda p: (os.path.islink(p), p))
-        for path in paths:
+        for path in sorted(paths, key=lambda p: (os.path.islink(p), p)):
             try:
                 st = os.stat(path)
             except OSError as exc:
                 if exc.errno != errno.ENOENT:
-                    log("WARN", f"cannot read {path}: {exc.strerror or exc}")
+                    warnings.append(f"cannot read {path}: {exc.strerror or exc}")
                 continue
             if not stat.S_ISREG(st.st_mode):
                 continue
@@ -447,16 +498,27 @@ class Follower:
             # Every path, not only links: a glob such as /logs/*/* also walks through a
             # linked directory, and what lies behind it is outside what was configured.
             if watched is not None and os.path.commonpath([os.path.realpath(path), watched]) != watched:
-                log("WARN", f"{path}: a symbolic link out of the watched directory (it resolves outside); skipped")
+                warnings.append(f"{path}: a symbolic link out of the watched directory (it resolves outside); skipped")
                 continue
             if (st.st_dev, st.st_ino) in inodes:
                 continue  # another name of a file already listed (a link): read once
             inodes.add((st.st_dev, st.st_ino))
-            found.append(_Candidate(path, st))
+            found.append(_Candidate(path, st, self._find))
         # Oldest first: a rolled file is finished before its successor is read,
         # so sessions run on across the rotation.
         found.sort(key=lambda c: (c.st.st_mtime_ns, c.path))
         return found
+
+    def _find(self, dev: int, ino: int) -> Optional[str]:
+        """Where a file (device, inode) listed earlier in this run is now, if still in the watched files."""
+        for path in list_files(self.spec):
+            try:
+                st = os.stat(path)
+            except OSError:
+                continue
+            if (st.st_dev, st.st_ino) == (dev, ino):
+                return path
+        return None
 
     def _match(self, candidates: List[_Candidate], first_run: bool, log: Log) -> List[Tuple[FileEntry, _Candidate]]:
         """Pair known files with the files on disk; register new ones."""
@@ -536,11 +598,14 @@ class Follower:
         except OSError as exc:
             log("WARN", f"cannot read {candidate.path}: {exc.strerror or exc}")
             return None
+        esa = looks_like_esa(head)
+        if esa is None:
+            return None  # judged when its first line says more (next run)
         head_hash = _hash(head)
         appliance = appliance_from_filename(os.path.basename(candidate.path))
         key = file_key(st.st_dev, st.st_ino, head_hash)
         stream = Stream(candidate.path, key=key, appliance=appliance)
-        ignored = not looks_like_esa(head)
+        ignored = not esa
         entry = FileEntry(key, candidate.path, st.st_dev, st.st_ino, len(head), head_hash, 0, 0, ignored, stream)
         if ignored:
             # The content is not quoted: the file may hold anything (a password file behind a bad glob).
