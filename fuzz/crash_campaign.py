@@ -218,8 +218,11 @@ def run_input(
         def kill() -> None:
             nonlocal killed
             if proc.poll() is None:
+                try:
+                    os.kill(proc.pid, signal.SIGKILL)
+                except ProcessLookupError:  # it ended between poll() and kill()
+                    return
                 killed = True
-                os.kill(proc.pid, signal.SIGKILL)
 
         timer = threading.Timer(kill_after, kill)
         timer.start()
