@@ -58,10 +58,9 @@ EXCLUDED_DIRS = frozenset({"__pycache__", "local", "tests", "build", "dist"})
 EXCLUDED_FILES = frozenset({"local.meta"})
 #: Modules of the library that only the command line tool uses.
 LIBRARY_CLI_ONLY = ("cli.py", "__main__.py", "detect.py", "detections")
-EXCLUDED_SUFFIXES = (".pyc", ".pyo", ".egg-info", ".tmp", ".orig", ".rej", "~")
-# The compiled reading loop of the command line (setup.py) stays out of the app: Splunk runs the
-# library on its own Python builds and platforms, where the pure Python loop reads the same way.
-LIBRARY_COMPILED = (".c", ".so", ".pyd")
+# Compiled modules (a stray build of another project's extension) never ship: the app is pure
+# Python that runs on Splunk's own Python builds and platforms.
+EXCLUDED_SUFFIXES = (".pyc", ".pyo", ".so", ".pyd", ".egg-info", ".tmp", ".orig", ".rej", "~")
 
 EXIT_OK = 0
 EXIT_USAGE = 2
@@ -151,15 +150,8 @@ def setup() -> None:
         # The app runs on 3.9, but the tools that test it (pySigma, its backends) need 3.10.
         found = ".".join(map(str, sys.version_info[:3]))
         raise BuildError(EXIT_SETUP, f"--setup needs Python 3.10 or newer (found {found}): run it with python3.11")
-    # The C source is an input: an edited _speedups.c is compiled again by the editable install.
-    _ensure_venv(VENV, ["pyproject.toml", "setup.py", "package/esa_auth/_speedups.c"], ["-e", ".[dev]"])
+    _ensure_venv(VENV, ["pyproject.toml"], ["-e", ".[dev]"])
     _ensure_venv(VENV_TOOLS, ["requirements/tools.txt"], ["-r", "requirements/tools.txt"])
-    probe = subprocess.run([_venv_python(VENV), "-c", "import esa_auth._speedups"], capture_output=True, check=False)
-    if probe.returncode != 0:
-        say(
-            "warning: the compiled reading loop (esa_auth._speedups) was not built (no C compiler?): the command"
-            " line reads with the Python loop, at about half the speed, and tests/test_speedups.py fails"
-        )
 
 
 def _in_venv() -> bool:
@@ -313,9 +305,6 @@ def assemble(out_dir: str = BUILD, wheel: Optional[str] = None) -> str:
             shutil.rmtree(path)
         elif os.path.exists(path):
             os.remove(path)
-    for name in sorted(os.listdir(os.path.join(lib, "esa_auth"))):
-        if name.endswith(LIBRARY_COMPILED):
-            os.remove(os.path.join(lib, "esa_auth", name))
     with zipfile.ZipFile(wheel or fetch_sdk()) as archive:
         for member in sorted(archive.namelist()):
             if not member.startswith("splunklib/") or member.startswith("splunklib/ai/") or member.endswith("/"):

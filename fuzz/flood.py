@@ -9,11 +9,9 @@ disk), feeds them to :class:`esa_auth.Normalizer` and reports, every
 ``--every`` lines: lines fed, open sessions, evictions, resident memory
 (``VmRSS``); at the end: peak memory (``VmHWM``), lines per second of CPU
 time of the reading alone (generation is not timed), events. The reading is
-what ``esa-auth normalize`` does with a block: ``Normalizer.feed_text``, and
-the CIM JSON text of the events that come as objects; ``--objects`` times
-``Normalizer.feed`` alone instead (the library's API, no JSON). With
-``--python-loop`` the library reads with its Python loop, as in Splunk;
-otherwise with the compiled loop when it is built.
+what ``esa-auth normalize`` does with a block: ``Normalizer.feed``, and the
+CIM JSON text of its events; ``--objects`` times ``Normalizer.feed`` alone
+instead (the library's API, no JSON).
 
 Scenarios (log lines in the native E1 envelope of the formats catalogue):
 
@@ -43,7 +41,7 @@ import time
 from datetime import datetime, timedelta
 from typing import Callable, Dict, Iterator, List, Optional, Tuple
 
-from esa_auth import Normalizer, Settings, Stream, pipeline
+from esa_auth import Normalizer, Settings, Stream
 from esa_auth.events import cim_text
 
 SCENARIOS = ("open", "users", "idle")
@@ -111,7 +109,7 @@ def _reader(normalizer: Normalizer, objects: bool) -> Callable[[Stream, bytes], 
         return lambda stream, data: len(normalizer.feed(stream, data))
 
     def read(stream: Stream, data: bytes) -> int:
-        texts = [cim_text(item) for item in normalizer.feed_text(stream, data)]
+        texts = [cim_text(event) for event in normalizer.feed(stream, data)]
         return len(texts)
 
     return read
@@ -232,20 +230,13 @@ def main(argv: Optional[List[str]] = None) -> int:
         action="store_true",
         help="time Normalizer.feed alone (event objects), not the command line's reading and JSON",
     )
-    parser.add_argument(
-        "--python-loop",
-        action="store_true",
-        help="read with the Python loop, as the Splunk app does",
-    )
     args = parser.parse_args(argv)
     if args.then and not os.path.isfile(args.then):
         parser.error(f"--then: no such file: {args.then}")
-    compiled = pipeline.use_compiled_loop(not args.python_loop)
     figures = run(
         args.scenario, args.lines, args.max_sessions, args.timeout, args.rate, args.every, args.then, args.objects
     )
-    figures["loop"] = "compiled" if compiled else "python"
-    figures["reading"] = "feed" if args.objects else "command line (feed_text and JSON)"
+    figures["reading"] = "feed" if args.objects else "command line (feed and JSON)"
     text = json.dumps(figures, indent=2)
     print(text)
     if args.json:

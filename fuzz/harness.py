@@ -14,10 +14,8 @@ a new normalizer and stream restored from it) at a cut. The invariants:
   a checkpoint and restore at a line boundary changes nothing;
 * warnings are one line each, with no control characters (they end up in
   splunkd.log, where a newline would forge a log line);
-* each reading loop reads as the line-by-line reader does, and the command
-  line's output (``Normalizer.feed_text``, whose usual events the compiled
-  loop writes as text itself) is the JSON of those events, with the same
-  warnings and counters.
+* blocks read whole (the reader's usual way) give what every line framed one
+  by one gives: the same events, warnings and counters.
 """
 
 from __future__ import annotations
@@ -31,8 +29,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import AbstractSet, Any, Dict, FrozenSet, List, Optional, Sequence, Tuple
 
-from esa_auth import AuthEvent, Normalizer, Settings, Stream, pipeline, validator
-from esa_auth.events import cim_text, json_text
+from esa_auth import AuthEvent, Normalizer, Settings, Stream, reader, validator
 from esa_auth.render import RENDERERS, SOURCETYPES, render
 
 #: Elements Splunk's XML streaming protocol allows inside ``<event>``.
@@ -88,7 +85,6 @@ def read(
     cuts: Sequence[int] = (),
     checkpoint_at: Optional[int] = None,
     source: str = "fuzz.log",
-    text: bool = False,
 ) -> Outcome:
     """Feed ``data`` to a fresh normalizer, cut at ``cuts``.
 
@@ -99,8 +95,6 @@ def read(
         checkpoint_at: index into ``cuts``: after that feed, flush, save the state
             through JSON and continue with a new normalizer and stream restored from it.
         source: the stream's name.
-        text: read as the command line does (``feed_text``): ``events`` holds each
-            event's CIM JSON text, ``objects`` is left empty.
 
     Returns:
         The events (rendered), warnings and counters.
@@ -112,7 +106,7 @@ def read(
     events: List[Any] = []
     for index in range(len(bounds) - 1):
         piece = data[bounds[index] : bounds[index + 1]]
-        events.extend(normalizer.feed_text(stream, piece) if text else normalizer.feed(stream, piece))
+        events.extend(normalizer.feed(stream, piece))
         out.warnings.extend(str(d) for d in normalizer.take_diagnostics())
         if checkpoint_at is not None and index == checkpoint_at:
             events.extend(normalizer.flush(stream))
@@ -122,9 +116,6 @@ def read(
     events.extend(normalizer.end(stream))
     out.warnings.extend(str(d) for d in normalizer.take_diagnostics())
     out.stats = normalizer.stats_dict()
-    if text:
-        out.events = [cim_text(event) for event in events]
-        return out
     out.objects = events
     out.events = [event.to_dict() for event in events]
     return out
@@ -270,25 +261,15 @@ def check_input(
     pieces = read(data, settings, cuts)
     if pieces.events != whole.events:
         raise Violation(f"cutting the input at {sorted(cuts)} changed the events")
-    # The reading loops (compiled when built, the Python loop of the Splunk app) read as the
-    # line-by-line reader does: same events, warnings and counters.
-    compiled = pipeline.compiled_loop()
-    original = pipeline.all_envelopes
+    # Blocks read whole and every line framed one by one read alike: same events, warnings and counters.
+    original = reader.all_envelopes
     try:
-        pipeline.use_compiled_loop(False)
-        python = read(data, settings, cuts)
-        pipeline.all_envelopes = lambda buf, end: False  # every block line by line
-        full = read(data, settings, cuts)
+        reader.all_envelopes = lambda buf, end: False  # every block line by line
+        framed = read(data, settings, cuts)
     finally:
-        pipeline.all_envelopes = original
-        pipeline.use_compiled_loop(compiled)
-    ways = {"compiled loop" if compiled else "Python loop": pieces, "Python loop": python}
-    for name, outcome in ways.items():
-        if (outcome.events, outcome.warnings, outcome.stats) != (full.events, full.warnings, full.stats):
-            raise Violation(f"the {name} and the line-by-line reader read the input cut at {sorted(cuts)} differently")
-    texts = read(data, settings, cuts, text=True)
-    if (texts.events, texts.warnings, texts.stats) != ([json_text(e) for e in full.events], full.warnings, full.stats):
-        raise Violation(f"the command line's text of the input cut at {sorted(cuts)} is not its events' JSON")
+        reader.all_envelopes = original
+    if (pieces.events, pieces.warnings, pieces.stats) != (framed.events, framed.warnings, framed.stats):
+        raise Violation(f"blocks and single lines read the input cut at {sorted(cuts)} differently")
     if checkpoint_at is not None and cuts:
         # Checkpoints are taken at line boundaries (the modular input saves after
         # complete lines); flush both runs at the same place to compare them.

@@ -13,11 +13,10 @@ import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterable, List, Optional, Union
+from typing import Any, Callable, Dict, Iterable, List, Optional
 
 import pytest
 from esa_auth import AuthEvent, Diagnostic, Normalizer, Settings, Stream, appliance_from_filename
-from esa_auth.events import cim_text
 from esa_auth.schema import validator
 
 TESTS_DIR = Path(__file__).resolve().parent
@@ -107,21 +106,6 @@ def _feed_all(
     return out
 
 
-def normalize_text(
-    data: bytes,
-    settings: Optional[Settings] = None,
-    *,
-    source: str = "test.log",
-    appliance: Optional[str] = None,
-    chunks: Optional[Iterable[int]] = None,
-) -> List[str]:
-    """:func:`normalize` as the command line reads and writes it: ``Normalizer.feed_text``, every event as its text."""
-    normalizer = Normalizer(settings or Settings())
-    stream = Stream(source, appliance=appliance)
-    items: List[Union[AuthEvent, str]] = _feed_all(normalizer.feed_text, stream, data, chunks) + normalizer.end(stream)
-    return [cim_text(item) for item in items]
-
-
 def settings_from_config(config: Dict[str, Any]) -> Settings:
     """Build Settings from a golden ``-config.json`` (``reference_time`` as RFC 3339)."""
     values = {k: config[k] for k in ("tz", "host", "year", "max_sessions", "session_timeout", "max_line_bytes")
@@ -131,20 +115,21 @@ def settings_from_config(config: Dict[str, Any]) -> Settings:
     return Settings(**values)
 
 
-def run_golden_case(log: Path, config: Dict[str, Any]) -> Dict[str, Any]:
+def run_golden_case(log: Path, config: Dict[str, Any], *, line_by_line: bool = False) -> Dict[str, Any]:
     """Normalize a golden ``<case>.log`` as its config says; return the expected-file form.
 
     The stream key is the case path relative to ``tests/golden`` so that
-    event ids do not depend on where the repository is checked out.
+    event ids do not depend on where the repository is checked out. With
+    ``line_by_line``, the file is fed one physical line a call.
     """
     name = log.relative_to(GOLDEN_DIR).as_posix()
     appliance = config.get("appliance")
     if appliance is None and "file_name" in config:
         appliance = appliance_from_filename(config["file_name"])
-    result = normalize(
-        log.read_bytes(), settings_from_config(config), source=name, appliance=appliance,
-        chunks=config.get("chunks"),
-    )  # fmt: skip
+    data = log.read_bytes()
+    # One physical line a call: no block holds two lines, so every line is framed one by one.
+    chunks = [len(line) for line in data.splitlines(keepends=True)] if line_by_line else config.get("chunks")
+    result = normalize(data, settings_from_config(config), source=name, appliance=appliance, chunks=chunks)
     return {"events": result.dicts, "warnings": result.messages, "stats": result.stats}
 
 

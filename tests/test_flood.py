@@ -133,7 +133,7 @@ def test_flood_script_reports_its_figures(scenario: str, objects: bool, tmp_path
     figures = json.loads(out.read_text())
     assert figures["lines"] == 4000
     assert figures["events"] == (2000 if scenario == "users" else 0)
-    assert figures["reading"] == ("feed" if objects else "command line (feed_text and JSON)")
+    assert figures["reading"] == ("feed" if objects else "command line (feed and JSON)")
     assert figures["largest_table"] <= 50
     assert figures["evictions"] == figures["evicted_full"] + figures["evicted_idle"] > 0
     assert [row["lines"] for row in figures["progress"]] == [1000, 2000, 3000, 4000]

@@ -12,18 +12,9 @@ from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, List, Set
 
 import pytest
-from conftest import (
-    GOLDEN_DIR,
-    dump_expected,
-    normalize,
-    normalize_text,
-    run_golden_case,
-    settings_from_config,
-)  # fmt: skip
-from esa_auth import appliance_from_filename, pipeline
+from conftest import GOLDEN_DIR, dump_expected, run_golden_case
 from esa_auth import patterns as P
 from esa_auth.envelope import parse_prefix
-from esa_auth.events import cim_text
 
 CASES = sorted(GOLDEN_DIR.glob("*/*.log"))
 EXPECTED_SUFFIX = "-expected.json"
@@ -96,31 +87,33 @@ def test_golden(log: Path, update_golden: bool, assert_valid: Callable[[Iterable
 
 
 @pytest.mark.parametrize("log", CASES, ids=_case_id)
-def test_golden_with_the_python_loop(log: Path) -> None:
-    """The Splunk app reads with the Python loop (no compiled code ships there): the same output."""
+def test_golden_line_by_line(log: Path) -> None:
+    """Fed one physical line a call, each line is framed on its own (reader._each_line): the same output."""
     expected_path = _expected_path(log)
     if not expected_path.exists():
         pytest.fail(f"{_case_id(expected_path)} is missing: run pytest --update-golden and review the new file")
-    assert pipeline.use_compiled_loop(False) is False
-    try:
-        actual = run_golden_case(log, _config(log))
-    finally:
-        pipeline.use_compiled_loop(True)
+    actual = run_golden_case(log, _config(log), line_by_line=True)
     assert dump_expected(actual) == expected_path.read_text(encoding="utf-8")
 
 
+@pytest.mark.parametrize("size", [7, 31, 97, 256])
 @pytest.mark.parametrize("log", CASES, ids=_case_id)
-def test_golden_as_the_command_line_writes_it(log: Path) -> None:
-    """The command line's CIM text (``feed_text``: the compiled loop writes usual events) is each event's JSON."""
-    config = _config(log)
-    name = log.relative_to(GOLDEN_DIR).as_posix()
-    appliance = config.get("appliance")
-    if appliance is None and "file_name" in config:
-        appliance = appliance_from_filename(config["file_name"])
-    data, settings, chunks = log.read_bytes(), settings_from_config(config), config.get("chunks")
-    texts = normalize_text(data, settings, source=name, appliance=appliance, chunks=chunks)
-    events = normalize(data, settings, source=name, appliance=appliance, chunks=chunks).events
-    assert texts == [cim_text(event) for event in events]
+def test_golden_in_small_blocks(log: Path, size: int) -> None:
+    """Fed in blocks of ``size`` bytes (lines cut anywhere, a wrapped line's parts in two blocks): the same output."""
+    config = dict(_config(log))
+    data = log.read_bytes()
+    config["chunks"] = [size] * (len(data) // size)
+    assert dump_expected(run_golden_case(log, config)) == _expected_path(log).read_text(encoding="utf-8")
+
+
+def test_the_wrapped_example_in_blocks_of_every_size() -> None:
+    """Cisco's example as published (wrapped lines) gives its four events whatever the block size."""
+    log = GOLDEN_DIR / "mission" / "tac-118570-wrapped.log"
+    expected = _expected_path(log).read_text(encoding="utf-8")
+    data = log.read_bytes()
+    for size in range(1, len(data) + 1):
+        config = dict(_config(log), chunks=[size] * (len(data) // size))
+        assert dump_expected(run_golden_case(log, config)) == expected, size
 
 
 def _all_expected() -> List[Dict[str, Any]]:

@@ -13,13 +13,13 @@ import os
 import re
 import sys
 from datetime import datetime, timezone
-from typing import IO, Callable, Dict, Iterable, Iterator, List, NoReturn, Optional, Sequence, Tuple, Union, cast
+from typing import IO, Callable, Dict, Iterable, Iterator, List, NoReturn, Optional, Sequence, Tuple
 
 from ._version import __version__
 from .durations import parse_duration
 from .errors import ConfigError
 from .events import AuthEvent, cim_text, json_text
-from .pipeline import Normalizer, Settings, Stream, appliance_from_filename, compiled_loop, use_compiled_loop
+from .pipeline import Normalizer, Settings, Stream, appliance_from_filename
 
 PROG = "esa-auth"
 CHUNK = 1 << 20
@@ -96,31 +96,13 @@ def read_sources(
     Returns:
         An iterator of events, and the list it fills with unreadable files.
     """
-    events, failures = _read(normalizer, files, stdin, stderr, normalizer.feed)
-    return cast(Iterator[AuthEvent], events), failures
-
-
-def read_texts(
-    normalizer: Normalizer, files: Sequence[str], stdin: IO[bytes], stderr: IO[str]
-) -> Tuple[Iterator[Union[AuthEvent, str]], List[str]]:
-    """:func:`read_sources`, where an event may come as its CIM JSON text (:meth:`Normalizer.feed_text`)."""
-    return _read(normalizer, files, stdin, stderr, normalizer.feed_text)
-
-
-def _read(
-    normalizer: Normalizer,
-    files: Sequence[str],
-    stdin: IO[bytes],
-    stderr: IO[str],
-    feed: Callable[[Stream, bytes], Sequence[Union[AuthEvent, str]]],
-) -> Tuple[Iterator[Union[AuthEvent, str]], List[str]]:
     failures: List[str] = []
 
     def warn() -> None:
         for diagnostic in normalizer.take_diagnostics():
             stderr.write(f"{diagnostic}\n")
 
-    def events() -> Iterator[Union[AuthEvent, str]]:
+    def events() -> Iterator[AuthEvent]:
         for name in files or ["-"]:
             if name == "-":
                 handle: IO[bytes] = stdin
@@ -143,7 +125,7 @@ def _read(
                         break
                     if not chunk:
                         break
-                    yield from feed(stream, chunk)
+                    yield from normalizer.feed(stream, chunk)
                     warn()
                 yield from normalizer.end(stream)
                 warn()
@@ -162,17 +144,15 @@ def cmd_normalize(args: argparse.Namespace, stdin: IO[bytes], stdout: IO[str], s
     """``normalize``: one JSON object per event on stdout."""
     normalizer = Normalizer(settings_from(args, datetime.now(timezone.utc)))
     write = stdout.write
+    events, failures = read_sources(normalizer, args.files, stdin, stderr)
     if args.format == "cim":
-        # CIM is the event's own form (to_dict()), and the events that the
-        # compiled loop writes come as that same text already.
-        texts, failures = read_texts(normalizer, args.files, stdin, stderr)
-        for item in texts:
-            write(cim_text(item) + "\n")
+        # CIM is the event's own form (to_dict()).
+        for event in events:
+            write(cim_text(event) + "\n")
     else:
         from .render import RENDERERS
 
         render = RENDERERS[args.format]
-        events, failures = read_sources(normalizer, args.files, stdin, stderr)
         for event in events:
             write(json_text(render(event)) + "\n")
     stdout.flush()
@@ -219,8 +199,7 @@ def build_parser(command: Optional[str] = None) -> argparse.ArgumentParser:
             ``normalize`` would pay for at every start); None sets up all.
     """
     parser = _Parser(prog=PROG, description="Normalized authentication events from Cisco ESA logs.")
-    loop = "compiled" if compiled_loop() else "Python"
-    parser.add_argument("--version", action="version", version=f"{PROG} {__version__} ({loop} reading loop)")
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
     for name, (help_text, options, _) in COMMANDS.items():
@@ -243,8 +222,6 @@ def _utf8(stream: IO[str]) -> IO[str]:
 def main(argv: Optional[Iterable[str]] = None) -> int:
     """Run the tool; return its exit status."""
     arguments = list(argv) if argv is not None else sys.argv[1:]
-    # ESA_AUTH_PURE_PYTHON=1 reads with the Python loop (as the Splunk app does), to compare the two.
-    use_compiled_loop(os.environ.get("ESA_AUTH_PURE_PYTHON", "") in ("", "0"))
     # The tool's own options come before the command, and it has only --version
     # and --help: the first argument names the command whenever one is given.
     command = arguments[0] if arguments and arguments[0] in COMMANDS else None

@@ -19,10 +19,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Optional
+from typing import Optional, Union, overload
 
 #: Levels ESA writes before the body (catalogue section 1). Real logs vary in case.
 LEVELS = frozenset({b"info", b"warning", b"critical", b"debug", b"trace"})
+_TEXT_LEVELS = frozenset(level.decode() for level in LEVELS)
 
 _WEEKDAYS = (b"Mon", b"Tue", b"Wed", b"Thu", b"Fri", b"Sat", b"Sun")
 _MONTHS = (b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov", b"Dec")
@@ -62,26 +63,32 @@ def all_envelopes(buf: bytes, end: int) -> bool:
     return starts_envelope(buf[:3]) and _NOT_ENVELOPE.search(buf, 0, end - 1) is None
 
 
-def body_start(line: bytes) -> int:
+@overload
+def body_start(line: bytes) -> int: ...
+@overload
+def body_start(line: str) -> int: ...
+def body_start(line: Union[bytes, str]) -> int:
     """Return the index where the body begins (after ``Level: ``), or -1.
 
     The level is the first word followed by ``": "`` that is one of
     :data:`LEVELS`. In E1 it is the first such word; syslog forms put a
     log name (``mail_logs:``) before it; E8 relays add one more header.
     Times (``11:43:59``) and IPv6 hosts (``::ffff:192.0.2.1``) contain colons
-    but never ``": "``.
+    but never ``": "``. Reads bytes (a physical line) or text (a decoded one).
     """
-    i = line.find(b": ")
+    text = isinstance(line, str)
+    colon, space, levels = (": ", " ", _TEXT_LEVELS) if text else (b": ", b" ", LEVELS)
+    i = line.find(colon)  # type: ignore[arg-type]
     for _ in range(3):
         if i <= 0:
             return -1
-        word = line[line.rfind(b" ", 0, i) + 1 : i]
-        if word.lower() in LEVELS:
+        word = line[line.rfind(space, 0, i) + 1 : i]  # type: ignore[arg-type]
+        if word.lower() in levels:
             i += 2
-            while line[i : i + 1] == b" ":  # "Info:  body" (double space) seen in relayed logs
+            while line[i : i + 1] == space:  # "Info:  body" (double space) seen in relayed logs
                 i += 1
             return i
-        i = line.find(b": ", i + 2)
+        i = line.find(colon, i + 2)  # type: ignore[arg-type]
     return -1
 
 

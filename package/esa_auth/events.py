@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import MISSING, dataclass, fields
-from typing import Any, Dict, Optional, Union
+from typing import Any, Dict, Optional
 
 VENDOR = "Cisco"
 PRODUCT = "Cisco Secure Email Gateway"
@@ -168,11 +168,11 @@ _REQUIRED = frozenset(f.name for f in fields(AuthEvent) if f.default is MISSING)
 
 
 #: A rendered event (or any JSON-able document) as one line of JSON text, the way the
-#: command line, the modular input and ``Normalizer.feed_text`` write it: UTF-8 kept
-#: as is (``ensure_ascii`` off), no spaces.
+#: command line and the modular input write it: UTF-8 kept as is (``ensure_ascii``
+#: off), no spaces.
 json_text = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
-def cim_text(event: Union[AuthEvent, str]) -> str:
-    """The CIM JSON text of an item of ``Normalizer.feed_text``: the text itself, or the event's ``to_dict()``."""
-    return event if isinstance(event, str) else json_text(event.to_dict())
+def cim_text(event: AuthEvent) -> str:
+    """The CIM JSON text of an event: its ``to_dict()`` as :data:`json_text`."""
+    return json_text(event.to_dict())

@@ -19,6 +19,8 @@ from .errors import StateError
 
 #: (appliance, "i" or "d", ICID/DCID number)
 SessionKey = Tuple[str, str, int]
+#: A session line kept unread: (template name, matched body).
+Raw = Tuple[str, str]
 
 INBOUND = "i"
 OUTBOUND = "d"
@@ -38,10 +40,9 @@ def _slotted(cls: Type[_T]) -> Type[_T]:
     """A dataclass again, its fields held in ``__slots__`` (``dataclass(slots=True)``, which Python 3.9 lacks).
 
     A table of a hundred thousand sessions is the table a flood fills: a session
-    with slots takes less memory than one with an attribute dict, and its
-    fields are read and set at fixed places (the compiled loop reads them
-    there too, see ``_speedups.c``). The generated ``__init__`` holds the
-    defaults itself, so the class attributes that held them can go.
+    with slots takes less memory than one with an attribute dict. The generated
+    ``__init__`` holds the defaults itself, so the class attributes that held
+    them can go.
     """
     names = tuple(f.name for f in fields(cls))  # type: ignore[arg-type]
     body = {key: value for key, value in cls.__dict__.items() if key not in (*names, "__dict__", "__weakref__")}
@@ -70,9 +71,9 @@ class Session:
         tls_protocol: TLS protocol of that line.
         tls_cipher: TLS cipher of that line.
         mid: the latest message started on the session.
-        raw_open: the body of an open line (C1, C7) not yet read into the fields above.
-        raw_verdict: the body of a verdict line (C2) not yet read.
-        raw_tls: the body of a ``TLS success`` line (C4, C8t) not yet read.
+        raw_open: an open line (C1, C7) not yet read into the fields above: (template, body).
+        raw_verdict: a verdict line (C2) not yet read.
+        raw_tls: a ``TLS success`` line (C4, C8t) not yet read.
 
     The ``raw_`` bodies make session lines cheap: most sessions never see an
     authentication line, so their lines are only checked when read, and parsed
@@ -95,9 +96,9 @@ class Session:
     tls_protocol: Optional[str] = None
     tls_cipher: Optional[str] = None
     mid: Optional[int] = None
-    raw_open: Optional[bytes] = field(default=None, repr=False, compare=False)
-    raw_verdict: Optional[bytes] = field(default=None, repr=False, compare=False)
-    raw_tls: Optional[bytes] = field(default=None, repr=False, compare=False)
+    raw_open: Optional[Raw] = field(default=None, repr=False, compare=False)
+    raw_verdict: Optional[Raw] = field(default=None, repr=False, compare=False)
+    raw_tls: Optional[Raw] = field(default=None, repr=False, compare=False)
 
 
 #: The fields a checkpoint saves (the ``raw_`` bodies are resolved before).

@@ -1,0 +1,217 @@
+"""Mapping: an authentication line (its template and groups) and its session to an :class:`AuthEvent`.
+
+The field meanings are the schema's (``events.AuthEvent``); how each template
+fills them is documented with the template in docs/log-formats.md.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from typing import Any, Dict, Optional
+
+from . import patterns as P
+from .correlate import Correlator
+from .events import AuthEvent
+from .sessions import INBOUND, OUTBOUND
+from .text import is_ip
+
+#: Roles that make an appliance login privileged (docs/log-formats.md, "Administrator logins").
+ADMIN_ROLES = frozenset({"admin", "administrator"})
+#: The built-in account of every ESA.
+DEFAULT_ACCOUNT = "admin"
+#: SASL mechanisms that carry the password itself (RFC 4616 PLAIN; LOGIN).
+CLEARTEXT_MECHANISMS = frozenset({"PLAIN", "LOGIN"})
+
+_REPLY_ITEM = re.compile(r"'((?:[^'\\]|\\.)*)'|\"((?:[^\"\\]|\\.)*)\"")
+# An SMTP reply code is 2yz-5yz (RFC 5321 section 4.2.1); anything else is kept as text.
+_REPLY = re.compile(r"^\(\s*'(?P<code>[2-5]\d\d)'\s*,\s*\[(?P<items>.*)\]\s*\)\s*$")
+_ENHANCED = re.compile(r"^([245]\.\d{1,3}\.\d{1,3})\b")
+
+
+@dataclass(frozen=True)
+class Line:
+    """An authentication line as the reader hands it to :func:`make_event`.
+
+    Attributes:
+        pattern: the template it matched.
+        groups: the template's named groups.
+        raw: the whole line as text (wrapped lines joined by a space).
+        epoch: its time (seconds since the epoch, UTC), or None.
+        time: the same as RFC 3339 text, or None.
+        appliance: the appliance that wrote it, when known.
+        serial: the appliance serial of the file header, when known.
+        version: the AsyncOS version of the file header, when known.
+        stream_key: the identity of the source (event ids).
+        offset: the byte offset of the line in the source (event ids).
+    """
+
+    pattern: P.LinePattern
+    groups: Dict[str, Optional[str]]
+    raw: str
+    epoch: Optional[float]
+    time: Optional[str]
+    appliance: Optional[str]
+    serial: Optional[str]
+    version: Optional[str]
+    stream_key: str
+    offset: int
+
+
+def event_id(stream_key: str, offset: int, raw: str) -> str:
+    """The event's deterministic id: BLAKE2b-128 of the source's identity, the line's offset and text."""
+    return hashlib.blake2b(f"{stream_key}\x00{offset}\x00{raw}".encode("utf-8", "replace"), digest_size=16).hexdigest()
+
+
+def make_event(line: Line, sessions: Correlator) -> AuthEvent:
+    """The event of an authentication line; SMTP AUTH lines take their session's fields."""
+    pattern = line.pattern
+    names = line.groups
+    epoch = line.epoch
+    appliance = line.appliance
+    session_appliance = appliance or line.serial or ""
+    values: Dict[str, Any]
+    user = _clean(names.get("user"))
+    if user == "-":
+        user = None
+    direction = pattern.direction
+    dvc = appliance
+    if direction == "inbound":
+        icid = int(names["icid"])  # type: ignore[arg-type]  # every inbound template has it
+        mechanism = _clean(names.get("mech"))
+        values = {
+            "icid": icid, "session_id": str(icid), "authentication_method": mechanism,
+            "authentication_service": _clean(names.get("profile")),
+        }  # fmt: skip
+        session = sessions.session(session_appliance, INBOUND, icid, epoch)
+        if session is not None:
+            sbrs = float(session.sbrs) if session.sbrs is not None else None
+            if sbrs is not None and not -10.0 <= sbrs <= 10.0:
+                sbrs = None
+            client, listener_ip = session.client_ip, session.listener_ip
+            values["src"] = client
+            values["src_ip"] = _ip(client)
+            values["src_host"] = session.client_host
+            values["dest"] = listener_ip
+            values["dest_ip"] = _ip(listener_ip)
+            values["listener"] = session.listener
+            values["sender_group"] = session.sender_group
+            values["sbrs"] = sbrs
+            values["tls"] = session.tls
+            values["tls_protocol"] = session.tls_protocol
+            values["tls_cipher"] = session.tls_cipher
+            values["mid"] = session.mid
+            if mechanism is not None:
+                values["cleartext"] = mechanism.upper() in CLEARTEXT_MECHANISMS and not session.tls
+        if values.get("dest") is None and dvc:
+            values["dest"] = dvc
+        if names.get("server"):
+            detail = _clean(names.get("detail"))
+            server = str(names["server"]).strip()
+            values["reason"] = f"could not reach forwarding server {server}" + (f": {detail}" if detail else "")
+    elif direction == "outbound":
+        dcid = int(names["dcid"])  # type: ignore[arg-type]  # every outbound template has it
+        ip = names["ip"]
+        values = {
+            "dcid": dcid, "session_id": str(dcid), "authentication_service": _clean(names.get("profile")),
+            "dest": ip, "dest_ip": _ip(ip),
+        }  # fmt: skip
+        session = sessions.session(session_appliance, OUTBOUND, dcid, epoch)
+        if session is not None:
+            local = session.local_ip
+            values["src"] = local
+            values["src_ip"] = _ip(local)
+            values["dest_port"] = session.remote_port
+            values["tls"] = session.tls
+            values["tls_protocol"] = session.tls_protocol
+            values["tls_cipher"] = session.tls_cipher
+            values["mid"] = session.mid
+        if values.get("src") is None and dvc:
+            values["src"] = dvc
+        if names.get("tail"):
+            values.update(_smtp_reply(str(names["tail"])))
+    else:
+        values = _admin(pattern, names, user)
+        audit_appliance = _clean(names.get("appliance"))
+        if dvc is None and audit_appliance:
+            dvc = audit_appliance
+        if values.get("dest") is None and dvc:
+            values["dest"] = dvc
+    if pattern.reason and values.get("reason") is None:
+        values["reason"] = pattern.reason
+    values["event_id"] = event_id(line.stream_key, line.offset, line.raw)
+    values["action"] = pattern.action
+    values["activity"] = pattern.activity
+    values["app"] = values.get("app") or pattern.app
+    values["signature"] = pattern.signature
+    values["signature_id"] = pattern.signature_id
+    values["raw"] = line.raw
+    values["time"] = line.time
+    values["direction"] = direction or None
+    values["user"] = user
+    values["dvc"] = dvc
+    values["dvc_serial"] = line.serial
+    values["product_version"] = line.version
+    return AuthEvent.from_fields(values)
+
+
+def _ip(value: Optional[str]) -> Optional[str]:
+    """The value if it is an IP address (IPv4, IPv6, IPv4-mapped IPv6), else None."""
+    return value if value and is_ip(value) else None
+
+
+def _clean(value: Optional[str]) -> Optional[str]:
+    if value is None:
+        return None
+    value = value.strip()
+    return value or None
+
+
+def _smtp_reply(tail: str) -> Dict[str, Any]:
+    """Read the Python-repr reply of an outbound failure (T11):
+    ``('535', ['5.7.8 Error: authentication failed: ...'])``."""
+    match = _REPLY.match(tail.strip())
+    if not match:
+        return {"reason": tail.strip() or None}
+    items = [a if a else b for a, b in _REPLY_ITEM.findall(match["items"])]
+    text = " ".join(item.strip() for item in items if item.strip())
+    out: Dict[str, Any] = {"reply_code": match["code"], "reason": text or None}
+    if items:
+        status = _ENHANCED.match(items[0].strip())
+        if status:
+            out["enhanced_status"] = status.group(1)
+    return out
+
+
+_APP_BY_PROTOCOL = {"HTTPS": "esa:gui", "HTTP": "esa:gui", "SSH": "esa:ssh"}
+_APP_BY_MODE = {"GUI": "esa:gui", "CLI": "esa:cli", "API": "esa:api"}
+
+
+def _admin(pattern: P.LinePattern, names: Dict[str, Optional[str]], user: Optional[str]) -> Dict[str, Any]:
+    src = _clean(names.get("src"))
+    role = _clean(names.get("role"))
+    proto = (names.get("proto") or "").upper()
+    mode = (names.get("mode") or "").upper()
+    app = pattern.app or _APP_BY_PROTOCOL.get(proto) or _APP_BY_MODE.get(mode) or "esa"
+    method = _clean(names.get("method"))
+    dest = _clean(names.get("dest_ip"))
+    values: Dict[str, Any] = {
+        "app": app,
+        "src": src,
+        "src_ip": _ip(src),
+        "user_role": role,
+        "session_id": _clean(names.get("session")),
+        "authentication_method": " ".join(method.split()) if method else None,
+        "dest": dest,
+        "dest_ip": _ip(dest),
+        "reason": _clean(names.get("detail")),
+    }
+    is_default = None if user is None else user == DEFAULT_ACCOUNT
+    values["default_account"] = is_default
+    if is_default or (role is not None and role.lower() in ADMIN_ROLES):
+        values["privileged"] = True
+    elif role is not None:
+        values["privileged"] = False
+    # No role logged and not the built-in account: privilege unknown, left out.
+    return values

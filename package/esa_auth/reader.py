@@ -1,0 +1,452 @@
+"""The reading loop: blocks of bytes to events, session lines and header lines.
+
+One rule reads a log line: its body is matched, at its body start, against every
+template at once (:data:`esa_auth.scan.BODY`); the template that matched tells
+what the line is (:meth:`Reader._read`). Lines come to that rule in two ways,
+by what their block holds:
+
+* a block whose every physical line opens a log line (the usual case) is
+  decoded once, and :data:`esa_auth.scan.CANDIDATE` finds the lines whose body
+  starts with a dispatch key; the lines between them are counted and skipped,
+  with no Python step per line (:meth:`Reader._block`);
+* any other block (wrapped lines, blank or foreign lines, control bytes, lines
+  over the limit, CR LF) is framed line by line into logical lines
+  (:meth:`Reader._each_line`), each read by the same rule.
+
+A line with bytes that are not clean text (invalid UTF-8, control characters)
+is always read from its own bytes, decoded with :func:`esa_auth.text.decode`.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import TYPE_CHECKING, Dict, List, Match, Optional, Tuple
+
+from . import patterns as P
+from .envelope import ENVELOPE_HEADS, Envelope, all_envelopes, body_start, parse_prefix, starts_envelope
+from .framing import CONTROL, LEADING_CONTROL, MAX_CONTINUATIONS, LogicalLine, Stream, lines_within, show
+from .mapping import Line, make_event
+from .scan import BODY, CANDIDATE, KEY_ONLY, TEMPLATES, Template
+from .text import clip, decode
+from .timezones import infer_year, local_to_epoch, rfc3339
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .correlate import Correlator
+    from .events import AuthEvent
+    from .pipeline import Settings, Stats
+
+#: 9999-12-31T23:59:59Z, the last time RFC 3339 can write.
+_MAX_EPOCH = 253402300799.0
+
+#: Characters a line of clean text never holds (as text.decode replaces them), the line end aside.
+_UNCLEAN = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
+_UNCLEAN_ASCII = re.compile(rb"[\x00-\x08\x0b-\x1f\x7f]")
+
+_AUTH, _CONTEXT, _HEADER = P.AUTH, P.CONTEXT, P.HEADER
+
+
+class Reader:
+    """Reads the sources of one run. The front is :class:`esa_auth.pipeline.Normalizer`.
+
+    Subclasses set ``settings``, ``correlator``, ``stats`` and ``diagnostics``.
+    """
+
+    settings: Settings
+    correlator: Correlator
+    stats: Stats
+
+    def _warn(self, stream: Stream, line: int, message: str) -> None:
+        raise NotImplementedError  # pragma: no cover - the front defines it
+
+    def _init_reader(self) -> None:
+        self._times: Dict[float, str] = {}
+
+    # --- bytes to lines ------------------------------------------------------------
+    def feed(self, stream: Stream, data: bytes) -> List[AuthEvent]:
+        """Read more bytes of a source; return the events of the lines completed.
+
+        A line is complete at its newline; the last logical line is held back
+        until the next line (it may be continued by wrapped lines), or until
+        :meth:`flush` or :meth:`end`.
+        """
+        if not data:
+            return []
+        limit = self.settings.max_line_bytes
+        events: List[AuthEvent] = []
+        if stream.overflow:
+            # The current line is already over the limit: drop bytes up to its end.
+            cut = data.find(b"\n")
+            if cut < 0:
+                stream.overflow += len(data)
+                return []
+            stream.overflow += cut
+            line = stream.partial
+            stream.partial = b""
+            data = data[cut + 1 :]
+            events = self._each_line(stream, line + b"\n", 0, len(line) + 1, stream.offset, len(line) + stream.overflow)
+            stream.offset += len(line) + stream.overflow + 1
+            stream.overflow = 0
+            if not data:
+                return events
+        buf = stream.partial + data if stream.partial else data
+        end = buf.rfind(b"\n") + 1
+        if end:
+            events.extend(self._lines(stream, buf, end, stream.offset))
+            stream.offset += end
+        tail = buf[end:]
+        if len(tail) > limit:
+            stream.partial = tail[:limit]
+            stream.overflow = len(tail) - limit
+        else:
+            stream.partial = tail
+        return events
+
+    def flush(self, stream: Stream) -> List[AuthEvent]:
+        """Finish the held-back logical line (all complete lines are then read)."""
+        pending = stream.pending
+        stream.pending = None
+        if pending is None:
+            return []
+        # A continuation line that comes now is too late for that line: it gets a warning.
+        stream.flushed = True
+        events: List[AuthEvent] = []
+        self._read_line(events, stream, pending)
+        return events
+
+    def end(self, stream: Stream) -> List[AuthEvent]:
+        """The source is finished: read a last line that has no newline, then flush."""
+        events: List[AuthEvent] = []
+        if stream.partial or stream.overflow:
+            events.extend(self.feed(stream, b"\n"))
+            stream.offset -= 1  # the newline was ours, not the source's
+        events.extend(self.flush(stream))
+        return events
+
+    def _lines(self, stream: Stream, buf: bytes, end: int, offset: int) -> List[AuthEvent]:
+        """Read the complete lines of ``buf[:end]``; the first is at byte ``offset`` of the source."""
+        last = buf.rfind(b"\n", 0, end - 1) + 1  # where the block's last line starts
+        # The last line must open a log line too: else it continues the line before it.
+        if (
+            last
+            and buf.find(b"\r", 0, last) < 0
+            and lines_within(buf, last, self.settings.max_line_bytes)
+            and all_envelopes(buf, end)
+        ):
+            events = self._block(stream, buf, last, offset)
+        else:
+            events = []
+            last = 0
+        # The last line may be continued by the next block's first lines: it is
+        # read line by line, and held back if it may be an event.
+        events += self._each_line(stream, buf, last, end, offset + last)
+        return events
+
+    def _block(self, stream: Stream, buf: bytes, end: int, offset: int) -> List[AuthEvent]:
+        """Read ``buf[:end]``, whose every line opens a log line (see the module's text)."""
+        events: List[AuthEvent] = []
+        if stream.pending is not None:
+            # The block's first line opens a log line: the held-back line is whole.
+            pending, stream.pending = stream.pending, None
+            self._read_line(events, stream, pending)
+        chunk = buf[:end] if end < len(buf) else buf
+        if chunk.isascii():
+            text = chunk.decode("ascii")
+            wide = False
+            unclean = _UNCLEAN_ASCII.search(chunk) is not None
+        else:
+            # Every byte kept (an invalid one as a lone surrogate), so that offsets can be counted back.
+            text = chunk.decode("utf-8", "surrogateescape")
+            wide = True
+            unclean = _UNCLEAN.search(text) is not None
+        first = stream.line
+        search, match, templates = CANDIDATE.search, BODY.match, TEMPLATES
+        counted_at = counted = 0  # newlines in text[:counted_at]
+        bytes_at = bytes_before = 0  # wide text: bytes in text[:bytes_at]
+        prefix = ""
+        size = -1  # no prefix yet: the next line's envelope is read
+        envelope: Optional[Tuple[Optional[float], Optional[str]]] = None  # of ``prefix``, once read
+        read = 0  # candidate lines read
+        pos = 0
+        while True:
+            found = search(text, pos)
+            if found is None:
+                break
+            at = found.end() - 4  # dispatch keys are four characters
+            start = text.rfind("\n", 0, at) + 1
+            stop = text.find("\n", at)
+            if at - start != size or not text.startswith(prefix, start):
+                line_body = body_start(text[start:stop])
+                if line_body < 0 or start + line_body < at:
+                    pos = stop + 1  # the key is inside the body (or no body): not this line's key
+                    continue
+                if start + line_body > at:
+                    pos = found.end()  # a key before the level (a log name): the body comes later
+                    continue
+                prefix, size, envelope = text[start:at], at - start, None
+            pos = stop + 1
+            read += 1
+            counted += text.count("\n", counted_at, start)
+            counted_at = start
+            lineno = first + counted + 1
+            if wide:
+                bytes_before += len(text[bytes_at:start].encode("utf-8", "surrogateescape"))
+                bytes_at = start
+                where = offset + bytes_before
+            else:
+                where = offset + start
+            if unclean and _UNCLEAN.search(text, start, stop) is not None:
+                # Not clean text: read from the line's own bytes, as text.decode() reads them.
+                raw = buf[where - offset : where - offset + len(text[start:stop].encode("utf-8", "surrogateescape"))]
+                bs = len(prefix.encode("utf-8", "surrogateescape"))
+                self._read_line(events, stream, LogicalLine(raw, bs, raw[bs : bs + 4].lower(), where, lineno, None))
+                size = -1  # _read_line may have read a header
+                continue
+            hit = match(text, at, stop)
+            assert hit is not None  # the candidate's key matches the last alternative at least
+            index = hit.lastindex
+            if index == KEY_ONLY:
+                self._unmatched(stream, text[at:stop], lineno)
+                continue
+            template = templates[index]  # type: ignore[index]
+            role = template.pattern.role
+            if role in (_CONTEXT, _AUTH):
+                if envelope is None:
+                    envelope = self._envelope(stream, prefix, lineno)
+                if role == _CONTEXT:
+                    self.stats.context += 1
+                    when, host = envelope
+                    appliance = host or self.settings.host or stream.appliance or stream.serial or ""
+                    self.correlator.apply(template, hit, appliance, when)
+                else:
+                    events.append(self._event(stream, template, hit, text[start:stop], envelope, where))
+            elif role == _HEADER:
+                self.stats.context += 1
+                self._header(stream, template.pattern.name, template.groups(hit), lineno)
+                size = -1  # a header may change the file's offset or serial
+            else:
+                self.stats.skipped += 1
+        total = text.count("\n")
+        stream.line = first + total
+        stream.started = True
+        stream.flushed = False
+        self.stats.lines += total
+        self.stats.skipped += total - read
+        return events
+
+    def _each_line(
+        self, stream: Stream, buf: bytes, pos: int, end: int, offset: int, first_cut: int = 0
+    ) -> List[AuthEvent]:
+        """Frame the complete lines of ``buf[pos:end]`` one by one into logical lines, and read them."""
+        events: List[AuthEvent] = []
+        heads = ENVELOPE_HEADS
+        keys = P.DISPATCH
+        limit = self.settings.max_line_bytes
+        pending = stream.pending
+        lineno = first = stream.line
+        started = stream.started
+        flushed = stream.flushed
+        skipped = 0
+        while pos < end:
+            stop = buf.find(b"\n", pos)
+            lineno += 1
+            length = stop - pos
+            if length > limit:
+                line = buf[pos : pos + limit]
+                cut = length
+            else:
+                line = buf[pos:stop]
+                cut = first_cut
+            pos = stop + 1
+            if line[-1:] == b"\r":
+                line = line[:-1]
+            if cut:
+                self._warn(stream, lineno, f"line of {cut} bytes cut to {len(line)} bytes")
+            head = line[:3]
+            opens = head in heads or (head[:1] == b"<" and head[1:2].isdigit())
+            if not opens and CONTROL.search(line) is not None and line.strip():
+                # Wrapped text holds no control bytes: this is no continuation. A
+                # terminal escape or stray control bytes before an envelope are
+                # taken off, and the line is read after them.
+                lead = LEADING_CONTROL.match(line)
+                rest = line[lead.end() :] if lead is not None else b""
+                if rest and starts_envelope(rest):
+                    self._warn(stream, lineno, f"{len(line) - len(rest)} control byte(s) before the envelope removed")
+                    line = rest
+                    opens = True
+                elif started:
+                    message = f"line holds control characters: no continuation of a line; skipped: {show(line)}"
+                    self._warn(stream, lineno, message)
+                    skipped += 1
+                    line = b""
+            if opens:
+                started = True
+                flushed = False
+                if pending is not None:
+                    self._read_line(events, stream, pending)
+                    pending = None
+                bs = body_start(line)
+                key = line[bs : bs + 4].lower()
+                if bs >= 0 and key in keys:
+                    pending = LogicalLine(line, bs, key, offset, lineno, None)
+                else:
+                    skipped += 1
+            elif line.strip():
+                if pending is not None:
+                    more = pending.more
+                    if more is None:
+                        pending = pending._replace(more=[line])
+                    elif len(more) < MAX_CONTINUATIONS:
+                        more.append(line)
+                    else:
+                        self._warn(stream, lineno, "too many continuation lines; line dropped")
+                elif not started:
+                    self._warn(stream, lineno, f"line does not start with an ESA log envelope; skipped: {show(line)}")
+                    skipped += 1
+                elif flushed:
+                    # The line it continues was finished by flush() (a checkpoint) before it came.
+                    message = f"continuation of a line already read (flushed); skipped: {show(line)}"
+                    self._warn(stream, lineno, message)
+                    skipped += 1
+            offset += (cut or length) + 1
+        stream.pending = pending
+        stream.line = lineno
+        stream.started = started
+        stream.flushed = flushed
+        self.stats.lines += lineno - first
+        self.stats.skipped += skipped
+        return events
+
+    # --- one line -------------------------------------------------------------------
+    def _read_line(self, events: List[AuthEvent], stream: Stream, line: LogicalLine) -> None:
+        """Read a logical line from its bytes (wrapped lines joined by a space)."""
+        first, bs, _, offset, lineno, more = line
+        body, problems = decode(first[bs:] if more is None else b" ".join([first[bs:]] + [m.strip() for m in more]))
+        for problem in problems:
+            self._warn(stream, lineno, problem)
+        hit = BODY.match(body)
+        if (hit is None or hit.lastindex == KEY_ONLY) and more is not None:
+            # The physical lines after it did not continue it (binary garbage,
+            # a damaged line): the first line alone may still be a whole line.
+            alone, _ = decode(first[bs:])
+            again = BODY.match(alone)
+            if again is not None and again.lastindex != KEY_ONLY:
+                body, hit = alone, again
+                self._warn(stream, lineno, f"{len(more)} following line(s) are no continuation of this line; skipped")
+        if hit is None or hit.lastindex == KEY_ONLY:
+            self._unmatched(stream, body, lineno)
+            return
+        template = TEMPLATES[hit.lastindex]  # type: ignore[index]
+        role = template.pattern.role
+        if role == _HEADER:
+            self.stats.context += 1
+            self._header(stream, template.pattern.name, template.groups(hit), lineno)
+            return
+        if role not in (_AUTH, _CONTEXT):
+            self.stats.skipped += 1
+            return
+        prefix, _ = decode(first[:bs])
+        envelope = self._envelope(stream, prefix, lineno)
+        if role == _CONTEXT:
+            self.stats.context += 1
+            when, host = envelope
+            appliance = host or self.settings.host or stream.appliance or stream.serial or ""
+            self.correlator.apply(template, hit, appliance, when)
+            return
+        events.append(self._event(stream, template, hit, prefix + body, envelope, offset))
+
+    def _unmatched(self, stream: Stream, body: str, lineno: int) -> None:
+        """A body under a dispatch key that no template matched."""
+        self.stats.skipped += 1
+        if P.DRIFT.search(body):
+            self._warn(stream, lineno, f"unrecognised authentication line; skipped: {clip(body)}")
+
+    def _event(
+        self,
+        stream: Stream,
+        template: Template,
+        hit: Match[str],
+        raw: str,
+        envelope: Tuple[Optional[float], Optional[str]],
+        offset: int,
+    ) -> AuthEvent:
+        epoch, host = envelope
+        self.stats.events += 1
+        line = Line(
+            template.pattern, template.groups(hit), raw, epoch, self._time(epoch) if epoch is not None else None,
+            host or self.settings.host or stream.appliance, stream.serial, stream.version, stream.key, offset,
+        )  # fmt: skip
+        return make_event(line, self.correlator)
+
+    # --- envelopes, time and headers ---------------------------------------------------
+    def _envelope(self, stream: Stream, prefix: str, lineno: int) -> Tuple[Optional[float], Optional[str]]:
+        """The time (epoch seconds) and host of an envelope, cached per source (lines of a second share it)."""
+        cached = stream.envelopes.get(prefix)
+        if cached is not None:
+            return cached
+        envelope = parse_prefix(prefix)
+        if envelope is None:
+            self._warn(stream, lineno, f"unrecognised envelope {clip(prefix)!r}; time and host left out")
+            result: Tuple[Optional[float], Optional[str]] = (None, None)
+        else:
+            result = (self._epoch(stream, envelope, lineno), envelope.host)
+        if len(stream.envelopes) >= 4096:
+            stream.envelopes.clear()
+        stream.envelopes[prefix] = result
+        return result
+
+    def _epoch(self, stream: Stream, envelope: Envelope, lineno: int) -> Optional[float]:
+        if envelope.month == 0:
+            return None
+        year = envelope.year or self.settings.year
+        if year is None:
+            reference = self.settings.reference_time
+            if reference is None:
+                if not stream.year_warned:
+                    stream.year_warned = True
+                    self._warn(stream, lineno, "syslog dates carry no year and none is configured; time left out")
+                return None
+            year = infer_year(envelope.month, envelope.day, reference)
+        try:
+            hour, minute, second = (int(x) for x in envelope.hms.split(":"))
+            local = datetime(year, envelope.month, envelope.day, hour, minute, second)  # noqa: DTZ001 - wall clock
+        except ValueError:
+            self._warn(stream, lineno, f"impossible date {year}-{envelope.month}-{envelope.day} {envelope.hms}")
+            return None
+        if stream.utc_offset is None and self.settings.zone is None and not stream.zone_warned:
+            stream.zone_warned = True
+            self._warn(
+                stream, lineno, "no 'Time offset from UTC' header and no time zone configured: times read as UTC"
+            )
+        try:
+            epoch = local_to_epoch(local, self.settings.zone, stream.utc_offset)
+        except (OverflowError, ValueError):
+            epoch = None
+        # A year the line spells (E1, E6) can be anything: keep to times that RFC 3339
+        # with four-digit years can write, from the epoch on (no ESA wrote earlier).
+        if epoch is None or not 0 <= epoch <= _MAX_EPOCH:
+            self._warn(stream, lineno, f"time {local.isoformat()} is out of range in UTC; time left out")
+            return None
+        return epoch
+
+    def _time(self, epoch: float) -> str:
+        """RFC 3339 form of a log time (cached: the events of a second share it)."""
+        text = self._times.get(epoch)
+        if text is None:
+            if len(self._times) >= 4096:
+                self._times.clear()
+            text = self._times[epoch] = rfc3339(epoch)
+        return text
+
+    def _header(self, stream: Stream, name: str, groups: Dict[str, Optional[str]], lineno: int) -> None:
+        if name == "H-VERSION":
+            stream.version = groups["version"]
+            stream.serial = groups["serial"]
+        elif name == "H-OFFSET":
+            offset = int(groups["offset"])  # type: ignore[arg-type]  # the template requires it
+            # Real offsets lie within a day of UTC (-12 h to +14 h); anything else is damage.
+            if abs(offset) > 86400:
+                self._warn(stream, lineno, f"implausible 'Time offset from UTC' of {offset} seconds; ignored")
+                return
+            stream.utc_offset = offset
+            stream.envelopes.clear()
