@@ -1,9 +1,9 @@
 """The reading loop: blocks of bytes to events, session lines and header lines.
 
-One rule reads a log line: its body is matched, at its body start, against every
-template at once (:data:`esa_auth.scan.BODY`); the template that matched tells
-what the line is (:meth:`Reader._read`). Lines come to that rule in two ways,
-by what their block holds:
+One rule reads a log line: its body is matched, at its body start, against the
+templates of its dispatch key at once (:func:`esa_auth.scan.templates_of`); the
+template that matched tells what the line is. Lines come to that rule in two
+ways, by what their block holds:
 
 * a block whose every physical line opens a log line (the usual case) is
   decoded once, and :data:`esa_auth.scan.CANDIDATE` finds the lines whose body
@@ -27,7 +27,7 @@ from . import patterns as P
 from .envelope import ENVELOPE_HEADS, Envelope, all_envelopes, body_start, parse_prefix, starts_envelope
 from .framing import CONTROL, LEADING_CONTROL, MAX_CONTINUATIONS, LogicalLine, Stream, lines_within, show
 from .mapping import Line, make_event
-from .scan import BODY, CANDIDATE, KEY_ONLY, TEMPLATES, Template
+from .scan import CANDIDATE, Template, match, templates_of
 from .text import clip, decode
 from .timezones import infer_year, local_to_epoch, rfc3339
 
@@ -41,9 +41,32 @@ _MAX_EPOCH = 253402300799.0
 
 #: Characters a line of clean text never holds (as text.decode replaces them), the line end aside.
 _UNCLEAN = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
-_UNCLEAN_ASCII = re.compile(rb"[\x00-\x08\x0b-\x1f\x7f]")
 
 _AUTH, _CONTEXT, _HEADER = P.AUTH, P.CONTEXT, P.HEADER
+
+#: Printable ASCII and the line end: what most of a log is made of.
+_PLAIN = bytes(range(0x20, 0x7F)) + b"\n"
+_HIGH = bytes(range(0x80, 0x100))
+#: In UTF-8: the C1 controls (U+0080-U+009F) and U+FFFE, U+FFFF, which text.decode replaces.
+_UNCLEAN_UTF8 = re.compile(rb"\xc2[\x80-\x9f]|\xef\xbf[\xbe\xbf]")
+
+
+def _clean(chunk: bytes) -> bool:
+    """Whether a block holds only clean text: valid UTF-8 that text.decode() keeps as it is.
+
+    False may be said of a clean block (a tab): its lines are then looked at one by one.
+    Deleting the printable ASCII bytes is a fast C loop; what is left is small.
+    """
+    rest = chunk.translate(None, _PLAIN)
+    if not rest:
+        return True
+    if rest.translate(None, _HIGH):
+        return False  # control bytes (a tab too: such lines are looked at one by one)
+    try:
+        chunk.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return _UNCLEAN_UTF8.search(rest) is None
 
 
 class Reader:
@@ -153,26 +176,32 @@ class Reader:
         if chunk.isascii():
             text = chunk.decode("ascii")
             wide = False
-            unclean = _UNCLEAN_ASCII.search(chunk) is not None
         else:
             # Every byte kept (an invalid one as a lone surrogate), so that offsets can be counted back.
             text = chunk.decode("utf-8", "surrogateescape")
             wide = True
-            unclean = _UNCLEAN.search(text) is not None
+        unclean = not _clean(chunk)
         first = stream.line
-        search, match, templates = CANDIDATE.search, BODY.match, TEMPLATES
+        kinds = templates_of
         counted_at = counted = 0  # newlines in text[:counted_at]
+
+        def line_at(start: int) -> int:
+            """The number of the line that starts at ``start`` (counted when a warning or a record needs it)."""
+            nonlocal counted_at, counted
+            counted += text.count("\n", counted_at, start)
+            counted_at = start
+            return first + counted + 1
+
         bytes_at = bytes_before = 0  # wide text: bytes in text[:bytes_at]
         prefix = ""
         size = -1  # no prefix yet: the next line's envelope is read
         envelope: Optional[Tuple[Optional[float], Optional[str]]] = None  # of ``prefix``, once read
         read = 0  # candidate lines read
-        pos = 0
-        while True:
-            found = search(text, pos)
-            if found is None:
-                break
+        pos = 0  # the first character not read yet
+        for found in CANDIDATE.finditer(text):
             at = found.end() - 4  # dispatch keys are four characters
+            if at < pos:
+                continue  # one more key on a line already read
             start = text.rfind("\n", 0, at) + 1
             stop = text.find("\n", at)
             if at - start != size or not text.startswith(prefix, start):
@@ -181,52 +210,54 @@ class Reader:
                     pos = stop + 1  # the key is inside the body (or no body): not this line's key
                     continue
                 if start + line_body > at:
-                    pos = found.end()  # a key before the level (a log name): the body comes later
-                    continue
+                    continue  # a key before the level (a log name): the body comes later
                 prefix, size, envelope = text[start:at], at - start, None
             pos = stop + 1
             read += 1
-            counted += text.count("\n", counted_at, start)
-            counted_at = start
-            lineno = first + counted + 1
-            if wide:
-                bytes_before += len(text[bytes_at:start].encode("utf-8", "surrogateescape"))
-                bytes_at = start
-                where = offset + bytes_before
-            else:
-                where = offset + start
             if unclean and _UNCLEAN.search(text, start, stop) is not None:
                 # Not clean text: read from the line's own bytes, as text.decode() reads them.
-                raw = buf[where - offset : where - offset + len(text[start:stop].encode("utf-8", "surrogateescape"))]
+                if wide:
+                    bytes_before += len(text[bytes_at:start].encode("utf-8", "surrogateescape"))
+                    bytes_at = start
+                    where = bytes_before
+                else:
+                    where = start
+                raw = buf[where : where + len(text[start:stop].encode("utf-8", "surrogateescape"))]
                 bs = len(prefix.encode("utf-8", "surrogateescape"))
-                self._read_line(events, stream, LogicalLine(raw, bs, raw[bs : bs + 4].lower(), where, lineno, None))
+                line = LogicalLine(raw, bs, raw[bs : bs + 4].lower(), offset + where, line_at(start), None)
+                self._read_line(events, stream, line)
                 size = -1  # _read_line may have read a header
                 continue
-            hit = match(text, at, stop)
-            assert hit is not None  # the candidate's key matches the last alternative at least
-            index = hit.lastindex
-            if index == KEY_ONLY:
-                self._unmatched(stream, text[at:stop], lineno)
+            regex, templates = kinds(text[at : at + 4].lower())
+            hit = regex.match(text, at, stop)
+            if hit is None:
+                self._unmatched(stream, text[at:stop], line_at(start))
                 continue
-            template = templates[index]  # type: ignore[index]
+            template = templates[hit.lastindex]  # type: ignore[index]
             role = template.pattern.role
             if role in (_CONTEXT, _AUTH):
                 if envelope is None:
-                    envelope = self._envelope(stream, prefix, lineno)
+                    envelope = stream.envelopes.get(prefix) or self._envelope(stream, prefix, line_at(start))
                 if role == _CONTEXT:
                     self.stats.context += 1
                     when, host = envelope
                     appliance = host or self.settings.host or stream.appliance or stream.serial or ""
                     self.correlator.apply(template, hit, appliance, when)
                 else:
-                    events.append(self._event(stream, template, hit, text[start:stop], envelope, where))
+                    if wide:
+                        bytes_before += len(text[bytes_at:start].encode("utf-8", "surrogateescape"))
+                        bytes_at = start
+                        where = bytes_before
+                    else:
+                        where = start
+                    events.append(self._event(stream, template, hit, text[start:stop], envelope, offset + where))
             elif role == _HEADER:
                 self.stats.context += 1
-                self._header(stream, template.pattern.name, template.groups(hit), lineno)
+                self._header(stream, template.pattern.name, template.groups(hit), line_at(start))
                 size = -1  # a header may change the file's offset or serial
             else:
                 self.stats.skipped += 1
-        total = text.count("\n")
+        total = chunk.count(b"\n")
         stream.line = first + total
         stream.started = True
         stream.flushed = False
@@ -324,19 +355,19 @@ class Reader:
         body, problems = decode(first[bs:] if more is None else b" ".join([first[bs:]] + [m.strip() for m in more]))
         for problem in problems:
             self._warn(stream, lineno, problem)
-        hit = BODY.match(body)
-        if (hit is None or hit.lastindex == KEY_ONLY) and more is not None:
+        found = match(body)
+        if found is None and more is not None:
             # The physical lines after it did not continue it (binary garbage,
             # a damaged line): the first line alone may still be a whole line.
             alone, _ = decode(first[bs:])
-            again = BODY.match(alone)
-            if again is not None and again.lastindex != KEY_ONLY:
-                body, hit = alone, again
+            found = match(alone)
+            if found is not None:
+                body = alone
                 self._warn(stream, lineno, f"{len(more)} following line(s) are no continuation of this line; skipped")
-        if hit is None or hit.lastindex == KEY_ONLY:
+        if found is None:
             self._unmatched(stream, body, lineno)
             return
-        template = TEMPLATES[hit.lastindex]  # type: ignore[index]
+        template, hit = found
         role = template.pattern.role
         if role == _HEADER:
             self.stats.context += 1

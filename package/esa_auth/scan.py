@@ -1,44 +1,41 @@
 """The templates of :mod:`esa_auth.patterns` compiled for reading a block of lines.
 
-The reader finds the lines that matter in two regex steps, both made here from
-the template registry, so that no second description of a template exists:
+The reader finds the lines that matter in two steps, both made here from the
+template registry, so that no second description of a template exists:
 
 1. :data:`CANDIDATE` finds the next ``: `` followed by a dispatch key (the first
    four bytes of some template's examples, in any case). It looks at one or two
    characters at most lines' colons, so the lines no template reads (most of a
    mail log: ``MID ...`` lines) cost a scan of their bytes in C and nothing else.
-2. :data:`BODY` is every template, in registry order, as one alternation, matched
-   at the body start of a candidate line, up to the line's end. The template that
-   matched is the alternative that did (``Match.lastindex``): the first template
-   in registry order that matches, as trying them one after the other would give.
-   A body that starts with a dispatch key but matches no template matches the last
-   alternative (``_key``), so that such lines are still seen (and warned about when
-   they look like authentication, see :data:`esa_auth.patterns.DRIFT`).
+2. The templates of that key, in registry order, are one alternation
+   (:func:`templates_of`), matched at the body start up to the line's end. The
+   template that matched is the alternative that did (``Match.lastindex``): the
+   first template in registry order that matches, as trying them one after the
+   other would give.
 
-Each alternative keeps its template's source and flags, and is only tried on
-bodies whose dispatch key is one of the template's keys (a lookahead, in ASCII
-case), as the dispatch table did. Group names get the template's tag as prefix; :class:`Template`
-maps them back.
+Each alternative keeps its template's source and flags; group names get the
+template's tag as prefix, and :class:`Template` maps them back. The alternation
+of a key is compiled when a line first needs it.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Dict, List, Match, Optional, Pattern, Tuple
+from typing import Dict, Match, Optional, Pattern, Tuple
 
 from . import patterns as P
 
 
 @dataclass(frozen=True)
 class Template:
-    """A template as the reader meets it in :data:`BODY`.
+    """A template as the reader meets it in the alternation of its key.
 
     Attributes:
         pattern: the registry entry.
-        index: the number of its alternative's group in :data:`BODY`.
+        index: the number of its alternative's group.
         names: its own group names, in order.
-        indexes: the numbers of those groups in :data:`BODY`.
+        indexes: the numbers of those groups.
         number: the index of its ``icid``/``dcid`` group (session lines), else 0.
         mid: the index of its ``mid`` group, else 0.
         result: the index of its ``result`` group (TLS lines), else 0.
@@ -60,60 +57,68 @@ class Template:
         return dict(zip(self.names, values))
 
 
+#: The alternation of a dispatch key's templates, and its templates by group number.
+Key = Tuple[Pattern[str], Dict[int, Template]]
+
 _GROUP = re.compile(r"\(\?P<([A-Za-z_][A-Za-z0-9_]*)>")
 
 
-def _tag(number: int) -> str:
-    return f"t{number}_"
-
-
 def _alternative(number: int, pattern: P.LinePattern) -> str:
-    """A template's source as an alternative of :data:`BODY`: its groups renamed, its keys checked first."""
+    """A template's source as an alternative: its groups renamed, in its own flags (patterns._rx)."""
     if "(?P=" in pattern.source:
         raise ValueError(f"template {pattern.name}: back references are not supported")
-    source = _GROUP.sub(lambda m: f"(?P<{_tag(number)}{m.group(1)}>", pattern.source)
-    keys = "|".join(re.escape(key.decode("latin-1")) for key in pattern.keys)
-    # Verbose, case-insensitive like the template itself (patterns._rx); the group
-    # wraps the whole alternative, so that it closes last and names the template.
-    return f"(?P<{_tag(number)}>(?=(?a:(?i:{keys})))(?x:(?i:{source})))"
+    tag = f"t{number}_"
+    source = _GROUP.sub(lambda m: f"(?P<{tag}{m.group(1)}>", pattern.source)
+    # The group wraps the whole alternative, so that it closes last and names the template.
+    return f"(?P<{tag}>(?x:(?i:{source})))"
 
 
-def _build() -> Tuple[Pattern[str], Pattern[str], Dict[int, Template]]:
-    alternatives = [_alternative(n, p) for n, p in enumerate(P.PATTERNS)]
+def _compile(key: bytes) -> Key:
+    patterns = P.DISPATCH[key]
+    regex = re.compile("|".join(_alternative(n, p) for n, p in enumerate(patterns)))
+    templates: Dict[int, Template] = {}
+    for number, pattern in enumerate(patterns):
+        tag = f"t{number}_"
+        own = sorted((i, n[len(tag) :]) for n, i in regex.groupindex.items() if n.startswith(tag) and n != tag)
+        by_name = {name: i for i, name in own}
+        index = regex.groupindex[tag]
+        templates[index] = Template(
+            pattern, index, tuple(name for _, name in own), tuple(i for i, _ in own),
+            by_name.get("icid") or by_name.get("dcid") or 0, by_name.get("mid", 0), by_name.get("result", 0),
+        )  # fmt: skip
+    return regex, templates
+
+
+_KEYS: Dict[str, Key] = {}
+
+
+def templates_of(key: str) -> Key:
+    """The alternation of a dispatch key's templates (``key``: four characters, lower case)."""
+    found = _KEYS.get(key)
+    if found is None:
+        found = _KEYS[key] = _compile(key.encode("ascii"))
+    return found
+
+
+def match(body: str) -> Optional[Tuple[Template, Match[str]]]:
+    """The first template, in registry order, that matches ``body`` at its start; None if none does."""
+    key = body[:4]
+    if not key.isascii() or key.lower().encode() not in P.DISPATCH:
+        return None
+    regex, templates = templates_of(key.lower())
+    found = regex.match(body)
+    return (templates[found.lastindex], found) if found is not None else None  # type: ignore[index]
+
+
+def _candidate() -> Pattern[str]:
     keys = sorted(P.DISPATCH)
-    any_key = "|".join(re.escape(key.decode("latin-1")) for key in keys)
-    body = re.compile("(?:" + "|".join(alternatives) + f")|(?P<_key>(?a:(?i:{any_key})))")
     heads = sorted({chr(key[0]) for key in keys} | {chr(key[0]).upper() for key in keys})
+    any_key = "|".join(re.escape(key.decode("latin-1")) for key in keys)
     # ": " then spaces then a dispatch key: the lookahead on the keys' first letters
     # lets the engine drop most colons at one character. Keys compare in ASCII case
-    # only, as the dispatch table compared lower-cased bytes ("\u017f" is no "s").
-    candidate = re.compile(": +(?=[" + re.escape("".join(heads)) + "])(?a:(?i:" + any_key + "))")
-    templates: Dict[int, Template] = {}
-    for number, pattern in enumerate(P.PATTERNS):
-        tag = _tag(number)
-        own = [(name[len(tag) :], i) for name, i in body.groupindex.items() if name.startswith(tag) and name != tag]
-        own.sort(key=lambda item: item[1])
-        names = tuple(name for name, _ in own)
-        indexes = tuple(index for _, index in own)
-        by_name = dict(own)
-        number_group = by_name.get("icid") or by_name.get("dcid") or 0
-        templates[body.groupindex[tag]] = Template(
-            pattern, body.groupindex[tag], names, indexes, number_group, by_name.get("mid", 0), by_name.get("result", 0)
-        )
-    return candidate, body, templates
+    # only, as the dispatch table compares lower-cased bytes ("\u017f" is no "s").
+    return re.compile(": +(?=[" + re.escape("".join(heads)) + "])(?a:(?i:" + any_key + "))")
 
 
-#: The next candidate: ``: `` (and more spaces), then a dispatch key.
-CANDIDATE: Pattern[str]
-#: Every template as one alternation, then any dispatch key (group ``_key``).
-BODY: Pattern[str]
-#: The templates by the number of their group in :data:`BODY`.
-TEMPLATES: Dict[int, Template]
-CANDIDATE, BODY, TEMPLATES = _build()
-#: The number of the ``_key`` group: a dispatch key no template matched.
-KEY_ONLY: int = BODY.groupindex["_key"]
-
-
-def templates_in_order() -> List[Template]:
-    """Every template, in registry order."""
-    return sorted(TEMPLATES.values(), key=lambda t: t.index)
+#: The next candidate: ``: `` (and more spaces), then a dispatch key (its last four characters).
+CANDIDATE: Pattern[str] = _candidate()
