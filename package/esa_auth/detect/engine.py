@@ -140,12 +140,13 @@ class Engine:
         with self.store(events) as store:
             return list(self.alerts(store))
 
-    def windows(self, events: Iterable[Dict[str, Any]]) -> Dict[str, List[Dict[str, Any]]]:
+    def windows(self, events: Iterable[Dict[str, Any]], evidence: bool = False) -> Dict[str, List[Dict[str, Any]]]:
         """Every qualifying window of every rule, before merging, by rule id.
 
         A window: ``group_keys`` (field -> value), ``window_start``, ``window_end``
-        (seconds since the epoch) and ``metric_value``. A plain rule (no
-        correlation) gives one zero-length window per matching event.
+        (seconds since the epoch) and ``metric_value``; with ``evidence``, also
+        ``event_ids`` (sorted; reading them costs the window's events, for each window).
+        A plain rule (no correlation) gives one zero-length window per matching event.
         """
         found: Dict[str, List[Dict[str, Any]]] = {}
         with self.store(events) as store:
@@ -154,14 +155,17 @@ class Engine:
             for rule in self.rules:
                 rows = found.setdefault(rule.rule_id, [])
                 for window in self._windows(store, evaluator, rule):
-                    rows.append(
-                        {
-                            "group_keys": _group(rule, window.group),
-                            "window_start": window.start,
-                            "window_end": window.end,
-                            "metric_value": window.metric,
-                        }
-                    )
+                    row = {
+                        "group_keys": _group(rule, window.group),
+                        "window_start": window.start,
+                        "window_end": window.end,
+                        "metric_value": window.metric,
+                    }
+                    if evidence:
+                        burst = _Burst(rule, window.group, window.start, window.end, window.metric, None, None)
+                        _add(burst, window)
+                        row["event_ids"] = list(self._alert(evaluator, burst).event_ids)
+                    rows.append(row)
         return found
 
     # --- internals ------------------------------------------------------------------------------------------------
