@@ -112,7 +112,7 @@ class Engine:
 
     def store(self, events: Iterable[Dict[str, Any]] = (), directory: Optional[str] = None) -> Store:
         """A new store holding events (more can be added with :meth:`Store.add`); close it after the run."""
-        store = Store(directory)
+        store = Store(directory, fields={f for rule in self.rules for f in rule.fields})
         try:
             store.add(events)
         except BaseException:

@@ -218,23 +218,28 @@ def _group_windows(node: Node, group: Tuple[Any, ...], rows: Iterator[Row], widt
     # temporal_ordered: each slot's times in the window (a list read from `heads`, for bisect).
     times: List[List[float]] = [[] for _ in node.slots]
     heads = [0] * len(node.slots)
+    ordered = kind == "temporal_ordered"
+    # What a row adds to its window's metric (None: nothing): its event, its value, or its referenced rule.
+    at_key = at_eid if kind == "event_count" else at_v if kind == "value_count" else 0
+    fold = _fold if kind == "value_count" else None
     for end, peers in groupby(rows, key=lambda r: r[at_ts]):
         for row in peers:
             window.append(row)
-            key = _key(kind, row, at_eid, at_v)
+            key = row[at_key]
             if key is not None:
-                counts[key] += 1
-            if kind == "temporal_ordered":
+                counts[key if fold is None else fold(key)] += 1
+            if ordered:
                 times[row[0]].append(end)
         start = end - node.span
         while window[0][at_ts] < start:
             old = window.popleft()
-            key = _key(kind, old, at_eid, at_v)
+            key = old[at_key]
             if key is not None:
+                key = key if fold is None else fold(key)
                 counts[key] -= 1
                 if not counts[key]:
                     del counts[key]
-            if kind == "temporal_ordered":
+            if ordered:
                 slot = old[0]
                 heads[slot] += 1
                 if heads[slot] > 1024 and heads[slot] * 2 > len(times[slot]):
@@ -243,7 +248,7 @@ def _group_windows(node: Node, group: Tuple[Any, ...], rows: Iterator[Row], widt
         metric = len(counts)
         if not qualifies(metric, node.operator, node.threshold):
             continue
-        if kind != "temporal_ordered":
+        if not ordered:
             yield Window(group, start, end, metric, None)
             continue
         chosen: Set[Tuple[int, float]] = set()
@@ -255,15 +260,6 @@ def _group_windows(node: Node, group: Tuple[Any, ...], rows: Iterator[Row], widt
                 chosen.update(picked)
         if held:
             yield Window(group, start, end, metric, frozenset(chosen))
-
-
-def _key(kind: str, row: Row, at_eid: int, at_v: int) -> Any:
-    """What a row adds to its window's metric (None: nothing)."""
-    if kind == "event_count":
-        return row[at_eid]
-    if kind == "value_count":
-        return None if row[at_v] is None else _fold(row[at_v])
-    return row[0]
 
 
 def _ordered(
