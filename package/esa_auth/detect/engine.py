@@ -88,8 +88,20 @@ class _Burst:
     ids: Optional[List[str]]
 
     def order(self) -> Tuple[str, str, str, str]:
+        """Where its alert goes among the others: by window end, rule, group, window start (as text)."""
         group = json.dumps(_group(self.rule, self.group), sort_keys=True)
         return (rfc3339(self.end), self.rule.title, group, rfc3339(self.start))
+
+    def dump(self) -> str:
+        """The burst as JSON text (floats written exactly), for the table where bursts wait to be sorted."""
+        chosen = None if self.chosen is None else sorted(self.chosen)
+        return json.dumps([list(self.group), self.start, self.end, self.metric, chosen, self.ids])
+
+    @classmethod
+    def load(cls, rule: Compiled, text: str) -> _Burst:
+        group, start, end, metric, chosen, ids = json.loads(text)
+        picked = None if chosen is None else {(int(slot), float(when)) for slot, when in chosen}
+        return cls(rule, tuple(group), start, end, metric, picked, ids)
 
 
 class Engine:
@@ -121,19 +133,41 @@ class Engine:
         return store
 
     def alerts(self, store: Store, progress: Optional[Progress] = None) -> Iterator[Alert]:
-        """Judge every rule over a store's events: alerts in time order, overlapping windows merged."""
+        """Judge every rule over a store's events: alerts in time order, overlapping windows merged.
+
+        The merged windows wait in a temporary table, sorted there, so that memory does not grow with
+        the number of alerts either.
+        """
         store.ensure_fields(sorted({f for rule in self.rules for f in rule.fields}))
         evaluator = Evaluator(store.connection)
+        connection = store.connection
         self.diagnostics = {}
-        bursts: List[_Burst] = []
-        for done, rule in enumerate(self.rules):
-            bursts.extend(self._bursts(store, evaluator, rule))
+        connection.execute("DROP TABLE IF EXISTS temp.esa_detect_bursts")
+        connection.execute(
+            "CREATE TEMP TABLE esa_detect_bursts (window_end TEXT, rule TEXT, grp TEXT, window_start TEXT, "
+            "rule_index INTEGER, burst TEXT)"
+        )
+        insert = "INSERT INTO esa_detect_bursts VALUES (?, ?, ?, ?, ?, ?)"
+        found = 0
+        for index, rule in enumerate(self.rules):
+            batch: List[Tuple[Any, ...]] = []
+            for burst in self._bursts(store, evaluator, rule):
+                batch.append((*burst.order(), index, burst.dump()))
+                if len(batch) >= 5000:
+                    connection.executemany(insert, batch)
+                    found += len(batch)
+                    batch = []
+            connection.executemany(insert, batch)
+            found += len(batch)
             self.diagnostics[rule.rule_id] = self._diagnostics(store, evaluator, rule)
             if progress is not None:
-                progress(done + 1, len(self.rules), len(bursts))
-        bursts.sort(key=_Burst.order)
-        for burst in bursts:
-            yield self._alert(evaluator, burst)
+                progress(index + 1, len(self.rules), found)
+        # Ties keep the order they were found in (rule order, then group and time), as a stable sort would.
+        rows = connection.execute(
+            "SELECT rule_index, burst FROM esa_detect_bursts ORDER BY window_end, rule, grp, window_start, rowid"
+        )
+        for index, text in rows:
+            yield self._alert(evaluator, _Burst.load(self.rules[index], text))
 
     def run(self, events: Iterable[Dict[str, Any]]) -> List[Alert]:
         """Run every rule over events (CIM dicts): alerts in time order, overlapping windows merged."""
