@@ -25,7 +25,7 @@ from ..errors import ConfigError
 from ..pipeline import compiled_loop, use_compiled_loop
 from .normalize import FORMATS
 from .options import EXIT_OK, EXIT_UNREADABLE, EXIT_USAGE, PROG, Parser, add_reading_options, settings_from
-from .reading import read_sources, read_texts
+from .reading import read_sources
 
 #: Commands: name -> (help, module). A command's module is imported only when its options are set up,
 #: so that ``normalize`` does not pay at every start for what ``detect`` imports.
@@ -105,6 +105,5 @@ __all__ = [
     "build_parser",
     "main",
     "read_sources",
-    "read_texts",
     "settings_from",
 ]

@@ -9,7 +9,7 @@ from typing import IO
 from ..events import cim_text, json_text
 from ..pipeline import Normalizer
 from .options import EXIT_OK, EXIT_UNREADABLE, add_reading_options, settings_from
-from .reading import read_sources, read_texts
+from .reading import read_sources
 
 HELP = "normalize ESA log lines into authentication events (JSON lines)"
 
@@ -27,17 +27,15 @@ def run(args: argparse.Namespace, stdin: IO[bytes], stdout: IO[str], stderr: IO[
     """``normalize``: one JSON object per event on stdout."""
     normalizer = Normalizer(settings_from(args, datetime.now(timezone.utc)))
     write = stdout.write
+    events, failures = read_sources(normalizer, args.files, stdin, stderr)
     if args.format == "cim":
-        # CIM is the event's own form (to_dict()), and the events that the
-        # compiled loop writes come as that same text already.
-        texts, failures = read_texts(normalizer, args.files, stdin, stderr)
-        for item in texts:
-            write(cim_text(item) + "\n")
+        # CIM is the event's own form (to_dict()).
+        for event in events:
+            write(cim_text(event) + "\n")
     else:
         from ..render import RENDERERS
 
         render = RENDERERS[args.format]
-        events, failures = read_sources(normalizer, args.files, stdin, stderr)
         for event in events:
             write(json_text(render(event)) + "\n")
     stdout.flush()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from typing import IO, Callable, Iterator, List, Sequence, Tuple, Union, cast
+from typing import IO, Iterator, List, Sequence, Tuple
 
 from ..events import AuthEvent
 from ..pipeline import Normalizer, Stream, appliance_from_filename
@@ -21,31 +21,13 @@ def read_sources(
     Returns:
         An iterator of events, and the list it fills with unreadable files.
     """
-    events, failures = _read(normalizer, files, stdin, stderr, normalizer.feed)
-    return cast(Iterator[AuthEvent], events), failures
-
-
-def read_texts(
-    normalizer: Normalizer, files: Sequence[str], stdin: IO[bytes], stderr: IO[str]
-) -> Tuple[Iterator[Union[AuthEvent, str]], List[str]]:
-    """:func:`read_sources`, where an event may come as its CIM JSON text (:meth:`Normalizer.feed_text`)."""
-    return _read(normalizer, files, stdin, stderr, normalizer.feed_text)
-
-
-def _read(
-    normalizer: Normalizer,
-    files: Sequence[str],
-    stdin: IO[bytes],
-    stderr: IO[str],
-    feed: Callable[[Stream, bytes], Sequence[Union[AuthEvent, str]]],
-) -> Tuple[Iterator[Union[AuthEvent, str]], List[str]]:
     failures: List[str] = []
 
     def warn() -> None:
         for diagnostic in normalizer.take_diagnostics():
             stderr.write(f"{diagnostic}\n")
 
-    def events() -> Iterator[Union[AuthEvent, str]]:
+    def events() -> Iterator[AuthEvent]:
         for name in files or ["-"]:
             if name == "-":
                 handle: IO[bytes] = stdin
@@ -68,7 +50,7 @@ def _read(
                         break
                     if not chunk:
                         break
-                    yield from feed(stream, chunk)
+                    yield from normalizer.feed(stream, chunk)
                     warn()
                 yield from normalizer.end(stream)
                 warn()
