@@ -24,6 +24,7 @@ so that ``python3 build.py --setup`` works on a fresh clone.
 from __future__ import annotations
 
 import argparse
+import ast
 import gzip
 import hashlib
 import io
@@ -56,8 +57,12 @@ APP_TREE = ("app.manifest", "bin", "default", "metadata", "README", "static", "l
 #: Never packaged: AppInspect fails an app with dotfiles, bytecode or local/.
 EXCLUDED_DIRS = frozenset({"__pycache__", "local", "tests", "build", "dist"})
 EXCLUDED_FILES = frozenset({"local.meta"})
-#: Modules of the library that only the command line tool uses.
-LIBRARY_CLI_ONLY = ("cli.py", "__main__.py", "detect.py", "detections")
+#: Packages of the library the app leaves out: the command line tool (arguments, files, the terminal, exit
+#: statuses) and the detection engine it runs (pySigma, Python 3.10 or newer: Splunk runs the searches generated
+#: from the same Sigma rules instead). The app gets every other package and module of esa_auth, so new library
+#: code ships without being listed; a top-level module that imports a left-out package (``__main__``, the
+#: ``python -m esa_auth`` entry) is left out with it.
+LIBRARY_OUTSIDE_APP = ("cli", "detect")
 # Compiled modules (a stray build of another project's extension) never ship: the app is pure
 # Python that runs on Splunk's own Python builds and platforms.
 EXCLUDED_SUFFIXES = (".pyc", ".pyo", ".so", ".pyd", ".egg-info", ".tmp", ".orig", ".rej", "~")
@@ -286,6 +291,35 @@ def _sha256(path: str) -> str:
     return h.hexdigest()
 
 
+def imported_packages(path: str, package: str = "esa_auth") -> Set[str]:
+    """The subpackages of ``package`` that one of its top-level modules imports (``from .cli import ...``)."""
+    with open(path, encoding="utf-8") as handle:
+        tree = ast.parse(handle.read(), path)
+    found: Set[str] = set()
+    for node in ast.walk(tree):
+        names: List[str] = []
+        if isinstance(node, ast.ImportFrom):
+            if node.level == 1:
+                names = [node.module or ""] if node.module else [a.name for a in node.names]
+            elif node.level == 0 and node.module and node.module.startswith(package + "."):
+                names = [node.module[len(package) + 1 :]]
+        elif isinstance(node, ast.Import):
+            names = [a.name[len(package) + 1 :] for a in node.names if a.name.startswith(package + ".")]
+        found.update(n.split(".")[0] for n in names if n)
+    return found
+
+
+def library_outside_app(library: str) -> List[str]:
+    """Names under the library directory that the app leaves out: the packages of :data:`LIBRARY_OUTSIDE_APP`,
+    and the top-level modules that import one of them."""
+    out = [name for name in LIBRARY_OUTSIDE_APP if os.path.isdir(os.path.join(library, name))]
+    for name in sorted(os.listdir(library)):
+        path = os.path.join(library, name)
+        if name.endswith(".py") and os.path.isfile(path) and imported_packages(path) & set(LIBRARY_OUTSIDE_APP):
+            out.append(name)
+    return out
+
+
 def assemble(out_dir: str = BUILD, wheel: Optional[str] = None) -> str:
     """Lay out the app under ``out_dir/TA-cisco-esa-auth`` and return its path."""
     app_dir = os.path.join(out_dir, APP_ID)
@@ -299,11 +333,11 @@ def assemble(out_dir: str = BUILD, wheel: Optional[str] = None) -> str:
     lib = os.path.join(app_dir, "bin", "lib")
     _copy_tree(os.path.join(ROOT, "package", "esa_auth"), os.path.join(lib, "esa_auth"))
     # The command line tool (and its detection engine, which needs pySigma) has no use inside Splunk.
-    for name in LIBRARY_CLI_ONLY:
+    for name in library_outside_app(os.path.join(lib, "esa_auth")):
         path = os.path.join(lib, "esa_auth", name)
         if os.path.isdir(path):
             shutil.rmtree(path)
-        elif os.path.exists(path):
+        else:
             os.remove(path)
     with zipfile.ZipFile(wheel or fetch_sdk()) as archive:
         for member in sorted(archive.namelist()):

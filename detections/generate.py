@@ -10,7 +10,7 @@ Inputs: ``detections/rules/**/*.yml`` (Sigma rules and Sigma correlation rules, 
   disabled, with the ``action.correlationsearch.*`` and ``action.notable.*`` keys;
 - ``default/macros.conf``: ``esa_auth_events`` (where the events are), one ``<rule>_threshold`` macro per
   correlation threshold and one ``<rule>_filter`` macro per search (ESCU-style tuning hook);
-- ``package/esa_auth/detections/esa_auth_rules.yml``: every rule in one file, the default rule set of
+- ``package/esa_auth/detect/rules/esa_auth_rules.yml``: every rule in one file, the default rule set of
   ``esa-auth detect``.
 
 The base rules' conditions are converted to SPL by pySigma's Splunk backend. The correlation part is written
@@ -43,7 +43,7 @@ RULES_DIR = HERE / "rules"
 FRAGMENTS_DIR = HERE / "searches"
 SAVEDSEARCHES = ROOT / "default" / "savedsearches.conf"
 MACROS = ROOT / "default" / "macros.conf"
-BUNDLE = ROOT / "package" / "esa_auth" / "detections" / "esa_auth_rules.yml"
+BUNDLE = ROOT / "package" / "esa_auth" / "detect" / "rules" / "esa_auth_rules.yml"
 
 #: Where the normalized events are; users redefine it to add their index.
 BASE_MACRO = "esa_auth_events"

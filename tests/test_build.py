@@ -100,10 +100,30 @@ def test_package_holds_the_app_and_nothing_else(built: Tuple[Path, Path]) -> Non
         "static/appIcon.png", "static/appIcon_2x.png", "static/appIconAlt.png", "static/appIconAlt_2x.png",
     }  # fmt: skip
     assert required <= names, sorted(required - names)
-    # The command line tool stays out of the app (its detection engine needs pySigma).
-    for cli_only in build.LIBRARY_CLI_ONLY:
-        assert not any(n == f"bin/lib/esa_auth/{cli_only}" or n.startswith(f"bin/lib/esa_auth/{cli_only}/")
-                       for n in names), cli_only  # fmt: skip
+    # The command line tool and its detection engine (pySigma) stay out of the app, by package; every other
+    # module of the library ships, and nothing shipped imports what was left out.
+    library = ROOT / "package" / "esa_auth"
+    for package in build.LIBRARY_OUTSIDE_APP:
+        assert (library / package / "__init__.py").is_file(), package
+        assert not any(n.startswith(f"bin/lib/esa_auth/{package}/") for n in names), package
+    assert "bin/lib/esa_auth/__main__.py" not in names
+    expected = {
+        f"bin/lib/esa_auth/{p.relative_to(library).as_posix()}"
+        for p in library.rglob("*.py")
+        if p.relative_to(library).parts[0] not in (*build.LIBRARY_OUTSIDE_APP, "__main__.py")
+    }
+    assert expected <= names, sorted(expected - names)
+    with tarfile.open(spl) as tar:
+        for member in tar.getmembers():
+            name = member.name[len(APP_ID) + 1 :]
+            if name.startswith("bin/") and name.endswith(".py") and not name.startswith("bin/lib/splunklib/"):
+                handle = tar.extractfile(member)
+                assert handle is not None
+                imported = _imports(name, handle.read().decode("utf-8"))
+                left_out = {m for m in imported if m.split(".")[0] == "sigma"} | {
+                    m for m in imported for p in build.LIBRARY_OUTSIDE_APP if m.startswith(f"esa_auth.{p}")
+                }
+                assert not left_out, f"{name} imports {sorted(left_out)}, which the app does not ship"
     # Nor compiled code: the app runs the pure Python library on Splunk's own Python.
     compiled = [n for n in names if n.startswith("bin/lib/") and n.endswith((".so", ".pyd", ".c"))]
     assert compiled == [], compiled
@@ -126,6 +146,13 @@ def test_assembly_drops_what_must_not_ship(tmp_path: Path, wheel: str, monkeypat
     (root / "package" / "esa_auth" / "tests").mkdir()
     (root / "package" / "esa_auth" / "tests" / "test_x.py").write_text("", encoding="utf-8")
     (root / "package" / "esa_auth" / "stray.cpython-39-x86_64-linux-gnu.so").write_bytes(b"\x7fELF")
+    # A new package of the library ships without being listed; the left-out packages go whole, with the
+    # top-level modules that import them.
+    (root / "package" / "esa_auth" / "newstage").mkdir()
+    (root / "package" / "esa_auth" / "newstage" / "__init__.py").write_text("", encoding="utf-8")
+    (root / "package" / "esa_auth" / "cli" / "extra.py").write_text("", encoding="utf-8")
+    (root / "package" / "esa_auth" / "tool.py").write_text("from .detect import Engine\n", encoding="utf-8")
+    (root / "package" / "esa_auth" / "plain.py").write_text("import esa_auth.events\n", encoding="utf-8")
     monkeypatch.setattr(build, "ROOT", str(root))
     app_dir = Path(build.assemble(str(tmp_path / "out"), wheel))
     shipped = {str(p.relative_to(app_dir)) for p in app_dir.rglob("*")}
@@ -135,6 +162,26 @@ def test_assembly_drops_what_must_not_ship(tmp_path: Path, wheel: str, monkeypat
     assert not [p for p in shipped if "/tests" in p]
     assert not [p for p in shipped if p.endswith((".so", ".c"))], "compiled modules stay out of the app"
     assert "bin/lib/esa_auth/pipeline.py" in shipped
+    assert {"bin/lib/esa_auth/newstage/__init__.py", "bin/lib/esa_auth/plain.py"} <= shipped
+    for left_out in ("cli", "detect", "__main__.py", "tool.py"):
+        assert not [
+            p for p in shipped if p == f"bin/lib/esa_auth/{left_out}" or p.startswith(f"bin/lib/esa_auth/{left_out}/")
+        ]
+
+
+def _imports(name: str, source: str) -> Set[str]:
+    """The absolute module names a shipped file imports (relative imports resolved from its path under bin/lib)."""
+    parts = name[len("bin/lib/") :].split("/")[:-1] if name.startswith("bin/lib/") else []
+    found: Set[str] = set()
+    for node in ast.walk(ast.parse(source, name)):
+        if isinstance(node, ast.Import):
+            found.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = parts[: len(parts) - node.level + 1] if node.level else []
+            module = ".".join([*base, *([node.module] if node.module else [])])
+            found.add(module)
+            found.update(f"{module}.{a.name}" for a in node.names)
+    return found
 
 
 def test_versions_agree_with_the_library() -> None:

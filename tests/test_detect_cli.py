@@ -7,6 +7,7 @@ Golden cases: ``tests/detections/<case>.log`` beside ``<case>-expected.json`` (t
 
 from __future__ import annotations
 
+import io
 import json
 import subprocess
 import sys
@@ -165,6 +166,8 @@ def test_bad_rule_sets_are_one_line_errors(
     assert alerts == []
     assert err.startswith("esa-auth: error: ")
     assert message in err
+    if content:
+        assert str(rules / "bad.yml") in err, "the error names the broken file"
     assert len(err.splitlines()) == 1
     assert "Traceback" not in err
 
@@ -199,6 +202,57 @@ def test_unreadable_file_and_bad_bytes_lose_nothing_else(tmp_path: Path, capsys:
     assert [a["rule_name"] for a in alerts] == ["esa_smtp_auth_brute_force"]
     assert "rules=8 alerts=1" in err
     assert "Traceback" not in err
+
+
+def test_a_broken_rule_among_good_ones_is_named(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "rules").mkdir()
+    (tmp_path / "rules" / "a.yml").write_text(RULES, encoding="utf-8")
+    (tmp_path / "rules" / "b.yml").write_text("title: Broken\ndetection: {condition: nothing}\n", encoding="utf-8")
+    (tmp_path / "mail.log").write_text(BRUTE_FORCE, encoding="utf-8")
+    code, alerts, err = run(["detect", "--rules", str(tmp_path / "rules"), str(tmp_path / "mail.log")], capsys)
+    assert (code, alerts) == (2, [])
+    assert err.startswith(f"esa-auth: error: invalid Sigma rule in {tmp_path / 'rules' / 'b.yml'}: ")
+    assert len(err.splitlines()) == 1
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_on_a_terminal(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On a terminal, a progress line (lines read, events, rules judged, alerts) is rewritten in place and
+    removed before a warning and at the end; the alerts on stdout are the same."""
+    from esa_auth.cli import detect
+
+    monkeypatch.setattr(detect, "PROGRESS_EVERY", 0.0)
+    terminal = _Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    (tmp_path / "mail.log").write_text(BRUTE_FORCE * 30, encoding="utf-8")
+    code = main(["detect", "--tz", "UTC", str(tmp_path / "missing.log"), str(tmp_path / "mail.log")])
+    out = capsys.readouterr().out
+    err = terminal.getvalue()
+    assert code == 1
+    assert [json.loads(line)["rule_name"] for line in out.splitlines()] == ["esa_smtp_auth_brute_force"]
+    assert f"\r\x1b[Kesa-auth: cannot read {tmp_path / 'missing.log'}" not in err
+    assert err.startswith(f"esa-auth: cannot read {tmp_path / 'missing.log'}")
+    assert "\r\x1b[Kesa-auth: 900 lines read, 256 events\r" in err  # while reading: every 256 events
+    assert "\r\x1b[Kesa-auth: 900 lines read, 300 events, rules judged 8/8, 1 alerts" in err
+    assert err.endswith("\r\x1b[K")
+
+
+def test_no_progress_when_stderr_is_not_a_terminal(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from esa_auth.cli import detect
+
+    monkeypatch.setattr(detect, "PROGRESS_EVERY", 0.0)
+    (tmp_path / "mail.log").write_text(BRUTE_FORCE * 30, encoding="utf-8")
+    code, alerts, err = run(["detect", "--tz", "UTC", str(tmp_path / "mail.log")], capsys)
+    assert (code, err) == (0, "")
+    assert len(alerts) == 1
 
 
 def test_events_without_time_are_reported(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

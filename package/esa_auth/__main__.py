@@ -1,4 +1,4 @@
-"""``python -m esa_auth``: the command line tool."""
+"""``python -m esa_auth``: the command line tool (:mod:`esa_auth.cli`; the Splunk app ships neither)."""
 
 from __future__ import annotations
 
