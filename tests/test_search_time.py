@@ -336,7 +336,16 @@ def test_fields_conf_marks_every_literal_field_and_only_ours() -> None:
 
 
 # --- eventtypes and tags -----------------------------------------------------------------------------------------
-_TOKEN = re.compile(r'\(|\)|[A-Za-z_][\w.]*\s+IN\s*\([^)]*\)|[A-Za-z_][\w.]*=(?:"[^"]*"|[^\s()]+)|OR|AND|NOT')
+_TOKEN = re.compile(
+    r'\(|\)|[A-Za-z_][\w.]*\s+IN\s*\([^)]*\)|[A-Za-z_][\w.]*=(?:"[^"]*"|[^\s()]+)|"[^"=\s]+"|OR|AND|NOT'
+)
+#: Splunk's default segmenters (segmenters.conf): major and minor breakers. A raw search term without
+#: breakers matches an event whose _raw holds it as a segment, whatever the case.
+_BREAKERS = re.compile(r"""[\s\[\](){}<>|!;,'"*\n\r&?+/:=@.$#%\\_-]+""")
+
+
+def raw_terms(raw: str) -> set:
+    return {segment.lower() for segment in _BREAKERS.split(raw) if segment}
 
 
 def matches(search: str, fields: Dict[str, str]) -> bool:
@@ -346,6 +355,8 @@ def matches(search: str, fields: Dict[str, str]) -> bool:
     pos = 0
 
     def term(token: str) -> bool:
+        if token.startswith('"'):
+            return token.strip('"').lower() in raw_terms(fields.get("_raw", ""))
         found = re.match(r"([A-Za-z_][\w.]*)\s+IN\s*\((.*)\)$", token)
         if found:
             values = [v.strip().strip('"').lower() for v in found.group(2).split(",")]
@@ -402,7 +413,7 @@ def test_tags_follow_the_library(case: str, event: Dict[str, Any]) -> None:
     fields = extract(sourcetype, event["raw"], host=event.get("dvc"))
     if "tls" in event and event.get("direction") == "inbound":
         fields["tls"] = _text(event["tls"])  # what the ICID lookup gives when it knows the session
-    tags = tags_of(sourcetype, fields)
+    tags = tags_of(sourcetype, dict(fields, _raw=event["raw"]))
     assert ("authentication" in tags) == (event["activity"] != "logoff")
     attempt = event["activity"] != "logoff"
     assert ("privileged" in tags) == (attempt and event.get("privileged") is True)
@@ -415,6 +426,10 @@ def test_the_evaluator_can_say_no() -> None:
     assert not matches('a="1" (b="2" OR c IN ("3", "4"))', {"a": "1", "b": "9", "c": "5"})
     assert matches('a="1" (b="2" OR c IN ("3", "4"))', {"a": "1", "b": "9", "c": "4"})
     assert not matches("a=*", {})
+    # Raw terms are segments of _raw: "Auth" is one in "SMTP Auth: (ICID 1)", "Aut" and "ICID 1" are not.
+    assert matches('"SMTP" "auth"', {"_raw": "Info: SMTP Auth: (ICID 1) failed"})
+    assert not matches('"Aut"', {"_raw": "Info: SMTP Auth: (ICID 1) failed"})
+    assert not matches('"user"', {"_raw": "Info: Username:admin"})
 
 
 # --- the ICID session lookup and the search that keeps it -----------------------------------------------------
@@ -431,7 +446,7 @@ def test_lookup_collection_and_search_agree() -> None:
     assert 0 < int(lookup["max_offset_secs"]) <= 3600
     assert int(lookup["max_matches"]) == 1
     props = conf("props")[TEXTMAIL]["LOOKUP-esa_auth_icid_sessions"]
-    match = re.match(r"(\S+) appliance AS host icid AS esa_auth_icid OUTPUT (.+)$", props)
+    match = re.match(r"(\S+) appliance AS host icid AS esa_auth_icid OUTPUTNEW (.+)$", props)
     assert match, props
     outputs = match.group(2).split()
     assert set(outputs) <= declared
@@ -443,7 +458,7 @@ def test_lookup_collection_and_search_agree() -> None:
     assert search["enableSched"] == "1"
     assert "rt" not in search["dispatch.earliest_time"]
     text = search["search"]
-    assert text.rstrip().endswith("| outputlookup esa_auth_icid_sessions")
+    assert text.rstrip().endswith("| outputlookup append=true key_field=_key esa_auth_icid_sessions")
     table = re.search(r"\| table ([^|\n\\]+)", text)
     assert table, name
     assert set(table.group(1).split()) == set(fields_list), name
@@ -504,7 +519,7 @@ def test_requirement_samples_hold_what_the_extractions_give(case: str, sourcetyp
     want = expected(events[0])
     assert {k: v for k, v in fields.items() if k in want} == want
     models = {m.text for m in element.findall("cim/models/model")}
-    tags = tags_of(sourcetype, fields)
+    tags = tags_of(sourcetype, dict(fields, _raw=raw))
     assert ("Authentication" in models) == ("authentication" in tags)
 
 
