@@ -460,8 +460,12 @@ def generate() -> Dict[Path, str]:
     collection, docs = load()
     searches: List[Search] = []
     macros = [
-        Macro(BASE_MACRO, BASE_DEFINITION, "The ESA authentication events of both data paths (set the index macros "
-              "esa_auth_index and esa_auth_raw_index, not this one)."),  # fmt: skip
+        Macro(
+            BASE_MACRO,
+            BASE_DEFINITION,
+            "The ESA authentication events of both data paths (set the index macros "
+            "esa_auth_index and esa_auth_raw_index, not this one).",
+        ),
         *(Macro(name, definition, description) for name, definition, description in INDEX_MACROS + FIXED_MACROS),
     ]
     for rule in top_level(collection):

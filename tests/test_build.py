@@ -186,7 +186,7 @@ def test_spec_scheme_and_inputs_conf_agree() -> None:
         assert (bullets[-1] == "Required.") == scheme[name].required_on_create, name
     defaults = build.read_conf(str(ROOT / "default" / "inputs.conf"))["esa_auth"]
     assert set(defaults) - SPLUNK_INPUT_SETTINGS <= set(scheme)
-    assert defaults["python.version"] == "python3"
+    assert defaults["python.version"] == "python3.9"
     assert "3.13" in defaults["python.required"]
     for name, value in defaults.items():
         if name in spec:

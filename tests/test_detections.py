@@ -327,9 +327,7 @@ def test_the_searches_judge_search_time_events_as_modular_input_ones(
     assert all(model.run(s["search"], other) == [] for s in searches.values())
 
 
-def test_every_correlation_search_carries_risk_keys(
-    searches: Dict[str, Dict[str, str]], rules: Dict[str, Any]
-) -> None:
+def test_every_correlation_search_carries_risk_keys(searches: Dict[str, Dict[str, str]], rules: Dict[str, Any]) -> None:
     """Risk-based alerting beside the notable: risk objects user/src (dest for the smart-host rule), one score."""
     by_title = {r.title: r for r in rules.values()}
     for name, stanza in searches.items():
@@ -340,7 +338,8 @@ def test_every_correlation_search_carries_risk_keys(
         assert fields == [f for f in rule.group_by if f in ("user", "src", "dest")], name
         assert {r["risk_object_type"] for r in risk} <= {"user", "system"}
         assert all(r["risk_object_type"] == ("user" if r["risk_object_field"] == "user" else "system") for r in risk)
-        assert len({r["risk_score"] for r in risk}) == 1 and 0 < risk[0]["risk_score"] <= 100, name
+        assert len({r["risk_score"] for r in risk}) == 1, name
+        assert 0 < risk[0]["risk_score"] <= 100, name
         assert all(f"${f}$" in stanza["action.risk.param._risk_message"] for f in rule.group_by), name
 
 

@@ -60,7 +60,8 @@ def test_minimum_splunk_and_python_versions_are_declared_everywhere() -> None:
         # 10.2 and later read python.required: both versions the code is tested on, 3.13 run.
         assert [v.strip() for v in stanza["python.required"].split(",")] == ["3.9", "3.13"]
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    assert "Splunk Enterprise 9.3" in readme and "Python 3.9 and 3.13" in readme
+    assert "Splunk Enterprise 9.3" in readme
+    assert "Python 3.9 and 3.13" in readme
     assert "3.9 in Splunk 9," not in readme  # Splunk 9.0-9.2 run python3 as 3.7: not supported
 
 
@@ -93,7 +94,8 @@ def test_the_purge_is_a_main_search_that_never_writes_an_incomplete_read() -> No
     assert steps[-1] == "outputlookup append=false override_if_empty=false esa_auth_icid_sessions"
     # Once a day, at a minute the fill search (3, 13, ... 53) never runs.
     minute, hour = PURGE["cron_schedule"].split()[:2]
-    assert hour.isdigit() and int(minute) % 10 != 3
+    assert hour.isdigit()
+    assert int(minute) % 10 != 3
     macros = conf("macros")
     assert macros["esa_auth_icid_sessions_max_rows"]["definition"] == "50000"  # limits.conf default
     assert macros["esa_auth_icid_sessions_retention"]["definition"] == '"-2d@h"'
@@ -130,7 +132,8 @@ def test_an_open_line_sorts_before_its_auth_line_in_the_same_second() -> None:
 # 6. OUTPUTNEW: the lookup fills, never clears or overwrites.
 def test_the_session_lookup_only_fills_absent_fields() -> None:
     value = conf("props")["cisco:esa:textmail"]["LOOKUP-esa_auth_icid_sessions"]
-    assert " OUTPUTNEW " in value and " OUTPUT " not in value
+    assert " OUTPUTNEW " in value
+    assert " OUTPUT " not in value
 
 
 # 7. Data model acceleration on the search-time path: documented, in step with the configuration.
@@ -141,7 +144,8 @@ def test_the_acceleration_answer_lists_what_the_lookup_gives() -> None:
     best_effort = re.search(r"Best effort: (.+)", section)
     assert best_effort, "the section says what is best effort"
     assert set(re.findall(r"`(\w+)`", best_effort.group(1))) == set(lookup)
-    assert "Guaranteed:" in section and "cisco:esa:auth" in section
+    assert "Guaranteed:" in section
+    assert "cisco:esa:auth" in section
 
 
 # 8. Raw-term prefilters in the eventtypes of the official sourcetypes.
@@ -186,4 +190,5 @@ def test_the_manifest_targets_the_tiers_the_app_has_settings_for() -> None:
 @pytest.mark.parametrize("name", ["esa_auth_icid_sessions", "esa_auth_icid_sessions_purge"])
 def test_the_session_searches_are_shipped_disabled_and_hidden(name: str) -> None:
     stanza = fragment(name)
-    assert stanza["disabled"] == "1" and stanza["is_visible"] == "false"
+    assert stanza["disabled"] == "1"
+    assert stanza["is_visible"] == "false"
