@@ -37,8 +37,12 @@ def commands(search: str) -> List[str]:
     return [c.strip() for c in search.replace("\\\n", " ").split("\n| ")]
 
 
-FILL = fragment("esa_auth_icid_sessions")
-PURGE = fragment("esa_auth_icid_sessions_purge")
+def fill() -> Dict[str, str]:
+    return fragment("esa_auth_icid_sessions")
+
+
+def purge() -> Dict[str, str]:
+    return fragment("esa_auth_icid_sessions_purge")
 
 
 # 1. The session lookup runs on indexers.
@@ -68,24 +72,24 @@ def test_minimum_splunk_and_python_versions_are_declared_everywhere() -> None:
 # 3. case_sensitive_match = false on a KV store lookup lowers only the event's value.
 def test_the_collection_stores_the_appliance_in_lower_case() -> None:
     assert conf("transforms")["esa_auth_icid_sessions"]["case_sensitive_match"] == "false"
-    assigned = dict(re.findall(r"(\w+)=([^,]+?)(?:,\s|$)", next(c for c in commands(FILL["search"])
+    assigned = dict(re.findall(r"(\w+)=([^,]+?)(?:,\s|$)", next(c for c in commands(fill()["search"])
                                                                  if c.startswith("eval appliance="))[5:]))  # fmt: skip
     assert assigned["appliance"] == "lower(host)"
 
 
 # 4. The fill search only adds rows; the purge is separate, and both are bounded.
 def test_the_fill_search_never_reads_the_collection_back() -> None:
-    steps = commands(FILL["search"])
+    steps = commands(fill()["search"])
     assert not any("inputlookup" in step or step.startswith(("append", "join")) for step in steps)
     # Rows are added or updated by _key: nothing the search did not read is deleted.
     assert steps[-1] == "outputlookup append=true key_field=_key esa_auth_icid_sessions"
     # Bounded by its time window: 30 minutes every 10 minutes (overlapping, so late lines are completed).
-    assert FILL["dispatch.earliest_time"] == "-30m@m"
-    assert FILL["cron_schedule"].startswith("3-59/10 ")
+    assert fill()["dispatch.earliest_time"] == "-30m@m"
+    assert fill()["cron_schedule"].startswith("3-59/10 ")
 
 
 def test_the_purge_is_a_main_search_that_never_writes_an_incomplete_read() -> None:
-    steps = commands(PURGE["search"])
+    steps = commands(purge()["search"])
     assert steps[0] == "| inputlookup esa_auth_icid_sessions"
     assert not any(step.startswith(("append", "join")) or "[" in step for step in steps)  # no subsearch cap
     # A read as long as [kvstore] max_rows_per_query may be cut: then nothing is written.
@@ -93,7 +97,7 @@ def test_the_purge_is_a_main_search_that_never_writes_an_incomplete_read() -> No
     assert any("`esa_auth_icid_sessions_retention`" in step for step in steps)
     assert steps[-1] == "outputlookup append=false override_if_empty=false esa_auth_icid_sessions"
     # Once a day, at a minute the fill search (3, 13, ... 53) never runs.
-    minute, hour = PURGE["cron_schedule"].split()[:2]
+    minute, hour = purge()["cron_schedule"].split()[:2]
     assert hour.isdigit()
     assert int(minute) % 10 != 3
     macros = conf("macros")
@@ -104,7 +108,7 @@ def test_the_purge_is_a_main_search_that_never_writes_an_incomplete_read() -> No
 # 5. Ties: an open line and its AUTH line in the same second.
 def _fill_step(line: str) -> int:
     """The fill search's esa_auth_step of a line: its rex patterns and its case() (read from the search)."""
-    text = FILL["search"]
+    text = fill()["search"]
     groups = {}
     for pattern in re.findall(r'\| rex field=_raw "((?:[^"\\]|\\.)*)"', text):
         found = re.search(re.sub(r"\(\?<(?![=!])", "(?P<", pattern.replace('\\"', '"')), line)
@@ -119,7 +123,7 @@ def _fill_step(line: str) -> int:
 
 
 def test_an_open_line_sorts_before_its_auth_line_in_the_same_second() -> None:
-    sort = next(c for c in commands(FILL["search"]) if c.startswith("sort "))
+    sort = next(c for c in commands(fill()["search"]) if c.startswith("sort "))
     assert sort == "sort 0 _time esa_auth_step"
     prefix = "Mon Jan 06 10:00:00 2025 Info: "
     opened = _fill_step(prefix + "New SMTP ICID 7 interface Main (192.0.2.1) address 203.0.113.7 reverse dns host "
