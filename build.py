@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import glob
 import gzip
 import hashlib
 import io
@@ -42,6 +43,12 @@ ROOT = os.path.dirname(os.path.abspath(__file__))
 APP_ID = "TA-cisco-esa-auth"
 VENV = os.path.join(ROOT, ".venv")
 VENV_TOOLS = os.path.join(ROOT, ".venv-tools")
+VENV_PSA = os.path.join(ROOT, ".venv-psa")
+#: Where --setup records the Python interpreters Splunk ships (the installed-app tests run the packaged scripts
+#: on each, with -I): {"3.9": "/path/to/python3.9", "3.13": null}.
+PYTHONS_RECORD = os.path.join(ROOT, ".splunk-pythons.json")
+#: Splunk ships Python 3.9 (Splunk 9.3 and later) and 3.13 (Splunk 10).
+SPLUNK_PYTHONS = ("3.9", "3.13")
 BUILD = os.path.join(ROOT, "build")
 DIST = os.path.join(ROOT, "dist")
 SAMPLES = os.path.join(ROOT, "samples")
@@ -149,14 +156,65 @@ def _ensure_venv(venv: str, inputs: Sequence[str], install: Sequence[str]) -> No
         handle.write(want + "\n")
 
 
+def _pyenv_root() -> Optional[str]:
+    """pyenv's root: $PYENV_ROOT, else what ``pyenv root`` says when pyenv is on PATH."""
+    if os.environ.get("PYENV_ROOT"):
+        return os.environ["PYENV_ROOT"]
+    pyenv = shutil.which("pyenv")
+    if pyenv is None:
+        return None
+    result = subprocess.run([pyenv, "root"], capture_output=True, text=True, check=False)
+    return result.stdout.strip() or None if result.returncode == 0 else None
+
+
+def find_python(version: str) -> Tuple[Optional[str], str]:
+    """An interpreter of this version (never a pyenv shim), or None; and where it was looked for.
+
+    Order: $ESA_AUTH_PYTHON39 / $ESA_AUTH_PYTHON313, the record of ``--setup``, pyenv's versions, PATH.
+    """
+    env_name = f"ESA_AUTH_PYTHON{version.replace('.', '')}"
+    candidates = [os.environ.get(env_name)]
+    try:
+        with open(PYTHONS_RECORD, encoding="utf-8") as handle:
+            candidates.append(json.load(handle).get(version))
+    except (OSError, ValueError, AttributeError):
+        pass
+    root = _pyenv_root()
+    if root:
+        candidates += sorted(glob.glob(os.path.join(root, "versions", f"{version}.*", "bin", f"python{version}")))
+    candidates.append(shutil.which(f"python{version}"))
+    for candidate in candidates:
+        # pyenv's shims need pyenv's environment, which a splunkd-like run (-I, no PATH) does not have.
+        if candidate and os.access(candidate, os.X_OK) and f"{os.sep}shims{os.sep}" not in candidate:
+            return candidate, candidate
+    looked = f"${env_name}, {os.path.basename(PYTHONS_RECORD)}, " + (f"{root}/versions/{version}.*, " if root else "")
+    return None, looked + f"python{version} on PATH"
+
+
+def record_pythons() -> Dict[str, Optional[str]]:
+    """Find Splunk's Python versions and record them for the tests (PYTHONS_RECORD)."""
+    found = {version: find_python(version)[0] for version in SPLUNK_PYTHONS}
+    with open(PYTHONS_RECORD, "w", encoding="utf-8") as handle:
+        json.dump(found, handle, indent=2, sort_keys=True)
+        handle.write("\n")
+    for version, path in found.items():
+        say(f"Python {version}: {path}" if path else
+            f"warning: Python {version} not found: the installed-app tests that run it are skipped (set "
+            f"ESA_AUTH_PYTHON{version.replace('.', '')}, or `pyenv install {version}`)")  # fmt: skip
+    return found
+
+
 def setup() -> None:
-    """Create .venv (tests, library, build) and .venv-tools (AppInspect, which pins old libraries)."""
+    """Create .venv (tests, library, build), .venv-tools (AppInspect, which pins old libraries) and .venv-psa
+    (pytest-splunk-addon, with pins of its own); record Splunk's Python interpreters."""
     if sys.version_info < (3, 10):
         # The app runs on 3.9, but the tools that test it (pySigma, its backends) need 3.10.
         found = ".".join(map(str, sys.version_info[:3]))
         raise BuildError(EXIT_SETUP, f"--setup needs Python 3.10 or newer (found {found}): run it with python3.11")
     _ensure_venv(VENV, ["pyproject.toml"], ["-e", ".[dev]"])
     _ensure_venv(VENV_TOOLS, ["requirements/tools.txt"], ["-r", "requirements/tools.txt"])
+    _ensure_venv(VENV_PSA, ["requirements/psa.txt"], ["-r", "requirements/psa.txt"])
+    record_pythons()
 
 
 def _in_venv() -> bool:
@@ -593,6 +651,11 @@ def _check_sample(
             problems.append(f"{where}: expected field {name}={value!r} is absent")
         elif _field_text(event[name]) != value:
             problems.append(f"{where}: field {name} is {_field_text(event[name])!r}, expected {value!r}")
+    for models_element in element.findall("cim/models"):
+        # pytest-splunk-addon's sample_generation/schema.xsd: <models> holds one <model> or more (an event of no
+        # data model has no <models> element); its own run stops with an INTERNALERROR on an empty one.
+        if not models_element.findall("model"):
+            problems.append(f"{where}: <models> has no <model> (leave the element out for no data model)")
     models = {m.text.replace(" ", "_").replace(":", "_") for m in element.findall("cim/models/model") if m.text}
     counts["models"] += len(models)
     if sourcetype != SAMPLE_SOURCETYPE:

@@ -45,9 +45,34 @@ SAVEDSEARCHES = ROOT / "default" / "savedsearches.conf"
 MACROS = ROOT / "default" / "macros.conf"
 BUNDLE = ROOT / "package" / "esa_auth" / "detect" / "rules" / "esa_auth_rules.yml"
 
-#: Where the normalized events are; users redefine it to add their index.
+#: Where the authentication events are, on both data paths: the modular input's cisco:esa:auth events, and
+#: the ESA logs indexed with the official add-on or SC4S, through the eventtype of the search-time knowledge
+#: (esa_auth_raw: authentication attempts, the same activity/action/app/direction/user/src/dest fields).
 BASE_MACRO = "esa_auth_events"
-BASE_DEFINITION = 'sourcetype="cisco:esa:auth"'
+BASE_DEFINITION = '((`esa_auth_index` sourcetype="cisco:esa:auth") OR (`esa_auth_raw_index` eventtype="esa_auth_raw"))'
+#: The index macros, one per data path: the first thing an admin sets (README). The default, every index the
+#: role may search, finds the events wherever they are (the default-searched indexes of a role often leave
+#: custom indexes out, and an empty result would look like a quiet network); naming the index saves work.
+INDEX_MACROS = (
+    ("esa_auth_index", "index=*", "Indexes of the cisco:esa:auth events written by the modular input; set it to "
+     "your index, e.g. index=email."),
+    ("esa_auth_raw_index", "index=*", "Indexes of the ESA logs indexed with the official Splunk Add-on for Cisco "
+     "ESA or SC4S (cisco:esa:textmail, cisco:esa:authentication, cisco:esa:http); set it to your index."),
+)  # fmt: skip
+#: Other fixed macros of the shipped searches (the ICID session lookup's fill and purge searches).
+FIXED_MACROS = (
+    ("esa_auth_textmail", '`esa_auth_raw_index` sourcetype="cisco:esa:textmail"',
+     "The ESA mail logs the ICID session searches read (built on esa_auth_raw_index)."),
+    ("esa_auth_icid_sessions_retention", '"-2d@h"',
+     "How long the ICID session collection keeps a session (relative_time modifier). Every row is replicated to "
+     "the indexers in the knowledge bundle: longer costs bundle size."),
+    ("esa_auth_icid_sessions_max_rows", "50000",
+     "limits.conf [kvstore] max_rows_per_query of the search head: the purge writes nothing when a read reaches it."),
+)  # fmt: skip
+#: Enterprise Security risk score of an alert by the rule's Sigma level, unless the rule sets ``risk_score``.
+RISK_SCORES = {"informational": 10, "low": 25, "medium": 50, "high": 75, "critical": 100}
+#: Group-by fields that are risk objects, and their ES risk object type.
+RISK_OBJECTS = {"user": "user", "src": "system", "dest": "system"}
 #: Searches end this far behind the clock, so that late events are indexed before they are judged.
 LAG = 300
 #: Searches over windows up to an hour run every 10 minutes; longer ones hourly.
@@ -314,8 +339,32 @@ def search_for(rule: SigmaCorrelationRule, docs: Dict[str, Dict[str, Any]]) -> T
     }
     if not group:
         del settings["alert.suppress.fields"]
+    settings.update(risk_settings(rule, docs, group, title))
     macros = [Macro(f"{stem}_filter", "search *", f"Tuning hook of '{title}': add exclusions here.")]
     return Search(f"ESA Auth - {label} - Rule", settings), macros
+
+
+def risk_settings(
+    rule: SigmaCorrelationRule, docs: Dict[str, Dict[str, Any]], group: Sequence[str], title: str
+) -> Dict[str, str]:
+    """Risk-based alerting keys (ES 7/8 ``action.risk``): one risk object per group-by field that names one.
+
+    The score is the rule's ``risk_score`` when it sets one, else its level's (RISK_SCORES).
+    """
+    objects = [f for f in group if f in RISK_OBJECTS]
+    if not objects:
+        raise GenerationError(f"{title}: no group-by field is a risk object ({', '.join(RISK_OBJECTS)})")
+    level = rule.level.name.lower() if rule.level else "medium"
+    score = int(docs[str(rule.id)].get("risk_score", RISK_SCORES[level]))
+    risk = [{"risk_object_field": f, "risk_object_type": RISK_OBJECTS[f], "risk_score": score} for f in objects]
+    message = re.sub(r"^Cisco ESA ", "", title) + " (" + " ".join(f"{f}=${f}$" for f in group) + ")"
+    return {
+        "action.risk": "1",
+        "action.risk.param._risk": json.dumps(risk),
+        "action.risk.param._risk_message": message,
+        "action.risk.param._risk_score": "0",
+        "action.risk.param.verbose": "0",
+    }
 
 
 def threshold_macros(collection: SigmaCollection) -> List[Macro]:
@@ -411,7 +460,13 @@ def generate() -> Dict[Path, str]:
     collection, docs = load()
     searches: List[Search] = []
     macros = [
-        Macro(BASE_MACRO, BASE_DEFINITION, "Where the normalized ESA authentication events are; add your index here.")
+        Macro(
+            BASE_MACRO,
+            BASE_DEFINITION,
+            "The ESA authentication events of both data paths (set the index macros "
+            "esa_auth_index and esa_auth_raw_index, not this one).",
+        ),
+        *(Macro(name, definition, description) for name, definition, description in INDEX_MACROS + FIXED_MACROS),
     ]
     for rule in top_level(collection):
         search, extra = search_for(rule, docs)

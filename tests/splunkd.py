@@ -8,11 +8,9 @@ for a run). These helpers do the same with an isolated interpreter (``python -I`
 
 from __future__ import annotations
 
-import glob
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 import tarfile
@@ -26,31 +24,41 @@ ROOT = Path(__file__).resolve().parent.parent
 APP_ID = "TA-cisco-esa-auth"
 STANZA = "esa_auth://esa1"
 
-#: Splunk ships Python 3.9 (Splunk 9.x) and 3.13 (Splunk 10.x).
-SPLUNK_PYTHONS = ("3.9", "3.13")
 
-
-def find_python(version: str) -> Tuple[Optional[str], str]:
-    """An interpreter of this version, or None and where it was looked for."""
-    env = os.environ.get(f"ESA_AUTH_PYTHON{version.replace('.', '')}")
-    candidates = [env] if env else []
-    pyenv_root = os.environ.get("PYENV_ROOT", os.path.expanduser("~/.pyenv"))
-    candidates += sorted(glob.glob(os.path.join(pyenv_root, "versions", f"{version}.*", "bin", f"python{version}")))
-    candidates.append(shutil.which(f"python{version}"))
-    for candidate in candidates:
-        # pyenv's shims need pyenv's environment, which a splunkd-like run does not have.
-        if candidate and os.access(candidate, os.X_OK) and f"{os.sep}shims{os.sep}" not in candidate:
-            return candidate, candidate
-    return None, f"python{version} on PATH or under {pyenv_root}/versions/{version}.*"
-
-
-def build_spl(out_dir: Path) -> Path:
-    """Build the app into ``out_dir`` with build.py's own functions (no AppInspect) and return the .spl."""
+def _build() -> Any:
     sys.path.insert(0, str(ROOT))
     try:
         import build
     finally:
         sys.path.remove(str(ROOT))
+    return build
+
+
+#: Splunk ships Python 3.9 (Splunk 9.3 and later) and 3.13 (Splunk 10.x).
+SPLUNK_PYTHONS: Tuple[str, ...] = _build().SPLUNK_PYTHONS
+
+
+def find_python(version: str) -> Tuple[Optional[str], str]:
+    """An interpreter of this version, or None and where it was looked for (build.find_python)."""
+    return _build().find_python(version)  # type: ignore[no-any-return]
+
+
+def splunk_python(version: str) -> str:
+    """Splunk's Python of this version, or a skip that says where it was looked for (a failure in CI)."""
+    import pytest
+
+    found, looked = find_python(version)
+    if found is None:
+        message = f"Splunk's Python {version} not found (looked for {looked}); `python3 build.py --setup` records it"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return found
+
+
+def build_spl(out_dir: Path) -> Path:
+    """Build the app into ``out_dir`` with build.py's own functions (no AppInspect) and return the .spl."""
+    build = _build()
     app_dir = build.assemble(str(out_dir / "app"))
     return Path(build.package(app_dir, str(out_dir / "dist")))
 

@@ -233,7 +233,7 @@ def test_spec_scheme_and_inputs_conf_agree() -> None:
         assert (bullets[-1] == "Required.") == scheme[name].required_on_create, name
     defaults = build.read_conf(str(ROOT / "default" / "inputs.conf"))["esa_auth"]
     assert set(defaults) - SPLUNK_INPUT_SETTINGS <= set(scheme)
-    assert defaults["python.version"] == "python3"
+    assert defaults["python.version"] == "python3.9"
     assert "3.13" in defaults["python.required"]
     for name, value in defaults.items():
         if name in spec:
@@ -305,6 +305,8 @@ def _tampered(tmp_path: Path, old: str, new: str) -> Path:
             '<field name="privileged" value="false"/>',
             "field privileged is 'true'",
         ),
+        # pytest-splunk-addon's schema wants one <model> or more in <models> (#14: its run stopped on these).
+        ("<models>\n        <model>Authentication</model>\n      </models>", "<models/>", "<models> has no <model>"),
     ],
 )
 def test_sample_validation_can_fail(built: Tuple[Path, Path], tmp_path: Path, old: str, new: str, words: str) -> None:

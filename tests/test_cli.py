@@ -15,6 +15,7 @@ from esa_auth import Settings
 from esa_auth.durations import parse_duration
 from esa_auth.errors import ConfigError
 from esa_auth.events import json_text
+from splunkd import SPLUNK_PYTHONS, splunk_python
 
 Validate = Callable[[Iterable[Dict[str, Any]]], None]
 SCRIPT = Path(sys.executable).with_name("esa-auth")
@@ -268,16 +269,10 @@ def test_parse_duration_rejects(text: str) -> None:
         parse_duration(text)
 
 
-@pytest.mark.parametrize(
-    ("version", "default"),
-    [("3.9", "/root/.pyenv/versions/3.9.18/bin/python3.9"), ("3.13", "/root/.pyenv/versions/3.13.0/bin/python3.13")],
-)
-def test_runs_under_splunk_pythons(version: str, default: str) -> None:
+@pytest.mark.parametrize("version", SPLUNK_PYTHONS)
+def test_runs_under_splunk_pythons(version: str) -> None:
     """Splunk ships Python 3.9 and 3.13: the library and the tool must run there, on the standard library only."""
-    # The pyenv shim on PATH may point at no such version: take the interpreter itself, or $PYTHON39 / $PYTHON313.
-    python = os.environ.get("PYTHON" + version.replace(".", ""), default)
-    if not Path(python).exists():
-        pytest.skip(f"python{version} not found at {python}")
+    python = splunk_python(version)
     package = Path(__file__).resolve().parents[1] / "package"
     result = subprocess.run(
         [python, "-I", "-c", f"import sys; sys.path.insert(0, {str(package)!r}); "

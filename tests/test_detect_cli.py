@@ -16,6 +16,7 @@ from typing import Any, Dict, List, Tuple
 
 import pytest
 from esa_auth.cli import main
+from splunkd import splunk_python
 
 CASES_DIR = Path(__file__).resolve().parent / "detections"
 CASES = sorted(CASES_DIR.glob("*.log"))
@@ -298,20 +299,16 @@ def test_golden_cases_have_no_orphans() -> None:
         assert source.is_file(), f"{expected.name} has no {source.name}"
 
 
-PYTHON39 = Path("/root/.pyenv/versions/3.9.18/bin/python3.9")
-
-
 def test_detect_without_pysigma_is_a_one_line_error_on_python39(tmp_path: Path) -> None:
     """Splunk's Python 3.9 has no pySigma (it needs 3.10): normalize works, detect says what is missing."""
-    if not PYTHON39.is_file():
-        pytest.skip(f"python3.9 not found at {PYTHON39}")
+    python39 = splunk_python("3.9")
     (tmp_path / "mail.log").write_text(BRUTE_FORCE, encoding="utf-8")
     package = Path(__file__).resolve().parents[1] / "package"
     code = (
         f"import sys; sys.path.insert(0, {str(package)!r}); from esa_auth.cli import main; sys.exit(main(sys.argv[1:]))"
     )
     detect = subprocess.run(
-        [str(PYTHON39), "-S", "-c", code, "detect", "--tz", "UTC", "mail.log"],
+        [python39, "-S", "-c", code, "detect", "--tz", "UTC", "mail.log"],
         cwd=tmp_path,
         capture_output=True,
         text=True,

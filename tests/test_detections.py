@@ -164,7 +164,10 @@ def test_thresholds_are_macros_equal_to_the_sigma_conditions(
     for rule in counted:
         assert macros[f"{rule.name}_threshold"] == str(int(rule.condition.count)), rule.name
         assert f"`{rule.name}_threshold`" in text, rule.name
-    assert macros["esa_auth_events"] == 'sourcetype="cisco:esa:auth"'
+    # Both data paths, each through its own index macro (#14: detections read only cisco:esa:auth before).
+    assert macros["esa_auth_events"] == (
+        '((`esa_auth_index` sourcetype="cisco:esa:auth") OR (`esa_auth_raw_index` eventtype="esa_auth_raw"))'
+    )
     for stanza in searches.values():
         assert re.search(r"\| `(\w+_filter)`$", stanza["search"].strip())
         assert macros[re.search(r"`(\w+_filter)`", stanza["search"]).group(1)] == "search *"  # type: ignore[union-attr]
@@ -282,14 +285,62 @@ def test_scenario_alerts(scenario: Any, engine: Engine) -> None:
         assert alert.window_start <= alert.window_end
 
 
-def _model_events(events: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
+#: Fields the search-time path (cisco:esa:textmail ... with the add-on's extractions) does not give an event.
+MODINPUT_ONLY = ("cleartext", "default_account", "privileged", "time")
+
+
+def _model_events(events: List[Dict[str, Any]], path: str = "modinput") -> List[Dict[str, Any]]:
+    """Events as a search finds them: from the modular input (cisco:esa:auth), or from the raw sourcetypes."""
     out = []
     for event in events:
         if "time" not in event:
             continue
         when = datetime.strptime(event["time"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
-        out.append(dict(event, _time=when.timestamp(), sourcetype="cisco:esa:auth"))
+        if path == "modinput":
+            out.append(dict(event, _time=when.timestamp(), index="email", sourcetype="cisco:esa:auth"))
+        elif event.get("activity") != "logoff":  # eventtype esa_auth_raw: authentication attempts only
+            raw = {k: v for k, v in event.items() if k not in MODINPUT_ONLY}
+            out.append(dict(raw, _time=when.timestamp(), index="mail", sourcetype="cisco:esa:textmail",
+                            eventtype="esa_auth_raw"))  # fmt: skip
     return out
+
+
+#: Rules that need a field only cisco:esa:auth events carry (docs: detections/README.md).
+MODINPUT_ONLY_RULES = ("cleartext SMTP AUTH", "built-in admin account used from a new source")
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=[s.name for s in SCENARIOS])
+def test_the_searches_judge_search_time_events_as_modular_input_ones(
+    scenario: Any, searches: Dict[str, Dict[str, str]], macros: Dict[str, str]
+) -> None:
+    """The detections read both data paths: the same attack indexed raw gives the same alerts (#14)."""
+    events = normalize(scenario.log())
+    modinput, raw = _model_events(events), _model_events(events, path="raw")
+    start = min(r["_time"] for r in modinput) - 40 * 86400
+    model = spl_model.SplModel(macros, info_min_time=start, info_max_time=max(r["_time"] for r in modinput) + 1)
+    for name, stanza in searches.items():
+        if any(label in name for label in MODINPUT_ONLY_RULES):
+            continue
+        assert model.run(stanza["search"], raw) == model.run(stanza["search"], modinput), name
+    # Events of neither path (another sourcetype, or a logoff) are not read.
+    other = [dict(r, sourcetype="cisco:esa:bounce") for r in modinput]
+    assert all(model.run(s["search"], other) == [] for s in searches.values())
+
+
+def test_every_correlation_search_carries_risk_keys(searches: Dict[str, Dict[str, str]], rules: Dict[str, Any]) -> None:
+    """Risk-based alerting beside the notable: risk objects user/src (dest for the smart-host rule), one score."""
+    by_title = {r.title: r for r in rules.values()}
+    for name, stanza in searches.items():
+        rule = by_title[stanza["action.correlationsearch.label"]]
+        assert stanza["action.risk"] == "1", name
+        risk = json.loads(stanza["action.risk.param._risk"])
+        fields = [r["risk_object_field"] for r in risk]
+        assert fields == [f for f in rule.group_by if f in ("user", "src", "dest")], name
+        assert {r["risk_object_type"] for r in risk} <= {"user", "system"}
+        assert all(r["risk_object_type"] == ("user" if r["risk_object_field"] == "user" else "system") for r in risk)
+        assert len({r["risk_score"] for r in risk}) == 1, name
+        assert 0 < risk[0]["risk_score"] <= 100, name
+        assert all(f"${f}$" in stanza["action.risk.param._risk_message"] for f in rule.group_by), name
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=[s.name for s in SCENARIOS])

@@ -15,7 +15,6 @@ import json
 import os
 import re
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -27,15 +26,12 @@ from esa_auth import Normalizer, Settings, Stream
 from esa_auth.render import RENDERERS, SOURCETYPES, render
 from esa_auth.splunk.search import EsaAuthCommand, flatten
 from ksconf.conf.parser import PARSECONF_STRICT_NC, parse_conf
+from splunkd import SPLUNK_PYTHONS, splunk_python
 from splunklib.searchcommands import EventingCommand, Option
 from splunklib.searchcommands.search_command import SearchCommand
 
 ROOT = Path(__file__).resolve().parent.parent
 MAIL = ROOT / "samples" / "logs" / "mail.current"
-PYTHONS = {
-    "3.9": Path("/root/.pyenv/versions/3.9.18/bin/python3.9"),
-    "3.13": Path("/root/.pyenv/versions/3.13.0/bin/python3.13"),
-}
 HOST = "esa01.example.com"
 _NATIVE_TIME = re.compile(r"^(\w{3} \w{3} [ \d]\d \d{2}:\d{2}:\d{2} \d{4}) ")
 
@@ -275,8 +271,8 @@ def test_documentation_is_in_step() -> None:
         assert name in bnf["description"], name
     assert bnf["example1"].count("| esaauth") == 1
     commands = parse_conf(str(ROOT / "default" / "commands.conf"), profile=PARSECONF_STRICT_NC)["esaauth"]
-    assert commands == {"chunked": "true", "filename": "esaauth.py", "python.required": "3.13",
-                        "python.version": "python3"}  # fmt: skip
+    assert commands == {"chunked": "true", "filename": "esaauth.py", "python.required": "3.9, 3.13",
+                        "python.version": "python3.9"}  # fmt: skip
     assert (ROOT / "bin" / commands["filename"]).is_file()
 
 
@@ -321,11 +317,9 @@ def run_packaged(python: Path, tree: Path, args: List[str], batches: List[List[R
     return proc.returncode, parse(proc.stdout), proc.stderr.decode("utf-8", "replace")
 
 
-@pytest.mark.parametrize("version", sorted(PYTHONS))
+@pytest.mark.parametrize("version", SPLUNK_PYTHONS)
 def test_packaged_command_runs_under_splunk_pythons(app_tree: Path, tmp_path: Path, version: str) -> None:
-    python = PYTHONS[version]
-    if not python.exists():
-        pytest.skip(f"python{version} not found at {python}")
+    python = Path(splunk_python(version))
     assert (app_tree / "bin" / "lib" / "splunklib").is_dir()
     text = MAIL.read_text(encoding="utf-8")
     records = records_of(text, offset=-21600)
@@ -347,7 +341,7 @@ def test_packaged_command_runs_under_splunk_pythons(app_tree: Path, tmp_path: Pa
 
 
 def test_packaged_script_imports_only_what_the_app_ships(app_tree: Path, tmp_path: Path) -> None:
-    python = PYTHONS["3.13"] if PYTHONS["3.13"].exists() else Path(sys.executable)
+    python = splunk_python("3.13")  # the newest Python Splunk runs: the one python.required chooses
     probe = (
         "import runpy, sys; sys.argv = ['esaauth.py']; "
         f"sys.stdin = open({os.devnull!r}); "

@@ -23,13 +23,13 @@ from splunkd import (
     SPLUNK_PYTHONS,
     STANZA,
     build_spl,
-    find_python,
     input_xml,
     install,
     mail_file,
     parse_partial_stream,
     parse_stream,
     run_script,
+    splunk_python,
     splunkd_env,
     validation_xml,
 )
@@ -46,10 +46,7 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Tuple[Path, Path]:
 
 @pytest.fixture(params=SPLUNK_PYTHONS, ids=lambda v: f"python{v}")
 def python(request: pytest.FixtureRequest) -> str:
-    found, looked = find_python(request.param)
-    if found is None:
-        pytest.skip(f"Splunk's Python {request.param} not found (looked for {looked})")
-    return found
+    return splunk_python(request.param)
 
 
 @pytest.fixture

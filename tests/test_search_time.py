@@ -12,6 +12,7 @@ kind (index-time, EVAL of a field it computes) appears in our sourcetype stanzas
 
 from __future__ import annotations
 
+import csv
 import re
 import xml.etree.ElementTree as ET
 from functools import cache
@@ -45,8 +46,9 @@ OFFICIAL = {
     "eval_fields": ["action", "app", "dest", "src", "user", "src_user", "recipient", "vendor", "product",
                     "vendor_product", "dvc", "status", "signature_extra"],
 }  # fmt: skip
-#: The only EVALs we define: texts with spaces, which FORMAT literals cannot carry.
-OUR_EVALS = {"reason", "signature"}
+#: Static texts (signature, fixed reasons) come from this lookup, keyed on esa_auth_signature_id, OUTPUTNEW:
+#: no EVAL-<field> of ours, whose setting name another app's EVAL of the same field would share (#14).
+SIGNATURES = ROOT / "lookups" / "esa_auth_signatures.csv"
 #: Settings that belong to the official add-on's sourcetype definition (parsing, time, index-time):
 #: none of them may appear in our stanzas, or we would change how their data is indexed or read.
 INDEX_TIME = re.compile(
@@ -111,33 +113,31 @@ def extract(sourcetype: str, raw: str, host: Optional[str] = None) -> Dict[str, 
     return fields
 
 
-def case_pairs(expression: str) -> Dict[str, str]:
-    """The ``esa_auth_signature_id=="X", "text"`` pairs of an EVAL case() whose value is a plain text."""
-    return dict(re.findall(r'esa_auth_signature_id=="([^"]+)", "([^"]*)"(?=\s*[,)])', expression))
+@cache
+def signature_rows() -> Dict[str, Dict[str, str]]:
+    """lookups/esa_auth_signatures.csv by esa_auth_signature_id."""
+    with SIGNATURES.open(encoding="utf-8", newline="") as handle:
+        return {row["esa_auth_signature_id"]: row for row in csv.DictReader(handle)}
 
 
-def evaluated(sourcetype: str, fields: Dict[str, str]) -> Dict[str, str]:
-    """The fields after our two EVALs (signature from its case(); reason as documented in props.conf)."""
+def lookups(sourcetype: str, fields: Dict[str, str]) -> Dict[str, str]:
+    """The fields after our automatic lookups of static texts: LOOKUP-esa_auth_signatures, OUTPUTNEW.
+
+    An empty cell of the CSV gives no value; OUTPUTNEW fills only absent fields.
+    """
     out = dict(fields)
-    sid = fields.get("esa_auth_signature_id")
-    if sid is None:
+    value = conf("props")[sourcetype]["LOOKUP-esa_auth_signatures"]
+    match = re.fullmatch(r"esa_auth_signatures esa_auth_signature_id OUTPUTNEW (.+)", value)
+    assert match, value
+    row = signature_rows().get(fields.get("esa_auth_signature_id", ""))
+    if row is None:
         return out
-    stanza = conf("props")[sourcetype]
-    out["signature"] = case_pairs(stanza["EVAL-signature"])[sid]
-    fixed = case_pairs(stanza["EVAL-reason"])
-    if sid in fixed:
-        out["reason"] = fixed[sid]
-    elif sid in ("ESA-T4", "ESA-T5"):
-        detail = fields.get("esa_auth_detail")
-        out["reason"] = f"could not reach forwarding server {fields['esa_auth_server']}" + (
-            f": {detail}" if detail else ""
-        )
-    elif sid == "ESA-T11" and "reason" not in out and "esa_auth_detail" in fields:
-        out["reason"] = fields["esa_auth_detail"]
+    for name in match.group(1).split():
+        if row[name] and name not in out:
+            out[name] = row[name]
     return out
 
 
-# --- the corpus: example lines of every template, the sample logs, the requirement samples -------
 def sourcetype_of(signature_id: str) -> str:
     name = signature_id[len("ESA-") :]
     if name.startswith("T"):
@@ -180,10 +180,15 @@ def params(cases: List[Tuple[str, Dict[str, Any]]]) -> List[Any]:
 
 
 def expected(event: Dict[str, Any]) -> Dict[str, str]:
-    """The fields of a library event a regex (plus the aliases and the two EVALs) must give."""
+    """The fields of a library event a regex (plus the aliases and the static-text lookup) must give."""
     out = {k: _text(event[k]) for k in KNOWABLE if k in event}
     for name in SESSION_FIELDS.get(event.get("direction", ""), ()):
         out.pop(name, None)
+    if event.get("signature_id") == "ESA-T5":
+        # Search time keeps the line's words (FORMAT cannot write the library's "S: R" without an EVAL).
+        found = re.search(r"(could +not +reach +forwarding +server +.+?)\s*\.?\s*$", event["raw"])
+        assert found
+        out["reason"] = found.group(1)
     return out
 
 
@@ -196,7 +201,7 @@ def _text(value: Any) -> str:
 @pytest.mark.parametrize(("case", "event"), params(CORPUS))
 def test_extractions_give_what_the_library_gives(case: str, event: Dict[str, Any]) -> None:
     sourcetype = sourcetype_of(event["signature_id"])
-    got = evaluated(sourcetype, extract(sourcetype, event["raw"], host=event.get("dvc")))
+    got = lookups(sourcetype, extract(sourcetype, event["raw"], host=event.get("dvc")))
     want = expected(event)
     session_only = set(SESSION_FIELDS.get(event.get("direction", ""), ()))
     got_knowable = {k: v for k, v in got.items() if k in KNOWABLE and k not in session_only}
@@ -246,32 +251,31 @@ def test_every_template_has_exactly_one_transform_in_the_right_sourcetypes() -> 
         assert used == wanted, f"{name} is used by {sorted(used)}"
 
 
-def test_signature_texts_are_the_library_ones() -> None:
-    signatures = {p.signature_id: p.signature for p in P.PATTERNS if p.role == P.AUTH}
+def test_static_texts_are_the_library_ones() -> None:
+    """lookups/esa_auth_signatures.csv: every template's signature and fixed reason, as the library has them."""
+    library_rows = {p.signature_id: (p.signature, p.reason) for p in P.PATTERNS if p.role == P.AUTH}
+    assert {sid: (r["signature"], r["reason"]) for sid, r in signature_rows().items()} == library_rows
+    lookup = conf("transforms")["esa_auth_signatures"]
+    assert lookup["filename"] == SIGNATURES.name
+    assert lookup["case_sensitive_match"] == "true"
+
+
+def test_static_texts_leave_other_events_alone() -> None:
+    # No EVAL of ours (an EVAL replaces its field on every event of the sourcetype, and shares its setting name
+    # with any other app's EVAL of that field); every lookup of ours only fills absent fields (OUTPUTNEW).
     for sourcetype in RAW_SOURCETYPES:
-        pairs = case_pairs(conf("props")[sourcetype]["EVAL-signature"])
-        ids = {
-            sid for sid in signatures if sid in {f"ESA-{n[len('esa_auth_') :]}" for n in report_transforms(sourcetype)}
-        }
-        assert pairs == {sid: signatures[sid] for sid in ids}, sourcetype
-
-
-def test_fixed_reasons_are_the_library_ones() -> None:
-    reasons = {p.signature_id: p.reason for p in P.PATTERNS if p.role == P.AUTH and p.reason}
-    found: Dict[str, str] = {}
-    for sourcetype in RAW_SOURCETYPES:
-        found.update(case_pairs(conf("props")[sourcetype]["EVAL-reason"]))
-    assert found == reasons
-
-
-def test_evals_leave_other_events_alone() -> None:
-    # An EVAL replaces its field on every event of the sourcetype: ours give the field back unchanged
-    # unless one of our templates matched the line.
-    for sourcetype in RAW_SOURCETYPES:
-        for key, value in conf("props")[sourcetype].items():
-            if key.startswith("EVAL-"):
-                field = key[len("EVAL-") :]
-                assert value.startswith(f"if(isnull(esa_auth_signature_id), {field}, "), f"{sourcetype} {key}"
+        stanza = conf("props")[sourcetype]
+        assert not [key for key in stanza if key.startswith("EVAL-")], sourcetype
+        for key, value in stanza.items():
+            if key.startswith("LOOKUP-"):
+                assert " OUTPUTNEW " in value, f"{sourcetype} {key}"
+                assert " OUTPUT " not in value, f"{sourcetype} {key}"
+    # The key only our transforms set: an event of the official add-on alone gets nothing.
+    assert lookups(TEXTMAIL, {"signature": "theirs", "action": "delivered"}) == {
+        "signature": "theirs",
+        "action": "delivered",
+    }
+    assert lookups(TEXTMAIL, {"esa_auth_signature_id": "ESA-T3", "reason": "theirs"})["reason"] == "theirs"
 
 
 # --- coexistence with the official add-on ------------------------------------------------------------
@@ -284,12 +288,8 @@ def our_stanza_keys() -> Iterator[Tuple[str, str]]:
 def test_every_class_name_carries_our_prefix() -> None:
     for sourcetype, key in our_stanza_keys():
         kind, _, name = key.partition("-")
-        if kind == "EVAL":
-            assert name in OUR_EVALS, f"{sourcetype}: {key} is not one of our two EVALs"
-            assert name not in OFFICIAL["eval_fields"], f"{sourcetype}: {key} would replace the official add-on's"
-        else:
-            assert kind in ("REPORT", "FIELDALIAS", "LOOKUP", "EXTRACT"), f"{sourcetype}: unexpected {key}"
-            assert name.startswith(PREFIX + "_"), f"{sourcetype}: {key} lacks the {PREFIX}_ prefix"
+        assert kind in ("REPORT", "FIELDALIAS", "LOOKUP", "EXTRACT"), f"{sourcetype}: unexpected {key}"
+        assert name.startswith(PREFIX + "_"), f"{sourcetype}: {key} lacks the {PREFIX}_ prefix"
         assert not INDEX_TIME.match(key), f"{sourcetype}: {key} belongs to the official sourcetype definition"
 
 
@@ -305,6 +305,8 @@ def test_referenced_objects_carry_our_prefix_and_exist() -> None:
             table = value.split()[0]
             assert table.startswith(PREFIX + "_")
             assert table in transforms
+            if "filename" in transforms[table]:
+                assert (ROOT / "lookups" / transforms[table]["filename"]).is_file(), table
     assert all(name.startswith(PREFIX + "_") for name in transforms), sorted(transforms)
     for kind, names in OFFICIAL.items():
         if kind != "eval_fields":
@@ -336,7 +338,16 @@ def test_fields_conf_marks_every_literal_field_and_only_ours() -> None:
 
 
 # --- eventtypes and tags -----------------------------------------------------------------------------------------
-_TOKEN = re.compile(r'\(|\)|[A-Za-z_][\w.]*\s+IN\s*\([^)]*\)|[A-Za-z_][\w.]*=(?:"[^"]*"|[^\s()]+)|OR|AND|NOT')
+_TOKEN = re.compile(
+    r'\(|\)|[A-Za-z_][\w.]*\s+IN\s*\([^)]*\)|[A-Za-z_][\w.]*=(?:"[^"]*"|[^\s()]+)|"[^"=\s]+"|OR|AND|NOT'
+)
+#: Splunk's default segmenters (segmenters.conf): major and minor breakers. A raw search term without
+#: breakers matches an event whose _raw holds it as a segment, whatever the case.
+_BREAKERS = re.compile(r"""[\s\[\](){}<>|!;,'"*\n\r&?+/:=@.$#%\\_-]+""")
+
+
+def raw_terms(raw: str) -> set:
+    return {segment.lower() for segment in _BREAKERS.split(raw) if segment}
 
 
 def matches(search: str, fields: Dict[str, str]) -> bool:
@@ -346,6 +357,8 @@ def matches(search: str, fields: Dict[str, str]) -> bool:
     pos = 0
 
     def term(token: str) -> bool:
+        if token.startswith('"'):
+            return token.strip('"').lower() in raw_terms(fields.get("_raw", ""))
         found = re.match(r"([A-Za-z_][\w.]*)\s+IN\s*\((.*)\)$", token)
         if found:
             values = [v.strip().strip('"').lower() for v in found.group(2).split(",")]
@@ -402,7 +415,7 @@ def test_tags_follow_the_library(case: str, event: Dict[str, Any]) -> None:
     fields = extract(sourcetype, event["raw"], host=event.get("dvc"))
     if "tls" in event and event.get("direction") == "inbound":
         fields["tls"] = _text(event["tls"])  # what the ICID lookup gives when it knows the session
-    tags = tags_of(sourcetype, fields)
+    tags = tags_of(sourcetype, dict(fields, _raw=event["raw"]))
     assert ("authentication" in tags) == (event["activity"] != "logoff")
     attempt = event["activity"] != "logoff"
     assert ("privileged" in tags) == (attempt and event.get("privileged") is True)
@@ -415,6 +428,10 @@ def test_the_evaluator_can_say_no() -> None:
     assert not matches('a="1" (b="2" OR c IN ("3", "4"))', {"a": "1", "b": "9", "c": "5"})
     assert matches('a="1" (b="2" OR c IN ("3", "4"))', {"a": "1", "b": "9", "c": "4"})
     assert not matches("a=*", {})
+    # Raw terms are segments of _raw: "Auth" is one in "SMTP Auth: (ICID 1)", "Aut" and "ICID 1" are not.
+    assert matches('"SMTP" "auth"', {"_raw": "Info: SMTP Auth: (ICID 1) failed"})
+    assert not matches('"Aut"', {"_raw": "Info: SMTP Auth: (ICID 1) failed"})
+    assert not matches('"user"', {"_raw": "Info: Username:admin"})
 
 
 # --- the ICID session lookup and the search that keeps it -----------------------------------------------------
@@ -431,7 +448,7 @@ def test_lookup_collection_and_search_agree() -> None:
     assert 0 < int(lookup["max_offset_secs"]) <= 3600
     assert int(lookup["max_matches"]) == 1
     props = conf("props")[TEXTMAIL]["LOOKUP-esa_auth_icid_sessions"]
-    match = re.match(r"(\S+) appliance AS host icid AS esa_auth_icid OUTPUT (.+)$", props)
+    match = re.match(r"(\S+) appliance AS host icid AS esa_auth_icid OUTPUTNEW (.+)$", props)
     assert match, props
     outputs = match.group(2).split()
     assert set(outputs) <= declared
@@ -443,7 +460,7 @@ def test_lookup_collection_and_search_agree() -> None:
     assert search["enableSched"] == "1"
     assert "rt" not in search["dispatch.earliest_time"]
     text = search["search"]
-    assert text.rstrip().endswith("| outputlookup esa_auth_icid_sessions")
+    assert text.rstrip().endswith("| outputlookup append=true key_field=_key esa_auth_icid_sessions")
     table = re.search(r"\| table ([^|\n\\]+)", text)
     assert table, name
     assert set(table.group(1).split()) == set(fields_list), name
@@ -492,7 +509,7 @@ def test_requirement_samples_hold_what_the_extractions_give(case: str, sourcetyp
     assert transport.get("sourcetype") == sourcetype
     raw = element.findtext("raw") or ""
     host = transport.get("host")
-    fields = evaluated(sourcetype, extract(sourcetype, raw, host=host))
+    fields = lookups(sourcetype, extract(sourcetype, raw, host=host))
     expected_fields = element.findall("cim/cim_fields/field") + element.findall("other_mappings/field")
     for field in expected_fields:
         assert fields.get(field.get("name") or "") == field.get("value"), f"{case}: {field.get('name')}"
@@ -504,7 +521,7 @@ def test_requirement_samples_hold_what_the_extractions_give(case: str, sourcetyp
     want = expected(events[0])
     assert {k: v for k, v in fields.items() if k in want} == want
     models = {m.text for m in element.findall("cim/models/model")}
-    tags = tags_of(sourcetype, fields)
+    tags = tags_of(sourcetype, dict(fields, _raw=raw))
     assert ("Authentication" in models) == ("authentication" in tags)
 
 
