@@ -49,7 +49,9 @@ class AuthEvent:
         enhanced_status (str): SMTP enhanced status code (``5.7.8``).
         signature (str): readable name of the template.
         signature_id (str): stable id of the template (``ESA-T1``).
-        listener (str): inbound listener name.
+        dest_interface (str): the appliance's IP interface that received an inbound
+            connection, as logged (``New SMTP ICID n interface NAME``: "Management",
+            "Data 1" or a name the administrator chose); CIM Network Traffic's name.
         sender_group (str): inbound HAT sender group.
         sbrs (float): SenderBase reputation score of the client.
         tls (bool): TLS was established on the session before this line.
@@ -94,7 +96,7 @@ class AuthEvent:
     reason: Optional[str] = None
     reply_code: Optional[str] = None
     enhanced_status: Optional[str] = None
-    listener: Optional[str] = None
+    dest_interface: Optional[str] = None
     sender_group: Optional[str] = None
     sbrs: Optional[float] = None
     tls: Optional[bool] = None
@@ -150,7 +152,7 @@ FIELD_ORDER = (
     "src", "src_ip", "src_host", "dest", "dest_ip", "dest_host", "dest_port",
     "dvc", "dvc_serial", "authentication_method", "authentication_service",
     "session_id", "icid", "dcid", "reason", "reply_code", "enhanced_status",
-    "signature", "signature_id", "listener", "sender_group", "sbrs",
+    "signature", "signature_id", "dest_interface", "sender_group", "sbrs",
     "tls", "tls_protocol", "tls_cipher", "mid",
     "cleartext", "privileged", "default_account", "user_role",
     "vendor", "vendor_product", "product_version", "raw", "event_id",

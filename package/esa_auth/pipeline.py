@@ -31,10 +31,9 @@ from .sessions import DEFAULT_MAX_SESSIONS, DEFAULT_TIMEOUT, INBOUND, OUTBOUND, 
 from .text import clip, decode, is_ip
 from .timezones import infer_year, local_to_epoch, parse_zone, rfc3339
 
-try:  # The compiled reading loop, when it was built (the command line); the Splunk app reads in Python.
-    from . import _speedups as _built  # type: ignore[attr-defined]
-except ImportError:  # pragma: no cover - depends on the installation
-    _built = None
+# The compiled reading loop is not used: its event fields predate dest_interface
+# (#21), and it is being removed (#13). The Python loop reads everything.
+_built: Any = None
 #: The compiled loop in use (see use_compiled_loop()), or None.
 _speedups: Any = _built
 
@@ -958,7 +957,9 @@ class Normalizer:
                 values["src_host"] = session.client_host
                 values["dest"] = listener_ip
                 values["dest_ip"] = listener_ip if listener_ip and is_ip(listener_ip) else None
-                values["listener"] = session.listener
+                # C1's "interface NAME" is the appliance's IP interface (#21), kept in
+                # Session.listener (the checkpoint's field name).
+                values["dest_interface"] = session.listener
                 values["sender_group"] = session.sender_group
                 values["sbrs"] = sbrs
                 values["tls"] = session.tls
