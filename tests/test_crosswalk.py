@@ -130,7 +130,8 @@ def auth_events(draw: Any) -> AuthEvent:
         tls_cipher=draw(_maybe(_text)), mid=draw(_maybe(st.integers(0, 2**31))),
         cleartext=draw(_maybe(st.booleans())), privileged=draw(_maybe(st.booleans())),
         default_account=draw(_maybe(st.booleans())), user_role=draw(_maybe(_text)),
-        product_version=draw(_maybe(_text)),
+        product_version=draw(_maybe(_text)), log_name=draw(_maybe(_text)), original_time=draw(_maybe(_text)),
+        utc_offset=draw(_maybe(st.integers(-86400, 86400))),
     )  # fmt: skip
 
 
@@ -163,7 +164,10 @@ CRAFTED: Dict[str, AuthEvent] = {
         mid=441,
         cleartext=False,
         product_version="15.0.0-104",
-        raw="Wed Apr 22 11:44:48 2009 Info: SMTP Auth: (ICID 450) failed ...",
+        log_name="mail_logs",
+        original_time="Apr 22 13:44:48",
+        utc_offset=7200,
+        raw="<22>Apr 22 13:44:48 esa01.example.com mail_logs: Info: SMTP Auth: (ICID 450) failed ...",
         event_id="1" * 32,
     ),
     "outbound SMTP AUTH error": make_event(
@@ -180,6 +184,7 @@ CRAFTED: Dict[str, AuthEvent] = {
         dest_port=25,
         dvc="192.0.2.99",
         reason="5.7.8 Error: authentication failed",
+        utc_offset=-18000,
         reply_code="535",
         enhanced_status="5.7.8",
         tls=False,
@@ -248,7 +253,8 @@ class Mapping:
         note = re.search(r"\(([^)]*)\)\s*$", text)
         self.conversion: Optional[str] = note.group(1) if note else None
         assert self.paths, f"no path in {text!r}"
-        assert self.conversion in (None, "map", "epoch ms", "email", "domain"), f"unknown conversion in {text!r}"
+        conversions = (None, "map", "epoch ms", "email", "domain", "minutes", "tz")
+        assert self.conversion in conversions, f"unknown conversion in {text!r}"
 
 
 def _mappings(cell: str) -> List[Mapping]:
@@ -382,6 +388,12 @@ def test_values_are_where_the_crosswalk_says(crosswalk: Crosswalk, case: str, fm
         for mapping in columns[fmt]:
             if mapping.conversion == "epoch ms":
                 expected: Any = _epoch_ms(value)
+            elif mapping.conversion == "minutes":
+                expected = value // 60
+            elif mapping.conversion == "tz":
+                expected = "{}{:02d}:{:02d}".format(
+                    "-" if value < 0 else "+", abs(value) // 3600, abs(value) % 3600 // 60
+                )
             elif mapping.conversion in ("email", "domain"):
                 expected = _user_parts(value)[mapping.conversion]
             elif mapping.conversion == "map":

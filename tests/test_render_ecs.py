@@ -231,6 +231,22 @@ def test_mission_events_in_ecs() -> None:
     assert "user" not in outbound
 
 
+@pytest.mark.parametrize(
+    ("utc_offset", "zone"),
+    [
+        pytest.param(7200, "+02:00", id="+2 h"),
+        pytest.param(19800, "+05:30", id="+5:30"),
+        pytest.param(-21600, "-06:00", id="-6 h"),
+        pytest.param(0, "+00:00", id="UTC"),
+    ],
+)
+def test_event_timezone_from_the_header_offset(utc_offset: int, zone: str) -> None:
+    doc = assert_ecs(make_event(utc_offset=utc_offset, log_name="mail_logs"))
+    assert doc["event"]["timezone"] == zone
+    assert doc["cisco"]["esa"]["utc_offset"] == utc_offset
+    assert doc["log"] == {"syslog": {"appname": "mail_logs"}}
+
+
 def test_observer_and_related() -> None:
     doc = assert_ecs(make_event(dvc="esa01.example.com", dvc_serial="SN1", product_version="15.0.0-104", src_host="c"))
     assert doc["observer"] == {

@@ -446,6 +446,29 @@ def test_user_mailbox_and_domain(user: str, email: Optional[str], domain: Option
     assert (doc["user"]["name"], doc["user"].get("email_addr"), doc["user"].get("domain")) == (user, email, domain)
 
 
+@pytest.mark.parametrize(
+    ("utc_offset", "minutes"),
+    [
+        pytest.param(7200, 120, id="header +2 h"),
+        pytest.param(19800, 330, id="+5:30"),
+        pytest.param(-21600, -360, id="-6 h"),
+        pytest.param(0, 0, id="UTC"),
+        pytest.param(18 * 3600 + 60, None, id="beyond OCSF's range: left out"),
+    ],
+)
+def test_timezone_offset_in_minutes(utc_offset: int, minutes: Optional[int]) -> None:
+    doc = assert_ocsf(make_event(utc_offset=utc_offset))
+    assert doc.get("timezone_offset") == minutes
+
+
+def test_log_name_and_original_time_from_the_line() -> None:
+    data = b"<22>Apr 22 13:44:48 esa01.example.com mail_logs: Info: " + P.BY_NAME["T1"].examples[0].encode() + b"\n"
+    (event,) = normalize(data, Settings(tz="UTC", year=2009)).events
+    doc = assert_ocsf(event)
+    assert (doc["metadata"]["log_name"], doc["metadata"]["original_time"]) == ("mail_logs", "Apr 22 13:44:48")
+    assert "timezone_offset" not in doc  # no file header: the zone was configured, not logged
+
+
 def test_sourcetype_registered() -> None:
     assert RENDERERS["ocsf"] is render_ocsf
     assert SOURCETYPES["ocsf"] == "cisco:esa:auth:ocsf"

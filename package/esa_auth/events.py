@@ -65,6 +65,12 @@ class AuthEvent:
         vendor (str): ``Cisco``.
         vendor_product (str): ``Cisco Secure Email Gateway``.
         product_version (str): AsyncOS version from the file header.
+        log_name (str): the log subscription that wrote the line, as a syslog
+            envelope names it (``mail_logs``).
+        original_time (str): the time as the line writes it, the text ``time`` was
+            read from (``Wed Apr 22 11:44:48 2009``, ``Jan  6 10:00:03``).
+        utc_offset (int): seconds the appliance's clock is ahead of UTC, from the
+            file header (``Time offset from UTC``) that ``time`` was read with.
         raw (str): the original line (wrapped lines joined by a space).
         event_id (str): deterministic id of (source, position, line).
     """
@@ -110,6 +116,9 @@ class AuthEvent:
     vendor: str = VENDOR
     vendor_product: str = PRODUCT
     product_version: Optional[str] = None
+    log_name: Optional[str] = None
+    original_time: Optional[str] = None
+    utc_offset: Optional[int] = None
 
     def __post_init__(self) -> None:
         # Keep the instance dict in FIELD_ORDER (the generated __init__ fills it
@@ -155,7 +164,8 @@ FIELD_ORDER = (
     "signature", "signature_id", "dest_interface", "sender_group", "sbrs",
     "tls", "tls_protocol", "tls_cipher", "mid",
     "cleartext", "privileged", "default_account", "user_role",
-    "vendor", "vendor_product", "product_version", "raw", "event_id",
+    "vendor", "vendor_product", "product_version", "log_name", "original_time", "utc_offset",
+    "raw", "event_id",
 )  # fmt: skip
 
 assert set(FIELD_ORDER) == {f.name for f in fields(AuthEvent)}, "FIELD_ORDER must list every field"

@@ -810,7 +810,8 @@ class Normalizer:
             return None
         prefix_text, _ = decode(prefix)
         raw = prefix_text + body
-        event = self._event(stream, pattern, groups, epoch, appliance, raw, offset)
+        # The envelope again for what the event tells of it (#21): read once per event, not cached per prefix.
+        event = self._event(stream, pattern, groups, epoch, appliance, raw, offset, parse_prefix(prefix_text))
         self.stats.events += 1
         return event
 
@@ -928,6 +929,7 @@ class Normalizer:
         appliance: Optional[str],
         raw: str,
         offset: int,
+        envelope: Optional[Envelope] = None,
     ) -> AuthEvent:
         names = groups.groupdict()
         # The event's fields, given straight to AuthEvent.from_fields (a field
@@ -1021,6 +1023,11 @@ class Normalizer:
         values["dvc"] = dvc
         values["dvc_serial"] = stream.serial
         values["product_version"] = stream.version
+        if envelope is not None:
+            values["log_name"] = envelope.log_name
+            values["original_time"] = envelope.time_text or None
+        # The header's offset is the one the time was read with (it wins over a configured zone).
+        values["utc_offset"] = stream.utc_offset if epoch is not None else None
         return AuthEvent.from_fields(values)
 
 

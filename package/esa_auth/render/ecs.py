@@ -28,7 +28,10 @@ Choices worth knowing:
   (ECS: host-based monitoring uses ingress/egress). The appliance's interface
   that received an inbound connection is ``observer.ingress.interface.name``.
 - An event without a time (a body pasted without its envelope, E10) has no
-  ``@timestamp``: a time is never invented.
+  ``@timestamp``: a time is never invented. The file header's offset from UTC
+  is ``event.timezone`` (``+01:00``, the form ECS takes), the time as logged
+  ``cisco.esa.original_time``, and a syslog envelope's log name
+  ``log.syslog.appname``.
 
 Speed: the document is built in one pass of dict literals over the event's
 values; the address and user splits are cached (:mod:`.parts`).
@@ -70,7 +73,7 @@ PROTOCOLS: Dict[str, str] = {
 CUSTOM = (
     "app", "authentication_method", "authentication_service", "session_id", "icid", "dcid",
     "reply_code", "enhanced_status", "signature", "signature_id", "sender_group", "sbrs", "tls_protocol",
-    "mid", "cleartext", "privileged", "default_account",
+    "mid", "cleartext", "privileged", "default_account", "original_time", "utc_offset",
 )  # fmt: skip
 
 # TLS protocol as the ESA logs it (C4 ``TLS success protocol TLSv1.2 cipher ...``).
@@ -94,6 +97,14 @@ def tls_version(protocol: Optional[str]) -> Optional[Tuple[str, str]]:
     if match is None:
         return None
     return match.group(1).lower(), f"{int(match.group(2))}.{int(match.group(3) or 0)}"
+
+
+@lru_cache(maxsize=CACHE)
+def timezone(offset: int) -> str:
+    """ECS ``event.timezone`` of an offset from UTC in seconds: the ``+HH:MM`` differential."""
+    sign = "-" if offset < 0 else "+"
+    minutes = abs(offset) // 60
+    return f"{sign}{minutes // 60:02d}:{minutes % 60:02d}"
 
 
 def _side(address: Optional[str], ip: Optional[str], host: Optional[str]) -> Dict[str, Any]:
@@ -141,11 +152,15 @@ def render_ecs(event: AuthEvent) -> Dict[str, Any]:
         ev["type"] = [event_type]
     ev["action"] = activity
     ev["outcome"] = OUTCOMES.get(v["action"], "unknown")
+    if v["utc_offset"] is not None:
+        ev["timezone"] = timezone(v["utc_offset"])
     if v["reason"] is not None:
         ev["reason"] = v["reason"]
     ev["id"] = v["event_id"]
     ev["original"] = v["raw"]
     out["event"] = ev
+    if v["log_name"] is not None:
+        out["log"] = {"syslog": {"appname": v["log_name"]}}
     name = v["user"]
     if name is not None or v["user_role"] is not None:
         user: Dict[str, Any] = {}

@@ -24,7 +24,8 @@ Choices worth knowing:
   "CLI based": both a password) is ``auth_factors`` (factor 11 "Password").
 - ``time`` is epoch milliseconds (OCSF ``timestamp_t``). An event without a
   time (a body pasted without its envelope, E10) has no ``time``: a time is
-  never invented.
+  never invented. The time as logged is ``metadata.original_time``, and the
+  file header's offset ``timezone_offset`` (minutes).
 - The ESA fields with no OCSF attribute keep their CIM names under
   ``unmapped``; so does ``signature_id``: the template ids are the project's,
   not codes of the product (``metadata.event_code``).
@@ -101,6 +102,9 @@ OBSERVABLE_TYPES: Dict[str, Tuple[int, str]] = {
     "name": (4, "User Name"),
     "email_addr": (5, "Email Address"),
 }
+
+#: OCSF ``timezone_offset`` range, in minutes (dictionary: -1,080 to +1,080).
+TIMEZONE_OFFSET_MINUTES = 1080
 
 #: ESA fields with no OCSF attribute, kept under ``unmapped`` by their CIM name.
 UNMAPPED = (
@@ -183,6 +187,11 @@ def render_ocsf(event: AuthEvent) -> Dict[str, Any]:
     v = event.__dict__
     time = epoch_ms(v["time"])
     out: Dict[str, Any] = {"time": time} if time is not None else {}
+    utc_offset = v["utc_offset"]
+    if utc_offset is not None:
+        minutes = utc_offset // 60
+        if -TIMEZONE_OFFSET_MINUTES <= minutes <= TIMEZONE_OFFSET_MINUTES:
+            out["timezone_offset"] = minutes
     out.update(_head(v["activity"], v["action"]))
     if v["reply_code"] is not None:
         out["status_code"] = v["reply_code"]
@@ -256,6 +265,10 @@ def render_ocsf(event: AuthEvent) -> Dict[str, Any]:
     metadata: Dict[str, Any] = {"version": OCSF_VERSION, "product": product}
     if device is not None:
         metadata["profiles"] = ["host"]  # ``device`` comes from the host profile
+    if v["log_name"] is not None:
+        metadata["log_name"] = v["log_name"]
+    if v["original_time"] is not None:
+        metadata["original_time"] = v["original_time"]
     metadata["uid"] = v["event_id"]
     out["metadata"] = metadata
     observables: List[Dict[str, Any]] = []
