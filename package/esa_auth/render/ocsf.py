@@ -94,14 +94,20 @@ PASSWORD_FACTOR: Dict[str, Any] = {"factor_type_id": 11, "factor_type": "Passwor
 #: have none for a mail gateway.
 DEVICE_TYPE_ID, DEVICE_TYPE = 99, "Email Security Appliance"
 
-#: observable type_id of each attribute type (OCSF dictionary ``types``:
-#: ``observable`` of hostname_t, ip_t, username_t, email_t).
-OBSERVABLE_TYPES: Dict[str, Tuple[int, str]] = {
-    "hostname": (1, "Hostname"),
-    "ip": (2, "IP Address"),
-    "name": (4, "User Name"),
-    "email_addr": (5, "Email Address"),
-}
+#: The observables of each object the renderer fills: (attribute, observable
+#: name, type_id, type), the type_id being the ``observable`` number of the
+#: attribute's type in the OCSF dictionary (hostname_t 1, ip_t 2, username_t 4,
+#: email_t 5).
+OBSERVABLES: Dict[str, Tuple[Tuple[str, str, int, str], ...]] = {
+    parent: tuple(
+        (key, f"{parent}.{key}", type_id, caption)
+        for key, type_id, caption in (
+            ("name", 4, "User Name"), ("email_addr", 5, "Email Address"), ("hostname", 1, "Hostname"),
+            ("ip", 2, "IP Address"),
+        )
+    )
+    for parent in ("user", "src_endpoint", "dst_endpoint", "device")
+}  # fmt: skip
 
 #: OCSF ``timezone_offset`` range, in minutes (dictionary: -1,080 to +1,080).
 TIMEZONE_OFFSET_MINUTES = 1080
@@ -169,10 +175,10 @@ def _endpoint(address: Optional[str], ip: Optional[str], host: Optional[str]) ->
 
 def _observe(observables: List[Dict[str, Any]], parent: str, node: Dict[str, Any]) -> None:
     """Add the observables of one object of the document (its names, addresses, user names)."""
-    for key, value in node.items():
-        kind = OBSERVABLE_TYPES.get(key)
-        if kind is not None:
-            observables.append({"name": f"{parent}.{key}", "type_id": kind[0], "type": kind[1], "value": value})
+    for key, name, type_id, caption in OBSERVABLES[parent]:
+        value = node.get(key)
+        if value is not None:
+            observables.append({"name": name, "type_id": type_id, "type": caption, "value": value})
 
 
 def render_ocsf(event: AuthEvent) -> Dict[str, Any]:
