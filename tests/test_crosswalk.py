@@ -124,13 +124,14 @@ def auth_events(draw: Any) -> AuthEvent:
         icid=number if direction == "inbound" else None, dcid=number if direction == "outbound" else None,
         reason=draw(_maybe(_text)), reply_code=draw(_maybe(st.from_regex(r"\A[2-5]\d\d\Z"))),
         enhanced_status=draw(_maybe(st.from_regex(r"\A[245]\.\d{1,3}\.\d{1,3}\Z"))),
-        listener=draw(_maybe(_text)), sender_group=draw(_maybe(_text)),
+        dest_interface=draw(_maybe(_text)), sender_group=draw(_maybe(_text)),
         sbrs=draw(_maybe(st.floats(-10, 10, allow_nan=False))), tls=draw(_maybe(st.booleans())),
         tls_protocol=draw(_maybe(st.one_of(_text, st.sampled_from(["TLSv1", "TLSv1.2", "TLSv1.3", "SSLv3"])))),
         tls_cipher=draw(_maybe(_text)), mid=draw(_maybe(st.integers(0, 2**31))),
         cleartext=draw(_maybe(st.booleans())), privileged=draw(_maybe(st.booleans())),
         default_account=draw(_maybe(st.booleans())), user_role=draw(_maybe(_text)),
-        product_version=draw(_maybe(_text)),
+        product_version=draw(_maybe(_text)), log_name=draw(_maybe(_text)), original_time=draw(_maybe(_text)),
+        utc_offset=draw(_maybe(st.integers(-86400, 86400))),
     )  # fmt: skip
 
 
@@ -154,7 +155,7 @@ CRAFTED: Dict[str, AuthEvent] = {
         authentication_service="IncomingAuthentication",
         session_id="450",
         icid=450,
-        listener="IncomingMail",
+        dest_interface="Data 1",
         sender_group="RELAYLIST",
         sbrs=3.5,
         tls=True,
@@ -163,7 +164,10 @@ CRAFTED: Dict[str, AuthEvent] = {
         mid=441,
         cleartext=False,
         product_version="15.0.0-104",
-        raw="Wed Apr 22 11:44:48 2009 Info: SMTP Auth: (ICID 450) failed ...",
+        log_name="mail_logs",
+        original_time="Apr 22 13:44:48",
+        utc_offset=7200,
+        raw="<22>Apr 22 13:44:48 esa01.example.com mail_logs: Info: SMTP Auth: (ICID 450) failed ...",
         event_id="1" * 32,
     ),
     "outbound SMTP AUTH error": make_event(
@@ -180,6 +184,7 @@ CRAFTED: Dict[str, AuthEvent] = {
         dest_port=25,
         dvc="192.0.2.99",
         reason="5.7.8 Error: authentication failed",
+        utc_offset=-18000,
         reply_code="535",
         enhanced_status="5.7.8",
         tls=False,
@@ -211,7 +216,7 @@ CRAFTED: Dict[str, AuthEvent] = {
         direction=None,
         icid=None,
         session_id=None,
-        user="operator1",
+        user="CORP\\operator1",
         privileged=False,
         default_account=False,
         user_role="operators",
@@ -248,7 +253,8 @@ class Mapping:
         note = re.search(r"\(([^)]*)\)\s*$", text)
         self.conversion: Optional[str] = note.group(1) if note else None
         assert self.paths, f"no path in {text!r}"
-        assert self.conversion in (None, "map", "epoch ms"), f"unknown conversion in {text!r}"
+        conversions = (None, "map", "epoch ms", "email", "domain", "minutes", "tz")
+        assert self.conversion in conversions, f"unknown conversion in {text!r}"
 
 
 def _mappings(cell: str) -> List[Mapping]:
@@ -326,6 +332,15 @@ def _epoch_ms(time: str) -> int:
     return (moment - datetime(1970, 1, 1, tzinfo=timezone.utc)) // timedelta(milliseconds=1)
 
 
+def _user_parts(name: str) -> Dict[str, Optional[str]]:
+    """What a logged name states about the mailbox and the domain, read apart from the renderers' rule."""
+    if name.count("@") == 1 and "." in name.split("@")[1] and " " not in name:
+        return {"email": name, "domain": name.split("@")[1]}
+    if name.count("\\") == 1 and name.split("\\")[0] and " " not in name.split("\\")[0]:
+        return {"email": None, "domain": name.split("\\")[0]}
+    return {"email": None, "domain": None}
+
+
 # --- Tests --------------------------------------------------------------------------------------------------------
 
 
@@ -373,6 +388,14 @@ def test_values_are_where_the_crosswalk_says(crosswalk: Crosswalk, case: str, fm
         for mapping in columns[fmt]:
             if mapping.conversion == "epoch ms":
                 expected: Any = _epoch_ms(value)
+            elif mapping.conversion == "minutes":
+                expected = value // 60
+            elif mapping.conversion == "tz":
+                expected = "{}{:02d}:{:02d}".format(
+                    "-" if value < 0 else "+", abs(value) // 3600, abs(value) % 3600 // 60
+                )
+            elif mapping.conversion in ("email", "domain"):
+                expected = _user_parts(value)[mapping.conversion]
             elif mapping.conversion == "map":
                 key = value
                 if field == "privileged" and value is False and event.user_role is None:
@@ -388,6 +411,19 @@ def test_values_are_where_the_crosswalk_says(crosswalk: Crosswalk, case: str, fm
                 found = {path: lookup(doc, path) for path in mapping.paths}
                 problems.append(f"{field}={value!r}: expected {expected!r} at {mapping.text}, found {found}")
     assert not problems, "\n".join(problems)
+
+
+@pytest.mark.parametrize("name", ["T3", "T4", "T5", "T7"])
+def test_no_credential_checked_is_error_in_every_form(name: str) -> None:
+    """Server-side faults (T3-T5) and a client that never started AUTH (T7): never a credential failure."""
+    (example, *_) = P.BY_NAME[name].examples
+    data = _HEADER + b"Wed Apr 22 11:44:48 2009 Info: " + example.encode() + b"\n"
+    (event,) = normalize(data, Settings(tz="UTC"), appliance="esa01.example.com").events
+    assert event.action == "error"
+    assert event.reason
+    ocsf, ecs = render(event, "ocsf"), render(event, "ecs")
+    assert (ocsf["status_id"], ocsf["status"], ocsf["status_detail"]) == (99, "Error", event.reason)
+    assert (ecs["event"]["outcome"], ecs["event"]["reason"]) == ("unknown", event.reason)
 
 
 def test_comparison_can_fail(crosswalk: Crosswalk) -> None:

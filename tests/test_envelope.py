@@ -63,6 +63,27 @@ def test_envelope_is_read(
     assert (envelope.host, envelope.log_name, envelope.level) == (host, log_name, level)
 
 
+@pytest.mark.parametrize(
+    ("prefix", "time_text"),
+    [
+        pytest.param("Wed Apr  1 11:44:48 2009 Info:", "Wed Apr  1 11:44:48 2009", id="E1, padded day kept"),
+        pytest.param("<166>Mar 17 18:31:14 mail_logs: Info:", "Mar 17 18:31:14", id="E2"),
+        pytest.param("<22>Nov 24 14:22:57 esa01.example.com mail_logs: Info:", "Nov 24 14:22:57", id="E3"),
+        pytest.param("Oct 19 06:33:29 2011 esa01 syslog_mail: Info:", "Oct 19 06:33:29 2011", id="E6 with its year"),
+        pytest.param(
+            "Oct 20 16:11:05 192.0.2.9 Original Address=192.0.2.10 Oct 20 16:11:05 esa_maillog: Info:",
+            "Oct 20 16:11:05",
+            id="E8: the time that is read",
+        ),
+        pytest.param("Info:", "", id="E10: none"),
+    ],
+)
+def test_time_text_is_the_time_as_written(prefix: str, time_text: str) -> None:
+    envelope = parse_prefix(prefix)
+    assert envelope is not None
+    assert envelope.time_text == time_text
+
+
 def test_double_space_after_the_level_is_not_part_of_the_body() -> None:
     line = b"Wed Apr 22 11:44:48 2009 Info:  " + BODY.encode()
     assert line[body_start(line) :] == BODY.encode()

@@ -128,7 +128,7 @@ def test_every_record_carries_every_field(tmp_path: Path) -> None:
     assert len(data) == 1
     got = data[0]
     union = set().union(*(set(r) for r in got))
-    assert {"reply_code", "enhanced_status", "dest_port", "listener"} <= union
+    assert {"reply_code", "enhanced_status", "dest_port", "dest_interface"} <= union
     outbound_failure = next(r for r in got if r.get("signature_id") == "ESA-T11")
     assert outbound_failure["reply_code"] == "535"
     assert outbound_failure["enhanced_status"] == "5.7.8"

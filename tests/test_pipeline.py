@@ -47,12 +47,12 @@ def test_mission_gives_four_events_field_by_field(assert_valid: Validate) -> Non
     assert first["action"] == "success"
     assert first["icid"] == 450
     assert first["session_id"] == "450"
-    assert first["listener"] == "IncomingMail"
+    assert first["dest_interface"] == "IncomingMail"
     assert first["time"] == "2009-04-22T11:44:48Z"
     assert first["signature_id"] == "ESA-T1"
     assert second["action"] == "failure"
     assert second["icid"] == 451
-    assert second["listener"] == "mail"
+    assert second["dest_interface"] == "mail"
     assert second["time"] == "2009-04-22T11:47:47Z"
     assert second["signature_id"] == "ESA-T2"
     for event in (first, second):

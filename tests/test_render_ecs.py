@@ -183,17 +183,26 @@ def test_custom_namespace_is_not_an_ecs_field_set() -> None:
 
 
 @pytest.mark.parametrize(
-    ("activity", "action", "event_type", "outcome"),
+    ("activity", "action", "app", "session_id", "event_type", "outcome", "category"),
     [
-        pytest.param("authenticate", "success", "info", "success", id="SMTP AUTH success"),
-        pytest.param("authenticate", "error", "info", "unknown", id="error: outcome unknown"),
-        pytest.param("logon", "failure", "start", "failure", id="logon failure"),
-        pytest.param("logoff", "success", "end", "success", id="logoff"),
+        pytest.param("authenticate", "success", "smtp", "450", "info", "success", ["authentication"], id="SMTP AUTH"),
+        pytest.param("authenticate", "error", "smtp", "450", "info", "unknown", ["authentication"],
+                     id="error: outcome unknown, never failure"),
+        pytest.param("logon", "failure", "esa:ssh", None, "start", "failure", ["authentication"], id="logon failure"),
+        pytest.param("logon", "success", "esa:gui", "k3Jd9", "start", "success", ["authentication", "session"],
+                     id="GUI session started"),
+        pytest.param("logoff", "success", "esa:gui", "k3Jd9", "end", "success", ["authentication", "session"],
+                     id="GUI expiry"),
+        pytest.param("logoff", "success", "esa:gui", None, "end", "success", ["authentication", "session"],
+                     id="GUI logout"),
     ],
-)
-def test_categorization(activity: str, action: str, event_type: str, outcome: str) -> None:
-    doc = assert_ecs(make_event(activity=activity, action=action))
-    assert doc["event"]["category"] == ["authentication"]
+)  # fmt: skip
+def test_categorization(
+    activity: str, action: str, app: str, session_id: Optional[str], event_type: str, outcome: str, category: List[str]
+) -> None:
+    appliance = {} if app == "smtp" else {"direction": None, "icid": None}
+    doc = assert_ecs(make_event(activity=activity, action=action, app=app, session_id=session_id, **appliance))
+    assert doc["event"]["category"] == category
     assert (doc["event"]["type"], doc["event"]["outcome"], doc["event"]["action"]) == ([event_type], outcome, activity)
 
 
@@ -214,10 +223,28 @@ def test_mission_events_in_ecs() -> None:
     assert inbound["cisco"]["esa"]["cleartext"] is True
     assert outbound["destination"] == {"address": "172.16.155.102", "ip": "172.16.155.102", "port": 25}
     assert outbound["network"]["direction"] == "egress"
-    assert outbound["event"]["code"] == "ESA-T11"
+    assert "code" not in outbound["event"]  # the template id is the project's, not the product's (#21)
+    assert outbound["cisco"]["esa"]["signature_id"] == "ESA-T11"
+    assert outbound["message"] == outbound["event"]["original"]  # the log line, not the template's name
     assert outbound["event"]["reason"] == "5.7.8 Error: authentication failed: authentication failure"
     assert outbound["cisco"]["esa"]["reply_code"] == "535"
     assert "user" not in outbound
+
+
+@pytest.mark.parametrize(
+    ("utc_offset", "zone"),
+    [
+        pytest.param(7200, "+02:00", id="+2 h"),
+        pytest.param(19800, "+05:30", id="+5:30"),
+        pytest.param(-21600, "-06:00", id="-6 h"),
+        pytest.param(0, "+00:00", id="UTC"),
+    ],
+)
+def test_event_timezone_from_the_header_offset(utc_offset: int, zone: str) -> None:
+    doc = assert_ecs(make_event(utc_offset=utc_offset, log_name="mail_logs"))
+    assert doc["event"]["timezone"] == zone
+    assert doc["cisco"]["esa"]["utc_offset"] == utc_offset
+    assert doc["log"] == {"syslog": {"appname": "mail_logs"}}
 
 
 def test_observer_and_related() -> None:

@@ -108,7 +108,14 @@ class Schema:
                     if attr != "$include":
                         merged[attr] = {**merged.get(attr, {}), **local}
                 constraints = spec.get("constraints") or constraints
-            self._objects[name] = ({n: Attr(n, s, self.dictionary) for n, s in merged.items()}, constraints)
+            attrs = {n: Attr(n, s, self.dictionary) for n, s in merged.items()}
+            if name == "observable":
+                # Like the class identities, the compiler fills observable.type_id: one
+                # value per data type and object that declares an ``observable`` number.
+                declared = [*self.types.values(), *self.source["objects"].values()]
+                observable = {str(d["observable"]): d["caption"] for d in declared if "observable" in d}
+                attrs["type_id"].enum.update(observable)
+            self._objects[name] = (attrs, constraints)
         return self._objects[name]
 
     def category_caption(self) -> str:
@@ -290,9 +297,10 @@ def test_any_event_renders_valid_ocsf(event: AuthEvent) -> None:
 @pytest.mark.parametrize(
     ("activity", "action", "activity_id", "type_uid", "status_id", "status"),
     [
-        pytest.param("authenticate", "success", 99, 300299, 1, "Success", id="SMTP AUTH success: Other"),
-        pytest.param("authenticate", "failure", 99, 300299, 2, "Failure", id="SMTP AUTH failure"),
-        pytest.param("authenticate", "error", 99, 300299, 99, "Error", id="error: status Other"),
+        # SMTP AUTH authenticates the SMTP session (RFC 4954): a Logon, not 99 "Other" (#21).
+        pytest.param("authenticate", "success", 1, 300201, 1, "Success", id="SMTP AUTH success: Logon"),
+        pytest.param("authenticate", "failure", 1, 300201, 2, "Failure", id="SMTP AUTH failure: Logon"),
+        pytest.param("authenticate", "error", 1, 300201, 99, "Error", id="error: status Other, never Failure"),
         pytest.param("logon", "failure", 1, 300201, 2, "Failure", id="logon failure"),
         pytest.param("logoff", "success", 2, 300202, 1, "Success", id="logoff"),
     ],
@@ -363,6 +371,104 @@ def test_endpoint_name_when_no_address() -> None:
     assert doc["dst_endpoint"] == {"hostname": "mx.example.com", "ip": "192.0.2.7"}
 
 
+@pytest.mark.parametrize(
+    ("app", "src", "expected"),
+    [
+        pytest.param("smtp", None, True, id="SMTP AUTH"),
+        pytest.param("esa:gui", "192.0.2.10", True, id="GUI"),
+        pytest.param("esa:ssh", None, True, id="SSH, address not logged"),
+        pytest.param("esa:cli", "192.0.2.10", True, id="CLI from an address"),
+        pytest.param("esa:cli", None, None, id="CLI, channel unknown"),
+        pytest.param("esa", None, None, id="channel not logged"),
+    ],
+)
+def test_is_remote(app: str, src: Optional[str], expected: Optional[bool]) -> None:
+    appliance: Dict[str, Any] = {} if app == "smtp" else {"direction": None, "icid": None, "activity": "logon"}
+    doc = assert_ocsf(make_event(app=app, src=src, **appliance))
+    assert doc.get("is_remote") is expected
+
+
+def test_mechanism_is_the_protocol_and_a_login_method_a_factor() -> None:
+    smtp = assert_ocsf(make_event(authentication_method="CRAM-MD5"))
+    assert (smtp["auth_protocol_id"], smtp["auth_protocol"]) == (99, "CRAM-MD5")
+    assert "auth_factors" not in smtp
+    for method in ("password based", "CLI based"):
+        login = assert_ocsf(
+            make_event(app="esa:ssh", activity="logon", direction=None, icid=None, authentication_method=method)
+        )
+        assert login["auth_factors"] == [{"factor_type_id": 11, "factor_type": "Password"}]
+        assert "auth_protocol" not in login
+        assert "auth_protocol_id" not in login
+        assert login["unmapped"]["authentication_method"] == method
+
+
+def test_interface_name() -> None:
+    """C1's ``interface NAME`` is the receiving interface of the appliance, not a listener (#21)."""
+    doc = assert_ocsf(make_event(dest="192.0.2.1", dest_interface="Management"))
+    assert doc["dst_endpoint"] == {"ip": "192.0.2.1", "interface_name": "Management"}
+    assert "listener" not in doc.get("unmapped", {})
+    alone = assert_ocsf(make_event(dest_interface="Data 1"))
+    assert "dst_endpoint" not in alone
+    assert alone["unmapped"]["dest_interface"] == "Data 1"
+
+
+def test_observables_name_the_values_of_the_event() -> None:
+    event = CRAFTED["inbound SMTP AUTH, TLS"]
+    doc = assert_ocsf(event)
+    found = {(o["name"], o["type_id"], o["type"]): o["value"] for o in doc["observables"]}
+    assert found == {
+        ("user.name", 4, "User Name"): "alice@example.com",
+        ("user.email_addr", 5, "Email Address"): "alice@example.com",
+        ("src_endpoint.hostname", 1, "Hostname"): "client.example.net",
+        ("src_endpoint.ip", 2, "IP Address"): "198.51.100.102",
+        ("dst_endpoint.hostname", 1, "Hostname"): "mail.example.com",
+        ("dst_endpoint.ip", 2, "IP Address"): "192.0.2.16",
+        ("device.hostname", 1, "Hostname"): "esa01.example.com",
+    }
+    for (path, _, _), value in found.items():
+        parent, name = path.split(".")
+        assert doc[parent][name] == value, path
+    assert "observables" not in assert_ocsf(make_event(dest=None))
+
+
+@pytest.mark.parametrize(
+    ("user", "email", "domain"),
+    [
+        pytest.param("jdoe@example.com", "jdoe@example.com", "example.com", id="mailbox"),
+        pytest.param("CORP\\svc-scan", None, "CORP", id="down-level name"),
+        pytest.param("jdoe", None, None, id="plain name"),
+        pytest.param("j doe@example.com", None, None, id="not an address"),
+        pytest.param("jdoe@localhost", None, None, id="no domain part"),
+    ],
+)
+def test_user_mailbox_and_domain(user: str, email: Optional[str], domain: Optional[str]) -> None:
+    doc = assert_ocsf(make_event(user=user))
+    assert (doc["user"]["name"], doc["user"].get("email_addr"), doc["user"].get("domain")) == (user, email, domain)
+
+
+@pytest.mark.parametrize(
+    ("utc_offset", "minutes"),
+    [
+        pytest.param(7200, 120, id="header +2 h"),
+        pytest.param(19800, 330, id="+5:30"),
+        pytest.param(-21600, -360, id="-6 h"),
+        pytest.param(0, 0, id="UTC"),
+        pytest.param(18 * 3600 + 60, None, id="beyond OCSF's range: left out"),
+    ],
+)
+def test_timezone_offset_in_minutes(utc_offset: int, minutes: Optional[int]) -> None:
+    doc = assert_ocsf(make_event(utc_offset=utc_offset))
+    assert doc.get("timezone_offset") == minutes
+
+
+def test_log_name_and_original_time_from_the_line() -> None:
+    data = b"<22>Apr 22 13:44:48 esa01.example.com mail_logs: Info: " + P.BY_NAME["T1"].examples[0].encode() + b"\n"
+    (event,) = normalize(data, Settings(tz="UTC", year=2009)).events
+    doc = assert_ocsf(event)
+    assert (doc["metadata"]["log_name"], doc["metadata"]["original_time"]) == ("mail_logs", "Apr 22 13:44:48")
+    assert "timezone_offset" not in doc  # no file header: the zone was configured, not logged
+
+
 def test_sourcetype_registered() -> None:
     assert RENDERERS["ocsf"] is render_ocsf
     assert SOURCETYPES["ocsf"] == "cisco:esa:auth:ocsf"
@@ -378,7 +484,7 @@ def test_sourcetype_registered() -> None:
         pytest.param(lambda d: d["src_endpoint"].update(ip="not-an-ip"), "src_endpoint.ip", id="ip_t"),
         pytest.param(lambda d: d["dst_endpoint"].update(port=70000), "dst_endpoint.port", id="port_t range"),
         pytest.param(lambda d: d.update(time="2009"), "time: '2009' is not timestamp_t", id="timestamp_t"),
-        pytest.param(lambda d: d.update(type_uid=300201), "type_uid", id="type_uid identity"),
+        pytest.param(lambda d: d.update(type_uid=300202), "type_uid", id="type_uid identity"),
         pytest.param(lambda d: d.update(status="Failure"), "status_id: sibling", id="sibling caption"),
         pytest.param(lambda d: d["user"].update(email="x"), "user.email: not an attribute", id="unknown attribute"),
         pytest.param(
@@ -440,8 +546,9 @@ def test_emitted_attributes_have_the_same_definition_in_1_8() -> None:
     """Every attribute path the renderer emits exists in 1.8.0 with the 1.7.0 type and enum ids.
 
     The 1.8.0 resolved file covers the class, its profiles and the objects
-    user, endpoint, network_endpoint, service, session, metadata, product and
-    device; deeper objects (device.hw_info) are checked in 1.7.0 only.
+    user, endpoint, network_endpoint, service, session, metadata, product,
+    auth_factor and device; deeper objects (device.hw_info) and the observables
+    are checked in 1.7.0 only.
     """
     v18 = _resolved_18()
     top = {a["name"]: a for a in v18["attributes"]}
@@ -460,13 +567,17 @@ def test_emitted_attributes_have_the_same_definition_in_1_8() -> None:
         return attrs
 
     full = make_event(
-        user="admin", src="192.0.2.1", src_host="client.example.com", dest="192.0.2.2", dest_ip="192.0.2.2",
+        user="jdoe@example.com", src="192.0.2.1", src_host="client.example.com", dest="192.0.2.2", dest_ip="192.0.2.2",
         dest_host="esa.example.com", dest_port=25, dvc="esa01", dvc_serial="SN", authentication_method="PLAIN",
         reason="r", reply_code="535", enhanced_status="5.7.8", cleartext=True, privileged=True, tls=True,
-        product_version="15.0.0-104", user_role="admin",
+        product_version="15.0.0-104", user_role="admin", dest_interface="Data 1",
+    )  # fmt: skip
+    login = make_event(
+        activity="logon", app="esa:ssh", direction=None, icid=None, user="CORP\\admin", src="192.0.2.1",
+        authentication_method="password based",
     )  # fmt: skip
     unchecked = set()
-    for path, value in _leaves(render(full, "ocsf")):
+    for path, value in [*_leaves(render(full, "ocsf")), *_leaves(render(login, "ocsf"))]:
         names = path.split(".")
         if names[0] == "unmapped":
             continue
@@ -482,7 +593,7 @@ def test_emitted_attributes_have_the_same_definition_in_1_8() -> None:
                     assert str(value) in attr["enum"], f"{path}: {value!r} is not an enum id in 1.8.0"
             else:
                 attrs = object_attrs(attr["type"])
-    assert unchecked == {"device.hw_info"}
+    assert unchecked == {"device.hw_info", "observables"}
 
 
 # --- A golden sample, for review ---------------------------------------------------------------------------------

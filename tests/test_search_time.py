@@ -452,7 +452,7 @@ def test_lookup_collection_and_search_agree() -> None:
     assert match, props
     outputs = match.group(2).split()
     assert set(outputs) <= declared
-    assert {"src", "dest", "listener", "tls"} <= set(outputs)
+    assert {"src", "dest", "dest_interface", "tls"} <= set(outputs)
     searches = parse_conf(str(ROOT / "detections" / "searches" / "esa_auth_icid_sessions.conf"),
                           profile=PARSECONF_STRICT_NC)  # fmt: skip
     ((name, search),) = ((k, v) for k, v in searches.items() if k != "default")
@@ -482,7 +482,7 @@ def test_the_search_reads_the_open_line_the_library_reads() -> None:
         assert found["esa_auth_src"] == event["src"]
         assert found["esa_auth_open"] == icid
         assert (found["esa_auth_dest"] or None) == event.get("dest_ip")
-        assert found["esa_auth_listener"].strip() == event["listener"]
+        assert found["esa_auth_listener"].strip() == event["dest_interface"]
 
 
 # --- requirement samples for the raw sourcetypes ---------------------------------------------------------------

@@ -105,6 +105,8 @@ class Envelope:
         log_name: the subscription name (``mail_logs``, anything: E9). Never keyed on.
         level: ``Info``, ``Warning`` ... as written.
         form: the catalogue id of the envelope (``E1``, ``E2`` ...).
+        time_text: the time as the line writes it (``Wed Apr 22 11:44:48 2009``,
+            ``Jan  6 10:00:03``); empty when it has none (E10).
     """
 
     month: int
@@ -115,6 +117,7 @@ class Envelope:
     log_name: Optional[str]
     level: str
     form: str
+    time_text: str = ""
 
 
 _MONTH_NUM = {m.decode(): i + 1 for i, m in enumerate(_MONTHS)}
@@ -155,7 +158,7 @@ def parse_prefix(prefix: str) -> Optional[Envelope]:
     if match:
         return Envelope(
             _MONTH_NUM[match["mon"]], int(match["day"]), match["hms"], int(match["year"]),
-            None, None, match["level"], "E1",
+            None, None, match["level"], "E1", prefix[: match.end("year")],
         )  # fmt: skip
     match = _SYSLOG.match(prefix)
     if match:
@@ -172,6 +175,7 @@ def parse_prefix(prefix: str) -> Optional[Envelope]:
         return Envelope(
             _MONTH_NUM[match["mon"]], int(match["day"]), match["hms"], year,
             host, match["logname"], match["level"], form,
+            prefix[match.start("mon") : match.end("year" if match["year"] else "hms")],
         )  # fmt: skip
     match = _BARE.match(prefix)
     if match:

@@ -49,7 +49,9 @@ class AuthEvent:
         enhanced_status (str): SMTP enhanced status code (``5.7.8``).
         signature (str): readable name of the template.
         signature_id (str): stable id of the template (``ESA-T1``).
-        listener (str): inbound listener name.
+        dest_interface (str): the appliance's IP interface that received an inbound
+            connection, as logged (``New SMTP ICID n interface NAME``: "Management",
+            "Data 1" or a name the administrator chose); CIM Network Traffic's name.
         sender_group (str): inbound HAT sender group.
         sbrs (float): SenderBase reputation score of the client.
         tls (bool): TLS was established on the session before this line.
@@ -63,6 +65,12 @@ class AuthEvent:
         vendor (str): ``Cisco``.
         vendor_product (str): ``Cisco Secure Email Gateway``.
         product_version (str): AsyncOS version from the file header.
+        log_name (str): the log subscription that wrote the line, as a syslog
+            envelope names it (``mail_logs``).
+        original_time (str): the time as the line writes it, the text ``time`` was
+            read from (``Wed Apr 22 11:44:48 2009``, ``Jan  6 10:00:03``).
+        utc_offset (int): seconds the appliance's clock is ahead of UTC, from the
+            file header (``Time offset from UTC``) that ``time`` was read with.
         raw (str): the original line (wrapped lines joined by a space).
         event_id (str): deterministic id of (source, position, line).
     """
@@ -94,7 +102,7 @@ class AuthEvent:
     reason: Optional[str] = None
     reply_code: Optional[str] = None
     enhanced_status: Optional[str] = None
-    listener: Optional[str] = None
+    dest_interface: Optional[str] = None
     sender_group: Optional[str] = None
     sbrs: Optional[float] = None
     tls: Optional[bool] = None
@@ -108,6 +116,9 @@ class AuthEvent:
     vendor: str = VENDOR
     vendor_product: str = PRODUCT
     product_version: Optional[str] = None
+    log_name: Optional[str] = None
+    original_time: Optional[str] = None
+    utc_offset: Optional[int] = None
 
     def __post_init__(self) -> None:
         # Keep the instance dict in FIELD_ORDER (the generated __init__ fills it
@@ -150,10 +161,11 @@ FIELD_ORDER = (
     "src", "src_ip", "src_host", "dest", "dest_ip", "dest_host", "dest_port",
     "dvc", "dvc_serial", "authentication_method", "authentication_service",
     "session_id", "icid", "dcid", "reason", "reply_code", "enhanced_status",
-    "signature", "signature_id", "listener", "sender_group", "sbrs",
+    "signature", "signature_id", "dest_interface", "sender_group", "sbrs",
     "tls", "tls_protocol", "tls_cipher", "mid",
     "cleartext", "privileged", "default_account", "user_role",
-    "vendor", "vendor_product", "product_version", "raw", "event_id",
+    "vendor", "vendor_product", "product_version", "log_name", "original_time", "utc_offset",
+    "raw", "event_id",
 )  # fmt: skip
 
 assert set(FIELD_ORDER) == {f.name for f in fields(AuthEvent)}, "FIELD_ORDER must list every field"

@@ -10,7 +10,7 @@ shows that it is whole (or the source ends, or is flushed).
 from __future__ import annotations
 
 import re
-from typing import Any, Dict, List, NamedTuple, Optional, Tuple
+from typing import Any, Dict, List, NamedTuple, Optional
 
 from .errors import StateError
 from .text import clip, decode
@@ -44,6 +44,22 @@ def show(line: bytes) -> str:
     """The start of a physical line, as text fit for a warning."""
     text, _ = decode(line[:120])
     return clip(text)
+
+
+class EnvelopeRead(NamedTuple):
+    """What a line's envelope says, its time read (cached per source and envelope text).
+
+    Attributes:
+        epoch: the time, seconds since the epoch (UTC); None when unknown.
+        host: the appliance as the envelope names it.
+        log_name: the log subscription a syslog envelope names.
+        time_text: the time as the line writes it.
+    """
+
+    epoch: Optional[float]
+    host: Optional[str]
+    log_name: Optional[str]
+    time_text: Optional[str]
 
 
 class LogicalLine(NamedTuple):
@@ -95,7 +111,7 @@ class Stream:
         self.year_warned = False
         #: A logical line was finished by :meth:`Normalizer.flush` and no line opened since.
         self.flushed = False
-        self.envelopes: Dict[str, Tuple[Optional[float], Optional[str]]] = {}
+        self.envelopes: Dict[str, EnvelopeRead] = {}
 
     def to_state(self) -> Dict[str, Any]:
         """The stream's position and file metadata, JSON-able. The pending

@@ -45,6 +45,9 @@ class Line:
         version: the AsyncOS version of the file header, when known.
         stream_key: the identity of the source (event ids).
         offset: the byte offset of the line in the source (event ids).
+        log_name: the log subscription its syslog envelope names.
+        time_text: its time as the line writes it.
+        utc_offset: the offset its time was read with (the file header's), seconds.
     """
 
     pattern: P.LinePattern
@@ -57,6 +60,9 @@ class Line:
     version: Optional[str]
     stream_key: str
     offset: int
+    log_name: Optional[str]
+    time_text: Optional[str]
+    utc_offset: Optional[int]
 
 
 def event_id(stream_key: str, offset: int, raw: str) -> str:
@@ -95,7 +101,9 @@ def make_event(line: Line, sessions: Correlator) -> AuthEvent:
             values["src_host"] = session.client_host
             values["dest"] = listener_ip
             values["dest_ip"] = _ip(listener_ip)
-            values["listener"] = session.listener
+            # C1's "interface NAME" is the appliance's IP interface (docs/crosswalk.md), kept
+            # in Session.listener (the checkpoint's field name).
+            values["dest_interface"] = session.listener
             values["sender_group"] = session.sender_group
             values["sbrs"] = sbrs
             values["tls"] = session.tls
@@ -153,6 +161,9 @@ def make_event(line: Line, sessions: Correlator) -> AuthEvent:
     values["dvc"] = dvc
     values["dvc_serial"] = line.serial
     values["product_version"] = line.version
+    values["log_name"] = line.log_name
+    values["original_time"] = line.time_text
+    values["utc_offset"] = line.utc_offset
     return AuthEvent.from_fields(values)
 
 

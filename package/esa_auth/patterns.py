@@ -114,6 +114,11 @@ def _other(name: str, role: str, regex: str, examples: Iterable[str]) -> None:
 
 
 # --- Section 3: inbound SMTP AUTH (text mail logs, keyed by ICID) -------------
+# action: "failure" only when credentials were presented and refused (T2, T6).
+# When no credential was checked, because of the appliance's side (T3 profile
+# misconfigured, T4/T5 forwarding server unreachable) or because the client
+# never started AUTH (T7), it is "error" (docs/crosswalk.md, "Server-side
+# faults"): such lines must never count as guesses.
 # Older catalogue templates have no colon after "SMTP Auth"; real lines since
 # 2009 have it (TAC 118570): both are accepted. The user runs up to
 # " using AUTH mechanism: " and may contain spaces.
@@ -138,7 +143,7 @@ _auth(
     r"SMTP\ +Auth:?\ +\(ICID\ +(?P<icid>\d{1,18})\)\ +profile:\ *(?P<profile>.+?)\ +is\ +misconfigured\ +or\ +missing"
     r"\ +causing\ +an\ +Auth\ +failure" + _END,
     ["SMTP Auth (ICID 31) profile: smtp_auth_ldap is misconfigured or missing causing an Auth failure"],
-    signature="SMTP AUTH profile misconfigured", action="failure",
+    signature="SMTP AUTH profile misconfigured", action="error",
     reason="SMTP AUTH profile is misconfigured or missing", **_INBOUND,
 )  # fmt: skip
 _auth(
@@ -165,7 +170,7 @@ _auth(
     "T7",
     r"SMTP\ +Auth:?\ +\(ICID\ +(?P<icid>\d{1,18})\)\ +was\ +required\ +but\ +remote\ +host\ +did\ +not\ +initiate\ +it" + _END,
     ["SMTP Auth (ICID 35) was required but remote host did not initiate it"],
-    signature="SMTP AUTH required but not attempted", action="failure",
+    signature="SMTP AUTH required but not attempted", action="error",
     reason="SMTP AUTH was required but the client did not initiate it", **_INBOUND,
 )  # fmt: skip
 # T8 and T9 concern the authentication infrastructure, not an attempt by anyone.

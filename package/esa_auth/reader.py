@@ -21,11 +21,11 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import TYPE_CHECKING, Dict, List, Match, Optional, Tuple
+from typing import TYPE_CHECKING, Dict, List, Match, Optional
 
 from . import patterns as P
 from .envelope import ENVELOPE_HEADS, Envelope, all_envelopes, body_start, parse_prefix, starts_envelope
-from .framing import CONTROL, LEADING_CONTROL, MAX_CONTINUATIONS, LogicalLine, Stream, lines_within, show
+from .framing import CONTROL, LEADING_CONTROL, MAX_CONTINUATIONS, EnvelopeRead, LogicalLine, Stream, lines_within, show
 from .mapping import Line, make_event
 from .scan import CANDIDATE, Template, match, templates_of
 from .text import clip, decode
@@ -195,7 +195,7 @@ class Reader:
         bytes_at = bytes_before = 0  # wide text: bytes in text[:bytes_at]
         prefix = ""
         size = -1  # no prefix yet: the next line's envelope is read
-        envelope: Optional[Tuple[Optional[float], Optional[str]]] = None  # of ``prefix``, once read
+        envelope: Optional[EnvelopeRead] = None  # of ``prefix``, once read
         read = 0  # candidate lines read
         pos = 0  # the first character not read yet
         for found in CANDIDATE.finditer(text):
@@ -240,9 +240,8 @@ class Reader:
                     envelope = stream.envelopes.get(prefix) or self._envelope(stream, prefix, line_at(start))
                 if role == _CONTEXT:
                     self.stats.context += 1
-                    when, host = envelope
-                    appliance = host or self.settings.host or stream.appliance or stream.serial or ""
-                    self.correlator.apply(template, hit, appliance, when)
+                    appliance = envelope.host or self.settings.host or stream.appliance or stream.serial or ""
+                    self.correlator.apply(template, hit, appliance, envelope.epoch)
                 else:
                     if wide:
                         bytes_before += len(text[bytes_at:start].encode("utf-8", "surrogateescape"))
@@ -380,9 +379,8 @@ class Reader:
         envelope = self._envelope(stream, prefix, lineno)
         if role == _CONTEXT:
             self.stats.context += 1
-            when, host = envelope
-            appliance = host or self.settings.host or stream.appliance or stream.serial or ""
-            self.correlator.apply(template, hit, appliance, when)
+            appliance = envelope.host or self.settings.host or stream.appliance or stream.serial or ""
+            self.correlator.apply(template, hit, appliance, envelope.epoch)
             return
         events.append(self._event(stream, template, hit, prefix + body, envelope, offset))
 
@@ -398,29 +396,33 @@ class Reader:
         template: Template,
         hit: Match[str],
         raw: str,
-        envelope: Tuple[Optional[float], Optional[str]],
+        envelope: EnvelopeRead,
         offset: int,
     ) -> AuthEvent:
-        epoch, host = envelope
+        epoch = envelope.epoch
         self.stats.events += 1
         line = Line(
             template.pattern, template.groups(hit), raw, epoch, self._time(epoch) if epoch is not None else None,
-            host or self.settings.host or stream.appliance, stream.serial, stream.version, stream.key, offset,
+            envelope.host or self.settings.host or stream.appliance, stream.serial, stream.version, stream.key,
+            offset, envelope.log_name, envelope.time_text,
+            # The header's offset is the one the time was read with (it wins over a configured zone).
+            stream.utc_offset if epoch is not None else None,
         )  # fmt: skip
         return make_event(line, self.correlator)
 
     # --- envelopes, time and headers ---------------------------------------------------
-    def _envelope(self, stream: Stream, prefix: str, lineno: int) -> Tuple[Optional[float], Optional[str]]:
-        """The time (epoch seconds) and host of an envelope, cached per source (lines of a second share it)."""
+    def _envelope(self, stream: Stream, prefix: str, lineno: int) -> EnvelopeRead:
+        """What an envelope says, its time read (cached per source: the lines of a second share it)."""
         cached = stream.envelopes.get(prefix)
         if cached is not None:
             return cached
         envelope = parse_prefix(prefix)
         if envelope is None:
             self._warn(stream, lineno, f"unrecognised envelope {clip(prefix)!r}; time and host left out")
-            result: Tuple[Optional[float], Optional[str]] = (None, None)
+            result = EnvelopeRead(None, None, None, None)
         else:
-            result = (self._epoch(stream, envelope, lineno), envelope.host)
+            epoch = self._epoch(stream, envelope, lineno)
+            result = EnvelopeRead(epoch, envelope.host, envelope.log_name, envelope.time_text or None)
         if len(stream.envelopes) >= 4096:
             stream.envelopes.clear()
         stream.envelopes[prefix] = result

@@ -1,6 +1,6 @@
 """Crafted ESA logs for the detection rules: attacks that must alert, near misses that must not, edge cases.
 
-Each scenario writes real ESA lines (catalogue templates T1-T3, T6, T10, T11, A1-A4, A14, L1, L4 with the session
+Each scenario writes real ESA lines (catalogue templates T1-T7, T10, T11, A1-A4, A14, L1, L4 with the session
 lines C1, C4, C5, C7) into the native-file envelope (E1), so that the replay goes through the whole pipeline, and
 names every alert expected from the whole rule set: any other alert fails the test.
 """
@@ -57,7 +57,10 @@ class Log:
             "T1": f"SMTP Auth: (ICID {icid}) succeeded for user: {user} using AUTH mechanism: LOGIN with profile: Corp",
             "T2": f"SMTP Auth: (ICID {icid}) failed for user: {user} using AUTH mechanism: LOGIN with profile: Corp",
             "T3": f"SMTP Auth (ICID {icid}) profile: Corp is misconfigured or missing causing an Auth failure",
+            "T4": f"SMTP Auth (ICID {icid}) could not reach forwarding server 192.0.2.25",
+            "T5": f"SMTP Auth (ICID {icid}) could not reach forwarding server auth.example.com with reason: timeout",
             "T6": f"SMTP Auth (ICID {icid}) LDAP query/user lookup failed for user: {user}",
+            "T7": f"SMTP Auth (ICID {icid}) was required but remote host did not initiate it",
         }
         self.line(at, bodies[template])
         if src is not None:
@@ -144,10 +147,15 @@ SCENARIOS = [
         [],
     ),
     Scenario(
-        "brute force edge: misconfiguration failures (T3) and failures with no known client do not count",
+        "brute force edge: lines with no credential checked (T3, T4, T5: the appliance's side; T7: the client never "
+        "tried) and failures with no known client do not count",
         lambda log: (
             _each([i * 20 for i in range(9)], lambda t: log.smtp(t, ATTACKER, "alice")),
             _each([200 + i * 5 for i in range(5)], lambda t: log.smtp(t, ATTACKER, "alice", template="T3")),
+            *(
+                _each([230 + i * 5 for i in range(3)], lambda t, n=name: log.smtp(t, ATTACKER, "alice", template=n))
+                for name in ("T4", "T5", "T7")
+            ),
             _each([i * 10 for i in range(12)], lambda t: log.smtp(t, None, "alice")),
         ),
         [],

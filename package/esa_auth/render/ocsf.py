@@ -3,23 +3,38 @@
 The mapping of every field is documented in ``docs/crosswalk.md`` (a test reads
 that table and checks it against this module). Sources: the OCSF schema 1.7.0
 (``events/iam/authentication.json``, ``events/iam/iam.json``,
-``events/base_event.json``, ``dictionary.json``, ``profiles/host.json``), as
-shipped by pydantic-ocsf 3.0; 1.8.0 leaves everything used here unchanged.
+``events/base_event.json``, ``dictionary.json``, ``objects/*.json``,
+``profiles/host.json``), as shipped by pydantic-ocsf 3.0; 1.8.0 leaves
+everything used here unchanged.
 
 Choices worth knowing:
 
-- One SMTP AUTH check is activity 99 "Other" (named ``Authenticate``): it is
-  neither the start of a logon session (1) nor a Kerberos step (3-6).
-- CIM ``action=error`` (the check could not be made, e.g. T4/T5 forwarding
-  server unreachable) is ``status_id`` 99 with ``status`` "Error": OCSF has
-  only Unknown, Success and Failure.
+- SMTP AUTH (inbound and outbound) is activity 1 Logon: it authenticates the
+  rest of the SMTP session (RFC 4954 section 4: after a successful AUTH the
+  server associates the identity with the session), so SOC queries for logons
+  (``activity_id = 1``) find it. ``is_remote`` is true for it and for every
+  appliance login over the network.
+- CIM ``action=error`` (no credential was checked: the profile is
+  misconfigured, T3; the forwarding server is unreachable, T4/T5; the client
+  never started AUTH, T7) is ``status_id`` 99 with ``status`` "Error" and the
+  reason in ``status_detail``: never 2 Failure, so that a fault on the
+  appliance's side never counts as a failed logon.
+- The SASL mechanism (PLAIN, LOGIN, CRAM-MD5) is ``auth_protocol`` (99
+  "Other": OCSF names none); an appliance login method ("password based",
+  "CLI based": both a password) is ``auth_factors`` (factor 11 "Password").
 - ``time`` is epoch milliseconds (OCSF ``timestamp_t``). An event without a
   time (a body pasted without its envelope, E10) has no ``time``: a time is
-  never invented.
+  never invented. The time as logged is ``metadata.original_time``, and the
+  file header's offset ``timezone_offset`` (minutes).
 - The ESA fields with no OCSF attribute keep their CIM names under
-  ``unmapped``.
+  ``unmapped``; so does ``signature_id``: the template ids are the project's,
+  not codes of the product (``metadata.event_code``).
 - The appliance is ``device`` (profile ``host``, declared in
   ``metadata.profiles``), when its name or serial number is known.
+
+Speed: the parts that depend only on the activity and the action are built
+once per pair (:func:`_head`), the address and user splits are cached
+(:mod:`.parts`), and the event's values are read once from its dict.
 """
 
 from __future__ import annotations
@@ -27,10 +42,11 @@ from __future__ import annotations
 import calendar
 import re
 from datetime import datetime, timezone
-from typing import Any, Dict, Optional, Tuple
+from functools import cache, lru_cache
+from typing import Any, Dict, List, Optional, Tuple
 
 from ..events import AuthEvent
-from ..text import is_ip
+from .parts import CACHE, is_remote, split_address, user_parts
 
 #: The OCSF schema version the output conforms to (``metadata.version``).
 OCSF_VERSION = "1.7.0"
@@ -40,17 +56,12 @@ CLASS_NAME = "Authentication"
 CATEGORY_UID = 3
 CATEGORY_NAME = "Identity & Access Management"
 
-#: activity -> (activity_id, activity_name). 99 is "Other": the name then
-#: carries the source's own word (OCSF dictionary, ``activity_name``).
+#: activity -> (activity_id, activity_name). One SMTP AUTH check is a Logon (see above).
 ACTIVITIES: Dict[str, Tuple[int, str]] = {
     "logon": (1, "Logon"),
     "logoff": (2, "Logoff"),
-    "authenticate": (99, "Authenticate"),
+    "authenticate": (1, "Logon"),
 }
-
-#: type_name follows type_uid (class caption, then the activity_id caption),
-#: so for 99 it is "Other" whatever ``activity_name`` says.
-TYPE_CAPTIONS: Dict[int, str] = {99: "Other"}
 
 #: CIM action -> (status_id, status). OCSF status_id: 0 Unknown, 1 Success,
 #: 2 Failure, 99 Other (``status`` then holds the source value).
@@ -71,24 +82,47 @@ LOGON_TYPES: Dict[bool, Tuple[int, str]] = {True: (8, "Network Cleartext"), Fals
 #: False counts only when the role is known.
 USER_TYPES: Dict[bool, Tuple[int, str]] = {True: (2, "Admin"), False: (1, "User")}
 
-#: auth_protocol_id 99 "Other": no OCSF value names a SASL mechanism or an
-#: appliance login method, so ``auth_protocol`` carries it as logged.
+#: auth_protocol_id 99 "Other": no OCSF value names a SASL mechanism, so
+#: ``auth_protocol`` carries it as logged.
 AUTH_PROTOCOL_OTHER = 99
+
+#: auth_factor factor_type_id 11 "Password": what every appliance login method
+#: the ESA logs ("password based", "CLI based") checks.
+PASSWORD_FACTOR: Dict[str, Any] = {"factor_type_id": 11, "factor_type": "Password"}
 
 #: device.type_id 99 "Other": the OCSF device types (server, firewall, IDS ...)
 #: have none for a mail gateway.
 DEVICE_TYPE_ID, DEVICE_TYPE = 99, "Email Security Appliance"
 
+#: The observables of each object the renderer fills: (attribute, observable
+#: name, type_id, type), the type_id being the ``observable`` number of the
+#: attribute's type in the OCSF dictionary (hostname_t 1, ip_t 2, username_t 4,
+#: email_t 5).
+OBSERVABLES: Dict[str, Tuple[Tuple[str, str, int, str], ...]] = {
+    parent: tuple(
+        (key, f"{parent}.{key}", type_id, caption)
+        for key, type_id, caption in (
+            ("name", 4, "User Name"), ("email_addr", 5, "Email Address"), ("hostname", 1, "Hostname"),
+            ("ip", 2, "IP Address"),
+        )
+    )
+    for parent in ("user", "src_endpoint", "dst_endpoint", "device")
+}  # fmt: skip
+
+#: OCSF ``timezone_offset`` range, in minutes (dictionary: -1,080 to +1,080).
+TIMEZONE_OFFSET_MINUTES = 1080
+
 #: ESA fields with no OCSF attribute, kept under ``unmapped`` by their CIM name.
 UNMAPPED = (
     "direction", "authentication_service", "icid", "dcid", "enhanced_status",
-    "listener", "sender_group", "sbrs", "tls", "tls_protocol", "tls_cipher", "mid",
+    "signature_id", "sender_group", "sbrs", "tls", "tls_protocol", "tls_cipher", "mid",
     "privileged", "default_account", "user_role",
 )  # fmt: skip
 
 _RFC3339 = re.compile(r"(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(?:\.(\d+))?Z\Z")
 
 
+@lru_cache(maxsize=CACHE)
 def epoch_ms(time: Optional[str]) -> Optional[int]:
     """Milliseconds since the epoch of an RFC 3339 UTC time (``...Z``).
 
@@ -114,51 +148,37 @@ def epoch_ms(time: Optional[str]) -> Optional[int]:
     return seconds * 1000 + int((fraction + "000")[:3])
 
 
-def _endpoint(
-    address: Optional[str], ip: Optional[str], host: Optional[str], port: Optional[int] = None
-) -> Dict[str, Any]:
+@cache
+def _head(activity: str, action: str) -> Dict[str, Any]:
+    """The attributes that follow from the activity and the action alone, in output order (copied, never changed)."""
+    activity_id, activity_name = ACTIVITIES.get(activity, (0, "Unknown"))
+    status_id, status = STATUSES.get(action, (0, "Unknown"))
+    return {
+        "class_uid": CLASS_UID, "class_name": CLASS_NAME, "category_uid": CATEGORY_UID, "category_name": CATEGORY_NAME,
+        "activity_id": activity_id, "activity_name": activity_name, "type_uid": CLASS_UID * 100 + activity_id,
+        # type_name is the class caption, then the activity_id caption.
+        "type_name": f"{CLASS_NAME}: {activity_name}",
+        "severity_id": SEVERITY_ID, "severity": SEVERITY, "status_id": status_id, "status": status,
+    }  # fmt: skip
+
+
+def _endpoint(address: Optional[str], ip: Optional[str], host: Optional[str]) -> Dict[str, Any]:
     """An OCSF ``network_endpoint``: CIM keeps the address (IP, else name) apart."""
+    ip, host = split_address(address, ip, host)
     out: Dict[str, Any] = {}
-    if ip is None and address is not None and is_ip(address):
-        ip = address
-    if host is None and address is not None and address != ip:
-        host = address
     if host is not None:
         out["hostname"] = host
     if ip is not None:
         out["ip"] = ip
-    if port is not None:
-        out["port"] = port
     return out
 
 
-def _user(event: AuthEvent) -> Dict[str, Any]:
-    user: Dict[str, Any] = {}
-    if event.user is not None:
-        user["name"] = event.user
-    if event.privileged or (event.privileged is False and event.user_role is not None):
-        # "Regular user" only when the appliance named a role that is not an
-        # administrator's: an unknown role says nothing either way.
-        user["type_id"], user["type"] = USER_TYPES[event.privileged]
-    elif event.user is None:
-        # OCSF requires ``user``; when the line names no account (T3-T5, T7, T9,
-        # T10-T11, L7) all that can be said is that it is unknown.
-        user["type_id"], user["type"] = 0, "Unknown"
-    return user
-
-
-def _device(event: AuthEvent) -> Optional[Dict[str, Any]]:
-    """The appliance as an OCSF ``device``, or None when nothing identifies it."""
-    if event.dvc is None and event.dvc_serial is None:
-        return None
-    device: Dict[str, Any] = {"type_id": DEVICE_TYPE_ID, "type": DEVICE_TYPE}
-    if event.dvc is not None:
-        device["ip" if is_ip(event.dvc) else "hostname"] = event.dvc
-    if event.dvc_serial is not None:
-        # The serial number (file header ``SN:``) is the appliance's unique id.
-        device["uid"] = event.dvc_serial
-        device["hw_info"] = {"serial_number": event.dvc_serial}
-    return device
+def _observe(observables: List[Dict[str, Any]], parent: str, node: Dict[str, Any]) -> None:
+    """Add the observables of one object of the document (its names, addresses, user names)."""
+    for key, name, type_id, caption in OBSERVABLES[parent]:
+        value = node.get(key)
+        if value is not None:
+            observables.append({"name": name, "type_id": type_id, "type": caption, "value": value})
 
 
 def render_ocsf(event: AuthEvent) -> Dict[str, Any]:
@@ -170,58 +190,110 @@ def render_ocsf(event: AuthEvent) -> Dict[str, Any]:
     Returns:
         A JSON-able dict; unknown values are left out, as in the CIM form.
     """
-    activity_id, activity_name = ACTIVITIES.get(event.activity, (0, "Unknown"))
-    status_id, status = STATUSES.get(event.action, (0, "Unknown"))
-    out: Dict[str, Any] = {}
-    time = epoch_ms(event.time)
-    if time is not None:
-        out["time"] = time
-    out.update(
-        class_uid=CLASS_UID, class_name=CLASS_NAME, category_uid=CATEGORY_UID, category_name=CATEGORY_NAME,
-        activity_id=activity_id, activity_name=activity_name,
-        type_uid=CLASS_UID * 100 + activity_id,
-        type_name=f"{CLASS_NAME}: {TYPE_CAPTIONS.get(activity_id, activity_name)}",
-        severity_id=SEVERITY_ID, severity=SEVERITY, status_id=status_id, status=status,
-    )  # fmt: skip
-    if event.reply_code is not None:
-        out["status_code"] = event.reply_code
-    if event.reason is not None:
-        out["status_detail"] = event.reason
-    out["message"] = event.signature
-    out["user"] = _user(event)
-    src = _endpoint(event.src, event.src_ip, event.src_host)
+    v = event.__dict__
+    time = epoch_ms(v["time"])
+    out: Dict[str, Any] = {"time": time} if time is not None else {}
+    utc_offset = v["utc_offset"]
+    if utc_offset is not None:
+        minutes = utc_offset // 60
+        if -TIMEZONE_OFFSET_MINUTES <= minutes <= TIMEZONE_OFFSET_MINUTES:
+            out["timezone_offset"] = minutes
+    out.update(_head(v["activity"], v["action"]))
+    if v["reply_code"] is not None:
+        out["status_code"] = v["reply_code"]
+    if v["reason"] is not None:
+        out["status_detail"] = v["reason"]
+    out["message"] = v["signature"]
+    user: Dict[str, Any] = {}
+    name, privileged = v["user"], v["privileged"]
+    if name is not None:
+        user["name"] = name
+        email, domain = user_parts(name)
+        if email is not None:
+            user["email_addr"] = email
+        if domain is not None:
+            user["domain"] = domain
+    if privileged or (privileged is False and v["user_role"] is not None):
+        # "Regular user" only when the appliance named a role that is not an
+        # administrator's: an unknown role says nothing either way.
+        user["type_id"], user["type"] = USER_TYPES[privileged]
+    elif name is None:
+        # OCSF requires ``user``; when the line names no account (T3-T5, T7, T9,
+        # T10-T11, L7) all that can be said is that it is unknown.
+        user["type_id"], user["type"] = 0, "Unknown"
+    out["user"] = user
+    src = _endpoint(v["src"], v["src_ip"], v["src_host"])
     if src:
         out["src_endpoint"] = src
-    dst = _endpoint(event.dest, event.dest_ip, event.dest_host, event.dest_port)
-    if "ip" in dst or "hostname" in dst:
+    dst = _endpoint(v["dest"], v["dest_ip"], v["dest_host"])
+    interface, port = v["dest_interface"], v["dest_port"]
+    if dst:
+        # A port or an interface name alone is no endpoint of the server: they
+        # then stay under ``unmapped`` (below).
+        if interface is not None:
+            dst["interface_name"] = interface
+        if port is not None:
+            dst["port"] = port
         out["dst_endpoint"] = dst
+    app = v["app"]
     # ``service`` also satisfies the class constraint at_least_one(service, dst_endpoint).
-    out["service"] = {"name": event.app}
-    if event.authentication_method is not None:
-        out["auth_protocol_id"] = AUTH_PROTOCOL_OTHER
-        out["auth_protocol"] = event.authentication_method
-    if event.cleartext is not None:
-        out["is_cleartext"] = event.cleartext
-        out["logon_type_id"], out["logon_type"] = LOGON_TYPES[event.cleartext]
-    if event.session_id is not None:
-        out["session"] = {"uid": event.session_id}
-    device = _device(event)
-    if device is not None:
+    out["service"] = {"name": app}
+    remote = is_remote(app, v["src"])
+    if remote is not None:
+        out["is_remote"] = remote
+    method = v["authentication_method"]
+    if method is not None:
+        if app == "smtp":
+            out["auth_protocol_id"] = AUTH_PROTOCOL_OTHER
+            out["auth_protocol"] = method
+        else:
+            out["auth_factors"] = [dict(PASSWORD_FACTOR)]
+    cleartext = v["cleartext"]
+    if cleartext is not None:
+        out["is_cleartext"] = cleartext
+        out["logon_type_id"], out["logon_type"] = LOGON_TYPES[cleartext]
+    if v["session_id"] is not None:
+        out["session"] = {"uid": v["session_id"]}
+    dvc, serial = v["dvc"], v["dvc_serial"]
+    device: Optional[Dict[str, Any]] = None
+    if dvc is not None or serial is not None:
+        device = {"type_id": DEVICE_TYPE_ID, "type": DEVICE_TYPE}
+        if dvc is not None:
+            device["ip" if split_address(dvc, None, None)[0] is not None else "hostname"] = dvc
+        if serial is not None:
+            # The serial number (file header ``SN:``) is the appliance's unique id.
+            device["uid"] = serial
+            device["hw_info"] = {"serial_number": serial}
         out["device"] = device
-    product: Dict[str, Any] = {"name": event.vendor_product, "vendor_name": event.vendor}
-    if event.product_version is not None:
-        product["version"] = event.product_version
+    product: Dict[str, Any] = {"name": v["vendor_product"], "vendor_name": v["vendor"]}
+    if v["product_version"] is not None:
+        product["version"] = v["product_version"]
     metadata: Dict[str, Any] = {"version": OCSF_VERSION, "product": product}
     if device is not None:
         metadata["profiles"] = ["host"]  # ``device`` comes from the host profile
-    metadata["event_code"] = event.signature_id
-    metadata["uid"] = event.event_id
+    if v["log_name"] is not None:
+        metadata["log_name"] = v["log_name"]
+    if v["original_time"] is not None:
+        metadata["original_time"] = v["original_time"]
+    metadata["uid"] = v["event_id"]
     out["metadata"] = metadata
-    unmapped = {name: getattr(event, name) for name in UNMAPPED if getattr(event, name) is not None}
-    if event.dest_port is not None and "dst_endpoint" not in out:
-        # A port alone is no endpoint (network_endpoint: at least an ip, a name ...).
-        unmapped["dest_port"] = event.dest_port
+    observables: List[Dict[str, Any]] = []
+    _observe(observables, "user", user)
+    _observe(observables, "src_endpoint", src)
+    _observe(observables, "dst_endpoint", dst)
+    if device is not None:
+        _observe(observables, "device", device)
+    if observables:
+        out["observables"] = observables
+    unmapped = {key: v[key] for key in UNMAPPED if v[key] is not None}
+    if method is not None and app != "smtp":
+        unmapped["authentication_method"] = method  # the method's words, beside its factor
+    if not dst:
+        if interface is not None:
+            unmapped["dest_interface"] = interface
+        if port is not None:
+            unmapped["dest_port"] = port
     if unmapped:
         out["unmapped"] = unmapped
-    out["raw_data"] = event.raw
+    out["raw_data"] = v["raw"]
     return out
