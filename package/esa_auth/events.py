@@ -155,7 +155,8 @@ class AuthEvent:
         return {name: value for name, value in self.__dict__.items() if value is not None}
 
 
-#: Rendering order: time and outcome first, the raw line and id last.
+#: Rendering order: time and outcome first, the id, then the raw line last: Splunk's KV_MODE = json reads only
+#: the first 5,000 bytes of an event ([spath] extraction_cutoff), so a long line must not hide a short field.
 FIELD_ORDER = (
     "time", "action", "activity", "app", "direction", "user",
     "src", "src_ip", "src_host", "dest", "dest_ip", "dest_host", "dest_port",
@@ -165,7 +166,7 @@ FIELD_ORDER = (
     "tls", "tls_protocol", "tls_cipher", "mid",
     "cleartext", "privileged", "default_account", "user_role",
     "vendor", "vendor_product", "product_version", "log_name", "original_time", "utc_offset",
-    "raw", "event_id",
+    "event_id", "raw",
 )  # fmt: skip
 
 assert set(FIELD_ORDER) == {f.name for f in fields(AuthEvent)}, "FIELD_ORDER must list every field"
