@@ -112,6 +112,14 @@ with open(sys.argv[1], "w") as report:
 """
 
 
+def pure_library(dest: Path) -> Path:
+    """Copy the library as the app ships it (Python only, whatever this checkout has compiled) under ``dest``."""
+    shutil.copytree(ROOT / "package" / "esa_auth", dest / "esa_auth",
+                    ignore=shutil.ignore_patterns("*.so", "*.pyd", "*.c", "__pycache__"))  # fmt: skip
+    compileall.compile_dir(str(dest), quiet=1)
+    return dest
+
+
 class Skip(Exception):
     """A path that cannot run here (its interpreter is missing)."""
 
@@ -224,10 +232,7 @@ class Bench:
         self.work = work
         self.paths = paths
         # The library as the app ships it: Python only, whatever this checkout has compiled.
-        self.lib = work / "lib"
-        shutil.copytree(ROOT / "package" / "esa_auth", self.lib / "esa_auth",
-                        ignore=shutil.ignore_patterns("*.so", "*.pyd", "*.c", "__pycache__"))  # fmt: skip
-        compileall.compile_dir(str(self.lib), quiet=1)
+        self.lib = pure_library(work / "lib")
         self.pythons: Dict[str, Optional[str]] = {}
         for version in ("3.9", "3.13"):
             found, looked = find_python(version)
