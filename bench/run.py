@@ -124,15 +124,15 @@ class Skip(Exception):
     """A path that cannot run here (its interpreter is missing)."""
 
 
-def data_file(preset: str, lines: int, seed: int) -> Path:
+def data_file(directory: Path, preset: str, lines: int, seed: int) -> Path:
     """The generated log for a preset, size and seed, generated if missing or stale."""
-    path = HERE / "data" / f"{preset}-{lines}-seed{seed}.log"
+    path = directory / f"{preset}-{lines}-seed{seed}.log"
     manifest = path.with_name(path.name + ".json")
     source = (HERE / "generate.py").stat().st_mtime
     if path.exists() and manifest.exists() and manifest.stat().st_mtime >= source:
         return path
     path.parent.mkdir(parents=True, exist_ok=True)
-    print(f"generating {path.relative_to(ROOT)} ...", file=sys.stderr, flush=True)
+    print(f"generating {path} ...", file=sys.stderr, flush=True)
     generate(path, lines, seed, preset)
     return path
 
@@ -306,7 +306,9 @@ class Bench:
         return result
 
 
-def bench(presets: List[str], lines: int, seed: int, repeat: int, paths: List[str], work: Path) -> Dict[str, Any]:
+def bench(
+    presets: List[str], lines: int, seed: int, repeat: int, paths: List[str], data: Path, work: Path
+) -> Dict[str, Any]:
     """Run every measurement; return the results document."""
     runner = Bench(work, paths)
     results: List[Dict[str, Any]] = []
@@ -322,7 +324,7 @@ def bench(presets: List[str], lines: int, seed: int, repeat: int, paths: List[st
         "repeat": repeat,
     }
     for preset in presets:
-        log = data_file(preset, lines, seed)
+        log = data_file(data, preset, lines, seed)
         manifest = json.loads(log.with_name(log.name + ".json").read_text())
         search = None
         if any(path.startswith("esaauth") for path in paths):
@@ -430,6 +432,7 @@ def main(argv: List[str]) -> int:
     parser.add_argument("--paths", default=",".join(DEFAULT_PATHS),
                         help=f"comma-separated paths, or all (default: {','.join(DEFAULT_PATHS)})")  # fmt: skip
     parser.add_argument("--out", type=Path, default=HERE / "results.json", help="results file")
+    parser.add_argument("--data", type=Path, default=HERE / "data", help="where the logs are generated (bench/data)")
     args = parser.parse_args(argv)
     presets = _names(args.presets, tuple(PRESETS), "presets", parser)
     paths = _names(args.paths, PATHS, "paths", parser)
@@ -441,7 +444,7 @@ def main(argv: List[str]) -> int:
     # working tree here, else a changed module would be compiled again at every run.
     compileall.compile_dir(str(ROOT / "package" / "esa_auth"), quiet=1)
     with tempfile.TemporaryDirectory(prefix="esa-bench-") as work:
-        document = bench(presets, args.lines, args.seed, args.repeat, paths, Path(work))
+        document = bench(presets, args.lines, args.seed, args.repeat, paths, args.data, Path(work))
     args.out.write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     print(table(document))
     return 0

@@ -117,7 +117,7 @@ def test_run_py_runs_every_path_end_to_end(tmp_path: Path) -> None:
     out = tmp_path / "results.json"
     done = subprocess.run(
         [sys.executable, str(ROOT / "bench" / "run.py"), "--presets", "typical,syslog", "--lines", "300",
-         "--repeat", "1", "--paths", "all", "--out", str(out)],
+         "--repeat", "1", "--paths", "all", "--out", str(out), "--data", str(tmp_path / "data")],
         capture_output=True, text=True, timeout=600, check=False,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
