@@ -19,14 +19,22 @@ DCIDs at a time):
   host that asks for SMTP AUTH (T10, T11 now and then);
 * a few look-alikes (``Connection Error: DCID: ...``, X1).
 
-About 2% of the lines are SMTP AUTH lines. The same seed and line count give
-the same bytes. A manifest (``<file>.json``) records what was written: the
+What varies between real logs is chosen by a preset (:data:`PRESETS`): the
+share of SMTP AUTH lines and of failures among them, the sender-group and
+SBRS forms (``SG None ... SBRS None``), TLS on ICIDs and DCIDs, ``close`` or
+``lost``, repeated AUTH lines on a connection, the connections open at once,
+the envelope (the file's E1 or syslog's E3), how often the second changes, and
+the user names (non-ASCII, long). ``classic``, the default, is the log this
+benchmark has always used (about 2% SMTP AUTH lines, same bytes as before).
+The same preset, seed and line count give the same bytes. A manifest (``<file>.json``) records what was written: the
 number of SMTP AUTH lines (the events ``esa-auth normalize`` must produce),
 the most ICIDs and DCIDs open at once, the connections started by kind.
 
 Usage::
 
     python bench/generate.py --lines 1000000 --seed 1 --out bench/data/mail-1000000.log
+    python bench/generate.py --preset typical --lines 1000000 --out bench/data/typical.log
+    python bench/generate.py --list
 """
 
 from __future__ import annotations
@@ -38,6 +46,7 @@ import json
 import random
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Tuple
 
@@ -50,10 +59,9 @@ VERSION_LINE = "Version: 15.0.0-104 SN: 4229A1B2C3D4E5F6A7B8-0A1B2C3D4E5F"
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
-# Connections per second, and the mix of connection kinds (weights). With the
-# durations below this keeps about 2,000 inbound connections open at once.
+# Connections per second (classic). With the durations below this keeps about
+# 2,000 inbound connections open at once.
 ARRIVALS_PER_SECOND = 150.0
-KINDS = (("inbound", 40), ("rejected", 45), ("submission", 10), ("guessing", 5))
 
 LISTENER_IN = "IncomingMail (192.0.2.10)"
 LISTENER_OUT = "OutgoingMail (192.0.2.11)"
@@ -73,13 +81,110 @@ GUESSES = ("admin", "test", "info", "sales", "user", "root", "postmaster", "webm
 DOMAINS = ("example.org", "example.net", "mail.example.info", "corp.example.co.uk", "shop.example.de",
            "news.example.fr", "example.jp", "bulk.example.biz")  # fmt: skip
 OWN_DOMAIN = "example.com"
+# Listeners beyond the first two (presets with several): interface names may have spaces (catalogue C1).
+MORE_LISTENERS_IN = ("IncomingMail2 (192.0.2.12)", "Data 1 (192.0.2.13)")
+MORE_LISTENERS_OUT = ("Submission (192.0.2.14)",)
+# User names as they come from directories in other scripts, and long ones (UPNs, DOMAIN\\user).
+NON_ASCII_USERS = ("müller", "josé.garcía", "łukasz.wiśniewski", "søren", "françois", "zoë", "山田太郎",
+                   "иван.петров", "göran.ström", "ayşe.yılmaz", "nguyễn.văn.an", "ÅSA")  # fmt: skip
+DEPARTMENTS = ("finance", "engineering", "human-resources", "customer-support", "research-and-development")
+SYSLOG_HOST = "esa01.example.com"
+
+
+@dataclass(frozen=True)
+class Preset:
+    """What a generated log looks like. The defaults are the ``classic`` log.
+
+    A probability of 0 or 1 (and one listener) draws no random number, so that
+    ``classic`` keeps the bytes it always had for a seed.
+    """
+
+    description: str
+    #: Connections arriving per second of log time.
+    arrivals: float = ARRIVALS_PER_SECOND
+    #: Weights (out of 100) of connection kinds: inbound, rejected, submission, guessing.
+    kinds: Tuple[int, int, int, int] = (40, 45, 10, 5)
+    #: Password-guessing connections: most AUTH lines on one (1 to this many).
+    guesses: int = 5
+    #: Submission connections that fail AUTH before they succeed (a second AUTH line), and the most failures.
+    retry: float = 0.0
+    retries: int = 1
+    #: Accepted connections whose verdict is ``SG None match ALL SBRS None`` (TAC note 118570's form).
+    sg_none: float = 0.0
+    #: Inbound, submission and guessing connections with TLS; deliveries (DCIDs) with TLS.
+    tls_inbound: float = 0.7
+    tls_submission: float = 1.0
+    tls_guessing: float = 0.0
+    tls_delivery: float = 1.0
+    #: Mail and guessing connections that end ``lost`` rather than ``close``.
+    lost_mail: float = 0.0
+    lost_guessing: float = 0.3
+    #: Relayed deliveries whose smart host refuses the credentials (T11).
+    smart_host_failure: float = 0.02
+    #: Mean idle seconds before a connection closes (many connections open at once).
+    linger: float = 0.0
+    #: Use several listeners (interface names with spaces).
+    listeners: bool = False
+    #: AUTH users: share with non-ASCII names, share with long names.
+    non_ascii: float = 0.0
+    long_names: float = 0.0
+    #: ``file`` (E1 with the file header) or ``syslog`` (E3: PRI, host, log name; no header, no year).
+    envelope: str = "file"
+    #: Every line in a new second (lines are spread so that no two share a second).
+    second_per_line: bool = False
+
+
+#: A realistic mix: the typical preset; the others each push one dimension of it.
+_TYPICAL = dict(kinds=(28, 37, 25, 10), retry=0.1, sg_none=0.3, tls_inbound=0.6, tls_submission=0.9,
+                tls_guessing=0.5, tls_delivery=0.8, lost_mail=0.05, lost_guessing=0.5, listeners=True, non_ascii=0.02,
+                long_names=0.02)  # fmt: skip
+
+
+def _typical(description: str, **changes: object) -> Preset:
+    values: Dict[str, object] = dict(_TYPICAL)
+    values.update(changes)
+    return Preset(description, **values)  # type: ignore[arg-type]
+
+
+PRESETS: Dict[str, Preset] = {
+    "classic": Preset("the benchmark's original log: 2% SMTP AUTH, one listener per direction, 2,400 ICIDs open"),
+    "typical": _typical(
+        "about 5% SMTP AUTH, a third of them failures, SG None/SBRS None on 30%, TLS on most ICIDs and "
+        "DCIDs, lost connections, repeated AUTH lines, several listeners"
+    ),
+    "auth-rare": _typical("0.5% SMTP AUTH: an inbound gateway with little submission", kinds=(50, 46, 3, 1)),
+    "auth-heavy": _typical("10% SMTP AUTH: a submission host", kinds=(8, 18, 52, 22), retry=0.2),
+    "failures": _typical(
+        "password spraying: most AUTH lines are failures, up to 20 on a connection",
+        kinds=(36, 44, 12, 8),
+        guesses=20,
+        retry=0.3,
+        retries=3,
+    ),
+    "sessions": _typical(
+        "every session form: SG None/SBRS None on all, TLS on every ICID and DCID, half lost",
+        sg_none=1.0,
+        tls_inbound=1.0,
+        tls_submission=1.0,
+        tls_guessing=1.0,
+        tls_delivery=1.0,
+        lost_mail=0.5,
+        lost_guessing=0.5,
+    ),
+    "open-many": _typical("tens of thousands of connections open at once (slow, tarpitted clients)", linger=300.0),
+    "open-few": _typical("tens of connections open at once: a small site", arrivals=3.0),
+    "syslog": _typical("syslog push with host and log name (E3): no header, no year", envelope="syslog"),
+    "users": _typical("non-ASCII and long user names on most AUTH lines", non_ascii=0.5, long_names=0.4),
+    "stress": _typical("a new second on every line (a quiet appliance)", arrivals=0.02, second_per_line=True),
+}
 
 
 class Generator:
     """Builds the lines of each connection; ids are allocated in arrival order."""
 
-    def __init__(self, seed: int) -> None:
+    def __init__(self, seed: int, preset: Preset) -> None:
         self.rng = random.Random(seed)
+        self.p = preset
         self.icid = 1_204_300
         self.dcid = 88_100
         self.mid = 5_530_000
@@ -87,6 +192,14 @@ class Generator:
 
     def _count(self, kind: str, n: int = 1) -> None:
         self.counts[kind] = self.counts.get(kind, 0) + n
+
+    def _chance(self, probability: float) -> bool:
+        """True with this probability; 0 and 1 draw nothing (``classic`` keeps its bytes)."""
+        if probability <= 0.0:
+            return False
+        if probability >= 1.0:
+            return True
+        return self.rng.random() < probability
 
     def _public_ip(self) -> str:
         r = self.rng
@@ -99,12 +212,44 @@ class Generator:
         i = self.rng.randrange(len(CIPHERS))
         return f"TLS success protocol {PROTOCOLS[i]} cipher {CIPHERS[i]}"
 
+    def _listener(self, inbound: bool) -> str:
+        first, more = (LISTENER_IN, MORE_LISTENERS_IN) if inbound else (LISTENER_OUT, MORE_LISTENERS_OUT)
+        if not self.p.listeners or self.rng.random() < 0.5:
+            return first
+        return self.rng.choice(more)
+
+    def _verdict(self, icid: int, verdict: str, rest: str) -> str:
+        """The C2 line of an accepted connection: ``rest`` (group, rule, SBRS) or TAC 118570's ``SG None`` form."""
+        if self._chance(self.p.sg_none):
+            return f"ICID {icid} ACCEPT SG None match ALL SBRS None"
+        return f"ICID {icid} {verdict} {rest}"
+
+    def _user(self, usual: str) -> str:
+        """An AUTH user: ``usual``, or a non-ASCII or long name as the preset asks."""
+        r = self.rng
+        if self._chance(self.p.non_ascii):
+            name = r.choice(NON_ASCII_USERS)
+            return name + ("@" + OWN_DOMAIN if r.random() < 0.5 else "")
+        if self._chance(self.p.long_names):
+            first, last = r.choice(FIRST), r.choice(FIRST)
+            if r.random() < 0.3:
+                return f"CORP\\{first}.{last}-{r.choice(DEPARTMENTS)}-{r.randrange(10**6):06d}"
+            return (f"{first}.{last}.{r.choice(DEPARTMENTS)}.{r.randrange(10**6):06d}"
+                    f"@{r.choice(DEPARTMENTS)}.emea.corp.{OWN_DOMAIN}")  # fmt: skip
+        return usual
+
+    def _end(self, icid: int, lost: float) -> str:
+        return f"ICID {icid} {'lost' if self._chance(lost) else 'close'}"
+
+    def _linger(self) -> float:
+        return self.rng.expovariate(1 / self.p.linger) if self.p.linger > 0 else 0.0
+
     def connection(self, t0: float) -> List[Line]:
         """The lines of one connection arriving at ``t0``, deliveries included."""
         r = self.rng
         roll = r.randrange(100)
-        kind = KINDS[-1][0]
-        for name, weight in KINDS:
+        kind = "guessing"
+        for name, weight in zip(("inbound", "rejected", "submission", "guessing"), self.p.kinds):
             if roll < weight:
                 kind = name
                 break
@@ -122,32 +267,37 @@ class Generator:
         r = self.rng
         ip = self._public_ip()
         sbrs = f"{-r.uniform(3.0, 10.0):.1f}"
+        listener = self._listener(True)
         return [
-            (t0, 0, f"New SMTP ICID {icid} interface {LISTENER_IN} address {ip} reverse dns host unknown verified no"),
+            (t0, 0, f"New SMTP ICID {icid} interface {listener} address {ip} reverse dns host unknown verified no"),
             (t0, 1, f"ICID {icid} REJECT SG BLOCKLIST match sbrs[-10.0:-3.0] SBRS {sbrs} "
                     f"country {r.choice(COUNTRIES)}"),
-            (t0 + r.uniform(0.5, 12.0), 2, f"ICID {icid} close"),
+            (t0 + r.uniform(0.5, 12.0) + self._linger(), 2, f"ICID {icid} close"),
         ]  # fmt: skip
 
     def _guessing(self, t0: float, icid: int) -> List[Line]:
         """Password guessing on the submission listener: several T2 lines, then close or lost."""
         r = self.rng
         ip = self._public_ip()
+        listener = self._listener(False)
+        verdict = self._verdict(icid, "ACCEPT", f"SG UNKNOWNLIST match sbrs[-1.0:10.0] SBRS {r.uniform(-1, 4):.1f} "
+                                                f"country {r.choice(COUNTRIES)}")  # fmt: skip
         lines: List[Line] = [
-            (t0, 0, f"New SMTP ICID {icid} interface {LISTENER_OUT} address {ip} reverse dns host unknown verified no"),
-            (t0, 1, f"ICID {icid} ACCEPT SG UNKNOWNLIST match sbrs[-1.0:10.0] SBRS {r.uniform(-1, 4):.1f} "
-                    f"country {r.choice(COUNTRIES)}"),
-        ]  # fmt: skip
+            (t0, 0, f"New SMTP ICID {icid} interface {listener} address {ip} reverse dns host unknown verified no"),
+            (t0, 1, verdict),
+        ]
+        if self._chance(self.p.tls_guessing):
+            lines.append((t0 + r.uniform(0.05, 0.5), 2, f"ICID {icid} {self._tls()}"))
         t = t0
-        attempts = r.randrange(1, 6)
+        attempts = r.randrange(1, self.p.guesses + 1)
         for n in range(attempts):
             t += r.uniform(1.0, 6.0)
-            user = r.choice(GUESSES) + ("@" + OWN_DOMAIN if r.random() < 0.5 else "")
+            user = self._user(r.choice(GUESSES) + ("@" + OWN_DOMAIN if r.random() < 0.5 else ""))
             mech = "LOGIN" if r.random() < 0.7 else "PLAIN"
-            lines.append((t, 2 + n, f"SMTP Auth: (ICID {icid}) failed for user: {user} using AUTH mechanism: {mech} "
+            lines.append((t, 3 + n, f"SMTP Auth: (ICID {icid}) failed for user: {user} using AUTH mechanism: {mech} "
                                     f"with profile: CorpAuth"))  # fmt: skip
         self._count("auth_inbound_failure", attempts)
-        lines.append((t + r.uniform(0.1, 3.0), 9, f"ICID {icid} {'lost' if r.random() < 0.3 else 'close'}"))
+        lines.append((t + r.uniform(0.1, 3.0) + self._linger(), 99, self._end(icid, self.p.lost_guessing)))
         return lines
 
     def _mail(self, t0: float, icid: int, submission: bool) -> List[Line]:
@@ -155,28 +305,38 @@ class Generator:
         r = self.rng
         if submission:
             ip = f"10.20.{r.randrange(256)}.{r.randrange(1, 255)}"
+            listener = self._listener(False)
             lines: List[Line] = [
-                (t0, 0, f"New SMTP ICID {icid} interface {LISTENER_OUT} address {ip} reverse dns host "
+                (t0, 0, f"New SMTP ICID {icid} interface {listener} address {ip} reverse dns host "
                         f"ws{r.randrange(5000)}.corp.{OWN_DOMAIN} verified yes"),
-                (t0, 1, f"ICID {icid} RELAY SG RELAYLIST match 10.0.0.0/8 SBRS not enabled"),
+                (t0, 1, self._verdict(icid, "RELAY", "SG RELAYLIST match 10.0.0.0/8 SBRS not enabled")),
             ]  # fmt: skip
         else:
             ip = self._public_ip()
             host = f"mail{r.randrange(100)}.{r.choice(DOMAINS)}" if r.random() < 0.8 else "unknown"
+            listener = self._listener(True)
             lines = [
-                (t0, 0, f"New SMTP ICID {icid} interface {LISTENER_IN} address {ip} reverse dns host {host} "
+                (t0, 0, f"New SMTP ICID {icid} interface {listener} address {ip} reverse dns host {host} "
                         f"verified {'yes' if host != 'unknown' else 'no'}"),
-                (t0, 1, f"ICID {icid} ACCEPT SG UNKNOWNLIST match sbrs[-1.0:10.0] SBRS {r.uniform(-1, 6):.1f} "
-                        f"country {r.choice(COUNTRIES)}"),
+                (t0, 1, self._verdict(icid, "ACCEPT", f"SG UNKNOWNLIST match sbrs[-1.0:10.0] SBRS "
+                                                      f"{r.uniform(-1, 6):.1f} country {r.choice(COUNTRIES)}")),
             ]  # fmt: skip
         t = t0 + r.uniform(0.05, 0.5)
-        if submission or r.random() < 0.7:
+        if self._chance(self.p.tls_submission) if submission else self._chance(self.p.tls_inbound):
             lines.append((t, 2, f"ICID {icid} {self._tls()}"))
         if submission:
             t += r.uniform(0.05, 0.5)
-            user = self._address(OWN_DOMAIN) if r.random() < 0.6 else r.choice(FIRST)
-            lines.append((t, 3, f"SMTP Auth: (ICID {icid}) succeeded for user: {user} using AUTH mechanism: LOGIN "
-                                f"with profile: CorpAuth"))  # fmt: skip
+            user = self._user(self._address(OWN_DOMAIN) if r.random() < 0.6 else r.choice(FIRST))
+            if self._chance(self.p.retry):
+                # A mistyped password first: one or more failures on the connection, then success.
+                failures = r.randrange(1, self.p.retries + 1)
+                for _ in range(failures):
+                    lines.append((t, 3, f"SMTP Auth: (ICID {icid}) failed for user: {user} using AUTH "
+                                        "mechanism: LOGIN with profile: CorpAuth"))  # fmt: skip
+                    t += r.uniform(1.0, 4.0)
+                self._count("auth_inbound_failure", failures)
+            lines.append((t, 3, f"SMTP Auth: (ICID {icid}) succeeded for user: {user} using AUTH "
+                                f"mechanism: LOGIN with profile: CorpAuth"))  # fmt: skip
             self._count("auth_inbound_success")
         order = 4
         messages = 1 if r.random() < 0.75 else r.randrange(2, 5)
@@ -219,7 +379,7 @@ class Generator:
                 lines.append((t, order, text))
                 order += 1
             lines.extend(self._delivery(t + r.uniform(0.05, 1.5), mid, len(rcpts), submission))
-        lines.append((t + r.uniform(0.1, 2.0), order, f"ICID {icid} close"))
+        lines.append((t + r.uniform(0.1, 2.0) + self._linger(), order, self._end(icid, self.p.lost_mail)))
         return lines
 
     def _delivery(self, t: float, mid: int, rcpts: int, relayed: bool) -> List[Line]:
@@ -233,10 +393,11 @@ class Generator:
             remote, port, local = r.choice(MAIL_STORES), 25, "192.0.2.10"
         out: List[Line] = [(t, 1000, f"New SMTP DCID {dcid} interface {local} address {remote} port {port}")]
         t += r.uniform(0.01, 0.2)
-        out.append((t, 1001, f"DCID {dcid} {self._tls()}"))
+        if self._chance(self.p.tls_delivery):
+            out.append((t, 1001, f"DCID {dcid} {self._tls()}"))
         if relayed:
             t += r.uniform(0.01, 0.2)
-            if r.random() < 0.02:
+            if r.random() < self.p.smart_host_failure:
                 # T11: the smart host refuses the credentials; the message waits (C9).
                 out += [
                     (t, 1002, f"DCID: {dcid} IP: {remote} SMTP authentication using the profile SmartHostAuth "
@@ -271,9 +432,17 @@ def _prefix(second: int) -> str:
             f"{tm.tm_hour:02d}:{tm.tm_min:02d}:{tm.tm_sec:02d} {tm.tm_year} Info: ")  # fmt: skip
 
 
-def generate(path: Path, lines: int, seed: int) -> Dict[str, object]:
-    """Write ``lines`` log lines to ``path``; return the manifest (also written beside it)."""
-    gen = Generator(seed)
+def _syslog_prefix(second: int) -> str:
+    """The E3 envelope (syslog push with host and log name): PRI 22 is facility mail, severity info."""
+    tm = time.gmtime(second)
+    return (f"<22>{MONTHS[tm.tm_mon - 1]} {tm.tm_mday:2d} {tm.tm_hour:02d}:{tm.tm_min:02d}:{tm.tm_sec:02d} "
+            f"{SYSLOG_HOST} mail_logs: Info: ")  # fmt: skip
+
+
+def generate(path: Path, lines: int, seed: int, preset: str = "classic") -> Dict[str, object]:
+    """Write ``lines`` log lines of a preset to ``path``; return the manifest (also written beside it)."""
+    p = PRESETS[preset]
+    gen = Generator(seed, p)
     rng = random.Random(seed ^ 0x5EED)
     heap: List[Tuple[float, int, int, str]] = []  # (time, connection, order, body)
     connections = 0
@@ -284,24 +453,28 @@ def generate(path: Path, lines: int, seed: int) -> Dict[str, object]:
     local_start = START + UTC_OFFSET
     last_second = -1
     prefix = ""
+    envelope = _prefix if p.envelope == "file" else _syslog_prefix
     out: List[str] = []
     with path.open("wb") as handle:
-        header_prefix = _prefix(local_start)
-        for body in ("Begin Logfile", VERSION_LINE, f"Time offset from UTC: {UTC_OFFSET} seconds"):
-            out.append(header_prefix + body + "\n")
-            written += 1
+        if p.envelope == "file":
+            header_prefix = _prefix(local_start)
+            for body in ("Begin Logfile", VERSION_LINE, f"Time offset from UTC: {UTC_OFFSET} seconds"):
+                out.append(header_prefix + body + "\n")
+                written += 1
         while written < lines:
             if not heap or heap[0][0] > next_arrival:
                 connections += 1
                 for t, order, body in gen.connection(next_arrival):
                     heapq.heappush(heap, (t, connections, order, body))
-                next_arrival += rng.expovariate(ARRIVALS_PER_SECOND)
+                next_arrival += rng.expovariate(p.arrivals)
                 continue
             t, _, _, body = heapq.heappop(heap)
             second = local_start + int(t)
+            if p.second_per_line:
+                second = max(second, last_second + 1)
             if second != last_second:
                 last_second = second
-                prefix = _prefix(second)
+                prefix = envelope(second)
             out.append(prefix + body + "\n")
             written += 1
             head = body[:4]
@@ -324,6 +497,8 @@ def generate(path: Path, lines: int, seed: int) -> Dict[str, object]:
         handle.write("".join(out).encode("utf-8"))
     manifest: Dict[str, object] = {
         "file": path.name,
+        "preset": preset,
+        "envelope": p.envelope,
         "lines": written,
         "seed": seed,
         "bytes": path.stat().st_size,
@@ -345,12 +520,25 @@ def main(argv: List[str]) -> int:
     parser = argparse.ArgumentParser(description="Generate a deterministic, realistic ESA text mail log.")
     parser.add_argument("--lines", type=int, default=1_000_000, help="lines to write (default: 1000000)")
     parser.add_argument("--seed", type=int, default=1, help="random seed (default: 1)")
-    parser.add_argument("--out", type=Path, required=True, help="the log file to write")
+    parser.add_argument(
+        "--preset",
+        choices=sorted(PRESETS),
+        default="classic",
+        help="what the log looks like (default: classic, the log this benchmark always used; --list describes them)",
+    )
+    parser.add_argument("--out", type=Path, help="the log file to write")
+    parser.add_argument("--list", action="store_true", help="describe the presets and exit")
     args = parser.parse_args(argv)
+    if args.list:
+        for name, preset in PRESETS.items():
+            print(f"{name:<11} {preset.description}")
+        return 0
+    if args.out is None:
+        parser.error("--out is required")
     if args.lines < 4:
         parser.error("--lines must be at least 4 (the header has 3)")
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    manifest = generate(args.out, args.lines, args.seed)
+    manifest = generate(args.out, args.lines, args.seed, args.preset)
     print(json.dumps(manifest))
     return 0
 
