@@ -173,8 +173,7 @@ def xml_stream(events: Sequence[AuthEvent], fmt: str = "cim", source: str = "fuz
     writer = EventWriter(buffer, io.StringIO())
     config = InputConfig("/", None, None, "beginning", 1, 1.0, fmt)
     run = InputRun("esa_auth://fuzz", {"index": "main"}, config, writer)
-    for event in events:
-        run.emit(event, source)
+    run.emit(list(events), source)
     writer.close()
     return buffer.getvalue()
 

@@ -115,13 +115,7 @@ def settings_from_config(config: Dict[str, Any]) -> Settings:
     return Settings(**values)
 
 
-def run_golden_case(log: Path, config: Dict[str, Any], *, line_by_line: bool = False) -> Dict[str, Any]:
-    """Normalize a golden ``<case>.log`` as its config says; return the expected-file form.
-
-    The stream key is the case path relative to ``tests/golden`` so that
-    event ids do not depend on where the repository is checked out. With
-    ``line_by_line``, the file is fed one physical line a call.
-    """
+def _golden_result(log: Path, config: Dict[str, Any], line_by_line: bool = False) -> Result:
     name = log.relative_to(GOLDEN_DIR).as_posix()
     appliance = config.get("appliance")
     if appliance is None and "file_name" in config:
@@ -129,8 +123,25 @@ def run_golden_case(log: Path, config: Dict[str, Any], *, line_by_line: bool = F
     data = log.read_bytes()
     # One physical line a call: no block holds two lines, so every line is framed one by one.
     chunks = [len(line) for line in data.splitlines(keepends=True)] if line_by_line else config.get("chunks")
-    result = normalize(data, settings_from_config(config), source=name, appliance=appliance, chunks=chunks)
+    return normalize(data, settings_from_config(config), source=name, appliance=appliance, chunks=chunks)
+
+
+def run_golden_case(log: Path, config: Dict[str, Any], *, line_by_line: bool = False) -> Dict[str, Any]:
+    """Normalize a golden ``<case>.log`` as its config says; return the expected-file form.
+
+    The stream key is the case path relative to ``tests/golden`` so that
+    event ids do not depend on where the repository is checked out. With
+    ``line_by_line``, the file is fed one physical line a call.
+    """
+    result = _golden_result(log, config, line_by_line)
     return {"events": result.dicts, "warnings": result.messages, "stats": result.stats}
+
+
+def run_golden_case_events(log: Path) -> List[AuthEvent]:
+    """The events of a golden case as objects, read as :func:`run_golden_case` reads it (its config beside it)."""
+    config_path = log.with_name(log.stem + "-config.json")
+    config = json.loads(config_path.read_text(encoding="utf-8")) if config_path.exists() else {}
+    return _golden_result(log, config).events
 
 
 def dump_expected(data: Dict[str, Any]) -> str:

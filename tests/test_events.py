@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
+import pickle
+from pathlib import Path
 from typing import Any, Dict
 
 import pytest
+from conftest import GOLDEN_DIR, run_golden_case_events
 from esa_auth.cli import build_parser
 from esa_auth.events import FIELD_ORDER, AuthEvent
+from esa_auth.timezones import rfc3339
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -59,6 +64,32 @@ def test_from_fields_refuses_a_missing_required_field() -> None:
     del values["event_id"]
     with pytest.raises(TypeError, match="event_id"):
         AuthEvent.from_fields(values)
+
+
+def test_epoch_rides_along_but_is_no_part_of_the_event() -> None:
+    values = {**REQUIRED, "time": "2009-04-22T11:44:48.250000Z"}
+    event = AuthEvent.from_fields(dict(values), 1240400688.25)
+    assert event.epoch == 1240400688.25
+    assert "epoch" not in event.to_dict()
+    assert event == AuthEvent(**values)  # equality reads the fields only
+    assert AuthEvent(**values).epoch is None
+    assert "epoch" not in repr(event)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        event.epoch = 0.0  # type: ignore[misc]
+    again = pickle.loads(pickle.dumps(event))
+    assert (again, again.epoch) == (event, event.epoch)
+    assert copy.deepcopy(event).epoch == event.epoch
+
+
+@pytest.mark.parametrize("log", sorted(GOLDEN_DIR.glob("*/*.log")), ids=lambda p: p.relative_to(GOLDEN_DIR).as_posix())
+def test_every_golden_event_carries_the_epoch_its_time_was_written_from(log: Path) -> None:
+    events = run_golden_case_events(log)
+    for event in events:
+        if event.time is None:
+            assert event.epoch is None, event.raw
+        else:
+            assert event.epoch is not None, event.raw
+            assert rfc3339(event.epoch) == event.time, event.raw
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import pytest
-from esa_auth import follow
+from esa_auth import checkpoint, follow
 from esa_auth.errors import ConfigError
 from esa_auth.follow import Follower, check_path, list_files, load_checkpoint, looks_like_esa
 from esa_auth.pipeline import Normalizer, Settings, Stream
@@ -32,11 +32,13 @@ class Sink:
         self.logs: List[Tuple[str, str]] = []
         self.crash_after = crash_after
 
-    def emit(self, event: Any, source: str) -> None:
-        self.events.append(event.to_dict())
-        self.sources.append(source)
-        if self.crash_after is not None and len(self.events) >= self.crash_after:
-            raise Crash()
+    def emit(self, events: List[Any], source: str) -> None:
+        assert events, "a block without events is not handed to the sink"
+        for event in events:
+            self.events.append(event.to_dict())
+            self.sources.append(source)
+            if self.crash_after is not None and len(self.events) >= self.crash_after:
+                raise Crash()
 
     def log(self, level: str, message: str) -> None:
         self.logs.append((level, message))
@@ -298,9 +300,9 @@ def test_a_crash_loses_nothing_and_replays_with_the_same_ids(logs: Path, ck: Pat
     wrapped = (Path(__file__).parent / "golden" / "mission" / "tac-118570-wrapped.log").read_bytes()
     (logs / "mail.current").write_bytes(wrapped)
     os.utime(logs / "mail.current", ns=(1_700_000_100 * 10**9,) * 2)
-    crashed = run(logs, ck, crash_after=crash_after, chunk_size=97, checkpoint_bytes=200)
+    crashed = run(logs, ck, crash_after=crash_after, chunk_size=97, checkpoint_bytes=200, bytes_per_session=0)
     assert len(crashed.events) == crash_after
-    restarted = run(logs, ck, chunk_size=97, checkpoint_bytes=200)
+    restarted = run(logs, ck, chunk_size=97, checkpoint_bytes=200, bytes_per_session=0)
     order = sorted(logs.iterdir(), key=lambda p: p.stat().st_mtime_ns)
     found = keys(ck)
     expected = library([(str(p), found[str(p)], p.read_bytes()) for p in order])
@@ -318,17 +320,19 @@ def test_a_failed_checkpoint_write_leaves_the_previous_one(
     path = logs / "mail.current"
     write(path, mail_file(100, 5))
     run(logs, ck)
-    before = ck.read_bytes()
+    before = load_checkpoint(str(ck))
     write(path, mail_sessions(105, 5, start=50), mode="a")
 
-    def broken_replace(src: str, dst: str) -> None:
+    def full(*args: Any) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(follow.os, "replace", broken_replace)
+    # A save appends to the journal (fsync) or replaces the snapshot (os.replace): both fail.
+    monkeypatch.setattr(checkpoint.os, "fsync", full)
+    monkeypatch.setattr(checkpoint.os, "replace", full)
     with pytest.raises(OSError, match="No space left"):
         run(logs, ck)
     monkeypatch.undo()
-    assert ck.read_bytes() == before
+    assert load_checkpoint(str(ck)) == before
     again = run(logs, ck)
     assert [e["icid"] for e in again.events] == [105, 106, 107, 108, 109]
 
@@ -476,7 +480,10 @@ def test_stale_temporary_checkpoints_and_impossible_positions(logs: Path, ck: Pa
     first = run(logs, ck)
     stale = ck.with_name(ck.name + ".4242.tmp")
     stale.write_text("{}", encoding="utf-8")
-    state = json.loads(ck.read_text(encoding="utf-8"))
+    # The whole state, written back as one snapshot (as 0.1.0 wrote it: without a journal).
+    state = load_checkpoint(str(ck))
+    assert state is not None
+    del state["generation"]
     state["files"][0]["stream"]["offset"] = -50
     ck.write_text(json.dumps(state), encoding="utf-8")
     second = run(logs, ck)
@@ -484,3 +491,34 @@ def test_stale_temporary_checkpoints_and_impossible_positions(logs: Path, ck: Pa
     assert any("negative position" in m for m in second.messages("ERROR"))
     assert second.events == first.events  # read again from the start, same ids
     assert run(logs, ck).events == []
+
+
+def test_a_save_after_each_file_appends_that_files_entry_not_every_files(logs: Path, ck: Path) -> None:
+    """A save after every file wrote every file's entry: a run over many files cost their number squared (#17)."""
+    for n in range(40):
+        write(logs / f"mail.@2025010{n % 9}T0000{n:02d}.s", mail_file(1000 * n, 2), mtime=1_700_000_000 + n)
+    follower = Follower(str(logs), SETTINGS, str(ck))
+    sink = Sink()
+    stats = follower.run(sink.emit, sink.log)
+    assert (stats.files_read, len(sink.events), stats.checkpoints) == (40, 80, 41)
+    assert (follower.store.snapshots, follower.store.records) == (1, 40)
+    records = [json.loads(line.split(" ", 1)[1]) for line in Path(f"{ck}.journal").read_text().splitlines()]
+    assert all(len(record["file_changes"]) == 1 for record in records)
+    assert run(logs, ck).events == []  # and it holds everything
+
+
+def test_saves_while_reading_come_further_apart_as_the_session_table_grows(logs: Path, ck: Path) -> None:
+    text = mail_file(100, 200)
+    write(logs / "mail.current", text)
+    saves = {}
+    for per_session in (0, 10**9):
+        follower = Follower(str(logs), SETTINGS, str(ck), chunk_size=500, checkpoint_bytes=2000,
+                            bytes_per_session=per_session)  # fmt: skip
+        sink = Sink()
+        saves[per_session] = follower.run(sink.emit, sink.log).checkpoints
+        assert len(sink.events) == 200
+        ck.unlink()
+        Path(f"{ck}.journal").unlink(missing_ok=True)
+    # Every 2,000 bytes, or (a session open at the first save) never while reading.
+    assert saves[0] >= len(text) // 2000
+    assert saves[10**9] == 3  # keys, the first interval (no session open before), the file's end

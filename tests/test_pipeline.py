@@ -503,3 +503,15 @@ def test_output_fields_are_never_empty_or_placeholders(assert_valid: Validate) -
     assert smtp.src_host is None
     assert smtp.sender_group is None
     assert smtp.sbrs is None
+
+
+def test_a_cut_last_line_warns_before_the_line_before_it_is_read() -> None:
+    """Blocks and single lines give the same warnings in the same order when a block's last line is cut."""
+    line = "Wed Apr 22 11:44:48 2009 Info: SMTP Auth: (ICID 450) succeeded for user: ironport using AUTH mechanism: " \
+        "PLAIN with profile: IncomingAuthentication"  # fmt: skip
+    data = (line + "\n" + line + line + "\n").encode()
+    settings = Settings(max_line_bytes=256)
+    whole = normalize(data, settings)
+    single = normalize(data, settings, chunks=[len(line) + 1])
+    assert whole.messages == single.messages
+    assert [m.split(":")[0] for m in whole.messages] == ["2", "1"]  # the cut (line 2), then the zone (line 1)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import MISSING, dataclass, fields
-from typing import Any, Dict, Optional
+from typing import Any, ClassVar, Dict, Optional, Tuple
 
 VENDOR = "Cisco"
 PRODUCT = "Cisco Secure Email Gateway"
@@ -73,7 +73,19 @@ class AuthEvent:
             file header (``Time offset from UTC``) that ``time`` was read with.
         raw (str): the original line (wrapped lines joined by a space).
         event_id (str): deterministic id of (source, position, line).
+
+    Not a field: ``epoch``, the event's time in seconds since the epoch (the
+    number ``time`` was written from), or None. The reader sets it where it
+    makes the event, so that a consumer that needs the number (the modular
+    input's ``<time>``) does not parse the text back. It is no part of the
+    schema: ``to_dict``, equality and ``repr`` leave it out. An event made
+    otherwise (``AuthEvent(...)``, ``dataclasses.replace``) has None.
     """
+
+    # ``epoch`` lives in a slot, outside the instance dict that to_dict() and the
+    # generated __eq__ read; "__dict__" keeps the fields where they are.
+    __slots__ = ("__dict__", "epoch")
+    epoch: ClassVar[Optional[float]]  # declared for type checkers; a slot, not a dataclass field
 
     action: str
     activity: str
@@ -123,19 +135,27 @@ class AuthEvent:
     def __post_init__(self) -> None:
         # Keep the instance dict in FIELD_ORDER (the generated __init__ fills it
         # in declaration order), so that to_dict() is one pass over it.
+        object.__setattr__(self, "epoch", None)
         values = self.__dict__
         ordered = {name: values[name] for name in FIELD_ORDER}
         values.clear()
         values.update(ordered)
 
+    def __setstate__(self, state: Tuple[Dict[str, Any], Dict[str, Any]]) -> None:
+        # pickle and copy hand back (instance dict, slots); the frozen __setattr__ would refuse the slot.
+        values, slots = state
+        self.__dict__.update(values)
+        object.__setattr__(self, "epoch", slots.get("epoch"))
+
     @classmethod
-    def from_fields(cls, values: Dict[str, Any]) -> AuthEvent:
+    def from_fields(cls, values: Dict[str, Any], epoch: Optional[float] = None) -> AuthEvent:
         """Build an event from field values; fields not given take their defaults.
 
         The same event as ``AuthEvent(**values)``, built without the generated
         ``__init__`` (one frozen-attribute assignment per field): the pipeline
         builds one event per authentication line. The caller gives field names
-        only, and every required field.
+        only, and every required field; ``epoch`` is the number ``time`` was
+        written from (see the class).
 
         Raises:
             TypeError: a name is no field, or a required field is missing.
@@ -144,6 +164,7 @@ class AuthEvent:
         fields_ = event.__dict__
         fields_.update(_DEFAULTS)
         fields_.update(values)
+        object.__setattr__(event, "epoch", epoch)
         if len(fields_) != len(_DEFAULTS) or not values.keys() >= _REQUIRED:
             cls(**values)  # raises the TypeError that names the culprit
             raise TypeError("invalid AuthEvent fields")  # pragma: no cover - __init__ raised

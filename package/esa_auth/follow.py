@@ -14,12 +14,15 @@ inode loses the hash, and a copy keeps the hash. Each known file keeps the
 :class:`~esa_auth.pipeline.Stream` key it was given when first seen, so a
 rotated file keeps its event ids.
 
-Checkpoint. One JSON file per input holds every known file's position and
-partial last line, and the open SMTP sessions
-(:meth:`~esa_auth.pipeline.Normalizer.state`). It is replaced atomically
-(temporary file, fsync, ``os.replace``) and only after the events before it
-were handed to the sink, so a crash repeats at most the events after the last
-checkpoint, with the same ``event_id``, and loses none.
+Checkpoint. One per input holds every known file's position and partial
+last line, and the open SMTP sessions
+(:meth:`~esa_auth.pipeline.Normalizer.state`). It is saved only after the
+events before it were handed to the sink (which returns once they are
+written), so a crash repeats at most the events after the last checkpoint,
+with the same ``event_id``, and loses none. On disk it is a snapshot replaced
+atomically and a journal of the changes since, appended and fsynced
+(:mod:`esa_auth.checkpoint`): a save writes what changed, not the whole
+session table.
 """
 
 from __future__ import annotations
@@ -28,12 +31,13 @@ import contextlib
 import errno
 import glob
 import hashlib
-import json
 import os
 import stat
 from dataclasses import dataclass
 from typing import IO, Any, Callable, Dict, List, Optional, Tuple
 
+from .checkpoint import CHECKPOINT_VERSION, CheckpointStore
+from .checkpoint import load_checkpoint as load_checkpoint  # callers import it from here
 from .envelope import ENVELOPE_HEADS, body_start, starts_envelope
 from .errors import ConfigError, StateError
 from .events import AuthEvent
@@ -44,7 +48,6 @@ try:  # POSIX only: on Windows a second run of the same input is not excluded.
 except ImportError:  # pragma: no cover - Splunk forwarders on Windows
     fcntl = None  # type: ignore[assignment]
 
-CHECKPOINT_VERSION = 1
 #: Bytes hashed to recognise a file's content. An ESA file opens with three
 #: header lines (``Begin Logfile``, ``Version:``, ``Time offset from UTC:``)
 #: that every log of an appliance rolled in the same second shares, so the
@@ -54,8 +57,16 @@ HEAD_BYTES = 1024
 CHUNK = 1 << 20
 #: Listings of the directory taken at most, one run, to see it between two rotations (Follower._scan).
 SCAN_TRIES = 5
-#: A checkpoint is written at least every so many bytes read (and after each file).
+#: A run saves its checkpoint after each file it read, and inside a file every
+#: so many bytes (at least this, and :data:`BYTES_PER_SESSION` per open
+#: session): a crash repeats at most what was read since (with the same ids).
+#: A save costs about the size of the session table (each session's lines are
+#: read into its fields, then its changes written), reading costs about the
+#: bytes read: so the interval grows with the table, which keeps saves a small
+#: share of the time of a run through a large file.
 CHECKPOINT_BYTES = 8 << 20
+#: Bytes read between saves per session open at the last save (2,500 sessions: 40 MiB).
+BYTES_PER_SESSION = 16 << 10
 #: When starting at the end of existing files, the header lines at the start
 #: of each file (time offset, version) are still read from this many bytes.
 HEADER_SCAN_BYTES = 8192
@@ -64,9 +75,10 @@ START_BEGINNING = "beginning"
 START_END = "end"
 STARTS = (START_BEGINNING, START_END)
 
-#: Receives each event and the path of the file it came from; it returns once
-#: the event is written (the checkpoint that follows counts on it).
-Emit = Callable[[AuthEvent, str], None]
+#: Receives the events of one block read (never an empty list) and the path of
+#: the file they came from; it returns once they are written (the checkpoint
+#: that follows counts on it). A sink may write them as one batch.
+Emit = Callable[[List[AuthEvent], str], None]
 #: Receives a level (``INFO``, ``WARN``, ``ERROR``) and a one-line message.
 Log = Callable[[str, str], None]
 
@@ -208,9 +220,8 @@ class FileEntry:
         stream_state = self.stream.to_state()
         pending = self.stream.pending
         if pending is not None:
-            # (first line, body start, key, byte offset, line number, continuations):
-            # rewind to the held-back line, which has not touched the sessions yet.
-            stream_state.update(offset=pending[3], line=pending[4] - 1, partial="", overflow=0)
+            # Rewind to the held-back line, which has not touched the sessions yet.
+            stream_state.update(offset=pending.offset, line=pending.line - 1, partial="", overflow=0)
         return {
             "key": self.key, "path": self.path, "dev": self.dev, "ino": self.ino,
             "head_len": self.head_len, "head_hash": self.head_hash, "size": self.size,
@@ -302,46 +313,6 @@ class RunStats:
         )
 
 
-def load_checkpoint(path: str) -> Optional[Dict[str, Any]]:
-    """Read a checkpoint; None when there is none yet.
-
-    Raises:
-        StateError: the file exists but cannot be used.
-    """
-    try:
-        with open(path, encoding="utf-8") as handle:
-            data = json.load(handle)
-    except FileNotFoundError:
-        return None
-    except (OSError, ValueError) as exc:
-        raise StateError(f"checkpoint {path} cannot be read: {exc}") from exc
-    if not isinstance(data, dict) or data.get("version") != CHECKPOINT_VERSION:
-        raise StateError(f"checkpoint {path} has an unknown version")
-    return data
-
-
-def save_checkpoint(path: str, data: Dict[str, Any]) -> None:
-    """Replace a checkpoint atomically: a reader sees the old one or the new one, whole."""
-    tmp = f"{path}.{os.getpid()}.tmp"
-    with open(tmp, "w", encoding="utf-8") as handle:
-        json.dump(data, handle, separators=(",", ":"), ensure_ascii=True)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
-    if hasattr(os, "O_DIRECTORY"):
-        # Make the rename itself durable (POSIX); not possible on every file system.
-        try:
-            fd = os.open(os.path.dirname(os.path.abspath(path)), os.O_RDONLY | os.O_DIRECTORY)
-        except OSError:
-            return
-        try:
-            os.fsync(fd)
-        except OSError:
-            pass
-        finally:
-            os.close(fd)
-
-
 class Follower:
     """Reads the files of one input, from where the last run stopped.
 
@@ -352,7 +323,8 @@ class Follower:
         start: where to start in files that exist at the first run:
             ``beginning`` or ``end``.
         chunk_size: bytes read at a time.
-        checkpoint_bytes: a checkpoint is written at least every so many bytes.
+        checkpoint_bytes: inside a file, a run saves no more often than every so many bytes read.
+        bytes_per_session: ... nor than every so many bytes per session open at the last save.
     """
 
     def __init__(
@@ -363,6 +335,7 @@ class Follower:
         start: str = START_BEGINNING,
         chunk_size: int = CHUNK,
         checkpoint_bytes: int = CHECKPOINT_BYTES,
+        bytes_per_session: int = BYTES_PER_SESSION,
     ) -> None:
         if start not in STARTS:
             raise ConfigError(f"start_from must be one of {', '.join(STARTS)}, not {start!r}")
@@ -372,10 +345,15 @@ class Follower:
         self.start = start
         self.chunk_size = max(1, chunk_size)
         self.checkpoint_bytes = max(1, checkpoint_bytes)
+        self.bytes_per_session = max(0, bytes_per_session)
+        #: Bytes read since the last save, and how many make the next one.
+        self._unsaved = 0
+        self._interval = self.checkpoint_bytes
         self.entries: List[FileEntry] = []
         self.changed = False
         self.normalizer = Normalizer(settings)
         self.stats = RunStats()
+        self.store = CheckpointStore(checkpoint)
 
     # --- checkpoint ------------------------------------------------------------
     def _load(self, log: Log) -> bool:
@@ -385,8 +363,9 @@ class Follower:
         for stale in glob.glob(glob.escape(self.checkpoint) + ".*.tmp"):
             with contextlib.suppress(OSError):
                 os.remove(stale)
+        self.store = CheckpointStore(self.checkpoint)
         try:
-            data = load_checkpoint(self.checkpoint)
+            data = self.store.load()
             if data is None:
                 return False
             entries = [FileEntry.from_state(item) for item in data["files"]]
@@ -397,9 +376,10 @@ class Follower:
             aside = f"{self.checkpoint}.damaged"
             log("ERROR", f"{exc}; moved to {aside}, starting as on a first run")
             try:
-                os.replace(self.checkpoint, aside)
+                self.store.set_aside()
             except OSError as move_error:
                 raise StateError(f"checkpoint {self.checkpoint} is damaged and cannot be moved: {move_error}") from exc
+            self.store = CheckpointStore(self.checkpoint)
             return False
         self.entries = entries
         self.normalizer = normalizer
@@ -412,8 +392,10 @@ class Follower:
             "files": [entry.to_state() for entry in self.entries],
             "normalizer": self.normalizer.state(),
         }
-        save_checkpoint(self.checkpoint, data)
+        self.store.save(data)
         self.stats.checkpoints += 1
+        self._unsaved = 0
+        self._interval = max(self.checkpoint_bytes, self.bytes_per_session * len(self.normalizer.sessions))
 
     # --- one run -----------------------------------------------------------------
     def run(self, emit: Emit, log: Log) -> RunStats:
@@ -643,7 +625,6 @@ class Follower:
             log("WARN", f"cannot read {candidate.path}: {exc.strerror or exc}")
             return
         source = candidate.path
-        unsaved = 0
         read_any = False
         while True:
             try:
@@ -656,17 +637,17 @@ class Follower:
             read_any = True
             self.stats.bytes_read += len(chunk)
             self._emit(normalizer.feed(stream, chunk), source, emit, log)
-            unsaved += len(chunk)
-            if unsaved >= self.checkpoint_bytes:
+            self._unsaved += len(chunk)
+            if self._unsaved >= self._interval:
                 self._refresh(entry, handle)
                 self._save()
-                unsaved = 0
         # Live ESA files hold whole lines; a held-back line is finished now
         # rather than when the next line comes, which may be hours away.
         self._emit(normalizer.flush(stream), source, emit, log)
         if read_any:
             self.stats.files_read += 1
             self._refresh(entry, handle)
+            # A journal record of what changed (this file's entry, the sessions), not every file's.
             self._save()
 
     def _refresh(self, entry: FileEntry, handle: IO[bytes]) -> None:
@@ -685,9 +666,9 @@ class Follower:
             pass
 
     def _emit(self, events: List[AuthEvent], source: str, emit: Emit, log: Log) -> None:
-        for event in events:
-            emit(event, source)
-        self.stats.events += len(events)
+        if events:
+            emit(events, source)
+            self.stats.events += len(events)
         for diagnostic in self.normalizer.take_diagnostics():
             self.stats.warnings += 1
             log("WARN", str(diagnostic))

@@ -164,7 +164,7 @@ def make_event(line: Line, sessions: Correlator) -> AuthEvent:
     values["log_name"] = line.log_name
     values["original_time"] = line.time_text
     values["utc_offset"] = line.utc_offset
-    return AuthEvent.from_fields(values)
+    return AuthEvent.from_fields(values, line.epoch)
 
 
 def _ip(value: Optional[str]) -> Optional[str]:

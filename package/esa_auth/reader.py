@@ -149,11 +149,14 @@ class Reader:
     def _lines(self, stream: Stream, buf: bytes, end: int, offset: int) -> List[AuthEvent]:
         """Read the complete lines of ``buf[:end]``; the first is at byte ``offset`` of the source."""
         last = buf.rfind(b"\n", 0, end - 1) + 1  # where the block's last line starts
-        # The last line must open a log line too: else it continues the line before it.
+        # The last line must open a log line too: else it continues the line before it. And it must be
+        # within the limit: the warning about its cut comes before the line before it is read.
+        limit = self.settings.max_line_bytes
         if (
             last
+            and end - last <= limit + 1
             and buf.find(b"\r", 0, last) < 0
-            and lines_within(buf, last, self.settings.max_line_bytes)
+            and lines_within(buf, last, limit)
             and all_envelopes(buf, end)
         ):
             events = self._block(stream, buf, last, offset)

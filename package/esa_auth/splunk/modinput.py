@@ -16,15 +16,14 @@ event stream.
 
 from __future__ import annotations
 
-import calendar
 import hashlib
 import os
 import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, Callable, Dict, Mapping, Optional
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
-from splunklib.modularinput import Argument, Event, EventWriter, Scheme, Script  # type: ignore[import-untyped]
+from splunklib.modularinput import Argument, EventWriter, Scheme, Script  # type: ignore[import-untyped]
 
 from ..durations import parse_duration
 from ..errors import ConfigError, EsaAuthError
@@ -42,8 +41,8 @@ MAX_SESSIONS_LIMIT = 1_000_000
 #: Warnings written to the input's log per run; the rest are counted.
 MAX_WARNINGS_PER_RUN = 200
 
-#: Characters XML 1.0 does not allow (its ``Char`` production). splunklib
-#: writes event text as is, so one of these would make splunkd reject the stream.
+#: Characters XML 1.0 does not allow (its ``Char`` production): one of these
+#: would make splunkd reject the stream.
 _NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 _CHECKPOINT_NAME = re.compile(r"[^A-Za-z0-9_.-]+")
 
@@ -180,18 +179,61 @@ def checkpoint_file(checkpoint_dir: str, stanza: str) -> str:
     return os.path.join(checkpoint_dir, f"{readable}-{digest}.json")
 
 
-def event_epoch(event: AuthEvent) -> Optional[str]:
-    """The event's time as splunkd wants it (seconds, 3 decimals), or None when it has none."""
-    if event.time is None:
-        return None
-    text = event.time.rstrip("Z")
-    whole, _, fraction = text.partition(".")
-    try:
-        moment = datetime.strptime(whole, "%Y-%m-%dT%H:%M:%S").replace(tzinfo=timezone.utc)
-    except ValueError:
-        return None
-    seconds = calendar.timegm(moment.utctimetuple()) + (float("0." + fraction) if fraction.isdigit() else 0.0)
-    return f"{seconds:.3f}"
+def _escape_text(text: str) -> str:
+    """Character data as XML writes it (``xml.etree`` escapes the same three); a CR is
+    written as a reference, which a parser keeps (a bare CR would be read as LF)."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("\r", "&#13;")
+
+
+def _escape_attribute(text: str) -> str:
+    """An attribute value in double quotes, escaped as ``xml.etree`` does."""
+    text = _escape_text(text).replace('"', "&quot;")
+    return text.replace("\n", "&#10;").replace("\t", "&#09;")
+
+
+def _element(tag: str, text: str) -> str:
+    return f"<{tag}>{_escape_text(xml_safe(text))}</{tag}>"
+
+
+class XmlStream:
+    """Splunk's XML streaming mode, written as text in batches.
+
+    What splunklib's ``EventWriter.write_event`` writes (``<stream>`` once, then
+    per event ``<event stanza=".." unbroken="1">`` with ``<time>``, ``<source>``,
+    ``<sourcetype>``, ``<index>``, ``<host>``, ``<data>`` and ``<done />``, in
+    that order; splunklib's ``modularinput/event.py``), and ``</stream>`` from
+    its ``EventWriter.close`` at the end of the run; only without an
+    ElementTree per event, and one write and flush per batch. Like splunklib,
+    it writes ASCII only (other characters as character references), so the
+    stream is UTF-8 whatever the encoding of standard output; unlike
+    splunklib, it replaces the characters XML 1.0 does not allow
+    (:func:`xml_safe`), which splunkd would refuse.
+
+    Args:
+        writer: splunklib's ``EventWriter`` of the run; its output is written
+            to, and its ``header_written`` set, so that its ``close`` ends the stream.
+    """
+
+    def __init__(self, writer: Any) -> None:
+        self.writer = writer
+        # splunklib keeps the output in EventWriter._out (event_writer.py) and
+        # has no public way to write raw text to it.
+        self.out = writer._out
+
+    def write(self, parts: List[str]) -> None:
+        """Write the pieces of one or more whole ``<event>`` elements, then flush.
+
+        The pieces hold no character outside XML 1.0 (the callers see to it);
+        they may hold any other character.
+        """
+        text = "".join(parts)
+        if not text.isascii():
+            text = text.encode("ascii", "xmlcharrefreplace").decode("ascii")
+        if not self.writer.header_written:
+            text = "<stream>" + text
+            self.writer.header_written = True
+        self.out.write(text)
+        self.out.flush()
 
 
 class InputRun:
@@ -200,25 +242,60 @@ class InputRun:
     def __init__(self, stanza: str, params: Mapping[str, Any], config: InputConfig, writer: Any) -> None:
         self.stanza = stanza
         self.writer = writer
+        self.stream = XmlStream(writer)
         self.render: Callable[[AuthEvent], Dict[str, Any]] = RENDERERS[config.format]
         self.sourcetype = SOURCETYPES[config.format]
-        index = _text(params, "index")
-        self.index = xml_safe(index) if index else None
+        self.index = _text(params, "index")
         self.warnings = 0
+        self._open = f'<event stanza="{_escape_attribute(xml_safe(stanza))}" unbroken="1">'
+        #: The ``<source>``, ``<sourcetype>`` and ``<index>`` elements of the last source.
+        self._source: Tuple[Optional[str], str] = (None, "")
+        #: ``<host>`` elements by event dvc (a few appliances; bounded all the same).
+        self._hosts: Dict[str, str] = {}
 
-    def emit(self, event: AuthEvent, source: str) -> None:
-        """Write one event; returns when splunklib has flushed it."""
-        self.writer.write_event(
-            Event(
-                data=xml_safe(json_text(self.render(event))),
-                stanza=self.stanza,
-                time=event_epoch(event),
-                host=xml_safe(event.dvc) if event.dvc else None,
-                index=self.index,
-                source=xml_safe(source),
-                sourcetype=self.sourcetype,
-            )
-        )
+    def _source_elements(self, source: str) -> str:
+        if self._source[0] != source:
+            text = _element("source", source) + _element("sourcetype", self.sourcetype)
+            if self.index:
+                text += _element("index", self.index)
+            self._source = (source, text)
+        return self._source[1]
+
+    def _host(self, dvc: str) -> str:
+        if len(self._hosts) >= 1024:
+            self._hosts.clear()
+        text = self._hosts[dvc] = _element("host", dvc)
+        return text
+
+    def emit(self, events: Sequence[AuthEvent], source: str) -> None:
+        """Write the events of one block; returns when they are flushed."""
+        if not events:
+            return
+        render, opening, hosts = self.render, self._open, self._hosts
+        fixed = self._source_elements(source)
+        parts: List[str] = []
+        add = parts.append
+        for event in events:
+            add(opening)
+            epoch = event.epoch
+            if epoch is not None:
+                # Seconds with 3 decimals: what splunkd reads (splunklib's Event, ``time``).
+                add(f"<time>{epoch:.3f}</time>")
+            add(fixed)
+            dvc = event.dvc
+            if dvc:
+                add(hosts.get(dvc) or self._host(dvc))
+            data = json_text(render(event))
+            # JSON text escapes every control character; only other characters
+            # (a lone surrogate, U+FFFE) may fall outside XML 1.0.
+            if not data.isascii():
+                data = xml_safe(data)
+            if "&" in data or "<" in data or ">" in data:
+                data = _escape_text(data)
+            add("<data>")
+            add(data)
+            add("</data><done /></event>")
+        self.stream.write(parts)
 
     def log(self, level: str, message: str) -> None:
         """Write one line to the input's log; warnings past the budget are only counted."""
