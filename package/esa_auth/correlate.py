@@ -61,7 +61,7 @@ class Correlator:
         table = self.table
         if verb == 0:  # open
             session = table.open(key, when)
-            session.raw_open = (name, match.group(template.index))
+            session.raw_open = _kept(name, match, template)
         elif verb == 1:  # close
             table.close(key)
         else:
@@ -69,11 +69,11 @@ class Correlator:
             if found is None:
                 return
             if verb == 2:
-                found.raw_verdict = (name, match.group(template.index))
+                found.raw_verdict = _kept(name, match, template)
             elif verb == 3:
                 # A failed handshake says nothing (an earlier success stays).
                 if match.group(template.result)[:1] in "sS":
-                    found.raw_tls = (name, match.group(template.index))
+                    found.raw_tls = _kept(name, match, template)
             else:
                 found.mid = int(match.group(template.mid))
 
@@ -92,13 +92,11 @@ class Correlator:
         session.raw_open = session.raw_verdict = session.raw_tls = None
 
     def _fill(self, session: Session, raw: Raw) -> None:
-        name, body = raw
+        name, body, cut = raw
         # What a line says about its session does not depend on its number: the
         # fields are kept by the rest of the body, which repeats (the same smart
         # host, TLS protocol and cipher, sender group).
-        number = _NUMBER_AT.search(body)
-        rest = body[number.end() :] if number is not None else body
-        cache_key = (name, rest)
+        cache_key = (name, body[cut:])
         values = self._parsed.get(cache_key)
         if values is None:
             found = P.BY_NAME[name].regex.match(body)
@@ -111,8 +109,10 @@ class Correlator:
             setattr(session, attribute, value)
 
 
-#: The ICID/DCID number of a session line body (the first run of digits).
-_NUMBER_AT = re.compile(r"\d+")
+def _kept(name: str, match: Match[str], template: Template) -> Raw:
+    """A session line kept unread: its template, its body and where its ICID/DCID number ends in it."""
+    start = match.start(template.index)
+    return name, match.group(template.index), match.end(template.number) - start
 
 
 def _values_of(name: str, groups: Match[str]) -> _Values:

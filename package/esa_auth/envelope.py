@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Optional, Union, overload
+from typing import Dict, List, Optional, Union, overload
 
 #: Levels ESA writes before the body (catalogue section 1). Real logs vary in case.
 LEVELS = frozenset({b"info", b"warning", b"critical", b"debug", b"trace"})
@@ -47,7 +47,19 @@ def starts_envelope(line: bytes) -> bool:
 
 # A newline followed by a line that does not open a log line (the negation of
 # starts_envelope() at every line start, so that a whole buffer is checked in C).
-_NOT_ENVELOPE = re.compile(rb"\n(?!" + b"|".join(sorted(ENVELOPE_HEADS)) + rb"|<\d)")
+def _trie(words: frozenset[bytes]) -> bytes:
+    """An alternation of ``words`` as a tree of their first bytes: the engine tries one branch per byte."""
+    heads: Dict[bytes, List[bytes]] = {}
+    for word in sorted(words):
+        heads.setdefault(word[:1], []).append(word[1:])
+    branches = [
+        re.escape(head) + (_trie(frozenset(tails)) if len(tails) > 1 or tails[0] else b"")
+        for head, tails in heads.items()
+    ]
+    return b"(?:" + b"|".join(branches) + b")"
+
+
+_NOT_ENVELOPE = re.compile(rb"\n(?!" + _trie(ENVELOPE_HEADS) + rb"|<\d)")
 
 
 def all_envelopes(buf: bytes, end: int) -> bool:

@@ -19,7 +19,6 @@ is always read from its own bytes, decoded with :func:`esa_auth.text.decode`.
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
 from typing import TYPE_CHECKING, Dict, List, Match, Optional
 
@@ -27,7 +26,7 @@ from . import patterns as P
 from .envelope import ENVELOPE_HEADS, Envelope, all_envelopes, body_start, parse_prefix, starts_envelope
 from .framing import CONTROL, LEADING_CONTROL, MAX_CONTINUATIONS, EnvelopeRead, LogicalLine, Stream, lines_within, show
 from .mapping import Line, make_event
-from .scan import CANDIDATE, Template, match, templates_of
+from .scan import CANDIDATE, KEYS, Template, match, templates_of
 from .text import clip, decode
 from .timezones import infer_year, local_to_epoch, rfc3339
 
@@ -39,34 +38,11 @@ if TYPE_CHECKING:  # pragma: no cover
 #: 9999-12-31T23:59:59Z, the last time RFC 3339 can write.
 _MAX_EPOCH = 253402300799.0
 
-#: Characters a line of clean text never holds (as text.decode replaces them), the line end aside.
-_UNCLEAN = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
 
 _AUTH, _CONTEXT, _HEADER = P.AUTH, P.CONTEXT, P.HEADER
 
 #: Printable ASCII and the line end: what most of a log is made of.
 _PLAIN = bytes(range(0x20, 0x7F)) + b"\n"
-_HIGH = bytes(range(0x80, 0x100))
-#: In UTF-8: the C1 controls (U+0080-U+009F) and U+FFFE, U+FFFF, which text.decode replaces.
-_UNCLEAN_UTF8 = re.compile(rb"\xc2[\x80-\x9f]|\xef\xbf[\xbe\xbf]")
-
-
-def _clean(chunk: bytes) -> bool:
-    """Whether a block holds only clean text: valid UTF-8 that text.decode() keeps as it is.
-
-    False may be said of a clean block (a tab): its lines are then looked at one by one.
-    Deleting the printable ASCII bytes is a fast C loop; what is left is small.
-    """
-    rest = chunk.translate(None, _PLAIN)
-    if not rest:
-        return True
-    if rest.translate(None, _HIGH):
-        return False  # control bytes (a tab too: such lines are looked at one by one)
-    try:
-        chunk.decode("utf-8")
-    except UnicodeDecodeError:
-        return False
-    return _UNCLEAN_UTF8.search(rest) is None
 
 
 class Reader:
@@ -176,16 +152,15 @@ class Reader:
             pending, stream.pending = stream.pending, None
             self._read_line(events, stream, pending)
         chunk = buf[:end] if end < len(buf) else buf
-        if chunk.isascii():
-            text = chunk.decode("ascii")
-            wide = False
-        else:
-            # Every byte kept (an invalid one as a lone surrogate), so that offsets can be counted back.
-            text = chunk.decode("utf-8", "surrogateescape")
-            wide = True
-        unclean = not _clean(chunk)
+        # One character per byte: the C loops of the regex engine run on one-byte text, and a
+        # position in the text is an offset in the source. A line that is not printable ASCII
+        # (UTF-8 user names, control characters) is read from its own bytes, decoded as
+        # text.decode() decodes them; such lines exist only where this is true:
+        unclean = bool(chunk.translate(None, _PLAIN))
+        text = chunk.decode("latin-1")
         first = stream.line
         kinds = templates_of
+        compiled = KEYS
         counted_at = counted = 0  # newlines in text[:counted_at]
 
         def line_at(start: int) -> int:
@@ -195,7 +170,6 @@ class Reader:
             counted_at = start
             return first + counted + 1
 
-        bytes_at = bytes_before = 0  # wide text: bytes in text[:bytes_at]
         prefix = ""
         size = -1  # no prefix yet: the next line's envelope is read
         envelope: Optional[EnvelopeRead] = None  # of ``prefix``, once read
@@ -217,27 +191,21 @@ class Reader:
                 prefix, size, envelope = text[start:at], at - start, None
             pos = stop + 1
             read += 1
-            if unclean and _UNCLEAN.search(text, start, stop) is not None:
-                # Not clean text: read from the line's own bytes, as text.decode() reads them.
-                if wide:
-                    bytes_before += len(text[bytes_at:start].encode("utf-8", "surrogateescape"))
-                    bytes_at = start
-                    where = bytes_before
-                else:
-                    where = start
-                raw = buf[where : where + len(text[start:stop].encode("utf-8", "surrogateescape"))]
-                bs = len(prefix.encode("utf-8", "surrogateescape"))
-                line = LogicalLine(raw, bs, raw[bs : bs + 4].lower(), offset + where, line_at(start), None)
+            if unclean and not ((line_text := text[start:stop]).isascii() and line_text.isprintable()):
+                raw = buf[start:stop]
+                bs = at - start
+                line = LogicalLine(raw, bs, raw[bs : bs + 4].lower(), offset + start, line_at(start), None)
                 self._read_line(events, stream, line)
                 size = -1  # _read_line may have read a header
                 continue
-            regex, templates = kinds(text[at : at + 4].lower())
+            key = text[at : at + 4].lower()
+            regex, templates = compiled.get(key) or kinds(key)
             hit = regex.match(text, at, stop)
             if hit is None:
                 self._unmatched(stream, text[at:stop], line_at(start))
                 continue
             template = templates[hit.lastindex]  # type: ignore[index]
-            role = template.pattern.role
+            role = template.role
             if role in (_CONTEXT, _AUTH):
                 if envelope is None:
                     envelope = stream.envelopes.get(prefix) or self._envelope(stream, prefix, line_at(start))
@@ -246,13 +214,7 @@ class Reader:
                     appliance = envelope.host or self.settings.host or stream.appliance or stream.serial or ""
                     self.correlator.apply(template, hit, appliance, envelope.epoch)
                 else:
-                    if wide:
-                        bytes_before += len(text[bytes_at:start].encode("utf-8", "surrogateescape"))
-                        bytes_at = start
-                        where = bytes_before
-                    else:
-                        where = start
-                    events.append(self._event(stream, template, hit, text[start:stop], envelope, offset + where))
+                    events.append(self._event(stream, template, hit, text[start:stop], envelope, offset + start))
             elif role == _HEADER:
                 self.stats.context += 1
                 self._header(stream, template.pattern.name, template.groups(hit), line_at(start))

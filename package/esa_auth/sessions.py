@@ -19,8 +19,8 @@ from .errors import StateError
 
 #: (appliance, "i" or "d", ICID/DCID number)
 SessionKey = Tuple[str, str, int]
-#: A session line kept unread: (template name, matched body).
-Raw = Tuple[str, str]
+#: A session line kept unread: (template name, matched body, where its ICID/DCID number ends).
+Raw = Tuple[str, str, int]
 
 INBOUND = "i"
 OUTBOUND = "d"
@@ -71,7 +71,7 @@ class Session:
         tls_protocol: TLS protocol of that line.
         tls_cipher: TLS cipher of that line.
         mid: the latest message started on the session.
-        raw_open: an open line (C1, C7) not yet read into the fields above: (template, body).
+        raw_open: an open line (C1, C7) not yet read into the fields above (:data:`Raw`).
         raw_verdict: a verdict line (C2) not yet read.
         raw_tls: a ``TLS success`` line (C4, C8t) not yet read.
 
