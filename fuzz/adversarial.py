@@ -67,7 +67,8 @@ class Hostile:
 
     @property
     def label(self) -> str:
-        return f"{self.filler!r} x{(len(self.line)) // max(len(self.filler), 1)} at {self.at}{' (cut)' if self.cut else ''}"
+        cut = " (cut)" if self.cut else ""
+        return f"{self.filler!r} x{len(self.line) // max(len(self.filler), 1)} at {self.at}{cut}"
 
 
 def _stretch_points(example: str, spans: Sequence[Tuple[int, int]]) -> List[int]:
