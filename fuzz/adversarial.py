@@ -171,6 +171,7 @@ def check(
         regex: the regex, compiled for PCRE2 (:func:`pcre2.from_python` for a Python regex).
         examples: ordinary lines the regex matches (each must match).
         anchored: match at the start only (Python's ``match``), else search (Splunk).
+        bound: how many times the ordinary cost per byte a line may cost (``float("inf")``: not measured).
         splunk: also search every line under Splunk's default match and depth limits.
         exact: measure each adversarial line's cost (slower), not only whether it is over budget.
         prefix: text put before every line (an envelope), not stretched.
@@ -195,8 +196,10 @@ def check(
                 continue
             line = prefix + hostile.line
             verdict.lines += 1
-            budget = int(bound * ordinary * len(line)) + 1
-            if exact:
+            budget = int(bound * ordinary * len(line)) + 1 if bound != float("inf") else 0
+            if not budget:  # no bound: only the limits are checked
+                over, per_byte = False, 0.0
+            elif exact:
                 cost = _cost(regex, line, anchored, 20 * budget)
                 per_byte = (20 * budget if cost is None else cost) / len(line)
                 over = per_byte * len(line) > budget
@@ -234,25 +237,38 @@ def library_regexes() -> List[Tuple[str, re.Pattern[str], Tuple[str, ...]]]:
     return out
 
 
+#: The envelope put before an example body for the Splunk regexes (catalogue E1).
+ENVELOPE = "Wed Apr 22 11:44:48 2009 Info: "
+
+
 def splunk_regexes(root: Optional[Path] = None) -> List[Tuple[str, str, Tuple[str, ...]]]:
     """Every ``REGEX`` of default/transforms.conf and ``rex`` of the shipped searches: (name, PCRE2 source, examples).
 
-    The examples are the example bodies of the template each regex reads, in the native envelope.
+    The examples are the example bodies of the registry the regex finds in an E1 envelope (:data:`ENVELOPE`):
+    those of its own template for ``esa_auth_<template>``. Put :data:`ENVELOPE` before them to search.
     """
     from esa_auth import patterns
 
     root = root or Path(__file__).resolve().parent.parent
-    out: List[Tuple[str, str, Tuple[str, ...]]] = []
+    sources: List[Tuple[str, str]] = []
     stanza = ""
     for raw in (root / "default" / "transforms.conf").read_text(encoding="utf-8").splitlines():
         if raw.startswith("["):
             stanza = raw.strip("[]")
         elif raw.startswith("REGEX = ") and stanza.startswith("esa_auth_"):
-            template = stanza[len("esa_auth_") :]
-            source = raw[len("REGEX = ") :]
-            if template in patterns.BY_NAME:
-                examples = patterns.BY_NAME[template].examples
-            else:
-                examples = tuple(e for p in patterns.PATTERNS if p.role == patterns.AUTH for e in p.examples)
-            out.append((stanza, source, examples))
+            sources.append((stanza, raw[len("REGEX = ") :]))
+    searches = [root / "default" / "savedsearches.conf", *sorted((root / "detections" / "searches").glob("*.conf"))]
+    for path in searches:
+        for i, found in enumerate(re.finditer(r'\| rex field=_raw "((?:[^"\\]|\\.)*)"', path.read_text("utf-8"))):
+            sources.append((f"{path.name} rex {i + 1}", found.group(1).replace('\\"', '"')))
+    # The interaction modes and channels the examples do not show, for the esa_auth_app_* regexes.
+    variants = (("Mode: GUI", "Mode: API"), ("Mode: GUI", "Mode: CLI"), ("an HTTPS connection", "a telnet connection"))
+    examples = [e for p in patterns.PATTERNS for e in p.examples]
+    everything = tuple(examples + [e.replace(a, b) for e in examples for a, b in variants if a in e])
+    out: List[Tuple[str, str, Tuple[str, ...]]] = []
+    for name, source in sources:
+        template = patterns.BY_NAME.get(name[len("esa_auth_") :]) if name.startswith("esa_auth_") else None
+        regex = pcre2.compile(source)
+        candidates = template.examples if template is not None else everything
+        out.append((name, source, tuple(e for e in candidates if regex.search(ENVELOPE + e) is not None)))
     return out

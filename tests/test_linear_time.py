@@ -41,25 +41,29 @@ OVER_BOUND = {
 }  # fmt: skip
 
 
-def _families(example: str, regex: pcre2.Regex) -> List[Tuple[str, str, str]]:
-    found = regex.match(example)
+def _families(example: str, regex: pcre2.Regex, prefix: str, anchored: bool) -> List[Tuple[str, str, str]]:
+    found = regex.search(prefix + example, anchored=anchored)
     assert found is not None, example
-    spans = found.spans[1:]
+    spans = [(s - len(prefix), e - len(prefix)) if s >= len(prefix) else (-1, -1) for s, e in found.spans[1:]]
     small = {(h.filler, h.at, h.cut): h for h in adversarial.hostile_lines(example, SMALL, spans)}
     large = {(h.filler, h.at, h.cut): h for h in adversarial.hostile_lines(example, LARGE, spans)}
-    return [(small[key].label, small[key].line, large[key].line) for key in small if key in large]
+    return [(small[key].label, prefix + small[key].line, prefix + large[key].line) for key in small if key in large]
 
 
-def superlinear(regex: pcre2.Regex, examples: Tuple[str, ...]) -> List[str]:
-    """The adversarial lines whose work per byte grows with their length (see the module doc)."""
+def superlinear(regex: pcre2.Regex, examples: Tuple[str, ...], prefix: str = "", anchored: bool = True) -> List[str]:
+    """The adversarial lines whose work per byte grows with their length (see the module doc).
+
+    The work is PCRE2's count of backtracking points: of the whole match when ``anchored``, else at the
+    worst start position of the search (what Splunk's match limit bounds).
+    """
     bad: List[str] = []
     for example in examples:
-        for label, small, large in _families(example, regex):
-            work = regex.least_match_limit(small, anchored=True)
+        for label, small, large in _families(example, regex, prefix, anchored):
+            work = regex.least_match_limit(small, anchored=anchored)
             assert work is not None
             budget = int(GROWTH * (work + 20) * len(large) / len(small))
             try:
-                regex.match(large, match_limit=budget)
+                regex.search(large, anchored=anchored, match_limit=budget)
             except pcre2.LimitError:
                 bad.append(label)
     return bad
@@ -94,3 +98,38 @@ def test_no_adversarial_line_costs_more_than_three_ordinary_ones_per_byte(patter
 def test_the_templates_over_the_bound_are_still_listed() -> None:
     # A template brought under the bound leaves OVER_BOUND, so that the list stays true.
     assert set(patterns.BY_NAME) >= OVER_BOUND
+
+
+# --- Splunk's regexes: REGEX of transforms.conf, rex of the shipped searches ----------------------------------
+
+SPLUNK = adversarial.splunk_regexes()
+#: Splunk cuts an event at props.conf TRUNCATE (10,000 bytes unless a sourcetype sets more).
+TRUNCATE = 10_000
+
+
+@pytest.mark.parametrize(
+    ("name", "source", "examples"), [r for r in SPLUNK if r[2]], ids=[r[0] for r in SPLUNK if r[2]]
+)
+def test_every_splunk_regex_reads_adversarial_lines_in_linear_time(
+    name: str, source: str, examples: Tuple[str, ...]
+) -> None:
+    bad = superlinear(pcre2.compile(source), examples, adversarial.ENVELOPE, anchored=False)
+    assert not bad, f"{name}: work per byte grows with the line on {len(bad)} line(s), e.g. {bad[:3]}"
+
+
+def test_every_splunk_regex_has_examples() -> None:
+    assert [name for name, _, examples in SPLUNK if not examples] == []
+
+
+@pytest.mark.parametrize(
+    ("name", "source", "examples"), [r for r in SPLUNK if r[2]], ids=[r[0] for r in SPLUNK if r[2]]
+)
+def test_no_splunk_regex_reaches_splunks_limits_on_an_event_of_truncate_length(
+    name: str, source: str, examples: Tuple[str, ...]
+) -> None:
+    regex = pcre2.compile(source)
+    verdict = adversarial.check(
+        name, regex, examples, size=TRUNCATE, anchored=False, splunk=True, prefix=adversarial.ENVELOPE,
+        fillers=(" ", "(", ":", "a", "\t"), bound=float("inf"),
+    )  # fmt: skip
+    assert not verdict.limit_hits, verdict.describe()
