@@ -126,6 +126,7 @@ def _tail(name: str) -> str:
     """A free-text value of one character or more that runs to the end of the line (trailing blanks apart)."""
     return rf"(?P<{name}>.*?\S|.)\s*$"
 
+
 _REGISTRY: List[LinePattern] = []
 
 
@@ -518,7 +519,6 @@ _AUDIT = (
     r"Appliance:\ *(?!\ )(?P<appliance>[^,]+?),\ *Interaction\ +Mode:\ *(?P<mode>GUI|CLI|API),\ *User:\ *(?!\ )"
     r"(?P<user>.*?),\ *(?!\ )(?:Role:\ *(?!\ )(?P<role>[^,]*?),\ *(?!\ ))?Source\ +IP:\ *" + _IP + r",\ *(?!\ )"
     r"(?:Destination\ +IP:\ *(?P<dest_ip>[^,\s]*),\ *(?!\ ))?(?:Location:\ *(?!\ )(?P<location>.*?),\ *(?!\ ))?Event:\ *"
-
 )
 _AUDIT_EXAMPLE = (
     "Appliance: esa01.example.com, Interaction Mode: GUI, User: admin, Role: Administrator, "
