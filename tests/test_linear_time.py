@@ -133,3 +133,26 @@ def test_no_splunk_regex_reaches_splunks_limits_on_an_event_of_truncate_length(
         fillers=(" ", "(", ":", "a", "\t"), bound=float("inf"),
     )  # fmt: skip
     assert not verdict.limit_hits, verdict.describe()
+
+
+@pytest.mark.parametrize("name", ["T2", "T6", "C1", "A12", "W2"])
+def test_the_adversarial_seed_files_keep_the_fuzz_invariants(name: str) -> None:
+    # The seeds fuzz/corpus.py writes for the fuzzer, through the harness's invariants (no exception,
+    # valid events, the reading loops alike ...), with the default settings.
+    import corpus
+    import harness
+    from esa_auth import Settings
+
+    data = corpus.hostile_files()[f"hostile-{name}.log"]
+    harness.check_input(data, Settings())
+
+
+@pytest.mark.xfail(strict=True, reason="reported: U5 keeps a reason of '-', a placeholder the schema refuses")
+def test_a_permission_denied_reason_of_a_dash_is_no_reason() -> None:
+    # Found by the adversarial seeds of U5 ("reason -" followed by a run of "-"): the library emits
+    # reason "-", which the event schema refuses as a placeholder; it should leave the reason out.
+    import harness
+    from esa_auth import Settings
+
+    line = patterns.BY_NAME["U5"].examples[0].replace("Invalid username or passphrase", "-")
+    harness.check_input(f"{adversarial.ENVELOPE}{line}\n".encode(), Settings())
