@@ -92,20 +92,21 @@ def _rx(pattern: str) -> Pattern[str]:
 # Counters (ICID, DCID, MID, PID) are bounded to what a signed 64-bit integer holds:
 # a longer run of digits is damage, and must not reach int() (which refuses
 # more than 4300 digits) nor a consumer's JSON parser.
+
 # Linear time on any line (#18, docs/SECURITY.md): a user name is whatever an SMTP client sends before
 # authenticating, and a relay takes lines from anyone, so no shape here may go over a run of the line
 # more than a bounded number of times (tests/test_linear_time.py holds every template to it). Python
 # 3.9's re has no possessive or atomic forms; the shapes below do the same with what it has:
-# - A free-text value before "<spaces><literal>" ends with a character that is no space (_free, _U; one
-#   before the blanks at the end of the line, with no blank, _U_END, _tail): the
+# - A free-text value before "<spaces><literal>" ends with a character that is no space (_U, _free): the
 #   separator is then tried at the start of each run of spaces only, not at every space of the run. The
 #   shortest value the plain lazy form found never ended with a space either (one space fewer would do),
-#   so the value found is the same.
-# - The spaces before a free-text value are followed by no space (_SEP): giving one back to the value
-#   cannot help, so the value is not tried again from every space of the run. (The one difference: a
-#   value made of spaces only, on a line that has no value there, is no longer taken.)
+#   so the value found is the same. A value before "\s*$" ends with a non-blank (_tail) for the same reason.
+# - The spaces before a free-text value are followed by no space (_SEP, "\ *(?!\ )" in the audit log):
+#   giving one back to the value cannot help, so the value is not tried again from every space of the
+#   run. (The one difference: a value made of spaces only, on a line that has no value there, is no
+#   longer taken.)
 # - "\s*\.?\s*$" tried every split of a run of blanks between its two runs: _END takes a dot only after
-#   the first run. A value before "\s*$" ends with a non-blank (_tail), for the same reason as _free.
+#   the first run. A value that runs to the end of the line is found from the end (_LAST).
 _SEP = r"\ +(?!\ )"
 _U = r"(?P<user>(?:.*?[^\ ])??)"  # a user name is free text (spaces, @, \ ...): always bounded by literals
 # A user name that runs to the end of the line, before _END: the shortest value the lazy form found is the
@@ -236,7 +237,6 @@ _other(
     r"New\ +SMTP\ +ICID\ +(?P<icid>\d{1,18})\ +interface" + _SEP + _free("listener") + r"(?:\ +\((?P<listener_ip>[^()\s]*)\))?"
     r"\ +address\ +(?P<client>\S+)"
     r"(?:\ +reverse\ +dns\ +host\ +(?:(?!\ )(?P<rdns>.*?[^\ ])\ +|)verified\ +(?P<verified>yes|no))?\s*$",
-
     ["New SMTP ICID 450 interface IncomingMail (172.16.155.16) address 172.16.155.102 reverse dns host unknown verified no",
      "New smtp ICID 12 Interface Data 1 (192.0.2.1)  address 198.51.100.7 reverse dns host mx.example.net verified yes",
      "New SMTP ICID 3 interface Management address 10.1.1.1"],
@@ -348,6 +348,8 @@ _auth(
      "User jdoe from 2001:db8::5 was authenticated successfully with privilege readonly using an HTTPS connection."],
     signature="Appliance login succeeded", action="success", **_ADMIN_LOGON,
 )  # fmt: skip
+# The method is a short name ("CLI based", "password based"): read to 64 characters at most, so that each
+# place the user name could end reads no further than that (a user name may repeat the template's words).
 _auth(
     "A12",
     r"User\ " + _U + r"\ +from\ +" + _IP + r"\ +was\ +authenticated\ +successfully"
