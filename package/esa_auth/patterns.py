@@ -248,9 +248,10 @@ _other(
     ["New SMTP DCID 5633 interface 172.16.155.16 address 172.16.155.102 port 25",
      "New SMTP DCID 8 interface 192.0.2.1 address 203.0.113.9"],
 )  # fmt: skip
+# C2: an empty sender group ("SG  match") is taken when the spaces before "match" are more than one.
 _other(
     "C2", CONTEXT,
-    r"ICID\ +(?P<icid>\d{1,18})\ +(?P<verdict>ACCEPT|REJECT|TCPREFUSE|RELAY)\ +SG" + _SEP + r"(?P<sg>(?:.*?[^\ ])??)\ +match(?:" + _SEP + r"(?P<rule>.*?\S))??"
+    r"ICID\ +(?P<icid>\d{1,18})\ +(?P<verdict>ACCEPT|REJECT|TCPREFUSE|RELAY)\ +SG\ +(?P<sg>(?=\ match)|(?!\ ).*?[^\ ])\ +match(?:" + _SEP + r"(?P<rule>.*?\S))??"
     r"(?:\ +SBRS\ +(?P<sbrs>not\ enabled|\S+))?(?:\ +country" + _SEP + r"(?P<country>.*?\S|.))?\s*$",
     ["ICID 450 ACCEPT SG None match ALL SBRS None",
      "ICID 9 RELAY SG RELAYLIST match 10.0.0.0/8 SBRS 3.5 country Germany",
