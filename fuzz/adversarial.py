@@ -241,6 +241,50 @@ def library_regexes() -> List[Tuple[str, re.Pattern[str], Tuple[str, ...]]]:
 ENVELOPE = "Wed Apr 22 11:44:48 2009 Info: "
 
 
+def reading_regexes() -> List[Tuple[str, re.Pattern[str], Tuple[str, ...], bool]]:
+    """The other regexes the library applies to line text: (name, regex, examples, anchored).
+
+    The envelope forms (matched at the start of the text before the body), the reply of a T11 failure,
+    its quoted items (searched) and the drift check (searched in a body no template took). The byte
+    regexes of the reading loop (``_CONTROL``, ``_LEADING_CONTROL``, ``_NOT_ENVELOPE``) are character
+    classes and alternations of fixed forms with no free-text run to split.
+    """
+    from esa_auth import envelope, patterns, pipeline
+
+    reply = "('535', ['5.7.8 Error: authentication failed: authentication failure'])"
+    return [
+        (
+            "envelope E1",
+            envelope._NATIVE,
+            ("Wed Apr 22 11:44:48 2009 Info:", "Tue Apr  6 14:38:34 2004 Warning:"),
+            True,
+        ),
+        (
+            "envelope syslog",
+            envelope._SYSLOG,
+            (
+                "<22>Nov 24 14:22:57 esa01.example.com mail_logs: Info:",
+                "Oct 20 16:11:05 192.0.2.9 Original Address=192.0.2.10 Oct 20 16:11:05 esa_maillog: Info:",
+            ),
+            True,
+        ),
+        ("envelope E10", envelope._BARE, ("Info:",), True),
+        ("T11 reply", pipeline._REPLY, (reply,), True),
+        (
+            "T11 reply items",
+            pipeline._REPLY_ITEM,
+            ("'5.7.8 Error: authentication failed', \"4.7.0 Try again\"",),
+            False,
+        ),
+        (
+            "drift",
+            patterns.DRIFT,
+            ("SMTP Auth (ICID 5) was frobnicated for user: x", "User admin logged on to a new console"),
+            False,
+        ),
+    ]
+
+
 def splunk_regexes(root: Optional[Path] = None) -> List[Tuple[str, str, Tuple[str, ...]]]:
     """Every ``REGEX`` of default/transforms.conf and ``rex`` of the shipped searches: (name, PCRE2 source, examples).
 
