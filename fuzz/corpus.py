@@ -4,7 +4,9 @@ Every example body of the template registry (:data:`esa_auth.patterns.PATTERNS`)
 is wrapped in each envelope of the formats catalogue (section 1: E1, E1b,
 E2-E8, E9 custom log names, E10 bare bodies; E11 CEF lines are added as
 look-alikes), plus whole-session files where open, auth and close lines share
-an ICID or DCID, a wrapped (continued) line and a file header.
+an ICID or DCID, a wrapped (continued) line and a file header, and for each
+template a file of the adversarial lines ``fuzz/adversarial.py`` derives from it
+(long runs of spaces, separators and words where its regex could backtrack, #18).
 
 Run ``python fuzz/corpus.py DIR`` to write one seed file per case into DIR
 (the atheris fuzzer's starting corpus; each file starts with the 4-byte
@@ -112,6 +114,26 @@ def session_files() -> Dict[str, bytes]:
     }
 
 
+#: Length of the adversarial seed lines: under the fuzz harness's 256-byte line limit, so the fuzzer can
+#: stretch the runs itself.
+HOSTILE_SIZE = 200
+
+
+def hostile_files() -> Dict[str, bytes]:
+    """One file per template: its adversarial lines (``fuzz/adversarial.py``) in the E1 envelope."""
+    import adversarial
+
+    out: Dict[str, bytes] = {}
+    for pattern in PATTERNS:
+        lines: List[str] = []
+        for example in pattern.examples:
+            found = pattern.regex.match(example)
+            spans = [found.span(i) for i in range(1, pattern.regex.groups + 1)] if found else []
+            lines.extend(ENVELOPES["E1"](h.line) for h in adversarial.hostile_lines(example, HOSTILE_SIZE, spans))
+        out[f"hostile-{pattern.name}.log"] = ("\n".join(lines) + "\n").encode()
+    return out
+
+
 def fuzz_header(index: int) -> bytes:
     """The 4 bytes that ``harness.parse_input`` reads as settings; varied per seed."""
     return bytes([index % 128, index % 8, 1 + index % 200, index % 251])
@@ -125,7 +147,7 @@ def write_corpus(directory: Path) -> int:
     for index, (name, envelope, line) in enumerate(seed_lines()):
         (directory / f"{index:04d}-{name}-{envelope}.log").write_bytes(fuzz_header(index) + (line + "\n").encode())
         count += 1
-    for index, (name, content) in enumerate(session_files().items()):
+    for index, (name, content) in enumerate({**session_files(), **hostile_files()}.items()):
         (directory / name).write_bytes(fuzz_header(index * 37) + content)
         count += 1
     return count

@@ -196,3 +196,22 @@ def test_the_session_searches_are_shipped_disabled_and_hidden(name: str) -> None
     stanza = fragment(name)
     assert stanza["disabled"] == "1"
     assert stanza["is_visible"] == "false"
+
+
+def test_the_short_keys_come_before_the_line_in_every_format() -> None:
+    """Point 10: KV_MODE = json reads the first 5,000 bytes of an event ([spath] extraction_cutoff); a long line
+    must not hide event_id (the key of `dedup event_id`) nor any other short field."""
+    from conftest import MISSION_LOG, normalize
+    from esa_auth import Settings
+    from esa_auth.render import RENDERERS
+
+    event = normalize(MISSION_LOG.read_bytes(), Settings(tz="UTC")).events[0]
+    event = type(event).from_fields({**event.to_dict(), "raw": event.raw + " x" * 4000})
+    cim = list(RENDERERS["cim"](event))
+    assert cim[-1] == "raw" and cim.index("event_id") < cim.index("raw"), cim
+    ecs = RENDERERS["ecs"](event)
+    assert list(ecs)[-2:] == ["event", "message"] and list(ecs["event"])[-1] == "original", list(ecs)
+    ocsf = RENDERERS["ocsf"](event)
+    assert list(ocsf)[-1] == "raw_data", list(ocsf)
+    text = RENDERERS["cim"](event)
+    assert json.dumps(text).index('"event_id"') < 5000

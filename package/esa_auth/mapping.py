@@ -172,6 +172,12 @@ def _ip(value: Optional[str]) -> Optional[str]:
     return value if value and is_ip(value) else None
 
 
+def _given(value: Optional[str]) -> Optional[str]:
+    """A logged value, or None when the log wrote "-" for none (``Permission denied reason -``)."""
+    value = _clean(value)
+    return None if value == "-" else value
+
+
 def _clean(value: Optional[str]) -> Optional[str]:
     if value is None:
         return None
@@ -216,7 +222,7 @@ def _admin(pattern: P.LinePattern, names: Dict[str, Optional[str]], user: Option
         "authentication_method": " ".join(method.split()) if method else None,
         "dest": dest,
         "dest_ip": _ip(dest),
-        "reason": _clean(names.get("detail")),
+        "reason": _given(names.get("detail")),
     }
     is_default = None if user is None else user == DEFAULT_ACCOUNT
     values["default_account"] = is_default

@@ -92,9 +92,41 @@ def _rx(pattern: str) -> Pattern[str]:
 # Counters (ICID, DCID, MID, PID) are bounded to what a signed 64-bit integer holds:
 # a longer run of digits is damage, and must not reach int() (which refuses
 # more than 4300 digits) nor a consumer's JSON parser.
-_U = r"(?P<user>.*?)"  # a user name is free text (spaces, @, \ ...): always bounded by literals
+
+# Linear time on any line (#18, docs/SECURITY.md): a user name is whatever an SMTP client sends before
+# authenticating, and a relay takes lines from anyone, so no shape here may go over a run of the line
+# more than a bounded number of times (tests/test_linear_time.py holds every template to it). Python
+# 3.9's re has no possessive or atomic forms; the shapes below do the same with what it has:
+# - A free-text value before "<spaces><literal>" ends with a character that is no space (_U, _free): the
+#   separator is then tried at the start of each run of spaces only, not at every space of the run. The
+#   shortest value the plain lazy form found never ended with a space either (one space fewer would do),
+#   so the value found is the same. A value before "\s*$" ends with a non-blank (_tail) for the same reason.
+# - The spaces before a free-text value are followed by no space (_SEP, "\ *(?!\ )" in the audit log):
+#   giving one back to the value cannot help, so the value is not tried again from every space of the
+#   run. (The one difference: a value made of spaces only, on a line that has no value there, is no
+#   longer taken.)
+# - "\s*\.?\s*$" tried every split of a run of blanks between its two runs: _END takes a dot only after
+#   the first run. A value that runs to the end of the line is found from the end (_LAST).
+_SEP = r"\ +(?!\ )"
+_U = r"(?P<user>(?:.*?[^\ ])??)"  # a user name is free text (spaces, @, \ ...): always bounded by literals
+# A user name that runs to the end of the line, before _END: the shortest value the lazy form found is the
+# line up to its last character that is no blank nor dot, or up to the last dot but one when two or more
+# dots follow that character (_END takes one). Found greedily, from the end of the line: no try per character.
+_LAST = r".*(?:\.(?=\s*\.\s*$)|[^\s.])"
+_U_END = rf"(?P<user>(?:{_LAST})?)"
 _IP = r"(?P<src>[0-9A-Fa-f:.]+)"  # IPv4, IPv6 or IPv4-mapped IPv6
-_END = r"\s*\.?\s*$"
+_END = r"\s*(?:\.\s*)?$"
+
+
+def _free(name: str) -> str:
+    """A free-text value of one character or more, followed by spaces and a literal."""
+    return rf"(?P<{name}>.*?[^\ ])"
+
+
+def _tail(name: str) -> str:
+    """A free-text value of one character or more that runs to the end of the line (trailing blanks apart)."""
+    return rf"(?P<{name}>.*?\S|.)\s*$"
+
 
 _REGISTRY: List[LinePattern] = []
 
@@ -126,21 +158,21 @@ _INBOUND = dict(app="smtp", direction="inbound", activity="authenticate")
 _auth(
     "T1",
     r"SMTP\ +Auth:?\ +\(ICID\ +(?P<icid>\d{1,18})\)\ +succeeded\ +for\ +user:?\ " + _U
-    + r"\ +using\ +AUTH\ +mechanism:\ *(?P<mech>\S+)\ +with\ +profile:\ *(?P<profile>.+?)\s*$",
+    + r"\ +using\ +AUTH\ +mechanism:\ *(?P<mech>\S+)\ +with\ +profile:\ *" + _tail("profile"),
     ["SMTP Auth: (ICID 450) succeeded for user: ironport using AUTH mechanism: PLAIN with profile: IncomingAuthentication"],
     signature="SMTP AUTH succeeded", action="success", **_INBOUND,
 )  # fmt: skip
 _auth(
     "T2",
     r"SMTP\ +Auth:?\ +\(ICID\ +(?P<icid>\d{1,18})\)\ +failed\ +for\ +user:?\ " + _U
-    + r"\ +using\ +AUTH\ +mechanism:\ *(?P<mech>\S+)\ +with\ +profile:\ *(?P<profile>.+?)\s*$",
+    + r"\ +using\ +AUTH\ +mechanism:\ *(?P<mech>\S+)\ +with\ +profile:\ *" + _tail("profile"),
     ["SMTP Auth: (ICID 451) failed for user: ironport using AUTH mechanism: PLAIN with profile: IncomingAuthentication",
      "SMTP Auth (ICID 7) failed for user: j doe@example.com using AUTH mechanism: LOGIN with profile: Corp Auth"],
     signature="SMTP AUTH failed", action="failure", **_INBOUND,
 )  # fmt: skip
 _auth(
     "T3",
-    r"SMTP\ +Auth:?\ +\(ICID\ +(?P<icid>\d{1,18})\)\ +profile:\ *(?P<profile>.+?)\ +is\ +misconfigured\ +or\ +missing"
+    r"SMTP\ +Auth:?\ +\(ICID\ +(?P<icid>\d{1,18})\)\ +profile:\ *(?!\ )" + _free("profile") + r"\ +is\ +misconfigured\ +or\ +missing"
     r"\ +causing\ +an\ +Auth\ +failure" + _END,
     ["SMTP Auth (ICID 31) profile: smtp_auth_ldap is misconfigured or missing causing an Auth failure"],
     signature="SMTP AUTH profile misconfigured", action="error",
@@ -148,20 +180,20 @@ _auth(
 )  # fmt: skip
 _auth(
     "T5",
-    r"SMTP\ +Auth:?\ +\(ICID\ +(?P<icid>\d{1,18})\)\ +could\ +not\ +reach\ +forwarding\ +server\ +(?P<server>.+?)"
-    r"\ +with\ +reason:\ *(?P<detail>.+?)\s*$",
+    r"SMTP\ +Auth:?\ +\(ICID\ +(?P<icid>\d{1,18})\)\ +could\ +not\ +reach\ +forwarding\ +server" + _SEP + _free("server")
+    + r"\ +with\ +reason:\ *" + _tail("detail"),
     ["SMTP Auth (ICID 32) could not reach forwarding server auth.example.com with reason: Connection refused"],
     signature="SMTP AUTH forwarding server unreachable", action="error", **_INBOUND,
 )  # fmt: skip
 _auth(
     "T4",
-    r"SMTP\ +Auth:?\ +\(ICID\ +(?P<icid>\d{1,18})\)\ +could\ +not\ +reach\ +forwarding\ +server\ +(?P<server>.+?)" + _END,
+    r"SMTP\ +Auth:?\ +\(ICID\ +(?P<icid>\d{1,18})\)\ +could\ +not\ +reach\ +forwarding\ +server" + _SEP + rf"(?P<server>{_LAST}|.)" + _END,
     ["SMTP Auth (ICID 33) could not reach forwarding server 192.0.2.25"],
     signature="SMTP AUTH forwarding server unreachable", action="error", **_INBOUND,
 )  # fmt: skip
 _auth(
     "T6",
-    r"SMTP\ +Auth:?\ +\(ICID\ +(?P<icid>\d{1,18})\)\ +LDAP\ +query/user\ +lookup\ +failed\ +for\ +user:?\ " + _U + _END,
+    r"SMTP\ +Auth:?\ +\(ICID\ +(?P<icid>\d{1,18})\)\ +LDAP\ +query/user\ +lookup\ +failed\ +for\ +user:?\ " + _U_END + _END,
     ["SMTP Auth (ICID 34) LDAP query/user lookup failed for user: mallory"],
     signature="SMTP AUTH LDAP user lookup failed", action="failure",
     reason="LDAP query/user lookup failed", **_INBOUND,
@@ -190,15 +222,15 @@ _other(
 _OUTBOUND = dict(app="smtp", direction="outbound", activity="authenticate")
 _auth(
     "T10",
-    r"DCID:\ *(?P<dcid>\d{1,18})\ +IP:\ *(?P<ip>\S+)\ +SMTP\ +authentication\ +using\ +the\ +profile\ +(?P<profile>.+?)"
-    r"\ +succeeded" + _END,
+    r"DCID:\ *(?P<dcid>\d{1,18})\ +IP:\ *(?P<ip>\S+)\ +SMTP\ +authentication\ +using\ +the\ +profile" + _SEP + _free("profile")
+    + r"\ +succeeded" + _END,
     ["DCID: 5633 IP: 172.16.155.102 SMTP authentication using the profile OutboundAuthentication succeeded."],
     signature="SMTP AUTH to smart host succeeded", action="success", **_OUTBOUND,
 )  # fmt: skip
 _auth(
     "T11",
-    r"DCID:\ *(?P<dcid>\d{1,18})\ +IP:\ *(?P<ip>\S+)\ +SMTP\ +authentication\ +using\ +the\ +profile\ +(?P<profile>.+?)"
-    r"\ +failed(?::\ *(?P<tail>.*?))?\s*$",
+    r"DCID:\ *(?P<dcid>\d{1,18})\ +IP:\ *(?P<ip>\S+)\ +SMTP\ +authentication\ +using\ +the\ +profile" + _SEP + _free("profile")
+    + r"\ +failed(?::\ *(?P<tail>(?:.*?\S)??))?\s*$",
     ["DCID: 5640 IP: 172.16.155.102 SMTP authentication using the profile OutboundAuthentication failed: "
      "('535', ['5.7.8 Error: authentication failed: authentication failure'])"],
     signature="SMTP AUTH to smart host failed", action="failure", **_OUTBOUND,
@@ -207,9 +239,9 @@ _auth(
 # --- Section 5: session lines (context only) ---------------------------------
 _other(
     "C1", CONTEXT,
-    r"New\ +SMTP\ +ICID\ +(?P<icid>\d{1,18})\ +interface\ +(?P<listener>.+?)(?:\ +\((?P<listener_ip>[^()\s]*)\))?"
+    r"New\ +SMTP\ +ICID\ +(?P<icid>\d{1,18})\ +interface" + _SEP + _free("listener") + r"(?:\ +\((?P<listener_ip>[^()\s]*)\))?"
     r"\ +address\ +(?P<client>\S+)"
-    r"(?:\ +reverse\ +dns\ +host\ +(?P<rdns>.*?)\ +verified\ +(?P<verified>yes|no))?\s*$",
+    r"(?:\ +reverse\ +dns\ +host\ +(?:(?!\ )(?P<rdns>.*?[^\ ])\ +|)verified\ +(?P<verified>yes|no))?\s*$",
     ["New SMTP ICID 450 interface IncomingMail (172.16.155.16) address 172.16.155.102 reverse dns host unknown verified no",
      "New smtp ICID 12 Interface Data 1 (192.0.2.1)  address 198.51.100.7 reverse dns host mx.example.net verified yes",
      "New SMTP ICID 3 interface Management address 10.1.1.1"],
@@ -221,10 +253,11 @@ _other(
     ["New SMTP DCID 5633 interface 172.16.155.16 address 172.16.155.102 port 25",
      "New SMTP DCID 8 interface 192.0.2.1 address 203.0.113.9"],
 )  # fmt: skip
+# C2: an empty sender group ("SG  match") is taken when the spaces before "match" are more than one.
 _other(
     "C2", CONTEXT,
-    r"ICID\ +(?P<icid>\d{1,18})\ +(?P<verdict>ACCEPT|REJECT|TCPREFUSE|RELAY)\ +SG\ +(?P<sg>.*?)\ +match(?:\ +(?P<rule>.*?))??"
-    r"(?:\ +SBRS\ +(?P<sbrs>not\ enabled|\S+))?(?:\ +country\ +(?P<country>.+?))?\s*$",
+    r"ICID\ +(?P<icid>\d{1,18})\ +(?P<verdict>ACCEPT|REJECT|TCPREFUSE|RELAY)\ +SG\ +(?P<sg>(?=\ match)|(?!\ ).*?[^\ ])\ +match(?:" + _SEP + r"(?P<rule>.*?\S))??"
+    r"(?:\ +SBRS\ +(?P<sbrs>not\ enabled|\S+))?(?:\ +country" + _SEP + r"(?P<country>.*?\S|.))?\s*$",
     ["ICID 450 ACCEPT SG None match ALL SBRS None",
      "ICID 9 RELAY SG RELAYLIST match 10.0.0.0/8 SBRS 3.5 country Germany",
      "ICID 10 ACCEPT SG UNKNOWNLIST match  SBRS not enabled",
@@ -321,10 +354,12 @@ _auth(
      "User jdoe from 2001:db8::5 was authenticated successfully with privilege readonly using an HTTPS connection."],
     signature="Appliance login succeeded", action="success", **_ADMIN_LOGON,
 )  # fmt: skip
+# The method is a short name ("CLI based", "password based"): read to 64 characters at most, so that each
+# place the user name could end reads no further than that (a user name may repeat the template's words).
 _auth(
     "A12",
     r"User\ " + _U + r"\ +from\ +" + _IP + r"\ +was\ +authenticated\ +successfully"
-    r"(?:\ +by\ +(?P<method>.+?)\ +authentication)?\ +using\ +an?\ +(?P<proto>\S+)\ +connection" + _END,
+    r"(?:\ +by" + _SEP + r"(?P<method>.{0,63}?[^\ ])\ +authentication)?\ +using\ +an?\ +(?P<proto>\S+)\ +connection" + _END,
     ["User helpdesk1 from 192.0.2.12 was authenticated successfully using an HTTPS connection.",
      "User admin from 192.0.2.10 was authenticated successfully by CLI based authentication using an SSH connection."],
     signature="Appliance login succeeded", action="success", **_ADMIN_LOGON,
@@ -442,7 +477,7 @@ _auth(
 # CLI audit look-alikes (section 7).
 _other(
     "X2", IGNORE,
-    r"PID\ +\d+:\ +User\ +.*?\ +(?:entered\ |commit\ +changes)",
+    r"PID\ +\d+:\ +User\ (?:.*?[^\ ])??\ +(?:entered\ |commit\ +changes)",
     ["PID 4242: User admin entered 'logconfig'", "PID 4242: User admin commit changes: new listener"],
 )  # fmt: skip
 
@@ -489,9 +524,9 @@ _other(
 
 # --- Audit log (AsyncOS 13+) ------------------------------------------------
 _AUDIT = (
-    r"Appliance:\ *(?P<appliance>[^,]+?),\ *Interaction\ +Mode:\ *(?P<mode>GUI|CLI|API),\ *User:\ *" + _U + r",\ *"
-    r"(?:Role:\ *(?P<role>[^,]*?),\ *)?Source\ +IP:\ *" + _IP + r",\ *"
-    r"(?:Destination\ +IP:\ *(?P<dest_ip>[^,\s]*),\ *)?(?:Location:\ *(?P<location>.*?),\ *)?Event:\ *"
+    r"Appliance:\ *(?!\ )(?P<appliance>[^,]+?),\ *Interaction\ +Mode:\ *(?P<mode>GUI|CLI|API),\ *User:\ *(?!\ )"
+    r"(?P<user>.*?),\ *(?!\ )(?:Role:\ *(?!\ )(?P<role>[^,]*?),\ *(?!\ ))?Source\ +IP:\ *" + _IP + r",\ *(?!\ )"
+    r"(?:Destination\ +IP:\ *(?P<dest_ip>[^,\s]*),\ *(?!\ ))?(?:Location:\ *(?!\ )(?P<location>.*?),\ *(?!\ ))?Event:\ *"
 )
 _AUDIT_EXAMPLE = (
     "Appliance: esa01.example.com, Interaction Mode: GUI, User: admin, Role: Administrator, "
@@ -503,7 +538,8 @@ for _name, _event, _kwargs in (
      dict(signature="Appliance session established", action="success", activity="logon")),
     ("U3", r"User\ +logged\ +out", dict(signature="Appliance logout", action="success", activity="logoff")),
     ("U4", r"Session\ +terminated", dict(signature="Appliance session terminated", action="success", activity="logoff")),
-    ("U5", r"Permission\ +denied\ +reason\ *-\ *(?P<detail>.+?)",
+    ("U5", r"Permission\ +denied\ +reason\ *-\ *(?P<detail>" + _LAST + r"|.)",
+
      dict(signature="Appliance login failed", action="failure", activity="logon")),
     ("U6", r"API\ +Access\ +Success", dict(signature="API access succeeded", action="success", activity="logon")),
 ):  # fmt: skip

@@ -113,14 +113,18 @@ def match(body: str) -> Optional[Tuple[Template, Match[str]]]:
     return (templates[found.lastindex], found) if found is not None else None  # type: ignore[index]
 
 
+def _ascii_caseless(word: str) -> str:
+    """A regex for ``word`` in any ASCII case: the dispatch table compares lower-cased bytes, so a
+    "\u017f" (long s, an "S" to Unicode case folding) is no "s" here. No flag: the same regex in PCRE2."""
+    return "".join(f"[{c.lower()}{c.upper()}]" if c.isalpha() else re.escape(c) for c in word)
+
+
 def _candidate() -> Pattern[str]:
-    keys = sorted(P.DISPATCH)
-    heads = sorted({chr(key[0]) for key in keys} | {chr(key[0]).upper() for key in keys})
-    any_key = "|".join(re.escape(key.decode("latin-1")) for key in keys)
+    keys = sorted(key.decode("ascii") for key in P.DISPATCH)
+    heads = sorted({key[0].lower() for key in keys} | {key[0].upper() for key in keys})
     # ": " then spaces then a dispatch key: the lookahead on the keys' first letters
-    # lets the engine drop most colons at one character. Keys compare in ASCII case
-    # only, as the dispatch table compares lower-cased bytes ("\u017f" is no "s").
-    return re.compile(": +(?=[" + re.escape("".join(heads)) + "])(?a:(?i:" + any_key + "))")
+    # lets the engine drop most colons at one character.
+    return re.compile(": +(?=[" + re.escape("".join(heads)) + "])(?:" + "|".join(map(_ascii_caseless, keys)) + ")")
 
 
 #: The next candidate: ``: `` (and more spaces), then a dispatch key (its last four characters).

@@ -1,0 +1,109 @@
+"""Figures for docs/SECURITY.md: what adversarial lines cost, per template and per Splunk regex (#18).
+
+    .venv/bin/python bench/hostile.py [--size 1024] [--py-size 65536] [--templates T1,T2] [--splunk]
+
+Library templates: the worst work per byte of the adversarial lines of ``--size`` characters
+(fuzz/adversarial.py) against the template's example lines, counted as PCRE2 matcher steps
+(machine independent); then the worst time per byte of Python's own ``re`` on lines of ``--py-size``
+characters (runs of a space, ``(``, ``:``, a letter, a tab, and the template's literal stretches) against
+the examples' time per byte. Times are noisy on a shared machine: the best of three runs is kept.
+
+``--splunk``: every REGEX of transforms.conf and rex of the shipped searches, on adversarial events of
+10,000 (Splunk's TRUNCATE) and 65,536 characters: the largest match limit a start position needs
+(Splunk's default is 100,000), and how many events reach the default match or depth limit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+import timeit
+from pathlib import Path
+from typing import Pattern
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "fuzz"))
+
+import adversarial
+import pcre2
+from esa_auth import patterns
+
+TIMED_FILLERS = (" ", "(", ":", "a", "\t")
+
+
+def _per_byte(regex: Pattern[str], line: str, number: int) -> float:
+    return min(timeit.repeat(lambda: regex.match(line), number=number, repeat=3)) / number / len(line)
+
+
+def library(size: int, py_size: int, wanted: set) -> None:  # type: ignore[type-arg]
+    print(f"PCRE2 {pcre2.version()}, Python {sys.version.split()[0]}; steps on {size}, time on {py_size} characters")
+    print(
+        f"{'template':10} {'lines':>6} {'steps/B':>8} {'worst':>7} {'ratio':>6} {'ns/B':>7} {'worst':>7} {'ratio':>6}"
+    )
+    for pattern in patterns.PATTERNS:
+        if wanted and pattern.name not in wanted:
+            continue
+        regex = pcre2.from_python(pattern.regex)
+        verdict = adversarial.check(pattern.name, regex, pattern.examples, size=size, anchored=True, exact=True)
+        ordinary = max(_per_byte(pattern.regex, e, 2000) for e in pattern.examples)
+        worst = 0.0
+        for example in pattern.examples:
+            found = regex.match(example)
+            assert found is not None
+            for hostile in adversarial.hostile_lines(example, py_size, found.spans[1:]):
+                if hostile.filler in TIMED_FILLERS or len(hostile.filler) > 8:
+                    worst = max(worst, _per_byte(pattern.regex, hostile.line, 1))
+        print(
+            f"{pattern.name:10} {verdict.lines:6} {verdict.ordinary:8.2f} {verdict.worst:7.2f} {verdict.ratio:6.2f}"
+            f" {ordinary * 1e9:7.1f} {worst * 1e9:7.1f} {worst / ordinary:6.2f}",
+            flush=True,
+        )
+
+
+def splunk(wanted: set) -> None:  # type: ignore[type-arg]
+    print(
+        f"PCRE2 {pcre2.version()}: Splunk's default limits: match {pcre2.SPLUNK_MATCH_LIMIT}, "
+        f"depth {pcre2.SPLUNK_DEPTH_LIMIT}"
+    )
+    print(f"{'regex':42} {'events':>6} {'limit@10000':>11} {'hits@10000':>10} {'hits@65536':>10}")
+    for name, source, examples in adversarial.splunk_regexes():
+        if wanted and not any(w in name for w in wanted):
+            continue
+        regex = pcre2.compile(source)
+        row = [0, 0, 0, 0]
+        for size, column in ((10_000, 2), (65_536, 3)):
+            for example in examples:
+                found = regex.search(adversarial.ENVELOPE + example)
+                assert found is not None
+                offset = len(adversarial.ENVELOPE)
+                spans = [(s - offset, e - offset) if s >= offset else (-1, -1) for s, e in found.spans[1:]]
+                for hostile in adversarial.hostile_lines(example, size, spans):
+                    line = adversarial.ENVELOPE + hostile.line
+                    row[0] += size == 10_000
+                    try:
+                        regex.search(line, match_limit=pcre2.SPLUNK_MATCH_LIMIT, depth_limit=pcre2.SPLUNK_DEPTH_LIMIT)
+                    except pcre2.LimitError:
+                        row[column] += 1
+                        continue
+                    if size == 10_000:
+                        row[1] = max(row[1], regex.least_match_limit(line) or 0)
+        print(f"{name:42} {row[0]:6} {row[1]:11} {row[2]:10} {row[3]:10}", flush=True)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--size", type=int, default=1024, help="length of the lines whose PCRE2 steps are counted")
+    parser.add_argument("--py-size", type=int, default=65536, help="length of the lines Python's re is timed on")
+    parser.add_argument("--templates", default="", help="comma-separated template names, or parts of regex names")
+    parser.add_argument("--splunk", action="store_true", help="the Splunk regexes instead of the templates")
+    args = parser.parse_args()
+    wanted = set(filter(None, re.split(",", args.templates)))
+    if args.splunk:
+        splunk(wanted)
+    else:
+        library(args.size, args.py_size, wanted)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
