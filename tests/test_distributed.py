@@ -208,9 +208,11 @@ def test_the_short_keys_come_before_the_line_in_every_format() -> None:
     event = normalize(MISSION_LOG.read_bytes(), Settings(tz="UTC")).events[0]
     event = type(event).from_fields({**event.to_dict(), "raw": event.raw + " x" * 4000})
     cim = list(RENDERERS["cim"](event))
-    assert cim[-1] == "raw" and cim.index("event_id") < cim.index("raw"), cim
+    assert cim[-1] == "raw", cim
+    assert cim.index("event_id") < cim.index("raw"), cim
     ecs = RENDERERS["ecs"](event)
-    assert list(ecs)[-2:] == ["event", "message"] and list(ecs["event"])[-1] == "original", list(ecs)
+    assert list(ecs)[-2:] == ["event", "message"], list(ecs)
+    assert list(ecs["event"])[-1] == "original", list(ecs["event"])
     ocsf = RENDERERS["ocsf"](event)
     assert list(ocsf)[-1] == "raw_data", list(ocsf)
     text = RENDERERS["cim"](event)
