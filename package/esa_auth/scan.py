@@ -27,9 +27,9 @@ from typing import Dict, Match, Optional, Pattern, Tuple
 from . import patterns as P
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Template:
-    """A template as the reader meets it in the alternation of its key.
+    """A template as the reader meets it in the alternation of its key (one object each: equal when the same).
 
     Attributes:
         pattern: the registry entry.

@@ -19,8 +19,8 @@ from .errors import StateError
 
 #: (appliance, "i" or "d", ICID/DCID number)
 SessionKey = Tuple[str, str, int]
-#: A session line kept unread: (template name, matched body, where its ICID/DCID number ends).
-Raw = Tuple[str, str, int]
+#: A session line kept unread: (template name, the values of the groups the session needs).
+Raw = Tuple[str, Tuple[Optional[str], ...]]
 
 INBOUND = "i"
 OUTBOUND = "d"
