@@ -7,16 +7,13 @@ from ``os.wait4``: what the process itself costs, not the time it waited for a
 core on a shared machine. The best of the repeats is kept, and each format's
 cost is given as a ratio to the CIM run read the same way.
 
-Two reading loops are measured: the compiled one (the command line as
-installed with a C compiler; it writes CIM text itself, so the CIM run does
-no rendering in Python at all) and the Python one (``ESA_AUTH_PURE_PYTHON=1``,
-what the Splunk app runs). The figures are noisy on a shared machine: compare
-ratios measured in the same run only.
+The figures are noisy on a shared machine: compare ratios measured in the
+same run only. (``bench/run.py`` measures the same commands on every preset.)
 
 Usage::
 
     python bench/render.py                    # 1,000,000 lines, 3 repeats
-    python bench/render.py --lines 200000 --repeat 1 --loops python
+    python bench/render.py --lines 200000 --repeat 1
 """
 
 from __future__ import annotations
@@ -26,14 +23,12 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Dict, List, Set
+from typing import Dict, List
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 
 FORMATS = ("cim", "ocsf", "ecs")
-#: How each run reads: the environment that chooses the loop.
-LOOPS: Dict[str, Dict[str, str]] = {"compiled": {"ESA_AUTH_PURE_PYTHON": "0"}, "python": {"ESA_AUTH_PURE_PYTHON": "1"}}
 #: The target of #13: OCSF and ECS output cost at most this times the CIM output.
 TARGET = 1.25
 
@@ -49,10 +44,10 @@ def data_file(lines: int, seed: int) -> Path:
     return path
 
 
-def cpu_seconds(command: List[str], env: Dict[str, str]) -> float:
+def cpu_seconds(command: List[str]) -> float:
     """CPU time (user + system) of one run of a command, its output discarded."""
     with open(os.devnull, "wb") as sink:
-        process = subprocess.Popen(command, stdout=sink, env={**os.environ, **env})
+        process = subprocess.Popen(command, stdout=sink)
         _, status, usage = os.wait4(process.pid, 0)
         process.returncode = os.waitstatus_to_exitcode(status)
     if process.returncode != 0:
@@ -65,34 +60,22 @@ def main(argv: List[str]) -> int:
     parser.add_argument("--lines", type=int, default=1_000_000, help="log lines (default: 1000000)")
     parser.add_argument("--seed", type=int, default=1, help="generator seed (default: 1)")
     parser.add_argument("--repeat", type=int, default=3, help="runs per format, best kept (default: 3)")
-    parser.add_argument("--loops", nargs="+", choices=sorted(LOOPS), default=sorted(LOOPS), help="reading loops")
     args = parser.parse_args(argv)
     log = data_file(args.lines, args.seed)
     esa_auth = str(Path(sys.executable).with_name("esa-auth"))
     print(f"{args.lines:,} lines ({log.name}), best of {args.repeat}, CPU seconds; ratio to CIM (target <= {TARGET})")
-    print("| loop | cim | ocsf | ecs | ocsf / cim | ecs / cim |")
-    print("|---|---:|---:|---:|---:|---:|")
-    measured: Set[str] = set()
-    for loop in args.loops:
-        # The loop the command line really uses with this environment (its --version says).
-        version = subprocess.run([esa_auth, "--version"], env={**os.environ, **LOOPS[loop]}, capture_output=True)
-        label = version.stdout.decode().strip().rpartition("(")[2].rstrip(")") or loop
-        if label in measured:
-            print(f"| {loop} | the {label} again: not measured twice | | | | |")
-            continue
-        measured.add(label)
-        best: Dict[str, float] = {}
-        for _ in range(args.repeat):
-            # Formats interleaved, so that a slow minute on the shared machine hits them all.
-            for fmt in FORMATS:
-                seconds = cpu_seconds([esa_auth, "normalize", "--tz", "UTC", "--format", fmt, str(log)], LOOPS[loop])
-                best[fmt] = min(best.get(fmt, seconds), seconds)
-        cim = best["cim"]
-        print(
-            f"| {loop} ({label}) | {cim:.2f} | {best['ocsf']:.2f} | {best['ecs']:.2f} "
-            f"| {best['ocsf'] / cim:.2f} | {best['ecs'] / cim:.2f} |",
-            flush=True,
-        )
+    print("| cim | ocsf | ecs | ocsf / cim | ecs / cim |")
+    print("|---:|---:|---:|---:|---:|")
+    best: Dict[str, float] = {}
+    for _ in range(args.repeat):
+        # Formats interleaved, so that a slow minute on the shared machine hits them all.
+        for fmt in FORMATS:
+            seconds = cpu_seconds([esa_auth, "normalize", "--tz", "UTC", "--format", fmt, str(log)])
+            best[fmt] = min(best.get(fmt, seconds), seconds)
+    cim = best["cim"]
+    print(
+        f"| {cim:.2f} | {best['ocsf']:.2f} | {best['ecs']:.2f} | {best['ocsf'] / cim:.2f} | {best['ecs'] / cim:.2f} |"
+    )
     return 0
 
 
