@@ -93,16 +93,17 @@ def test_memory_does_not_grow_with_the_flood_once_the_table_is_full() -> None:
     settings = Settings(tz="UTC", max_sessions=1_000)
     _feed("open", 5_000, settings)  # what is made once (the templates' regexes) is made before measuring
     sizes = []
-    for lines in (20_000, 60_000, 180_000):
+    for lines in (20_000, 180_000):
         tracemalloc.start()
         normalizer, _, _ = _feed("open", lines, settings)
         current, _ = tracemalloc.get_traced_memory()
         tracemalloc.stop()
         assert len(normalizer.sessions) == 1_000
         sizes.append(current)
-    # Nine times the connections, the same memory: nothing is kept per connection seen (a byte a line
-    # kept would add 160 KB at 180,000 lines). The table's dict moves by a few tens of KB as it resizes.
-    assert max(sizes) < min(sizes) + 150_000, sizes
+    # Nine times the connections, the same memory: nothing is kept per connection seen (the smallest object
+    # kept for each of the 160,000 more would add 5 MB). The table's dicts move by up to 200 KB as they
+    # resize, whatever the number of connections.
+    assert abs(sizes[1] - sizes[0]) < 400_000, sizes
 
 
 def test_checkpoint_state_is_bounded_by_the_table() -> None:
