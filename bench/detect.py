@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import platform
 import subprocess
 import sys
@@ -38,18 +39,19 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 
-from run import _esa_auth, _measure  # noqa: E402 - bench/ is not a package
+from run import _esa_auth  # noqa: E402 - bench/ is not a package
+from run import measure as run_measure  # noqa: E402
 
 
-def data_file(lines: int, seed: int, extra: List[str]) -> Path:
+def data_file(lines: int, seed: int, extra: List[str], directory: Path = HERE / "data") -> Path:
     """The generated log for a size, seed and generator options, generated if missing or older than generate.py."""
     tag = "" if not extra else "-" + hashlib.sha256(" ".join(extra).encode()).hexdigest()[:8]
-    path = HERE / "data" / f"mail-{lines}-seed{seed}{tag}.log"
+    path = directory / f"mail-{lines}-seed{seed}{tag}.log"
     manifest = path.with_name(path.name + ".json")
     if path.exists() and manifest.exists() and manifest.stat().st_mtime >= (HERE / "generate.py").stat().st_mtime:
         return path
     path.parent.mkdir(parents=True, exist_ok=True)
-    print(f"generating {path.relative_to(ROOT)} ...", file=sys.stderr, flush=True)
+    print(f"generating {path} ...", file=sys.stderr, flush=True)
     command = [
         sys.executable,
         str(HERE / "generate.py"),
@@ -67,20 +69,22 @@ def data_file(lines: int, seed: int, extra: List[str]) -> Path:
 def measure(path: Path, repeat: int) -> Dict[str, Any]:
     """Best-of-``repeat`` figures of normalize and detect on one log."""
     lines = json.loads(path.with_name(path.name + ".json").read_text(encoding="utf-8"))["lines"]
-    logs = HERE / "data" / "logs"
+    logs = path.parent / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     figures: Dict[str, Any] = {"file": path.name, "lines": lines}
     for name, command, out in (
         ("normalize", [*_esa_auth(), "normalize", "--tz", "UTC", str(path)], None),
         ("detect", [*_esa_auth(), "detect", "--tz", "UTC", "--stats", str(path)], path.with_suffix(".alerts")),
     ):
-        runs = [_measure(command, logs / f"{path.stem}.{name}.err", out) for _ in range(repeat)]
+        runs = [
+            run_measure(command, logs, f"{path.stem}.{name}", dict(os.environ), ROOT, stdout=out) for _ in range(repeat)
+        ]
         best = min(runs, key=lambda r: r["cpu_s"])
         best["lines_per_cpu_s"] = round(lines / best["cpu_s"])
         best["peak_rss_mib"] = round(max(r["peak_rss_mib"] for r in runs), 1)
         figures[name] = best
     assert figures["detect"] is not None
-    stats = (logs / f"{path.stem}.detect.err").read_text(encoding="utf-8").splitlines()
+    stats = (logs / f"{path.stem}.detect.stderr").read_text(encoding="utf-8").splitlines()
     counters = dict(item.split("=", 1) for item in stats[-1].split() if "=" in item) if stats else {}
     figures["events"] = int(counters.get("events", 0))
     figures["alerts"] = int(counters.get("alerts", 0))
@@ -123,10 +127,11 @@ def main(argv: List[str]) -> int:
     parser.add_argument("--seed", type=int, default=1, help="generator seed (default: 1)")
     parser.add_argument("--repeat", type=int, default=3, help="runs of each command per size (default: 3)")
     parser.add_argument("--out", type=Path, default=HERE / "detect-results.json", help="results file")
+    parser.add_argument("--data", type=Path, default=HERE / "data", help="where the logs are generated (bench/data)")
     args, extra = parser.parse_known_args(argv)
     extra = [a for a in extra if a != "--"]
     sizes = sorted(int(s) for s in args.sizes.split(","))
-    results = [measure(data_file(size, args.seed, extra), args.repeat) for size in sizes]
+    results = [measure(data_file(size, args.seed, extra, args.data), args.repeat) for size in sizes]
     record = {
         "when": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "commit": _commit(),

@@ -158,3 +158,19 @@ def test_forms_py_measures_every_template(tmp_path: Path) -> None:
         assert row["events_per_unit"] == (1 if row["role"] == "auth" else 0), row
     assert [line for line in done.stdout.splitlines() if line.startswith("| ")][1:] == done.stdout.splitlines()[2:]
     assert len(done.stdout.splitlines()) == len(rows) + 2  # the header, its rule and one row per form
+
+
+def test_detect_py_runs_end_to_end(tmp_path: Path) -> None:
+    """bench/detect.py measures normalize and detect on a generated log and writes its figures."""
+    out = tmp_path / "detect.json"
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "detect.py"), "--sizes", "3000", "--repeat", "1", "--out", str(out),
+         "--data", str(tmp_path / "data")],
+        capture_output=True, text=True, check=False, timeout=600,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    figures = json.loads(out.read_text(encoding="utf-8"))["results"][0]
+    assert figures["lines"] == 3000
+    assert figures["events"] > 0
+    assert figures["detect"]["cpu_s"] > 0
+    assert figures["normalize"]["cpu_s"] > 0
