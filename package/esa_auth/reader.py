@@ -13,20 +13,21 @@ ways, by what their block holds:
   over the limit, CR LF) is framed line by line into logical lines
   (:meth:`Reader._each_line`), each read by the same rule.
 
-A line with bytes that are not clean text (invalid UTF-8, control characters)
-is always read from its own bytes, decoded with :func:`esa_auth.text.decode`.
+A block is read as Latin-1 text (one character a byte); a line of it that is
+not printable ASCII (UTF-8, control characters) is read from its own bytes,
+decoded with :func:`esa_auth.text.decode`, as every line framed one by one is.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Dict, List, Match, Optional
+from typing import TYPE_CHECKING, Callable, Dict, List, Match, Optional
 
 from . import patterns as P
 from .envelope import ENVELOPE_HEADS, Envelope, all_envelopes, body_start, parse_prefix, starts_envelope
 from .framing import CONTROL, LEADING_CONTROL, MAX_CONTINUATIONS, EnvelopeRead, LogicalLine, Stream, lines_within, show
 from .mapping import Line, make_event
-from .scan import CANDIDATE, KEYS, Template, match, templates_of
+from .scan import CANDIDATE, Template, match, templates_of
 from .text import clip, decode
 from .timezones import infer_year, local_to_epoch, rfc3339
 
@@ -159,8 +160,6 @@ class Reader:
         unclean = bool(chunk.translate(None, _PLAIN))
         text = chunk.decode("latin-1")
         first = stream.line
-        kinds = templates_of
-        compiled = KEYS
         counted_at = counted = 0  # newlines in text[:counted_at]
 
         def line_at(start: int) -> int:
@@ -196,31 +195,18 @@ class Reader:
                 bs = at - start
                 line = LogicalLine(raw, bs, raw[bs : bs + 4].lower(), offset + start, line_at(start), None)
                 self._read_line(events, stream, line)
-                size = -1  # _read_line may have read a header
+                envelope = None  # it may have read a header (a new time offset)
                 continue
             key = text[at : at + 4].lower()
-            regex, templates = compiled.get(key) or kinds(key)
+            regex, templates = templates_of(key)
             hit = regex.match(text, at, stop)
             if hit is None:
                 self._unmatched(stream, text[at:stop], line_at(start))
                 continue
             template = templates[hit.lastindex]  # type: ignore[index]
-            role = template.role
-            if role in (_CONTEXT, _AUTH):
-                if envelope is None:
-                    envelope = stream.envelopes.get(prefix) or self._envelope(stream, prefix, line_at(start))
-                if role == _CONTEXT:
-                    self.stats.context += 1
-                    appliance = envelope.host or self.settings.host or stream.appliance or stream.serial or ""
-                    self.correlator.apply(template, hit, appliance, envelope.epoch)
-                else:
-                    events.append(self._event(stream, template, hit, text[start:stop], envelope, offset + start))
-            elif role == _HEADER:
-                self.stats.context += 1
-                self._header(stream, template.pattern.name, template.groups(hit), line_at(start))
-                size = -1  # a header may change the file's offset or serial
-            else:
-                self.stats.skipped += 1
+            envelope = self._read(
+                events, stream, template, hit, prefix, text[start:stop], offset + start, envelope, line_at, start
+            )
         total = chunk.count(b"\n")
         stream.line = first + total
         stream.started = True
@@ -332,22 +318,45 @@ class Reader:
             self._unmatched(stream, body, lineno)
             return
         template, hit = found
+        prefix, _ = decode(first[:bs])
+        self._read(events, stream, template, hit, prefix, prefix + body, offset, None, lambda _: lineno, 0)
+
+    def _read(
+        self,
+        events: List[AuthEvent],
+        stream: Stream,
+        template: Template,
+        hit: Match[str],
+        prefix: str,
+        raw: str,
+        offset: int,
+        envelope: Optional[EnvelopeRead],
+        line_of: Callable[[int], int],
+        start: int,
+    ) -> Optional[EnvelopeRead]:
+        """What a line that matched ``template`` says: a header, a session line, an event, or nothing.
+
+        ``envelope`` is what ``prefix`` says, if the caller has read it already; the line's number is
+        ``line_of(start)``, counted only for a warning. Returns what ``prefix`` says as far as it was read
+        (None after a header, which may change the file's time offset).
+        """
         role = template.pattern.role
         if role == _HEADER:
             self.stats.context += 1
-            self._header(stream, template.pattern.name, template.groups(hit), lineno)
-            return
-        if role not in (_AUTH, _CONTEXT):
-            self.stats.skipped += 1
-            return
-        prefix, _ = decode(first[:bs])
-        envelope = self._envelope(stream, prefix, lineno)
+            self._header(stream, template.pattern.name, template.groups(hit), line_of(start))
+            return None
+        if role not in (_CONTEXT, _AUTH):
+            self.stats.skipped += 1  # a look-alike (IGNORE): its time is not read
+            return envelope
+        if envelope is None:
+            envelope = stream.envelopes.get(prefix) or self._envelope(stream, prefix, line_of(start))
         if role == _CONTEXT:
             self.stats.context += 1
             appliance = envelope.host or self.settings.host or stream.appliance or stream.serial or ""
             self.correlator.apply(template, hit, appliance, envelope.epoch)
-            return
-        events.append(self._event(stream, template, hit, prefix + body, envelope, offset))
+        else:
+            events.append(self._event(stream, template, hit, raw, envelope, offset))
+        return envelope
 
     def _unmatched(self, stream: Stream, body: str, lineno: int) -> None:
         """A body under a dispatch key that no template matched."""

@@ -33,7 +33,6 @@ class Template:
 
     Attributes:
         pattern: the registry entry.
-        role: its role (``pattern.role``).
         index: the number of its alternative's group.
         names: its own group names, in order.
         indexes: the numbers of those groups.
@@ -43,7 +42,6 @@ class Template:
     """
 
     pattern: P.LinePattern
-    role: str
     index: int
     names: Tuple[str, ...]
     indexes: Tuple[int, ...]
@@ -85,21 +83,21 @@ def _compile(key: bytes) -> Key:
         by_name = {name: i for i, name in own}
         index = regex.groupindex[tag]
         templates[index] = Template(
-            pattern, pattern.role, index, tuple(name for _, name in own), tuple(i for i, _ in own),
+            pattern, index, tuple(name for _, name in own), tuple(i for i, _ in own),
             by_name.get("icid") or by_name.get("dcid") or 0, by_name.get("mid", 0), by_name.get("result", 0),
         )  # fmt: skip
     return regex, templates
 
 
 #: The alternations compiled so far, by key (see templates_of).
-KEYS: Dict[str, Key] = {}
+_KEYS: Dict[str, Key] = {}
 
 
 def templates_of(key: str) -> Key:
     """The alternation of a dispatch key's templates (``key``: four characters, lower case)."""
-    found = KEYS.get(key)
+    found = _KEYS.get(key)
     if found is None:
-        found = KEYS[key] = _compile(key.encode("ascii"))
+        found = _KEYS[key] = _compile(key.encode("ascii"))
     return found
 
 
