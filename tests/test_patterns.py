@@ -246,3 +246,38 @@ def test_regexes_are_anchored() -> None:
 def test_numbers_beyond_64_bits_match_no_template(body: str) -> None:
     """Counters are bounded: int() refuses over 4300 digits, and JSON readers lose precision long before."""
     assert _match(body) is None
+
+
+# --- logoff causes (#15) --------------------------------------------------------------------------------------------
+#: The words of a line that state why its session ended, and the reason each gives.
+_CAUSE_WORDS = ((re.compile(r"inactivity", re.I), P.INACTIVITY), (re.compile(r"\bexpired\b", re.I), P.EXPIRED),
+                (re.compile(r"\blog(?:ged\ )?out\b", re.I), P.LOGOUT))  # fmt: skip
+LOGOFFS = [p for p in P.PATTERNS if p.role == P.AUTH and p.activity == "logoff"]
+
+
+@pytest.mark.parametrize("pattern", LOGOFFS, ids=_example_id)
+def test_every_logoff_states_the_cause_its_line_gives(pattern: P.LinePattern) -> None:
+    for example in pattern.examples:
+        cause = next(reason for words, reason in _CAUSE_WORDS if words.search(example))
+        assert pattern.reason == cause, f"{pattern.name}: {example!r} gives {pattern.reason!r}"
+
+
+def test_logoff_causes_are_told_apart_by_signature() -> None:
+    # A search on signature (or signature_id) separates a timed-out session from a logout.
+    by_signature: Dict[str, set] = {}
+    for pattern in LOGOFFS:
+        by_signature.setdefault(pattern.signature, set()).add(pattern.reason)
+    assert all(len(reasons) == 1 for reasons in by_signature.values()), by_signature
+    assert {P.LOGOUT, P.INACTIVITY, P.EXPIRED} <= {p.reason for p in LOGOFFS}
+
+
+@pytest.mark.parametrize("name", ["U2", "U4"])
+def test_audit_session_lines_are_recognised_and_never_events(name: str) -> None:
+    # The audit log's "Session established successfully" and "Session terminated" follow the login (U1) and
+    # the logout (U3) they belong to: as events they would count each login and logout twice.
+    pattern = P.BY_NAME[name]
+    assert pattern.role == P.IGNORE
+    for example in pattern.examples:
+        found = P.match(example, P.dispatch_key(example.encode("utf-8")))
+        assert found is not None
+        assert found[0] is pattern

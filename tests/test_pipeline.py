@@ -383,6 +383,43 @@ def test_look_alike_of_outbound_auth_is_no_event() -> None:
     assert result.messages == []
 
 
+# --- one event per login and per logout (#15) -----------------------------------------------------
+
+
+AUDIT = "Appliance: esa01, Interaction Mode: GUI, User: jdoe, Role: Operator, Source IP: 192.0.2.10, Event: {}"
+
+
+def test_audit_login_and_logout_are_one_event_each() -> None:
+    result = normalize(
+        _lines(AUDIT.format("Successful login"), AUDIT.format("Session established successfully"),
+               AUDIT.format("User logged out"), AUDIT.format("Session terminated")),
+        UTC,
+    )  # fmt: skip
+    assert [(e.activity, e.signature_id, e.reason) for e in result.events] == [
+        ("logon", "ESA-U1", None), ("logoff", "ESA-U3", "logout"),
+    ]  # fmt: skip
+    assert result.messages == [], "the session lines are known forms: no drift warning"
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        ("CLI: User admin logged out from 192.0.2.10 because of inactivity timeout", "inactivity timeout"),
+        ("GUI: User admin logged out from session k3Jd9 because of inactivity timeout", "inactivity timeout"),
+        ("PID 4242: User admin logged out from session because of inactivity timeout.", "inactivity timeout"),
+        ("Action: User admin logged out from session k3Jd9 beacuse of inactivity timeout", "inactivity timeout"),
+        ("Session k3Jd9 user:admin expired", "session expired"),
+        ("logout:192.0.2.10 user:admin session:k3Jd9", "logout"),
+        ("User admin logged out of SSH session 192.0.2.10", "logout"),
+        ("User admin logged out of GUI session", "logout"),
+        ("User - logged out from Spam Quarantine", "logout"),
+    ],
+)
+def test_logoff_carries_its_cause(body: str, reason: str) -> None:
+    (event,) = normalize(_lines(body), UTC).events
+    assert (event.activity, event.action, event.reason) == ("logoff", "success", reason)
+
+
 # --- ids and determinism --------------------------------------------------------------------
 
 

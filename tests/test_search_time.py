@@ -531,3 +531,25 @@ def test_requirement_samples_cover_every_template() -> None:
         fields = extract(sourcetype, element.findtext("raw") or "")
         seen.add(fields.get("signature_id"))
     assert seen >= {p.signature_id for p in P.PATTERNS if p.role == P.AUTH}
+
+
+# --- one login, one logon (#15) ----------------------------------------------------------------------------------
+AUDIT_PAIRS = [
+    ("Successful login", "Session established successfully"),
+    ("User logged out", "Session terminated"),
+]
+
+
+@pytest.mark.parametrize(("first", "second"), AUDIT_PAIRS, ids=["login", "logout"])
+def test_audit_pair_is_one_event_in_both_paths(first: str, second: str) -> None:
+    """The audit log writes two lines per login and per logout: the library and the eventtypes count one."""
+    head = ENVELOPES[1] + P._AUDIT_EXAMPLE
+    lines = [head + first, head + second]
+    events = library("".join(line + "\n" for line in lines))
+    assert len(events) == 1
+    assert events[0]["raw"] == lines[0]
+    for sourcetype in (AUTHENTICATION, HTTP):
+        tagged = [tags_of(sourcetype, dict(extract(sourcetype, line, "esa01"), _raw=line)) for line in lines]
+        assert ("authentication" in tagged[0]) == (events[0]["activity"] == "logon"), sourcetype
+        assert tagged[1] == set(), sourcetype
+        assert extract(sourcetype, lines[1]) == {}, sourcetype

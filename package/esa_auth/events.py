@@ -44,7 +44,8 @@ class AuthEvent:
         session_id (str): ICID, DCID or GUI session token.
         icid (int): inbound connection id.
         dcid (int): delivery connection id.
-        reason (str): why it failed, as logged.
+        reason (str): why it failed, as logged; on a logoff, why the session ended:
+            ``logout``, ``inactivity timeout`` or ``session expired`` (patterns.LOGOUT ...).
         reply_code (str): SMTP reply code of an outbound failure (``535``).
         enhanced_status (str): SMTP enhanced status code (``5.7.8``).
         signature (str): readable name of the template.
