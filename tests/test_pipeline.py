@@ -454,6 +454,24 @@ def test_events_are_immutable() -> None:
         ("mail.@20220401T070622.s", None),
         ("mail.current", None),
         ("random.txt", None),
+        # Any stamp the appliance or a collector writes (#15).
+        ("mail_logs.esa01.@1648796782.s", "esa01"),
+        ("authentication.esa-02.example.com.@1648796782.c", "esa-02.example.com"),
+        ("gui_logs.esa01.example.com.@20220401T070622.current", "esa01.example.com"),
+        ("mail_logs_SIEM.ESA_3.@0.s", "ESA_3"),
+        # Names that merely look like one.
+        ("mail.@1648796782.s", None),
+        ("mail.2024.current", None),
+        ("mail.10.0.0.1.@1648796782.s", None),
+        ("mail.esa01.@20220401T070622.s.gz", None),
+        ("mail.esa01.20220401T070622.s", None),
+        ("mail.esa01.@2022-04-01.s", None),
+        ("mail.esa01.@20220401T070622.x", None),
+        ("mail.esa01..@1648796782.s", None),
+        ("mail.-esa01.@1648796782.s", None),
+        ("my notes.esa01.current", None),
+        ("mail.esa01.@1648796782.s\n", None),
+        (".esa01.current", None),
     ],
 )
 def test_appliance_from_filename(name: str, expected: Any) -> None:

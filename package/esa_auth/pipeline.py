@@ -32,18 +32,31 @@ __all__ = ["Diagnostic", "LogicalLine", "Normalizer", "Settings", "Stats", "Stre
 DEFAULT_MAX_LINE_BYTES = 64 * 1024
 STATE_VERSION = 1
 
-_FILE_NAME = re.compile(r"^[^.@]+\.(?P<host>[^@]+?)\.(?:@\d{8}T\d{6}\.[A-Za-z]|current)$")
+# <log>.<host>.@<stamp>.<status> and <log>.<host>[.@<stamp>].current (docs/log-formats.md#file-names): the
+# log name is a subscription name (letters, digits, "_", "-"); the host is a DNS name with a letter in it (so
+# that a date or a counter such as "mail.2024.current" is no host); the stamp is the appliance's
+# YYYYMMDDTHHMMSS or a plain number (what collected archives and published samples have); the status is "s"
+# (saved), "c" (current) or "current". Nothing else: a compressed copy (".s.gz") or a name without "@"
+# before the stamp merely looks like one.
+_FILE_NAME = re.compile(
+    r"[A-Za-z0-9_-]+\.(?P<host>[A-Za-z0-9_](?:[A-Za-z0-9_.-]*[A-Za-z0-9_])?)"
+    r"\.(?:@(?:\d{8}T\d{6}|\d{1,20})\.(?:[sc]|current)|current)"
+)
+_LETTER = re.compile(r"[A-Za-z]")
 
 
 def appliance_from_filename(name: str) -> Optional[str]:
     """The appliance name in a log file name written with the "hostname" option.
 
-    ``authentication.esa01.example.com.@20220401T070622.s`` gives
-    ``esa01.example.com``; ``mail.@20220401T070622.s`` gives None
-    (docs/log-formats.md, "File names").
+    ``authentication.esa01.example.com.@20220401T070622.s`` and ``mail_logs.esa01.@1648796782.c`` give
+    ``esa01.example.com`` and ``esa01``; ``mail.@20220401T070622.s`` and ``mail.current`` give None
+    (docs/log-formats.md#file-names).
     """
-    match = _FILE_NAME.match(name)
-    return match.group("host") if match else None
+    match = _FILE_NAME.fullmatch(name)
+    if match is None:
+        return None
+    host = match.group("host")
+    return host if ".." not in host and _LETTER.search(host) else None
 
 
 @dataclass(frozen=True)
