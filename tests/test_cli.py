@@ -146,6 +146,50 @@ def test_options_reach_the_settings(tool: List[str]) -> None:
     assert event["dvc"] == "esa09.example.com"
 
 
+OUTBOUND = (
+    b"Mon Jun  3 12:00:00 2024 Info: DCID: 5633 IP: 172.16.155.102 SMTP authentication using the profile "
+    b"Outbound Relay succeeded.\n"
+    b"Mon Jun  3 12:00:01 2024 Info: SMTP Auth: (ICID 450) succeeded for user: alice using AUTH mechanism: PLAIN "
+    b"with profile: Outbound Relay\n"
+)
+
+
+def test_profile_map_gives_outbound_events_their_user(tool: List[str], tmp_path: Path) -> None:
+    profiles = tmp_path / "profiles.csv"
+    profiles.write_text("profile,user\nOutbound Relay,svc-relay@example.com\n", encoding="utf-8")
+    result = run(tool, "normalize", "--tz", "UTC", "--profile-map", str(profiles), stdin=OUTBOUND)
+    assert result.returncode == 0, result.stderr
+    outbound, inbound = _events(result.stdout)
+    assert (outbound["direction"], outbound["user"]) == ("outbound", "svc-relay@example.com")
+    assert (inbound["direction"], inbound["user"]) == ("inbound", "alice")
+    plain = _events(run(tool, "normalize", "--tz", "UTC", stdin=OUTBOUND).stdout)
+    assert plain[0] == {k: v for k, v in outbound.items() if k != "user"}
+
+
+@pytest.mark.parametrize("command", ["normalize", "detect"])
+def test_bad_profile_map_stops_the_command_before_it_reads(tool: List[str], tmp_path: Path, command: str) -> None:
+    profiles = tmp_path / "bad.csv"
+    profiles.write_text("name,account\n", encoding="utf-8")
+    result = run(tool, command, "--tz", "UTC", "--profile-map", str(profiles), stdin=OUTBOUND)
+    assert result.returncode == 2
+    _no_traceback(result.stderr)
+    assert result.stderr.decode().splitlines() == [
+        f"esa-auth: error: {profiles}: the header row must name the columns profile and user (missing: profile, user)"
+    ]
+    assert result.stdout == b""
+
+
+def test_unreadable_profile_map_exits_2_with_one_line(tool: List[str], tmp_path: Path) -> None:
+    missing = tmp_path / "missing.csv"
+    result = run(tool, "normalize", "--profile-map", str(missing), stdin=OUTBOUND)
+    assert result.returncode == 2
+    _no_traceback(result.stderr)
+    assert result.stderr.decode().splitlines() == [
+        f"esa-auth: error: cannot read the profile map {missing}: No such file or directory"
+    ]
+    assert result.stdout == b""
+
+
 def test_session_bounds_are_options(tool: List[str]) -> None:
     data = (
         b"Mon Jun  3 12:00:00 2024 Info: New SMTP ICID 1 interface D (192.0.2.1) address 198.51.100.1\n"

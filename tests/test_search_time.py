@@ -20,8 +20,11 @@ from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional, Pattern, Tuple
 
 import pytest
-from esa_auth import Normalizer, Settings, Stream, appliance_from_filename
+from esa_auth import AuthEvent, Normalizer, Settings, Stream, appliance_from_filename
 from esa_auth import patterns as P
+from esa_auth.events import FIELD_ORDER
+from esa_auth.profiles import COLUMNS as PROFILE_COLUMNS
+from esa_auth.profiles import parse_profile_map
 from ksconf.conf.parser import PARSECONF_STRICT_NC, parse_conf
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -553,3 +556,63 @@ def test_audit_pair_is_one_event_in_both_paths(first: str, second: str) -> None:
         assert ("authentication" in tagged[0]) == (events[0]["activity"] == "logon"), sourcetype
         assert tagged[1] == set(), sourcetype
         assert extract(sourcetype, lines[1]) == {}, sourcetype
+
+
+# --- the outbound profile map (#15) ------------------------------------------------------------------------------
+PROFILE_USERS = ROOT / "lookups" / "esa_auth_profile_users.csv"
+#: What an administrator could write: the outbound profiles of the examples, and inbound profile names too, which
+#: must give no inbound event a user.
+PROFILE_MAP = parse_profile_map(
+    "profile,user\nOutboundAuthentication,svc-relay@example.com\nSmartHostAuth,relay@example.net\nIncomingAuthentication,nobody\n"
+    "smtp_auth_ldap,nobody\nCorp Auth,nobody\n"
+)
+
+
+def profile_lookup(sourcetype: str, fields: Dict[str, str], rows: Dict[str, str]) -> Dict[str, str]:
+    """LOOKUP-esa_auth_profile_users of the sourcetype, with ``rows`` (profile -> user) as the lookup's content."""
+    value = conf("props")[sourcetype]["LOOKUP-esa_auth_profile_users"]
+    match = re.fullmatch(r"esa_auth_profile_users profile AS (\S+) OUTPUTNEW user", value)
+    assert match, value
+    out = dict(fields)
+    key = fields.get(match.group(1))
+    if key is not None and key in rows and "user" not in out:  # exact match (case_sensitive_match), OUTPUTNEW
+        out["user"] = rows[key]
+    return out
+
+
+def json_fields(event: Dict[str, Any]) -> Dict[str, str]:
+    """What cisco:esa:auth gives an event before its lookups: KV_MODE = json, then our one EVAL."""
+    fields = {k: _text(v) for k, v in event.items()}
+    stanza = conf("props")[AUTH]
+    assert [k for k in stanza if k.startswith("EVAL-")] == ["EVAL-esa_auth_outbound_profile"]
+    assert stanza["EVAL-esa_auth_outbound_profile"] == 'if(direction=="outbound", authentication_service, null())'
+    if fields.get("direction") == "outbound" and "authentication_service" in fields:
+        fields["esa_auth_outbound_profile"] = fields["authentication_service"]
+    return fields
+
+
+AUTH = "cisco:esa:auth"
+DEFAULTS: Dict[str, Any] = dict.fromkeys(FIELD_ORDER)
+SMTP_CORPUS = [c for c in CORPUS if c[1]["app"] == "smtp"]
+
+
+@pytest.mark.parametrize(("case", "event"), params(SMTP_CORPUS))
+def test_profile_map_gives_the_same_user_in_every_path(case: str, event: Dict[str, Any]) -> None:
+    mapped = PROFILE_MAP.apply(AuthEvent.from_fields({**DEFAULTS, **event})).to_dict()
+    listed = event["direction"] == "outbound" and event.get("authentication_service") in PROFILE_MAP.users
+    assert ("user" in mapped) == ("user" in event or listed), case
+    raw = lookups(TEXTMAIL, extract(TEXTMAIL, event["raw"], host=event.get("dvc")))
+    assert profile_lookup(TEXTMAIL, raw, dict(PROFILE_MAP.users)).get("user") == mapped.get("user"), case
+    assert profile_lookup(AUTH, json_fields(event), dict(PROFILE_MAP.users)).get("user") == mapped.get("user"), case
+
+
+def test_the_profile_map_ships_empty_and_matches_exactly() -> None:
+    text = PROFILE_USERS.read_text(encoding="utf-8")
+    assert text == ",".join(PROFILE_COLUMNS) + "\n", "shipped with its header only: an administrator fills it"
+    assert parse_profile_map(text).users == {}
+    lookup = conf("transforms")["esa_auth_profile_users"]
+    assert (lookup["filename"], lookup["case_sensitive_match"], lookup["max_matches"]) == (
+        PROFILE_USERS.name, "true", "1",
+    )  # fmt: skip
+    for sourcetype in (TEXTMAIL, AUTH):
+        assert "LOOKUP-esa_auth_profile_users" in conf("props")[sourcetype]

@@ -16,7 +16,7 @@ from typing import IO, Any, Callable, Dict, Iterable, Iterator, Optional, cast
 from ..detect import Engine, load_rules
 from ..events import json_text
 from ..pipeline import Normalizer
-from .options import EXIT_OK, EXIT_UNREADABLE, PROG, add_reading_options, settings_from
+from .options import EXIT_OK, EXIT_UNREADABLE, PROG, add_reading_options, profile_map_from, settings_from
 from .reading import read_sources
 
 HELP = "run the detection rules (Sigma) over ESA logs; alerts as JSON lines"
@@ -97,7 +97,9 @@ def run(args: argparse.Namespace, stdin: IO[bytes], stdout: IO[str], stderr: IO[
         stderr.write(f"{PROG}: warning: rule {title!r} cannot run: {reason}\n")
     normalizer = Normalizer(settings_from(args, datetime.now(timezone.utc)))
     progress = Progress(stderr, lambda: normalizer.stats.lines)
-    events, failures = read_sources(normalizer, args.files, stdin, cast(IO[str], _Cleared(stderr, progress)))
+    events, failures = read_sources(
+        normalizer, args.files, stdin, cast(IO[str], _Cleared(stderr, progress)), profile_map_from(args)
+    )
     untimed = 0
 
     def dicts() -> Iterator[Dict[str, Any]]:

@@ -8,7 +8,7 @@ from typing import IO
 
 from ..events import cim_text, json_text
 from ..pipeline import Normalizer
-from .options import EXIT_OK, EXIT_UNREADABLE, add_reading_options, settings_from
+from .options import EXIT_OK, EXIT_UNREADABLE, add_reading_options, profile_map_from, settings_from
 from .reading import read_sources
 
 HELP = "normalize ESA log lines into authentication events (JSON lines)"
@@ -27,7 +27,7 @@ def run(args: argparse.Namespace, stdin: IO[bytes], stdout: IO[str], stderr: IO[
     """``normalize``: one JSON object per event on stdout."""
     normalizer = Normalizer(settings_from(args, datetime.now(timezone.utc)))
     write = stdout.write
-    events, failures = read_sources(normalizer, args.files, stdin, stderr)
+    events, failures = read_sources(normalizer, args.files, stdin, stderr, profile_map_from(args))
     if args.format == "cim":
         # CIM is the event's own form (to_dict()).
         for event in events:

@@ -5,11 +5,12 @@ from __future__ import annotations
 import argparse
 import re
 from datetime import datetime
-from typing import NoReturn
+from typing import NoReturn, Optional
 
 from ..durations import parse_duration
 from ..errors import ConfigError
 from ..pipeline import Settings
+from ..profiles import ProfileMap, parse_profile_map
 
 PROG = "esa-auth"
 
@@ -62,6 +63,23 @@ def add_reading_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-line-bytes", type=_positive_int, default=64 * 1024, metavar="N",
                         help="cut longer lines to this length, with a warning (default: 65536)")  # fmt: skip
     parser.add_argument("--stats", action="store_true", help="print counters on stderr at the end")
+    parser.add_argument("--profile-map", metavar="FILE",
+                        help="CSV file (header profile,user) giving the account of each outbound SMTP AUTH profile: "
+                             "outbound events of a listed profile get its user")  # fmt: skip
+
+
+def profile_map_from(args: argparse.Namespace) -> Optional[ProfileMap]:
+    """The ``--profile-map`` file, read (raises ConfigError when it cannot be read or is not a profile map)."""
+    name = args.profile_map
+    if name is None:
+        return None
+    try:
+        with open(name, encoding="utf-8") as handle:
+            text = handle.read()
+    except (OSError, UnicodeDecodeError) as exc:
+        detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise ConfigError(f"cannot read the profile map {name}: {detail}") from None
+    return parse_profile_map(text, name)
 
 
 def settings_from(args: argparse.Namespace, now: datetime) -> Settings:

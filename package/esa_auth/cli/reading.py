@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import os
-from typing import IO, Iterator, List, Sequence, Tuple
+from typing import IO, Iterator, List, Optional, Sequence, Tuple
 
 from ..events import AuthEvent
 from ..pipeline import Normalizer, Stream, appliance_from_filename
+from ..profiles import ProfileMap
 from .options import PROG
 
 #: Bytes read from a file at once.
@@ -14,9 +15,15 @@ CHUNK = 1 << 20
 
 
 def read_sources(
-    normalizer: Normalizer, files: Sequence[str], stdin: IO[bytes], stderr: IO[str]
+    normalizer: Normalizer,
+    files: Sequence[str],
+    stdin: IO[bytes],
+    stderr: IO[str],
+    profile_map: Optional[ProfileMap] = None,
 ) -> Tuple[Iterator[AuthEvent], List[str]]:
     """Normalize files (``-`` or none: standard input) in order, sharing sessions.
+
+    ``profile_map`` gives outbound SMTP AUTH events the user of their profile (``--profile-map``).
 
     Returns:
         An iterator of events, and the list it fills with unreadable files.
@@ -58,4 +65,6 @@ def read_sources(
                 if handle is not stdin:
                     handle.close()
 
-    return events(), failures
+    if profile_map is None:
+        return events(), failures
+    return map(profile_map.apply, events()), failures
