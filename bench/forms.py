@@ -40,7 +40,7 @@ HERE = Path(__file__).resolve().parent
 #: A form: (name, role, context bodies, the form's body, envelope).
 Form = Tuple[str, str, List[str], str, str]
 
-E1 = "Mon Jan  6 {time} 2025 Info: "  # the native file envelope (catalogue E1)
+E1 = "Mon Jan  6 {time} 2025 Info: "  # the native file envelope (docs/log-formats.md#E1)
 E3 = "<22>Jan  6 {time} esa01.example.com mail_logs: Info: "  # syslog push with host (E3)
 
 OPEN = (

@@ -1,8 +1,8 @@
 """Generate a deterministic, realistic Cisco ESA text mail log for the benchmark.
 
-The log is what a busy appliance writes with the native file envelope (E1 of
-``esa-log-formats.md``: ``Www Mmm dd HH:MM:SS YYYY Info: body``), after the file
-header (section 2). Connections arrive at random and run concurrently, so
+The log is what a busy appliance writes with the native file envelope
+(docs/log-formats.md#E1: ``Www Mmm dd HH:MM:SS YYYY Info: body``), after the file
+header (docs/log-formats.md#headers-and-time). Connections arrive at random and run concurrently, so
 their lines interleave the way real logs do (thousands of open ICIDs and
 DCIDs at a time):
 
@@ -81,7 +81,7 @@ GUESSES = ("admin", "test", "info", "sales", "user", "root", "postmaster", "webm
 DOMAINS = ("example.org", "example.net", "mail.example.info", "corp.example.co.uk", "shop.example.de",
            "news.example.fr", "example.jp", "bulk.example.biz")  # fmt: skip
 OWN_DOMAIN = "example.com"
-# Listeners beyond the first two (presets with several): interface names may have spaces (catalogue C1).
+# Listeners beyond the first two (presets with several): interface names may have spaces (docs/log-formats.md#C1).
 MORE_LISTENERS_IN = ("IncomingMail2 (192.0.2.12)", "Data 1 (192.0.2.13)")
 MORE_LISTENERS_OUT = ("Submission (192.0.2.14)",)
 # User names as they come from directories in other scripts, and long ones (UPNs, DOMAIN\\user).

@@ -1,7 +1,7 @@
 """The naive baseline: try every template's regex on every line.
 
-This is how many SIEM parsers read ESA logs (the catalogue's section 8: "runs
-dozens of unanchored regexes on every mail-log event"). For each line: decode
+This is how many SIEM parsers read ESA logs (docs/log-formats.md#sources: the official
+add-on runs dozens of unanchored regexes on every mail-log event). For each line: decode
 it, find the body after the level with the library's own
 :func:`esa_auth.envelope.body_start`, then try the registry's patterns in
 order until one matches. It keeps no sessions and writes no events, so it

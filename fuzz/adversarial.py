@@ -237,7 +237,7 @@ def library_regexes() -> List[Tuple[str, re.Pattern[str], Tuple[str, ...]]]:
     return out
 
 
-#: The envelope put before an example body for the Splunk regexes (catalogue E1).
+#: The envelope put before an example body for the Splunk regexes (docs/log-formats.md#E1).
 ENVELOPE = "Wed Apr 22 11:44:48 2009 Info: "
 
 

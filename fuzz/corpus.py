@@ -1,7 +1,7 @@
 """Seed corpus of real-shaped ESA log lines for the fuzzers.
 
 Every example body of the template registry (:data:`esa_auth.patterns.PATTERNS`)
-is wrapped in each envelope of the formats catalogue (section 1: E1, E1b,
+is wrapped in each envelope of docs/log-formats.md#envelopes (E1, E1b,
 E2-E8, E9 custom log names, E10 bare bodies; E11 CEF lines are added as
 look-alikes), plus whole-session files where open, auth and close lines share
 an ICID or DCID, a wrapped (continued) line and a file header, and for each
@@ -22,7 +22,7 @@ from typing import Callable, Dict, List, Tuple
 
 from esa_auth.patterns import PATTERNS
 
-#: Envelopes of the catalogue (section 1), each a function of the body.
+#: Envelopes (docs/log-formats.md#envelopes), each a function of the body.
 ENVELOPES: Dict[str, Callable[[str], str]] = {
     "E1": lambda body: f"Wed Apr 22 11:44:48 2009 Info: {body}",
     "E1b": lambda body: f"Tue Apr 6 14:38:34 2004 Info: {body}",
@@ -40,7 +40,7 @@ ENVELOPES: Dict[str, Callable[[str], str]] = {
     "E10": lambda body: f"Info: {body}",
 }
 
-#: Lines that are not authentication but share prefixes with it (catalogue section 7, E11).
+#: Lines that are not authentication but share prefixes with it (docs/log-formats.md#look-alikes, E11).
 LOOKALIKES = (
     "Wed Apr 22 11:44:48 2009: CEF:0|Cisco|C100V Email Security Virtual Appliance|15.0.0|ESA_CONSOLIDATED_LOG_EVENT|"
     "Consolidated Log Event|5|deviceExternalId=4229A1B2 ESAICID=450 suser=alice@example.com",

@@ -4,7 +4,7 @@ The modular input (``bin/esa_auth.py``) is run the way splunkd runs it: the
 input definition as XML on stdin, ``python -I``, a ``checkpoint_dir``. While a
 writer thread appends ESA mail-log lines to ``mail.current`` and rotates it
 (``mail.current`` renamed to ``mail.@<timestamp>.s``, a new ``mail.current``
-with the file header: formats catalogue, section 2), the campaign starts the
+with the file header: docs/log-formats.md#file-names), the campaign starts the
 input again and again and kills each run with SIGKILL after a random delay.
 When the writer is done, runs without kills drain what is left.
 

@@ -13,7 +13,7 @@ what ``esa-auth normalize`` does with a block: ``Normalizer.feed``, and the
 CIM JSON text of its events; ``--objects`` times ``Normalizer.feed`` alone
 instead (the library's API, no JSON).
 
-Scenarios (log lines in the native E1 envelope of the formats catalogue):
+Scenarios (log lines in the native envelope, docs/log-formats.md#E1):
 
 * ``open``: ``New SMTP ICID n`` (C1) and ``New SMTP DCID n`` (C7) lines, every
   connection new, none closed; log time advances one second per ``--rate`` lines.

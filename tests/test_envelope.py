@@ -1,4 +1,4 @@
-"""Envelopes E1-E11 of the formats catalogue (section 1): finding the body, reading the prefix."""
+"""Envelopes E1-E11 (docs/log-formats.md#envelopes): finding the body, reading the prefix."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The template registry: names, examples, dispatch, and the catalogue's variants."""
+"""The template registry: names, examples, dispatch, and the variants real logs have (docs/log-formats.md)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from typing import Dict, Optional
 import pytest
 from esa_auth import patterns as P
 
-# Every template id of the formats catalogue (esa-log-formats.md sections 2-7).
-CATALOGUE_IDS = (
+# Every form id of docs/log-formats.md (header, message templates, session lines).
+FORM_IDS = (
     [f"T{n}" for n in range(1, 12)]
     + [f"A{n}" for n in range(1, 15)]
     + [f"L{n}" for n in range(1, 8)]
@@ -36,9 +36,9 @@ def test_duplicate_name_is_refused() -> None:
         P._add(P.BY_NAME["T1"])
 
 
-@pytest.mark.parametrize("name", CATALOGUE_IDS)
-def test_catalogue_template_is_registered(name: str) -> None:
-    assert name in P.BY_NAME, f"catalogue template {name} has no pattern"
+@pytest.mark.parametrize("name", FORM_IDS)
+def test_documented_template_is_registered(name: str) -> None:
+    assert name in P.BY_NAME, f"template {name} of docs/log-formats.md has no pattern"
 
 
 @pytest.mark.parametrize(("pattern", "example"), EXAMPLES, ids=_example_id)
@@ -66,7 +66,7 @@ def test_pattern_is_well_formed(pattern: P.LinePattern) -> None:
 
 
 def test_signature_ids_are_stable() -> None:
-    """signature_id is derived from the catalogue id only: ES searches group by it."""
+    """signature_id is derived from the form id only: ES searches group by it."""
     assert P.BY_NAME["T1"].signature_id == "ESA-T1"
     assert P.BY_NAME["T11"].signature_id == "ESA-T11"
     assert P.BY_NAME["A14"].signature_id == "ESA-A14"
@@ -99,7 +99,7 @@ def _groups(body: str) -> Dict[str, Optional[str]]:
     return found[1].groupdict()
 
 
-# Variants the catalogue says real logs have (odd case, double spaces, free-text
+# Variants real logs have (docs/log-formats.md#notation: odd case, double spaces, free-text
 # user names, IPv6, missing colon after "SMTP Auth"); each with the fields it must give.
 VARIANTS = [
     pytest.param(
@@ -167,7 +167,7 @@ VARIANTS = [
 
 
 @pytest.mark.parametrize(("body", "name", "expected"), VARIANTS)
-def test_catalogue_variant(body: str, name: str, expected: Dict[str, Optional[str]]) -> None:
+def test_real_log_variant(body: str, name: str, expected: Dict[str, Optional[str]]) -> None:
     found = _match(body)
     assert found is not None, f"{body!r} matches nothing"
     assert found.name == name

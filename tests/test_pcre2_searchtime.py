@@ -37,7 +37,7 @@ def _sample_lines() -> List[str]:
 
 
 def _session_lines() -> List[str]:
-    """Open and TLS lines of the session catalogue (C1 ...), in the native envelope: what the fill search reads."""
+    """Open and TLS lines of SMTP sessions (C1 ...), in the native envelope: what the fill search reads."""
     return [
         f"Wed Apr 22 11:44:47 2009 Info: {example}"
         for pattern in P.PATTERNS
@@ -46,7 +46,7 @@ def _session_lines() -> List[str]:
     ]
 
 
-#: The lines of today's tests: every catalogue example and sample log event, the look-alikes, the samples.
+#: The lines of today's tests: every template example and sample log event, the look-alikes, the samples.
 LINES: List[str] = sorted(
     {event["raw"] for _, event in CORPUS} | {line for _, line in NOT_EVENTS} | set(_sample_lines())
     | set(_session_lines())

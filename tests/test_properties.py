@@ -19,7 +19,7 @@ from esa_auth import patterns as P
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-# Envelopes of the catalogue (section 1), including one with an impossible date.
+# Envelopes (docs/log-formats.md#envelopes), including one with an impossible date.
 ENVELOPES = (
     b"Wed Apr 22 11:44:48 2009 Info: ",
     b"Tue Apr 6 14:38:34 2004 Warning: ",

@@ -2,7 +2,7 @@
 
 One truth: every extraction of ``default/transforms.conf`` used by ``default/props.conf`` for
 ``cisco:esa:textmail``, ``cisco:esa:authentication`` and ``cisco:esa:http`` is run here (PCRE turned into
-Python ``re``) over the catalogue's example lines, the sample logs and the requirement samples, the way
+Python ``re``) over the templates' example lines, the sample logs and the requirement samples, the way
 Splunk runs it (REPORT classes in name order, FORMAT with ``$n`` groups and literal values, first value of a
 field wins, then FIELDALIAS), and what it gives must equal what the library gives for the same lines, for
 the fields a regex can know; session-derived fields come from the ICID lookup or the ``esaauth`` command.
@@ -470,7 +470,7 @@ def test_lookup_collection_and_search_agree() -> None:
 
 
 def test_the_search_reads_the_open_line_the_library_reads() -> None:
-    # The rex of the scheduled search on catalogue C1 examples gives the library's session values.
+    # The rex of the scheduled search on the C1 examples gives the library's session values.
     searches = parse_conf(str(ROOT / "detections" / "searches" / "esa_auth_icid_sessions.conf"),
                           profile=PARSECONF_STRICT_NC)  # fmt: skip
     text = next(v["search"] for k, v in searches.items() if k != "default")

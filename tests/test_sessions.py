@@ -101,7 +101,7 @@ def test_lines_without_time_never_expire_anything() -> None:
 
 
 def test_time_going_backwards_does_not_expire() -> None:
-    """Lines arrive slightly out of order across a rotation (catalogue section 5)."""
+    """Lines arrive slightly out of order across a rotation (docs/log-formats.md#correlation)."""
     table = SessionTable(timeout=60)
     table.open(("a", INBOUND, 1), 1000.0)
     assert table.get(("a", INBOUND, 1), 990.0) is not None

@@ -1,7 +1,7 @@
 """Envelopes: what comes before the message body of an ESA log line.
 
 A line is ``<envelope><Level>: <body>``. The same body arrives in every
-envelope E1-E11 of the formats catalogue (section 1); they differ in time
+envelope E1-E11 (docs/log-formats.md#envelopes); they differ in time
 format, year, host and log name. This module only finds and reads envelopes;
 it knows nothing of bodies.
 
@@ -21,7 +21,7 @@ import re
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Union, overload
 
-#: Levels ESA writes before the body (catalogue section 1). Real logs vary in case.
+#: Levels ESA writes before the body (docs/log-formats.md#envelopes). Real logs vary in case.
 LEVELS = frozenset({b"info", b"warning", b"critical", b"debug", b"trace"})
 _TEXT_LEVELS = frozenset(level.decode() for level in LEVELS)
 
@@ -38,7 +38,7 @@ def starts_envelope(line: bytes) -> bool:
     """Tell whether a physical line opens a new log line.
 
     A line that does not is the continuation of the previous one: lines
-    published in documents are wrapped this way (catalogue section 1).
+    published in documents are wrapped this way (docs/log-formats.md#envelopes).
     """
     if line[:3] in ENVELOPE_HEADS:
         return True
@@ -116,7 +116,7 @@ class Envelope:
         host: the appliance as the line names it (syslog host, or the E8 original address).
         log_name: the subscription name (``mail_logs``, anything: E9). Never keyed on.
         level: ``Info``, ``Warning`` ... as written.
-        form: the catalogue id of the envelope (``E1``, ``E2`` ...).
+        form: the id of the envelope in docs/log-formats.md (``E1``, ``E2`` ...).
         time_text: the time as the line writes it (``Wed Apr 22 11:44:48 2009``,
             ``Jan  6 10:00:03``); empty when it has none (E10).
     """

@@ -6,7 +6,7 @@ what was appended since the last one.
 
 How a file is recognised. A name says little: the ESA writes ``<name>.current``
 and rolls it to ``<name>.@<timestamp>.s`` (or ``.c``) by renaming it, then
-creates a new ``.current`` (formats catalogue, section 2); a relay may copy a
+creates a new ``.current`` (docs/log-formats.md#file-names); a relay may copy a
 file and truncate it (copy-truncate), or replace it with a copy (rsync). So a
 file is known by its identity, device and inode, *and* by a hash of its first
 bytes (:data:`HEAD_BYTES`): a renamed file keeps both, a truncated or reused
@@ -95,8 +95,8 @@ def file_key(dev: int, ino: int, head_hash: str) -> str:
 def looks_like_esa(head: bytes) -> Optional[bool]:
     """Tell whether a file's first bytes look like an ESA log (recognised from content).
 
-    The first non-blank line must open with an envelope of the formats
-    catalogue (section 1) and, when it is complete, carry a level (``Info:``).
+    The first non-blank line must open with an envelope
+    (docs/log-formats.md#envelopes) and, when it is complete, carry a level (``Info:``).
     None when the bytes cannot tell yet: no non-blank line so far, or a first
     line still being written whose few bytes may still become an envelope's
     start (a writer flushes buffers, not lines: a new file may hold ``Su``).

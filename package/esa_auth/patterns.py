@@ -1,6 +1,6 @@
 """The registry of ESA log-line body templates.
 
-Every template of the formats catalogue (``esa-log-formats.md``; Cisco TAC note
+Every message template of docs/log-formats.md (sources: Cisco TAC note
 118570 "How are SMTP authentication events logged?", the AsyncOS user guides'
 Logging chapter) is a named, ordered :class:`LinePattern` with example bodies.
 A test checks that every example is matched by its own pattern and by no
@@ -30,7 +30,7 @@ class LinePattern:
     """One body template.
 
     Attributes:
-        name: the catalogue id (``T1``, ``A14``, ``C1`` ...), stable.
+        name: the form id (``T1``, ``A14``, ``C1`` ...: docs/log-formats.md#T1 ...), stable.
         role: one of :data:`AUTH`, :data:`CONTEXT`, :data:`HEADER`, :data:`IGNORE`.
         source: the regular expression, verbose and case-insensitive (see :attr:`regex`).
         examples: bodies this pattern must match (tested).
@@ -85,7 +85,7 @@ def dispatch_key(body: bytes) -> bytes:
 
 def _rx(pattern: str) -> Pattern[str]:
     # Fixed words are matched case-insensitively and runs of spaces are
-    # tolerated: real logs have odd case and double spaces (catalogue intro).
+    # tolerated: real logs have odd case and double spaces (docs/log-formats.md#notation).
     return re.compile(pattern, re.VERBOSE | re.IGNORECASE)
 
 
@@ -151,7 +151,7 @@ def _other(name: str, role: str, regex: str, examples: Iterable[str]) -> None:
 # misconfigured, T4/T5 forwarding server unreachable) or because the client
 # never started AUTH (T7), it is "error" (docs/crosswalk.md, "Server-side
 # faults"): such lines must never count as guesses.
-# Older catalogue templates have no colon after "SMTP Auth"; real lines since
+# Older documents write no colon after "SMTP Auth"; real lines since
 # 2009 have it (TAC 118570): both are accepted. The user runs up to
 # " using AUTH mechanism: " and may contain spaces.
 _INBOUND = dict(app="smtp", direction="inbound", activity="authenticate")
@@ -588,7 +588,7 @@ def _build_dispatch(patterns: Iterable[LinePattern]) -> Dict[bytes, Tuple[LinePa
 DISPATCH: Dict[bytes, Tuple[LinePattern, ...]] = _build_dispatch(PATTERNS)
 
 #: A body that no pattern matched but that looks like authentication is a
-#: format the catalogue does not know yet: warn, so that it gets noticed.
+#: form docs/log-formats.md does not have yet (#drift): warn, so that it gets noticed.
 DRIFT = re.compile(
     r"^SMTP\ +Auth\b|^DCID:.*SMTP\ +authentication|authenticat|logged\ +(?:on|in|out)|^log(?:in|out):",
     re.VERBOSE | re.IGNORECASE,

@@ -1,6 +1,6 @@
 """Appliance time: local wall-clock times, zones and years.
 
-ESA writes appliance local time with no zone (formats catalogue, section 2).
+ESA writes appliance local time with no zone (docs/log-formats.md#headers-and-time).
 A file header says ``Time offset from UTC: N seconds`` (local minus UTC);
 syslog forms carry neither offset nor year, so the zone is a setting and the
 year is inferred from a reference time given by the caller.

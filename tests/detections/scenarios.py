@@ -1,6 +1,6 @@
 """Crafted ESA logs for the detection rules: attacks that must alert, near misses that must not, edge cases.
 
-Each scenario writes real ESA lines (catalogue templates T1-T7, T10, T11, A1-A4, A14, L1, L4 with the session
+Each scenario writes real ESA lines (templates T1-T7, T10, T11, A1-A4, A14, L1, L4 with the session
 lines C1, C4, C5, C7) into the native-file envelope (E1), so that the replay goes through the whole pipeline, and
 names every alert expected from the whole rule set: any other alert fails the test.
 """

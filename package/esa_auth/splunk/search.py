@@ -4,7 +4,7 @@
 ``cisco:esa:authentication``, ``cisco:esa:http``, or anything else that carries the appliance's own lines) and
 returns one normalized authentication event per authentication line, with the session correlation that
 search-time extractions cannot do: an inbound SMTP AUTH line gets its client address from the ``New SMTP ICID``
-line of its connection (catalogue C1), an outbound one its interface and port from ``New SMTP DCID`` (C7).
+line of its connection (docs/log-formats.md#C1), an outbound one its interface and port from ``New SMTP DCID`` (C7).
 
 Order. Splunk hands an eventing command its events newest first (``_time`` descending), in chunks, while the
 session table must see a connection's open line before its AUTH line. The command is therefore an
@@ -122,7 +122,7 @@ class EsaAuthCommand(EventingCommand):  # type: ignore[misc]
     ##Description
 
     Runs the esa_auth pipeline over the raw events of a search (``_raw``, with ``host`` as the appliance and
-    ``source`` as the file) and returns one event per authentication line of the formats catalogue: inbound
+    ``source`` as the file) and returns one event per authentication line of docs/log-formats.md: inbound
     and outbound SMTP AUTH, appliance logons and logoffs. Inbound SMTP AUTH events get their client address,
     listener and TLS state from the connection's ``New SMTP ICID`` line, which must be among the input events:
     search the session lines too (``"ICID" OR "DCID" OR "SMTP Auth"``), not only the AUTH lines. The command
