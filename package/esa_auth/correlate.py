@@ -2,7 +2,7 @@
 
 An SMTP AUTH line names its connection only by number (ICID inbound, DCID
 outbound); the client address, the listener, the sender group and TLS are on
-the session lines before it (docs/log-formats.md, "Session lines", C1-C9). The
+the session lines before it (docs/log-formats.md#session-lines, C1-C9). The
 :class:`Correlator` applies those lines to its :class:`~esa_auth.sessions.SessionTable`
 and answers the reader's questions about a connection. Nothing else changes
 the table.

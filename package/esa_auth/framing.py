@@ -2,7 +2,7 @@
 
 A source is read in blocks of bytes. Lines end at a newline; a line that does
 not open a log line (no envelope at its start) continues the one before it, as
-lines wrapped in published documents do (docs/log-formats.md, "Envelopes"). The
+lines wrapped in published documents do (docs/log-formats.md#envelopes). The
 reader holds the last logical line of a block back until the next physical line
 shows that it is whole (or the source ends, or is flushed).
 """

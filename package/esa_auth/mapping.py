@@ -17,7 +17,7 @@ from .events import AuthEvent
 from .sessions import INBOUND, OUTBOUND
 from .text import is_ip
 
-#: Roles that make an appliance login privileged (docs/log-formats.md, "Administrator logins").
+#: Roles that make an appliance login privileged (docs/log-formats.md#administrator-logins).
 ADMIN_ROLES = frozenset({"admin", "administrator"})
 #: The built-in account of every ESA.
 DEFAULT_ACCOUNT = "admin"

@@ -1,7 +1,7 @@
 """The table of open SMTP sessions, keyed by (appliance, ICID) and (appliance, DCID).
 
 ICID and DCID counters are per appliance and restart from small numbers
-(catalogue section 5), so the appliance is part of the key. The table is
+(docs/log-formats.md#correlation), so the appliance is part of the key. The table is
 bounded twice, because an attacker can open connections and never close them:
 at most ``max_sessions`` entries (the least recently active is evicted) and
 an idle timeout measured in log time (not wall-clock time, which the library
