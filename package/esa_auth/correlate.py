@@ -16,10 +16,10 @@ event or a checkpoint needs them (:meth:`Correlator.resolve`).
 from __future__ import annotations
 
 import re
-from typing import Any, Dict, Match, Optional, Tuple
+from typing import Any, Callable, Dict, Match, Optional, Tuple
 
 from .scan import Template
-from .sessions import INBOUND, OUTBOUND, Raw, Session, SessionKey, SessionTable
+from .sessions import INBOUND, OUTBOUND, Session, SessionTable
 
 _NUMBER = re.compile(r"^[-+]?\d+(?:\.\d+)?$")
 
@@ -31,6 +31,8 @@ _TLS = {"C4": INBOUND, "C8t": OUTBOUND}
 _MESSAGE = {"C6": INBOUND, "C8": OUTBOUND, "C9": OUTBOUND}
 
 _Values = Tuple[Tuple[str, Any], ...]
+#: A session line's effect on the table: (its match, the appliance, its log time).
+_Handler = Callable[[Match[str], str, Optional[float]], None]
 
 #: The groups each kept session line needs, by template (see _values_of).
 _NEEDED = {
@@ -53,44 +55,68 @@ class Correlator:
     def __init__(self, max_sessions: int, timeout: float) -> None:
         self.table = SessionTable(max_sessions, timeout)
         self.table.resolve = self.resolve
-        # The verb of each template name, for apply().
-        self._verbs: Dict[str, Tuple[int, str]] = {}
-        for verb, table in enumerate((_OPEN, _CLOSE, _VERDICT, _TLS, _MESSAGE)):
-            for name, direction in table.items():
-                self._verbs[name] = (verb, direction)
-        #: The numbers of the groups a template's kept line needs, by template.
-        self._groups: Dict[Template, Tuple[int, ...]] = {}
+        #: What each template does to the table, made when a line first needs it (_handler).
+        self._handlers: Dict[Template, _Handler] = {}
 
     def apply(self, template: Template, match: Match[str], appliance: str, when: Optional[float]) -> None:
         """Apply a session line (role CONTEXT) matched as ``template`` in ``match``."""
-        name = template.pattern.name
-        verb, direction = self._verbs[name]
-        key: SessionKey = (appliance, direction, int(match.group(template.number)))
-        table = self.table
-        if verb == 0:  # open
-            table.open(key, when).raw_open = self._kept(name, match, template)
-        elif verb == 1:  # close
-            table.close(key)
-        else:
-            found = table.get(key, when)
-            if found is None:
-                return
-            if verb == 2:
-                found.raw_verdict = self._kept(name, match, template)
-            elif verb == 3:
-                # A failed handshake says nothing (an earlier success stays).
-                if match.group(template.result)[:1] in "sS":
-                    found.raw_tls = self._kept(name, match, template)
-            else:
-                found.mid = int(match.group(template.mid))
+        handler = self._handlers.get(template)
+        if handler is None:
+            handler = self._handlers[template] = self._handler(template)
+        handler(match, appliance, when)
 
-    def _kept(self, name: str, match: Match[str], template: Template) -> Raw:
-        """A session line kept unread: its template and the values of the groups _values_of reads."""
-        groups = self._groups.get(template)
-        if groups is None:
+    def _handler(self, template: Template) -> _Handler:
+        """What a line of ``template`` does (open, close, verdict, TLS result, message), its groups looked up once.
+
+        A kept line (open, verdict, TLS success) holds its template's name and the values of the
+        groups :func:`_values_of` reads: one C call, and nothing more until an event needs them.
+        """
+        name = template.pattern.name
+        number = template.number
+        table = self.table
+        if name in _NEEDED:
             at = dict(zip(template.names, template.indexes))
-            groups = self._groups[template] = tuple(at[group] for group in _NEEDED[name])
-        return name, match.group(*groups)
+            groups = tuple(at[group] for group in _NEEDED[name])
+        if name in _OPEN:
+            direction, open_ = _OPEN[name], table.open
+
+            def handle(match: Match[str], appliance: str, when: Optional[float]) -> None:
+                open_((appliance, direction, int(match.group(number))), when).raw_open = (name, match.group(*groups))
+
+        elif name in _CLOSE:
+            direction, close = _CLOSE[name], table.close
+
+            def handle(match: Match[str], appliance: str, when: Optional[float]) -> None:
+                close((appliance, direction, int(match.group(number))))
+
+        else:
+            get = table.get
+            if name in _VERDICT:
+                direction = _VERDICT[name]
+
+                def update(found: Session, match: Match[str]) -> None:
+                    found.raw_verdict = (name, match.group(*groups))
+
+            elif name in _TLS:
+                direction, result = _TLS[name], template.result
+
+                def update(found: Session, match: Match[str]) -> None:
+                    # A failed handshake says nothing (an earlier success stays).
+                    if match.group(result)[:1] in "sS":
+                        found.raw_tls = (name, match.group(*groups))
+
+            else:
+                direction, mid = _MESSAGE[name], template.mid
+
+                def update(found: Session, match: Match[str]) -> None:
+                    found.mid = int(match.group(mid))
+
+            def handle(match: Match[str], appliance: str, when: Optional[float]) -> None:
+                found = get((appliance, direction, int(match.group(number))), when)
+                if found is not None:
+                    update(found, match)
+
+        return handle
 
     def session(self, appliance: str, direction: str, number: int, when: Optional[float]) -> Optional[Session]:
         """The open session of a connection, its fields read; None if unknown or expired."""
