@@ -182,7 +182,16 @@ class Clock:
             return self._zone(seconds, hand, zone)
         if header is None:
             return seconds, None, KEEP
-        return self._header(seconds, hand, header)
+        last, hand.last = hand.last, seconds
+        base = self._cache_from
+        if (
+            (last is None or last - seconds < STEP_BACK_MIN)
+            and base is not None
+            and base <= seconds < base + CACHE_SPAN
+        ):
+            offset = header + hand.shift  # no step back, and within the span the cache may hold
+            return seconds - offset, offset, KEEP
+        return self._header(seconds, last, hand, header)
 
     def _check(self, seconds: int, zone: tzinfo) -> None:
         header, self.check = self.check, None
@@ -224,8 +233,7 @@ class Clock:
         offset = after if hand.fold == start else before
         return seconds - offset, offset, SKIP
 
-    def _header(self, seconds: int, hand: _Hand, header: int) -> Tuple[int, Optional[int], int]:
-        last, hand.last = hand.last, seconds
+    def _header(self, seconds: int, last: Optional[int], hand: _Hand, header: int) -> Tuple[int, Optional[int], int]:
         keep = KEEP
         if last is not None and hand.shift == 0 and STEP_BACK_MIN <= last - seconds <= DST_STEP + REORDER_SLACK:
             hand.shift = -DST_STEP
