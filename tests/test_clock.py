@@ -226,7 +226,15 @@ def test_a_state_saved_before_clocks_is_a_new_clock() -> None:
 
 @pytest.mark.parametrize(
     "state",
-    [{"hands": []}, {"hands": {"a": [1, 2]}}, {"hands": {"a": ["x", None, 0]}}, {"hands": {"a": [True, None, 0]}}, {}],
+    [
+        {"hands": []},
+        {"hands": {"a": [1, 2]}},
+        {"hands": {"a": ["x", None, 0]}},
+        {"hands": {"a": [True, None, 0]}},
+        {"hands": {"a": [1, None, 1800]}},
+        {"hands": {"a": [1, None, "0"]}},
+        {},
+    ],
 )
 def test_a_damaged_state_is_a_state_error(state: object) -> None:
     with pytest.raises(StateError, match="clock state is damaged"):

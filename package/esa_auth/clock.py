@@ -278,7 +278,9 @@ class Clock:
             if not isinstance(hands, dict):
                 raise TypeError("hands is not a mapping")
             for host, (last, fold, shift) in hands.items():
-                clock.hands[str(host)] = _Hand(_int(last), _int(fold), int(shift))
+                if shift not in (0, -DST_STEP) or isinstance(shift, bool):
+                    raise ValueError(f"shift {shift!r}")
+                clock.hands[str(host)] = _Hand(_int(last), _int(fold), shift)
             clock.check = _int(state.get("check"))
             clock.gap_warned = bool(state.get("gap_warned", False))
             clock.change_warned = bool(state.get("change_warned", False))
