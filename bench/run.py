@@ -73,7 +73,7 @@ import sys
 sys.path.insert(0, sys.argv[1])
 from esa_auth.events import cim_text
 from esa_auth.pipeline import Normalizer, Settings, Stream
-normalizer = Normalizer(Settings(tz="UTC", year=int(sys.argv[3]) if sys.argv[3] else None))
+normalizer = Normalizer(Settings(tz="UTC" if sys.argv[3] else None, year=int(sys.argv[3]) if sys.argv[3] else None))
 stream = Stream(sys.argv[2])
 write = sys.stdout.write
 with open(sys.argv[2], "rb") as handle:
@@ -184,7 +184,7 @@ def _epoch(groups: Tuple[bytes, ...]) -> int:
 
 
 def search_input(path: Path, manifest: Dict[str, Any], out: Path) -> None:
-    """Write the chunked-protocol input of ``| esaauth tz=UTC`` over the lines of ``path``.
+    """Write the chunked-protocol input of ``| esaauth`` over the lines of ``path`` (``tz=UTC`` for syslog).
 
     ``_time`` is what Splunk would give each line: the file header's offset applied to a
     native time, UTC for a syslog time (the generator's ``UTC_OFFSET`` and 2024). Records come
@@ -210,7 +210,7 @@ def search_input(path: Path, manifest: Dict[str, Any], out: Path) -> None:
     order = sorted(range(len(lines)), key=lambda i: (-stamps[i], -i))
     source = f"/var/log/esa/{path.name}"
     with out.open("wb") as handle:
-        handle.write(chunk(getinfo(["tz=UTC"], str(out.parent))))
+        handle.write(chunk(getinfo(["tz=UTC"] if syslog else [], str(out.parent))))
         for start in range(0, len(order), CHUNK_RECORDS):
             part = order[start : start + CHUNK_RECORDS]
             records = [{"_raw": lines[i].decode("utf-8"), "_time": str(stamps[i]), "host": "esa01.example.com",
@@ -271,9 +271,9 @@ class Bench:
         if name == "floor":
             return measure([sys.executable, "-c", FLOOR, str(log)], work, name, env, ROOT)
         if name.startswith("cli-"):
-            command = [*_esa_auth(), "normalize", "--format", name[4:], "--tz", "UTC", "--stats", str(log)]
+            command = [*_esa_auth(), "normalize", "--format", name[4:], "--stats", str(log)]
             if syslog:
-                command += ["--year", SYSLOG_YEAR]
+                command += ["--tz", "UTC", "--year", SYSLOG_YEAR]
             result = measure(command, work, name, env, ROOT)
             events = events_counted((work / f"{name}.stderr").read_text())
         elif name == "python":
@@ -288,7 +288,8 @@ class Bench:
             if kind == "modinput":
                 checkpoints = Path(tempfile.mkdtemp(prefix="ck-", dir=work))
                 stdin = work / "input.xml"
-                stdin.write_text(input_xml(checkpoints, {"path": str(log), "timezone": "UTC"}), encoding="utf-8")
+                params = {"path": str(log), "timezone": "UTC"} if syslog else {"path": str(log)}
+                stdin.write_text(input_xml(checkpoints, params), encoding="utf-8")
                 command = [python, "-I", str(self.app / "bin" / "esa_auth.py")]
                 result = measure(command, work, name, splunkd_env(self.home), self.outside, stdin=stdin)
                 shutil.rmtree(checkpoints)

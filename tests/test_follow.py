@@ -16,7 +16,8 @@ from esa_auth.follow import Follower, check_path, list_files, load_checkpoint, l
 from esa_auth.pipeline import Normalizer, Settings, Stream
 from splunkd import mail_file, mail_sessions, stamp
 
-SETTINGS = Settings(tz="UTC")
+#: The appliance's zone of the test files: +01:00 in January, as their header says (the zone reads the lines, #20).
+SETTINGS = Settings(tz="Europe/Paris")
 
 
 class Crash(Exception):
@@ -356,7 +357,7 @@ def test_start_from_end_skips_old_lines_but_keeps_the_header(logs: Path, ck: Pat
     write(path, mail_sessions(105, 2, start=3600), mode="a")
     second = run(logs, ck, start="end")
     assert [e["icid"] for e in second.events] == [105, 106]
-    # The header's "Time offset from UTC: 3600 seconds" applies: 01:00 local is 00:00 UTC.
+    # Europe/Paris (+01:00, as the header says) applies: 01:00 local is 00:00 UTC.
     assert second.events[0]["time"] == "2025-01-06T00:00:00Z"
     assert second.events[0]["product_version"] == "15.0.0-104"
     # A file that appears after the first run is read from its beginning.

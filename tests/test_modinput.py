@@ -78,12 +78,13 @@ def test_a_run_writes_the_library_events_as_splunk_xml(logs: Path, tmp_path: Pat
     path = logs / "mail.esa01.example.com.current"
     path.write_text(text, encoding="utf-8")
     ck = tmp_path / "ck"
-    params = {"path": str(logs), "timezone": "UTC", "index": "mail", "host": "hf01"}
+    # The appliance's zone: +01:00 in January, as the file header says (the zone reads the lines, #20).
+    params = {"path": str(logs), "timezone": "Europe/Paris", "index": "mail", "host": "hf01"}
     rc, out, err = run_script([], input_xml(ck, params))
     assert rc == 0
     events = parse_stream(out)
     key = load_checkpoint(checkpoint_file(str(ck), STANZA))["files"][0]["key"]  # type: ignore[index]
-    normalizer = Normalizer(Settings(tz="UTC"))
+    normalizer = Normalizer(Settings(tz="Europe/Paris"))
     stream = Stream(str(path), key=key, appliance="esa01.example.com")
     expected = [e.to_dict() for e in normalizer.feed(stream, text.encode()) + normalizer.flush(stream)]
     assert [e.data for e in events] == expected
@@ -93,7 +94,7 @@ def test_a_run_writes_the_library_events_as_splunk_xml(logs: Path, tmp_path: Pat
     assert first.source == str(path)
     assert first.host == "esa01.example.com"  # dvc, from the file name
     assert first.index == "mail"
-    assert first.time == "1736118000.000"  # 00:00 local, header offset +3600 s: 2025-01-05T23:00:00Z
+    assert first.time == "1736118000.000"  # 00:00 local, +01:00: 2025-01-05T23:00:00Z
     assert first.data["time"] == "2025-01-05T23:00:00Z"
     assert "INFO esa_auth://esa1: run done: files=1 files_read=1" in err
     rc, out, _ = run_script([], input_xml(ck, params))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timezone
-from typing import Any, Callable, Dict, Iterable
+from typing import Any, Callable, Dict, Iterable, Optional, Tuple
 
 import pytest
 from conftest import MISSION_LOG, normalize
@@ -131,12 +131,24 @@ HEADER = (
 )
 
 
-def test_header_offset_converts_to_utc_and_wins_over_the_configured_zone() -> None:
+def test_header_offset_converts_to_utc_without_a_configured_zone() -> None:
     data = (HEADER + "Wed Sep 17 15:20:00 2008 Info: " + A4.format(10) + "\n").encode()
-    for settings in (Settings(), Settings(tz="Asia/Tokyo")):
-        result = normalize(data, settings)
-        # UTC = local - offset = 15:20 + 6 h.
-        assert [e.time for e in result.events] == ["2008-09-17T21:20:00Z"]
+    result = normalize(data, Settings())
+    # UTC = local - offset = 15:20 + 6 h.
+    assert [e.time for e in result.events] == ["2008-09-17T21:20:00Z"]
+    assert result.messages == []
+
+
+def test_a_configured_zone_reads_the_lines_and_the_header_checks_it() -> None:
+    """The zone's rules hold for every line (#20); a header it disagrees with is one warning, naming the file."""
+    data = (HEADER + "Wed Sep 17 15:20:00 2008 Info: " + A4.format(10) + "\n").encode()
+    result = normalize(data, Settings(tz="Asia/Tokyo"))
+    assert [e.time for e in result.events] == ["2008-09-17T06:20:00Z"]  # 15:20 JST
+    assert [(d.source, d.line) for d in result.diagnostics] == [("test.log", 4)]
+    assert "disagrees with time zone Asia/Tokyo" in result.messages[0]
+    agreeing = normalize(data, Settings(tz="America/Denver"))  # MDT is -21600 in September
+    assert [e.time for e in agreeing.events] == ["2008-09-17T21:20:00Z"]
+    assert agreeing.messages == []
 
 
 def test_header_lines_before_the_offset_do_not_warn_about_the_zone() -> None:
@@ -301,17 +313,28 @@ def test_huge_session_numbers_are_warned_about_not_a_crash(assert_valid: Validat
 
 
 @pytest.mark.parametrize(
-    ("header", "line"),
+    ("header", "line", "zones"),
     [
-        ("Fri Dec 31 23:59:59 9999 Info: Time offset from UTC: -86400 seconds", "Fri Dec 31 23:59:59 9999 Info: "),
-        ("Mon Jan  1 00:00:00 0001 Info: Time offset from UTC: 3600 seconds", "Mon Jan  1 00:00:00 0001 Info: "),
-        ("Mon Jan  1 00:00:00 1969 Info: Begin Logfile", "Mon Jan  1 00:00:00 1969 Info: "),
+        # A configured zone reads the lines (#20): the header's offset only where there is none.
+        (
+            "Fri Dec 31 23:59:59 9999 Info: Time offset from UTC: -86400 seconds",
+            "Fri Dec 31 23:59:59 9999 Info: ",
+            (None, "-05:00", "America/New_York"),
+        ),
+        (
+            "Mon Jan  1 00:00:00 0001 Info: Time offset from UTC: 3600 seconds",
+            "Mon Jan  1 00:00:00 0001 Info: ",
+            (None, "UTC", "-05:00", "Pacific/Kiritimati"),
+        ),
+        ("Mon Jan  1 00:00:00 1969 Info: Begin Logfile", "Mon Jan  1 00:00:00 1969 Info: ", ("UTC", "-05:00")),
     ],
     ids=["after 9999", "year 1", "before 1970"],
 )
-def test_times_out_of_range_are_left_out_with_a_warning(header: str, line: str, assert_valid: Validate) -> None:
+def test_times_out_of_range_are_left_out_with_a_warning(
+    header: str, line: str, zones: Tuple[Optional[str], ...], assert_valid: Validate
+) -> None:
     data = (header + "\n" + line + A4.format(1) + "\n").encode()
-    for settings in (UTC, Settings(tz="-05:00"), Settings(tz="Pacific/Kiritimati")):
+    for settings in (Settings(tz=zone) for zone in zones):
         result = normalize(data, settings)
         (event,) = result.events
         assert event.time is None

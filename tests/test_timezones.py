@@ -1,4 +1,4 @@
-"""Appliance time: zones, header offsets, year inference, RFC 3339 output."""
+"""Appliance time: zones, year inference, RFC 3339 output (offsets and clock changes: test_clock.py)."""
 
 from __future__ import annotations
 
@@ -6,10 +6,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 from esa_auth.errors import ConfigError
-from esa_auth.timezones import infer_year, local_to_epoch, parse_zone, rfc3339
-
-NOON = datetime(2024, 6, 3, 12, 0, 0)  # noqa: DTZ001 - appliance wall-clock time
-NOON_UTC = datetime(2024, 6, 3, 12, 0, 0, tzinfo=timezone.utc).timestamp()
+from esa_auth.timezones import infer_year, parse_zone, rfc3339
 
 
 @pytest.mark.parametrize(
@@ -43,32 +40,6 @@ def test_iana_zone_follows_daylight_saving() -> None:
 def test_unknown_zones_raise_config_error(text: str) -> None:
     with pytest.raises(ConfigError, match="zone"):
         parse_zone(text)
-
-
-def test_header_offset_is_local_minus_utc() -> None:
-    # "Time offset from UTC: -21600 seconds": local is 6 hours behind UTC.
-    assert local_to_epoch(NOON, None, -21600) == NOON_UTC + 21600
-    assert local_to_epoch(NOON, None, 3600) == NOON_UTC - 3600
-
-
-def test_header_offset_wins_over_zone() -> None:
-    assert local_to_epoch(NOON, parse_zone("Asia/Tokyo"), 0) == NOON_UTC
-
-
-def test_zone_applies_without_offset() -> None:
-    assert local_to_epoch(NOON, parse_zone("America/New_York"), None) == NOON_UTC + 4 * 3600  # EDT
-    assert local_to_epoch(NOON, parse_zone("+05:30"), None) == NOON_UTC - 5.5 * 3600
-
-
-def test_no_zone_and_no_offset_reads_utc() -> None:
-    assert local_to_epoch(NOON, None, None) == NOON_UTC
-    assert local_to_epoch(NOON, timezone.utc, None) == NOON_UTC
-
-
-def test_repeated_hour_at_the_end_of_daylight_saving_takes_the_first() -> None:
-    """01:30 happens twice in New York on 2024-11-03; the first (EDT) is the earlier and the default."""
-    local = datetime(2024, 11, 3, 1, 30)  # noqa: DTZ001
-    assert rfc3339(local_to_epoch(local, parse_zone("America/New_York"), None)) == "2024-11-03T05:30:00Z"
 
 
 @pytest.mark.parametrize(

@@ -70,8 +70,10 @@ class AuthEvent:
             envelope names it (``mail_logs``).
         original_time (str): the time as the line writes it, the text ``time`` was
             read from (``Wed Apr 22 11:44:48 2009``, ``Jan  6 10:00:03``).
-        utc_offset (int): seconds the appliance's clock is ahead of UTC, from the
-            file header (``Time offset from UTC``) that ``time`` was read with.
+        utc_offset (int): seconds the appliance's clock was ahead of UTC when the
+            line was written, as ``time`` was read, in a file with a header (``Time
+            offset from UTC``): the header's, the configured zone's at that time, or
+            the header's less an hour after the clock went back (README, "Time").
         raw (str): the original line (wrapped lines joined by a space).
         event_id (str): deterministic id of (source, position, line).
 

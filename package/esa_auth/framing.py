@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from typing import Any, Dict, List, NamedTuple, Optional
 
+from .clock import Clock
 from .errors import StateError
 from .text import clip, decode
 
@@ -54,12 +55,15 @@ class EnvelopeRead(NamedTuple):
         host: the appliance as the envelope names it.
         log_name: the log subscription a syslog envelope names.
         time_text: the time as the line writes it.
+        utc_offset: the offset the time was read with, when the source has a
+            ``Time offset from UTC`` header (the zone's at that time, when one is configured).
     """
 
     epoch: Optional[float]
     host: Optional[str]
     log_name: Optional[str]
     time_text: Optional[str]
+    utc_offset: Optional[int] = None
 
 
 class LogicalLine(NamedTuple):
@@ -112,6 +116,8 @@ class Stream:
         #: A logical line was finished by :meth:`Normalizer.flush` and no line opened since.
         self.flushed = False
         self.envelopes: Dict[str, EnvelopeRead] = {}
+        #: Its local times to UTC, with what the order of its lines said (daylight-saving changes).
+        self.clock = Clock()
 
     def to_state(self) -> Dict[str, Any]:
         """The stream's position and file metadata, JSON-able. The pending
@@ -123,6 +129,7 @@ class Stream:
             "started": self.started, "utc_offset": self.utc_offset,
             "version": self.version, "serial": self.serial,
             "zone_warned": self.zone_warned, "year_warned": self.year_warned, "flushed": self.flushed,
+            "clock": self.clock.to_state(),
         }  # fmt: skip
 
     @classmethod
@@ -151,6 +158,7 @@ class Stream:
             stream.zone_warned = bool(state.get("zone_warned", False))
             stream.year_warned = bool(state.get("year_warned", False))
             stream.flushed = bool(state.get("flushed", False))
+            stream.clock = Clock.from_state(state.get("clock"))
         except (KeyError, TypeError, ValueError, UnicodeError) as exc:
             raise StateError(f"stream state is damaged: {exc}") from exc
         return stream

@@ -48,7 +48,7 @@ class Line(NamedTuple):
         offset: the byte offset of the line in the source (event ids).
         log_name: the log subscription its syslog envelope names.
         time_text: its time as the line writes it.
-        utc_offset: the offset its time was read with (the file header's), seconds.
+        utc_offset: the offset its time was read with, when a file header gave one, seconds (clock.py).
     """
 
     pattern: P.LinePattern

@@ -64,8 +64,10 @@ class Settings:
     """How to read the logs. Validated on creation (bad values raise ConfigError).
 
     Attributes:
-        tz: the appliance zone when a file has no ``Time offset from UTC``
-            header: an IANA name, ``UTC`` or an offset; None: UTC, with a warning.
+        tz: the appliance zone: an IANA name, ``UTC`` or an offset. It reads every
+            line, daylight-saving changes included; a ``Time offset from UTC``
+            header only checks it (esa_auth.clock). None: the header's offset,
+            else UTC, with a warning.
         host: the appliance name when the lines do not carry one.
         year: the year of syslog dates (which have none); None: inferred from
             ``reference_time``.

@@ -21,15 +21,16 @@ decoded with :func:`esa_auth.text.decode`, as every line framed one by one is.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Callable, Dict, List, Match, Optional
+from typing import TYPE_CHECKING, Callable, Dict, List, Match, Optional, Tuple
 
 from . import patterns as P
+from .clock import KEEP, SKIP, local_seconds
 from .envelope import ENVELOPE_HEADS, Envelope, all_envelopes, body_start, parse_prefix, starts_envelope
 from .framing import CONTROL, LEADING_CONTROL, MAX_CONTINUATIONS, EnvelopeRead, LogicalLine, Stream, lines_within, show
 from .mapping import Line, make_event
 from .scan import CANDIDATE, Template, match, templates_of
 from .text import clip, decode
-from .timezones import infer_year, local_to_epoch, rfc3339
+from .timezones import infer_year, rfc3339
 
 if TYPE_CHECKING:  # pragma: no cover
     from .correlate import Correlator
@@ -378,9 +379,7 @@ class Reader:
         line = Line(
             template.pattern, template.groups(hit), raw, epoch, self._time(epoch) if epoch is not None else None,
             envelope.host or self.settings.host or stream.appliance, stream.serial, stream.version, stream.key,
-            offset, envelope.log_name, envelope.time_text,
-            # The header's offset is the one the time was read with (it wins over a configured zone).
-            stream.utc_offset if epoch is not None else None,
+            offset, envelope.log_name, envelope.time_text, envelope.utc_offset,
         )  # fmt: skip
         return make_event(line, self.correlator)
 
@@ -395,16 +394,23 @@ class Reader:
             self._warn(stream, lineno, f"unrecognised envelope {clip(prefix)!r}; time and host left out")
             result = EnvelopeRead(None, None, None, None)
         else:
-            epoch = self._epoch(stream, envelope, lineno)
-            result = EnvelopeRead(epoch, envelope.host, envelope.log_name, envelope.time_text or None)
+            epoch, utc_offset, keep = self._epoch(stream, envelope, lineno)
+            if stream.utc_offset is None or epoch is None:
+                utc_offset = None  # the offset is given where a file header gave one
+            result = EnvelopeRead(epoch, envelope.host, envelope.log_name, envelope.time_text or None, utc_offset)
+            if keep != KEEP:
+                if keep == SKIP:
+                    return result  # its reading depends on the lines before it (the repeated hour)
+                stream.envelopes.clear()  # the offset changed, or the cache would span too long (clock.py)
         if len(stream.envelopes) >= 4096:
             stream.envelopes.clear()
         stream.envelopes[prefix] = result
         return result
 
-    def _epoch(self, stream: Stream, envelope: Envelope, lineno: int) -> Optional[float]:
+    def _epoch(self, stream: Stream, envelope: Envelope, lineno: int) -> Tuple[Optional[float], Optional[int], int]:
+        """The envelope's time as an epoch, the offset it was read with, and what the cache may do (clock.py)."""
         if envelope.month == 0:
-            return None
+            return None, None, KEEP
         year = envelope.year or self.settings.year
         if year is None:
             reference = self.settings.reference_time
@@ -412,29 +418,36 @@ class Reader:
                 if not stream.year_warned:
                     stream.year_warned = True
                     self._warn(stream, lineno, "syslog dates carry no year and none is configured; time left out")
-                return None
+                return None, None, KEEP
             year = infer_year(envelope.month, envelope.day, reference)
         try:
             hour, minute, second = (int(x) for x in envelope.hms.split(":"))
             local = datetime(year, envelope.month, envelope.day, hour, minute, second)  # noqa: DTZ001 - wall clock
         except ValueError:
             self._warn(stream, lineno, f"impossible date {year}-{envelope.month}-{envelope.day} {envelope.hms}")
-            return None
+            return None, None, KEEP
         if stream.utc_offset is None and self.settings.zone is None and not stream.zone_warned:
             stream.zone_warned = True
             self._warn(
                 stream, lineno, "no 'Time offset from UTC' header and no time zone configured: times read as UTC"
             )
+        clock = stream.clock
         try:
-            epoch = local_to_epoch(local, self.settings.zone, stream.utc_offset)
-        except (OverflowError, ValueError):
-            epoch = None
+            epoch, offset, keep = clock.read(
+                local_seconds(local), envelope.host or "", self.settings.zone, stream.utc_offset
+            )
+        except (OverflowError, ValueError, OSError):  # a zone's rules far outside the years it knows
+            epoch, offset, keep = -1, None, KEEP
+        if clock.notes:
+            for note in clock.notes:
+                self._warn(stream, lineno, note)
+            clock.notes.clear()
         # A year the line spells (E1, E6) can be anything: keep to times that RFC 3339
         # with four-digit years can write, from the epoch on (no ESA wrote earlier).
-        if epoch is None or not 0 <= epoch <= _MAX_EPOCH:
+        if not 0 <= epoch <= _MAX_EPOCH:
             self._warn(stream, lineno, f"time {local.isoformat()} is out of range in UTC; time left out")
-            return None
-        return epoch
+            return None, None, KEEP
+        return float(epoch), offset, keep
 
     def _time(self, epoch: float) -> str:
         """RFC 3339 form of a log time (cached: the events of a second share it)."""
@@ -456,4 +469,5 @@ class Reader:
                 self._warn(stream, lineno, f"implausible 'Time offset from UTC' of {offset} seconds; ignored")
                 return
             stream.utc_offset = offset
+            stream.clock.header(offset)
             stream.envelopes.clear()

@@ -3,14 +3,15 @@
 ESA writes appliance local time with no zone (docs/log-formats.md#headers-and-time).
 A file header says ``Time offset from UTC: N seconds`` (local minus UTC);
 syslog forms carry neither offset nor year, so the zone is a setting and the
-year is inferred from a reference time given by the caller.
+year is inferred from a reference time given by the caller. Which offset a
+time is read with (the zone, the header, daylight-saving changes) is
+:mod:`esa_auth.clock`'s rule.
 """
 
 from __future__ import annotations
 
 import re
 from datetime import datetime, timedelta, timezone, tzinfo
-from typing import Optional
 
 from .errors import ConfigError
 
@@ -60,19 +61,6 @@ def parse_zone(value: str) -> tzinfo:
         except (ZoneInfoNotFoundError, ValueError, OSError):
             pass
     raise ConfigError(f"unknown time zone {value!r}: use an IANA name (Europe/Paris), UTC, or an offset (+02:00)")
-
-
-def local_to_epoch(local: datetime, zone: Optional[tzinfo], offset_seconds: Optional[int]) -> float:
-    """Convert an appliance wall-clock time to seconds since the epoch (UTC).
-
-    The file header's offset wins over a configured zone; with neither, the
-    time is taken as UTC (the caller warns once).
-    """
-    if offset_seconds is not None:
-        return (local - _EPOCH).total_seconds() - offset_seconds
-    if zone is None or zone is timezone.utc:
-        return (local - _EPOCH).total_seconds()
-    return local.replace(tzinfo=zone).timestamp()
 
 
 def infer_year(month: int, day: int, reference: datetime) -> int:

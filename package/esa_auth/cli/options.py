@@ -52,8 +52,9 @@ def _year(text: str) -> int:
 def add_reading_options(parser: argparse.ArgumentParser) -> None:
     """Options shared by every command that reads ESA logs."""
     parser.add_argument("files", nargs="*", metavar="FILE", help="ESA log files; none or - reads standard input")
-    parser.add_argument("--tz", help="appliance time zone when a file has no 'Time offset from UTC' header "
-                        "(IANA name such as Europe/Paris, UTC, or an offset such as +02:00)")  # fmt: skip
+    parser.add_argument("--tz", help="appliance time zone (IANA name such as Europe/Paris, UTC, or an offset such "
+                        "as +02:00): read every line with its daylight-saving rules; a file's 'Time offset from "
+                        "UTC' header only checks it (default: the header's offset, else UTC)")  # fmt: skip
     parser.add_argument("--host", help="appliance name when the lines do not carry one")
     parser.add_argument("--year", type=_year, help="year of syslog dates (default: inferred from today)")
     parser.add_argument("--max-sessions", type=_positive_int, default=100_000, metavar="N",

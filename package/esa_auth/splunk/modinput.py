@@ -67,7 +67,7 @@ PARAMETERS = (
               "An absolute path to a Cisco ESA log file, a directory of log files, or a glob pattern.",
               required=True),
     Parameter("timezone", "Appliance time zone",
-              "The appliance time zone, for files without a Time offset from UTC header (syslog relays).",),
+              "The appliance time zone: an IANA zone name (America/Chicago), UTC, or a fixed offset (+02:00, -0600).",),
     Parameter("appliance", "Appliance name",
               "The appliance name (dvc and host) when neither the log lines nor the file names carry one."),
     Parameter("start_from", "Start from",

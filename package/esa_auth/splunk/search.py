@@ -140,8 +140,9 @@ class EsaAuthCommand(EventingCommand):  # type: ignore[misc]
 
     tz = Option(
         doc="""**Syntax:** **tz=***<zone>*
-        **Description:** The appliance time zone for lines whose file has no "Time offset from UTC" header:
-        an IANA name (Europe/Paris), UTC, or an offset (+02:00). Default: UTC, with a warning.""",
+        **Description:** The appliance time zone: an IANA name (Europe/Paris), UTC, or an offset (+02:00). It
+        reads every line, daylight-saving changes included; a file's "Time offset from UTC" header only checks
+        it. Default: the file header's offset, else UTC, with a warning.""",
         require=False,
     )
     format = Option(
