@@ -1,8 +1,8 @@
 """The clock of a source: appliance wall-clock times to UTC, across daylight-saving changes.
 
 ESA writes local time with no zone; a file opens with ``Time offset from UTC:
-N seconds``, the offset when the file was started (formats catalogue, section
-2). That offset is true only until the appliance's clock changes, and twice a
+N seconds``, the offset when the file was started (docs/log-formats.md#H-OFFSET).
+That offset is true only until the appliance's clock changes, and twice a
 year a zone with daylight saving repeats an hour (autumn) or skips one
 (spring). The rules, one per case (README, "Time"; docs/search-time.md):
 
