@@ -73,10 +73,46 @@ FIXED_MACROS = (
 RISK_SCORES = {"informational": 10, "low": 25, "medium": 50, "high": 75, "critical": 100}
 #: Group-by fields that are risk objects, and their ES risk object type.
 RISK_OBJECTS = {"user": "user", "src": "system", "dest": "system"}
-#: Searches end this far behind the clock, so that late events are indexed before they are judged.
+#: Searches end this far behind the clock, so that events in transit are indexed before they are judged.
 LAG = 300
+#: How late an event may be indexed (its ``_indextime`` after its ``_time``) and still be judged. The documented
+#: input is an FTP/SCP push of log files, which the appliance sends when a file rolls over: events arrive
+#: minutes to hours after they happened. Every search reads this much further back in event time, and judges a
+#: window in the run during which its last event arrived (README: "Late data").
+LATE = 4 * 3600
 #: Searches over windows up to an hour run every 10 minutes; longer ones hourly.
 SHORT_SPAN = 3600
+
+
+def interval_of(lookback: int) -> int:
+    """How often a search runs (seconds): every 10 minutes for windows up to an hour, else hourly."""
+    return 600 if lookback <= SHORT_SPAN else 3600
+
+
+def arrival_lines(group: Sequence[str], lookback: int) -> List[str]:
+    """When each window became complete: the last arrival among its events (``esa_arrived``).
+
+    An event arrives when it is indexed, or at its own time if it was indexed before it (a clock ahead): after
+    that, a search can see it. A window ending at an event covers ``[_time - lookback, _time]``.
+    """
+    return [
+        "| eval esa_arrival=max(_indextime, _time)",
+        f"| streamstats time_window={lookback}s max(esa_arrival) as esa_arrived{by(group)}",
+        f"| eventstats max(esa_arrived) as esa_arrived{by([*group, '_time'])}",
+    ]
+
+
+def judged(lookback: int) -> str:
+    """The windows a run judges: whole inside the searched range, completed during the run's own interval.
+
+    Each run's interval of arrival ends where its searched range ends (``info_max_time``, the scheduled time less
+    LAG) and starts one run interval before: consecutive runs judge each window once, late or not.
+    """
+    return (
+        f"_time >= info_min_time + {lookback} AND esa_arrived >= info_max_time - {interval_of(lookback)}"
+        " AND esa_arrived < info_max_time"
+    )
+
 
 OPERATORS = {
     SigmaCorrelationConditionOperator.GTE: ">=",
@@ -203,9 +239,10 @@ def count_search(rule: SigmaCorrelationRule, docs: Dict[str, Dict[str, Any]]) ->
         f"| streamstats time_window={span}s {aggregate}{by(group)}",
         # Events of the same second share one window, the whole second's events counted (SQL RANGE peers).
         f"| eventstats max({metric}) as {metric}{by([*group, '_time'])}",
+        *arrival_lines(group, span),
         "| addinfo",
-        # Judge only windows that lie wholly inside the searched time range.
-        f"| where {metric} {op} `{threshold_macro(rule)}` AND _time >= info_min_time + {span}",
+        # Judge only windows that lie wholly inside the searched range and were completed in this run's interval.
+        f"| where {metric} {op} `{threshold_macro(rule)}` AND {judged(span)}",
         f"| stats min(_time) as first_window_end max(_time) as window_end max({metric}) as {metric}{by(group)}",
         f"| eval window_start=first_window_end-{span}",
         "| fields - first_window_end",
@@ -255,9 +292,9 @@ def ordered_search(rule: SigmaCorrelationRule, docs: Dict[str, Dict[str, Any]]) 
         # In the window ending at each step event: the first step 0, and the last step 1 after it.
         f"| streamstats time_window={span}s min(esa_at0) as esa_first0 max(esa_at1) as esa_last1{by(group)}",
         f"| eventstats min(esa_first0) as esa_first0 max(esa_last1) as esa_last1{by([*group, '_time'])}",
+        *arrival_lines(group, lookback),
         "| addinfo",
-        "| where (isnotnull(esa_at0) OR isnotnull(esa_at1)) AND esa_last1 > esa_first0"
-        f" AND _time >= info_min_time + {lookback}",
+        f"| where (isnotnull(esa_at0) OR isnotnull(esa_at1)) AND esa_last1 > esa_first0 AND {judged(lookback)}",
         f"| stats min(_time) as first_window_end max(_time) as window_end min(esa_first0) as first_step_time"
         f" max(esa_last1) as last_step_time{by(group)}",
         f"| eval window_start=first_window_end-{span}",
@@ -298,7 +335,7 @@ def search_for(rule: SigmaCorrelationRule, docs: Dict[str, Dict[str, Any]]) -> T
     stem = macro_stem(rule)
     lines.append(f"| `{stem}_filter`")
     group = list(rule.group_by or [])
-    interval = 600 if lookback <= SHORT_SPAN else 3600
+    interval = interval_of(lookback)
     title = rule.title.translate({ord(c): None for c in "[]"})
     label = re.sub(r"^Cisco ESA ", "", title)
     tokens = " ".join(f'{f}="${f}$"' for f in group)
@@ -326,8 +363,8 @@ def search_for(rule: SigmaCorrelationRule, docs: Dict[str, Dict[str, Any]]) -> T
         "cron_schedule": "*/10 * * * *" if interval == 600 else "0 * * * *",
         "description": description,
         "disabled": "1",
-        # Each run judges the windows ending in its own interval: lookback + interval + lag behind now.
-        "dispatch.earliest_time": f"-{duration(lookback + interval + LAG)}@m",
+        # Each run judges the windows completed in its own interval, of events up to LATE late.
+        "dispatch.earliest_time": f"-{duration(lookback + LATE + interval + LAG)}@m",
         "dispatch.latest_time": f"-{duration(LAG)}@m",
         "enableSched": "1",
         "quantity": "0",

@@ -148,7 +148,9 @@ def test_search_window_and_lookback_follow_the_rule(
         interval = 600 if stanza["cron_schedule"] == "*/10 * * * *" else 3600
         judged = int(re.search(r"_time >= info_min_time \+ (\d+)", stanza["search"]).group(1))  # type: ignore[union-attr]
         assert judged >= span
-        assert lookback == judged + interval + 300, name
+        # Late events (#19): the range reaches LATE further back, and a window is judged in the run of its last arrival.
+        assert lookback == judged + generate.LATE + interval + 300, name
+        assert f"esa_arrived >= info_max_time - {interval} AND esa_arrived < info_max_time" in stanza["search"], name
         assert stanza["dispatch.latest_time"] == "-5m@m"
         assert stanza["alert.suppress.fields"] == ",".join(rule.group_by), name
         for field in rule.group_by:
@@ -263,6 +265,7 @@ def test_success_rules_never_count_logoffs(rules: Dict[str, Any]) -> None:
 
 
 SCENARIOS = scenarios.SCENARIOS
+HOUR = scenarios.HOUR
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=[s.name for s in SCENARIOS])
@@ -286,20 +289,31 @@ def test_scenario_alerts(scenario: Any, engine: Engine) -> None:
 MODINPUT_ONLY = ("cleartext", "default_account", "privileged", "time")
 
 
-def _model_events(events: List[Dict[str, Any]], path: str = "modinput") -> List[Dict[str, Any]]:
-    """Events as a search finds them: from the modular input (cisco:esa:auth), or from the raw sourcetypes."""
+def _model_events(events: List[Dict[str, Any]], path: str = "modinput", delay: float = 60) -> List[Dict[str, Any]]:
+    """Events as a search finds them: from the modular input (cisco:esa:auth), or from the raw sourcetypes,
+    each indexed ``delay`` seconds after its time (``_indextime``)."""
     out = []
     for event in events:
         if "time" not in event:
             continue
-        when = datetime.strptime(event["time"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
+        when = datetime.strptime(event["time"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc).timestamp()
+        stamps = {"_time": when, "_indextime": when + delay}
         if path == "modinput":
-            out.append(dict(event, _time=when.timestamp(), index="email", sourcetype="cisco:esa:auth"))
+            out.append(dict(event, **stamps, index="email", sourcetype="cisco:esa:auth"))
         elif event.get("activity") != "logoff":  # eventtype esa_auth_raw: authentication attempts only
             raw = {k: v for k, v in event.items() if k not in MODINPUT_ONLY}
-            out.append(dict(raw, _time=when.timestamp(), index="mail", sourcetype="cisco:esa:textmail",
-                            eventtype="esa_auth_raw"))  # fmt: skip
+            out.append(dict(raw, **stamps, index="mail", sourcetype="cisco:esa:textmail", eventtype="esa_auth_raw"))
     return out
+
+
+def _anchors(
+    stanza: Dict[str, str], macros: Dict[str, str], rows: List[Dict[str, Any]], group: List[str]
+) -> Dict[Tuple[Any, ...], Set[float]]:
+    """The windows the scheduled runs of a search judge, as (group values..., window end), and the runs of each."""
+    runs: Dict[Tuple[Any, ...], Set[float]] = {}
+    for when, anchor in spl_model.replay(macros, stanza, rows, "stats"):
+        runs.setdefault((*(anchor[f] for f in group), float(anchor["_time"])), set()).add(when)
+    return runs
 
 
 #: Rules that need a field only cisco:esa:auth events carry (docs: detections/README.md).
@@ -313,15 +327,13 @@ def test_the_searches_judge_search_time_events_as_modular_input_ones(
     """The detections read both data paths: the same attack indexed raw gives the same alerts (#14)."""
     events = normalize(scenario.log())
     modinput, raw = _model_events(events), _model_events(events, path="raw")
-    start = min(r["_time"] for r in modinput) - 40 * 86400
-    model = spl_model.SplModel(macros, info_min_time=start, info_max_time=max(r["_time"] for r in modinput) + 1)
     for name, stanza in searches.items():
         if any(label in name for label in MODINPUT_ONLY_RULES):
             continue
-        assert model.run(stanza["search"], raw) == model.run(stanza["search"], modinput), name
+        assert spl_model.replay(macros, stanza, raw) == spl_model.replay(macros, stanza, modinput), name
     # Events of neither path (another sourcetype, or a logoff) are not read.
     other = [dict(r, sourcetype="cisco:esa:bounce") for r in modinput]
-    assert all(model.run(s["search"], other) == [] for s in searches.values())
+    assert all(spl_model.replay(macros, s, other) == [] for s in searches.values())
 
 
 def test_every_correlation_search_carries_risk_keys(searches: Dict[str, Dict[str, str]], rules: Dict[str, Any]) -> None:
@@ -347,8 +359,6 @@ def test_shipped_spl_judges_the_same_windows_as_the_sqlite_engine(
     events = normalize(scenario.log())
     windows = engine.windows(events)
     rows = _model_events(events)
-    start = min(r["_time"] for r in rows) - 40 * 86400  # the searched range begins before the data
-    model = spl_model.SplModel(macros, info_min_time=start, info_max_time=max(r["_time"] for r in rows) + 1)
     by_title = {r.title: r for r in rules.values()}
     alerting = 0
     for name, stanza in searches.items():
@@ -357,10 +367,10 @@ def test_shipped_spl_judges_the_same_windows_as_the_sqlite_engine(
         sqlite: Set[Tuple[Any, ...]] = {
             (*(w["group_keys"][f] for f in group), float(w["window_end"])) for w in windows[str(rule.id)]
         }
-        anchors = model.run(stanza["search"], rows, until="stats")
-        spl = {(*(a[f] for f in group), float(a["_time"])) for a in anchors}
-        assert spl == sqlite, name
-        final = model.run(stanza["search"], rows)
+        anchors = _anchors(stanza, macros, rows, group)
+        assert all(len(runs) == 1 for runs in anchors.values()), f"{name}: a window judged by two runs"
+        assert set(anchors) == sqlite, name
+        final = [row for _, row in spl_model.replay(macros, stanza, rows)]
         assert {tuple(r[f] for f in group) for r in final} == {s[:-1] for s in sqlite}, name
         alerting += bool(sqlite)
     assert alerting == len({name for name, _ in scenario.alerts})
@@ -395,14 +405,71 @@ def test_spl_does_not_judge_windows_cut_by_the_search_range(
     log.admin(0, "admin", scenarios.ADMIN_PC, ok=True)
     log.admin(10 * scenarios.DAY, "admin", scenarios.ADMIN_PC, ok=True)
     rows = _model_events(normalize(log.data()))
-    late = rows[1]["_time"] + 60
-    whole = spl_model.SplModel(macros, info_min_time=rows[0]["_time"] - 31 * scenarios.DAY, info_max_time=late)
-    assert [r["_time"] for r in whole.run(stanza["search"], rows, until="stats")] == [rows[0]["_time"]]
-    cut = spl_model.SplModel(macros, info_min_time=rows[0]["_time"] + 5 * scenarios.DAY, info_max_time=late)
-    assert cut.run(stanza["search"], rows, until="stats") == []
+    end = rows[1]["_indextime"] + 60  # the second login arrived during the run's interval
+    whole = spl_model.SplModel(macros, info_min_time=rows[0]["_time"] - 31 * scenarios.DAY, info_max_time=end)
+    assert whole.run(stanza["search"], rows, until="stats") == []
+    cut = spl_model.SplModel(macros, info_min_time=rows[0]["_time"] + 5 * scenarios.DAY, info_max_time=end)
+    # Cut off from the first login, the second looks new (one login time in its window), yet is not judged.
+    assert [r["value_count"] for r in cut.run(stanza["search"], rows[1:], until="addinfo")] == [1.0]
+    assert cut.run(stanza["search"], rows[1:], until="stats") == []
 
 
 def test_spl_model_refuses_unknown_commands(macros: Dict[str, str]) -> None:
     model = spl_model.SplModel(macros, info_min_time=0, info_max_time=1)
     with pytest.raises(NotImplementedError):
         model.run('`esa_auth_events` action="failure"\n| bin _time span=10m', [{"_time": 0.0}])
+
+
+# --- late data (#19) -------------------------------------------------------------------------------------------------
+
+
+def _judged(stanza: Dict[str, str], macros: Dict[str, str], rows: List[Dict[str, Any]], group: List[str]) -> Any:
+    anchors = _anchors(stanza, macros, rows, group)
+    assert all(len(runs) == 1 for runs in anchors.values()), "a window judged by two runs"
+    return anchors
+
+
+@pytest.mark.parametrize("late", [0.5, 3.0, 3.9])
+def test_events_indexed_hours_late_are_judged_once_when_they_arrive(
+    late: float, engine: Engine, searches: Dict[str, Dict[str, str]], macros: Dict[str, str]
+) -> None:
+    """A file pushed at roll-over: the events arrive hours after they happened, some of a burst before the rest."""
+    log = scenarios.Log()
+    for i in range(12):
+        log.smtp(i * 15, scenarios.ATTACKER, "alice")
+    for i in range(6):
+        log.smtp(HOUR + i * 30, scenarios.OTHER, "bob")
+    log.smtp(HOUR + 450, scenarios.OTHER, "bob", ok=True)
+    events = normalize(log.data())
+    rows = _model_events(events)
+    for row in rows:
+        # The attacker's last 4 failures and the whole second attack come in a later file.
+        if row["_time"] >= scenarios.T0.timestamp() + 8 * 15:
+            row["_indextime"] = row["_time"] + late * HOUR
+    windows = engine.windows(events)
+    checked = 0
+    for stanza in searches.values():
+        rule = next(r for r in load_rules().rules if r.title == stanza["action.correlationsearch.label"])
+        group = list(rule.group_by)
+        anchors = _judged(stanza, macros, rows, group)
+        sqlite = {(*(w["group_keys"][f] for f in group), float(w["window_end"])) for w in windows[str(rule.id)]}
+        assert set(anchors) == sqlite, stanza["action.correlationsearch.label"]
+        for key, runs in anchors.items():
+            # Judged after the late events arrived: in the first run whose interval holds the last arrival.
+            assert min(runs) >= key[-1] + late * HOUR + 300
+        checked += bool(anchors)
+    assert checked == 2  # brute force (attacker) and success after failures (bob)
+
+
+def test_events_later_than_the_bound_are_not_judged(
+    searches: Dict[str, Dict[str, str]], macros: Dict[str, str]
+) -> None:
+    """The documented limit: an event indexed more than LATE after it happened is outside every run's range."""
+    stanza = next(s for s in searches.values() if "brute force" in s["action.correlationsearch.label"])
+    log = scenarios.Log()
+    for i in range(12):
+        log.smtp(i * 15, scenarios.ATTACKER, "alice")
+    rows = _model_events(normalize(log.data()), delay=generate.LATE - 600)
+    assert _judged(stanza, macros, rows, ["src"])
+    rows = _model_events(normalize(log.data()), delay=generate.LATE + 1800)
+    assert _judged(stanza, macros, rows, ["src"]) == {}

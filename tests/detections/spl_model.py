@@ -13,6 +13,10 @@ Splunk semantics modelled, as documented for each command:
   is); this is the one point not checked against splunkd.
 - ``eventstats`` / ``stats`` ``by F``: events with a null by-field belong to no group.
 - ``where``: a comparison with a null operand is false.
+- ``eval max(a, b)``: the larger number.
+
+:func:`replay` runs a saved search as the scheduler does: at each cron time, over the events indexed by then
+(``_indextime``) whose ``_time`` lies in the dispatch range, with ``addinfo`` giving that range.
 """
 
 from __future__ import annotations
@@ -109,6 +113,7 @@ _FUNCTIONS: Dict[str, Callable[..., Any]] = {
     "isnull": lambda v: v is None,
     "lower": lambda v: None if v is None else str(v).lower(),
     "null": lambda: None,
+    "max": lambda *v: max((n for n in (_number(x) for x in v) if n is not None), default=None),
 }
 
 
@@ -441,3 +446,39 @@ class SplModel:
             inside = [h for h in history if h["_time"] >= row["_time"] - window]
             row.update({n: _aggregate(f, a, inside) for f, a, n in aggs})
         return rows
+
+
+_RELATIVE = re.compile(r"-(\d+)([mhd])@m")
+_CRON = {"*/10 * * * *": 600, "0 * * * *": 3600}
+
+
+def _seconds(relative: str) -> int:
+    match = _RELATIVE.fullmatch(relative)
+    if not match:
+        raise NotImplementedError(f"time modifier {relative}")
+    return int(match.group(1)) * {"m": 60, "h": 3600, "d": 86400}[match.group(2)]
+
+
+def replay(
+    macros: Dict[str, str], stanza: Dict[str, str], events: Sequence[Row], until: Optional[str] = None
+) -> List[Tuple[float, Row]]:
+    """The rows of every scheduled run of a saved search, as ``(run time, row)``.
+
+    Runs happen at the cron times (minute-aligned, so ``@m`` changes nothing); a run at ``S`` searches
+    ``[S - earliest, S - latest)`` in event time and sees the events indexed by ``S``. Only the runs during whose
+    interval of arrival (``[S - latest - interval, S - latest)``) some event arrived are executed: the searches
+    judge a window in the run during which its last event arrived, so other runs find nothing.
+    """
+    interval = _CRON[stanza["cron_schedule"]]
+    earliest = _seconds(stanza["dispatch.earliest_time"])
+    latest = _seconds(stanza["dispatch.latest_time"])
+    arrivals = {max(e["_indextime"], e["_time"]) for e in events}
+    runs = sorted({(int(a + latest) // interval + 1) * interval for a in arrivals})
+    out: List[Tuple[float, Row]] = []
+    for when in runs:
+        low, high = when - earliest, when - latest
+        visible = [e for e in events if e["_indextime"] <= when and low <= e["_time"] < high]
+        if visible:
+            model = SplModel(macros, info_min_time=low, info_max_time=high)
+            out += [(float(when), row) for row in model.run(stanza["search"], visible, until=until)]
+    return out
