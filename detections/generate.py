@@ -9,7 +9,8 @@ Inputs: ``detections/rules/**/*.yml`` (Sigma rules and Sigma correlation rules, 
 - ``default/savedsearches.conf``: one Enterprise Security correlation search per top-level correlation rule,
   disabled, with the ``action.correlationsearch.*`` and ``action.notable.*`` keys;
 - ``default/macros.conf``: ``esa_auth_events`` (where the events are), one ``<rule>_threshold`` macro per
-  correlation threshold and one ``<rule>_filter`` macro per search (ESCU-style tuning hook);
+  correlation threshold, the shared ``esa_auth_tuning`` macro and one ``<rule>_filter`` macro per search (tuning
+  hooks applied to the events, before they are counted);
 - ``package/esa_auth/detect/rules/esa_auth_rules.yml``: every rule in one file, the default rule set of
   ``esa-auth detect``.
 
@@ -50,6 +51,8 @@ BUNDLE = ROOT / "package" / "esa_auth" / "detect" / "rules" / "esa_auth_rules.ym
 #: (esa_auth_raw: authentication attempts, the same activity/action/app/direction/user/src/dest fields).
 BASE_MACRO = "esa_auth_events"
 BASE_DEFINITION = '((`esa_auth_index` sourcetype="cisco:esa:auth") OR (`esa_auth_raw_index` eventtype="esa_auth_raw"))'
+#: The tuning hook of every search (exclusions that hold for all rules), applied to events before counting.
+TUNING_MACRO = "esa_auth_tuning"
 #: The index macros, one per data path: the first thing an admin sets (README). The default, every index the
 #: role may search, finds the events wherever they are (the default-searched indexes of a role often leave
 #: custom indexes out, and an empty result would look like a quiet network); naming the index saves work.
@@ -215,6 +218,13 @@ def not_null(fields: Sequence[str]) -> List[str]:
     return ["| where " + " AND ".join(f"isnotnull({f})" for f in fields)] if fields else []
 
 
+def tuning(rule: SigmaCorrelationRule) -> List[str]:
+    """The tuning hooks, applied to the events before anything is counted (an excluded service account, listener
+    or relay sender group then neither raises a count nor hides in one): the shared ``esa_auth_tuning`` macro,
+    then the rule's own ``<rule>_filter`` (README: "Tuning")."""
+    return [f"| `{TUNING_MACRO}`", f"| `{macro_stem(rule)}_filter`"]
+
+
 def by(fields: Sequence[str]) -> str:
     return " by " + " ".join(fields) if fields else ""
 
@@ -230,7 +240,7 @@ def count_search(rule: SigmaCorrelationRule, docs: Dict[str, Dict[str, Any]]) ->
     else:
         field = rule.condition.fieldref  # type: ignore[union-attr]
         metric, aggregate, counted = "value_count", f"dc({field}) as value_count", [str(field)]
-    lines = [f"`{BASE_MACRO}` {or_queries(queries)}"]
+    lines = [f"`{BASE_MACRO}` {or_queries(queries)}", *tuning(rule)]
     lines += lower_group(group + [f for f in counted if f not in group])
     lines += not_null(group)
     lines += [
@@ -284,7 +294,7 @@ def ordered_search(rule: SigmaCorrelationRule, docs: Dict[str, Dict[str, Any]]) 
             )
         queries.append(query)
         subsearches.append(f'    [ search `{BASE_MACRO}` {query} | eval esa_step="{slot}" ]')
-    lines = ["| multisearch", *subsearches]
+    lines = ["| multisearch", *subsearches, *tuning(rule)]
     lines += lower_group(group)
     lines += not_null(group)
     lines += ["| sort 0 _time", *step_lines]
@@ -333,7 +343,6 @@ def search_for(rule: SigmaCorrelationRule, docs: Dict[str, Dict[str, Any]]) -> T
     else:
         raise GenerationError(f"{rule.title}: correlation type {rule.type.name.lower()} is not generated yet")
     stem = macro_stem(rule)
-    lines.append(f"| `{stem}_filter`")
     group = list(rule.group_by or [])
     interval = interval_of(lookback)
     title = rule.title.translate({ord(c): None for c in "[]"})
@@ -377,7 +386,14 @@ def search_for(rule: SigmaCorrelationRule, docs: Dict[str, Dict[str, Any]]) -> T
     if not group:
         del settings["alert.suppress.fields"]
     settings.update(risk_settings(rule, docs, group, title))
-    macros = [Macro(f"{stem}_filter", "search *", f"Tuning hook of '{title}': add exclusions here.")]
+    macros = [
+        Macro(
+            f"{stem}_filter",
+            "search *",
+            f"Exclusions of '{title}', applied to its events before they are counted "
+            '(e.g. search NOT user IN ("svc-scanner")).',
+        )
+    ]
     return Search(f"ESA Auth - {label} - Rule", settings), macros
 
 
@@ -504,6 +520,12 @@ def generate() -> Dict[Path, str]:
             "esa_auth_index and esa_auth_raw_index, not this one).",
         ),
         *(Macro(name, definition, description) for name, definition, description in INDEX_MACROS + FIXED_MACROS),
+        Macro(
+            TUNING_MACRO,
+            "search *",
+            "Exclusions for every ESA Auth detection, applied to the events before they are counted (e.g. "
+            'search NOT user IN ("svc-scanner") NOT sender_group="RELAYLIST"); each rule also has <rule>_filter.',
+        ),
     ]
     for rule in top_level(collection):
         search, extra = search_for(rule, docs)

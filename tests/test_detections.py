@@ -171,8 +171,12 @@ def test_thresholds_are_macros_equal_to_the_sigma_conditions(
         '((`esa_auth_index` sourcetype="cisco:esa:auth") OR (`esa_auth_raw_index` eventtype="esa_auth_raw"))'
     )
     for stanza in searches.values():
-        assert re.search(r"\| `(\w+_filter)`$", stanza["search"].strip())
-        assert macros[re.search(r"`(\w+_filter)`", stanza["search"]).group(1)] == "search *"  # type: ignore[union-attr]
+        lines = stanza["search"].split("\n")
+        hooks = [i for i, line in enumerate(lines) if re.fullmatch(r"\| `(esa_auth_tuning|\w+_filter)`", line.strip())]
+        # The tuning hooks come before anything is counted (#19 item 5).
+        assert len(hooks) == 2, stanza["search"]
+        assert all(i < min(j for j, line in enumerate(lines) if "streamstats" in line) for i in hooks)
+        assert all(macros[lines[i].strip()[3:-1]] == "search *" for i in hooks)
 
 
 def test_base_rule_conditions_come_from_the_splunk_backend(searches: Dict[str, Dict[str, str]]) -> None:
@@ -473,3 +477,18 @@ def test_events_later_than_the_bound_are_not_judged(
     assert _judged(stanza, macros, rows, ["src"])
     rows = _model_events(normalize(log.data()), delay=generate.LATE + 1800)
     assert _judged(stanza, macros, rows, ["src"]) == {}
+
+
+@pytest.mark.parametrize("hook", ["esa_auth_tuning", "esa_smtp_auth_brute_force_filter"])
+def test_tuning_hooks_drop_events_before_they_are_counted(
+    hook: str, searches: Dict[str, Dict[str, str]], macros: Dict[str, str]
+) -> None:
+    """An excluded service account neither counts towards a source's failures nor hides inside its count."""
+    stanza = next(s for s in searches.values() if "brute force" in s["action.correlationsearch.label"])
+    log = scenarios.Log()
+    for i in range(12):
+        log.smtp(i * 15, scenarios.ATTACKER, "svc-scanner" if i % 4 == 0 else "alice")
+    rows = _model_events(normalize(log.data()))
+    assert _judged(stanza, macros, rows, ["src"])  # 12 failures, 3 of them the scanner's
+    tuned = dict(macros, **{hook: 'search NOT user IN ("svc-scanner")'})
+    assert _judged(stanza, tuned, rows, ["src"]) == {}  # 9 left: under the threshold
