@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import yaml
+from esa_auth.detect.engine import CONTEXT, CONTEXT_LIMIT
 from sigma.backends.splunk import SplunkBackend
 from sigma.collection import SigmaCollection
 from sigma.correlations import SigmaCorrelationConditionOperator, SigmaCorrelationRule, SigmaCorrelationType
@@ -93,15 +94,29 @@ def interval_of(lookback: int) -> int:
 
 
 def arrival_lines(group: Sequence[str], lookback: int) -> List[str]:
-    """When each window became complete: the last arrival among its events (``esa_arrived``).
+    """When each window became complete: the last arrival among its events (``esa_arrived``); and what it holds
+    (``esa_<field>``: the distinct values of each CONTEXT field).
 
     An event arrives when it is indexed, or at its own time if it was indexed before it (a clock ahead): after
     that, a search can see it. A window ending at an event covers ``[_time - lookback, _time]``.
     """
+    values = "".join(f" values({field}) as esa_{field}" for field, _ in CONTEXT)
     return [
         "| eval esa_arrival=max(_indextime, _time)",
-        f"| streamstats time_window={lookback}s max(esa_arrival) as esa_arrived{by(group)}",
+        f"| streamstats time_window={lookback}s max(esa_arrival) as esa_arrived{values}{by(group)}",
         f"| eventstats max(esa_arrived) as esa_arrived{by([*group, '_time'])}",
+    ]
+
+
+def context_lines(group: Sequence[str], span: int, extra: str) -> List[str]:
+    """The alert rows: per group, the window bounds, ``extra`` aggregations, and the accounts, clients and appliances
+    of its windows (the first CONTEXT_LIMIT values of each, with their number), as ``esa-auth detect`` lists them."""
+    values = "".join(f" values(esa_{field}) as {key} dc(esa_{field}) as {field}_count" for field, key in CONTEXT)
+    bounded = ", ".join(f"{key}=mvindex({key}, 0, {CONTEXT_LIMIT - 1})" for _, key in CONTEXT)
+    return [
+        f"| stats min(_time) as first_window_end max(_time) as window_end {extra}{values}{by(group)}",
+        f"| eval window_start=first_window_end-{span}, {bounded}",
+        "| fields - first_window_end",
     ]
 
 
@@ -213,6 +228,10 @@ def lower_group(fields: Sequence[str]) -> List[str]:
     return lines
 
 
+def unique(fields: Sequence[str]) -> List[str]:
+    return list(dict.fromkeys(fields))
+
+
 def not_null(fields: Sequence[str]) -> List[str]:
     # An event without a group field belongs to no group (the SQLite engine drops it the same way).
     return ["| where " + " AND ".join(f"isnotnull({f})" for f in fields)] if fields else []
@@ -241,7 +260,7 @@ def count_search(rule: SigmaCorrelationRule, docs: Dict[str, Dict[str, Any]]) ->
         field = rule.condition.fieldref  # type: ignore[union-attr]
         metric, aggregate, counted = "value_count", f"dc({field}) as value_count", [str(field)]
     lines = [f"`{BASE_MACRO}` {or_queries(queries)}", *tuning(rule)]
-    lines += lower_group(group + [f for f in counted if f not in group])
+    lines += lower_group(unique([*group, *counted, *(f for f, _ in CONTEXT)]))
     lines += not_null(group)
     lines += [
         "| sort 0 _time",
@@ -253,9 +272,7 @@ def count_search(rule: SigmaCorrelationRule, docs: Dict[str, Dict[str, Any]]) ->
         "| addinfo",
         # Judge only windows that lie wholly inside the searched range and were completed in this run's interval.
         f"| where {metric} {op} `{threshold_macro(rule)}` AND {judged(span)}",
-        f"| stats min(_time) as first_window_end max(_time) as window_end max({metric}) as {metric}{by(group)}",
-        f"| eval window_start=first_window_end-{span}",
-        "| fields - first_window_end",
+        *context_lines(group, span, f"max({metric}) as {metric}"),
     ]
     return lines, span, queries
 
@@ -295,7 +312,7 @@ def ordered_search(rule: SigmaCorrelationRule, docs: Dict[str, Dict[str, Any]]) 
         queries.append(query)
         subsearches.append(f'    [ search `{BASE_MACRO}` {query} | eval esa_step="{slot}" ]')
     lines = ["| multisearch", *subsearches, *tuning(rule)]
-    lines += lower_group(group)
+    lines += lower_group(unique([*group, *(f for f, _ in CONTEXT)]))
     lines += not_null(group)
     lines += ["| sort 0 _time", *step_lines]
     lines += [
@@ -305,10 +322,7 @@ def ordered_search(rule: SigmaCorrelationRule, docs: Dict[str, Dict[str, Any]]) 
         *arrival_lines(group, lookback),
         "| addinfo",
         f"| where (isnotnull(esa_at0) OR isnotnull(esa_at1)) AND esa_last1 > esa_first0 AND {judged(lookback)}",
-        f"| stats min(_time) as first_window_end max(_time) as window_end min(esa_first0) as first_step_time"
-        f" max(esa_last1) as last_step_time{by(group)}",
-        f"| eval window_start=first_window_end-{span}",
-        "| fields - first_window_end",
+        *context_lines(group, span, "min(esa_first0) as first_step_time max(esa_last1) as last_step_time"),
     ]
     return lines, lookback, queries
 

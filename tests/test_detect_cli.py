@@ -92,9 +92,13 @@ def test_installed_command_finds_the_default_rule_set(tmp_path: Path) -> None:
     assert alert["count"] == alert["metric"] == 10
     assert (alert["window_start"], alert["window_end"]) == ("2025-01-06T09:59:02Z", "2025-01-06T10:09:02Z")
     assert len(set(alert["event_ids"])) == 10
+    # The accounts, clients and appliances behind it (#19: the account in every alert), bounded lists and counts.
+    assert (alert["users"], alert["user_count"]) == (["alice"], 1)
+    assert (alert["sources"], alert["src_count"]) == (["203.0.113.7"], 1)
+    assert (alert["dvc"], alert["dvc_count"]) == ([], 0)
     assert set(alert) == {
-        "rule", "rule_id", "rule_name", "level", "type", "group", "window_start", "window_end", "metric", "count",
-        "event_ids",
+        "rule", "rule_id", "rule_name", "level", "type", "group", "window_start", "window_end", "metric", "users",
+        "user_count", "sources", "src_count", "dvc", "dvc_count", "count", "event_ids",
     }  # fmt: skip
 
 

@@ -492,3 +492,49 @@ def test_tuning_hooks_drop_events_before_they_are_counted(
     assert _judged(stanza, macros, rows, ["src"])  # 12 failures, 3 of them the scanner's
     tuned = dict(macros, **{hook: 'search NOT user IN ("svc-scanner")'})
     assert _judged(stanza, tuned, rows, ["src"]) == {}  # 9 left: under the threshold
+
+
+# --- what an alert names (#19 item 4) ------------------------------------------------------------------------------
+
+
+def _final(stanza: Dict[str, str], macros: Dict[str, str], rows: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
+    return [row for _, row in spl_model.replay(macros, stanza, rows)]
+
+
+def test_success_after_failures_names_the_account_and_the_sources(
+    engine: Engine, searches: Dict[str, Dict[str, str]], macros: Dict[str, str]
+) -> None:
+    scenario = next(s for s in SCENARIOS if "botnet addresses, then a success" in s.name)
+    events = normalize(scenario.log())
+    botnet = [f"203.0.113.{50 + i}" for i in range(5)] + ["203.0.113.99"]
+    (alert,) = [a for a in engine.run(events) if a.rule_name == "esa_smtp_auth_success_after_failures"]
+    found = alert.to_dict()
+    assert found["group"] == {"user": "alice"}
+    assert (found["users"], found["user_count"]) == (["alice"], 1)
+    assert (found["sources"], found["src_count"]) == (sorted(botnet), 6)
+    label = "success after repeated failures"
+    stanza = next(s for s in searches.values() if label in s["action.correlationsearch.label"])
+    (row,) = _final(stanza, macros, _model_events(events))
+    assert (row["user"], row["users"], row["user_count"]) == ("alice", ["alice"], 1)
+    assert (row["sources"], row["src_count"]) == (sorted(botnet), 6)
+    assert row["window_start"] < row["window_end"]
+
+
+def test_alert_lists_are_bounded_with_their_counts(
+    engine: Engine, searches: Dict[str, Dict[str, str]], macros: Dict[str, str]
+) -> None:
+    """A spray over 15 accounts: the first 10 names (text order) and the number 15, in both engines."""
+    log = scenarios.Log()
+    for i in range(15):
+        log.smtp(i * 10, scenarios.ATTACKER, f"User{i:02d}")
+    events = normalize(log.data())
+    names = [f"user{i:02d}" for i in range(10)]
+    alerts = {a.rule_name: a.to_dict() for a in engine.run(events)}
+    stanza = next(s for s in searches.values() if "brute force" in s["action.correlationsearch.label"])
+    (row,) = _final(stanza, macros, _model_events(events))
+    for found in (alerts["esa_smtp_auth_brute_force"], row):
+        assert (found["users"], found["user_count"]) == (names, 15)
+        assert (found["sources"], found["src_count"]) == ([scenarios.ATTACKER], 1)
+    # No appliance name in a file without syslog headers.
+    assert row["dvc"] is None
+    assert row["dvc_count"] == 0

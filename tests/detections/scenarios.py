@@ -22,6 +22,7 @@ OTHER = "198.51.100.23"
 ADMIN_PC = "192.0.2.77"
 LISTENER = "192.0.2.10"
 SMART_HOST = "198.51.100.25"
+OFFICE_NAT = "198.51.100.80"
 
 
 class Log:
@@ -200,7 +201,7 @@ SCENARIOS = [
             _each([i * 30 for i in range(6)], lambda t: log.smtp(t, ATTACKER, "alice")),
             log.smtp(450, ATTACKER, "alice", ok=True),
         ),
-        [("esa_smtp_auth_success_after_failures", {"src": ATTACKER})],
+        [("esa_smtp_auth_success_after_failures", {"user": "alice"})],
     ),
     Scenario(
         "success after failures near miss: the success comes first",
@@ -227,12 +228,31 @@ SCENARIOS = [
         [],
     ),
     Scenario(
-        "success after failures edge: the success comes from another source",
+        "success after failures edge: the success comes from another source (the account is what is judged)",
         lambda log: (
             _each([i * 30 for i in range(6)], lambda t: log.smtp(t, ATTACKER, "alice")),
             log.smtp(300, OTHER, "alice", ok=True),
         ),
+        [("esa_smtp_auth_success_after_failures", {"user": "alice"})],
+    ),
+    Scenario(
+        "success after failures near miss: a printer fails behind an office NAT, then another user logs in through it",
+        lambda log: (
+            _each([i * 60 for i in range(8)], lambda t: log.smtp(t, OFFICE_NAT, "scanner")),
+            log.smtp(9 * MINUTE, OFFICE_NAT, "alice", ok=True),
+        ),
         [],
+    ),
+    Scenario(
+        "success after failures: failures for one user from 5 botnet addresses, then a success from a sixth",
+        lambda log: (
+            _each([i * 60 for i in range(5)], lambda t: log.smtp(t, f"203.0.113.{50 + int(t) // 60}", "alice")),
+            log.smtp(8 * MINUTE, "203.0.113.99", "alice", ok=True),
+        ),
+        [
+            ("esa_smtp_auth_success_after_failures", {"user": "alice"}),
+            ("esa_smtp_auth_user_many_sources", {"user": "alice"}),
+        ],
     ),
     # --- one user failing from many sources (>= 5 distinct src in 1 hour per user)
     Scenario(

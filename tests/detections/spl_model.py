@@ -13,7 +13,8 @@ Splunk semantics modelled, as documented for each command:
   is); this is the one point not checked against splunkd.
 - ``eventstats`` / ``stats`` ``by F``: events with a null by-field belong to no group.
 - ``where``: a comparison with a null operand is false.
-- ``eval max(a, b)``: the larger number.
+- ``eval max(a, b)``: the larger number; ``mvindex(mv, start, end)``: the values from ``start`` to ``end``
+  (inclusive); ``values(f)``: the distinct values in lexicographic order (a list: a multivalue field).
 
 :func:`replay` runs a saved search as the scheduler does: at each cron time, over the events indexed by then
 (``_indextime``) whose ``_time`` lies in the dispatch range, with ``addinfo`` giving that range.
@@ -91,6 +92,11 @@ def _number(value: Any) -> Optional[float]:
         return None
 
 
+def _values(value: Any) -> List[Any]:
+    """A field's values: a multivalue field is a list."""
+    return value if isinstance(value, list) else [value]
+
+
 def _compare(op: str, a: Any, b: Any) -> bool:
     if a is None or b is None:
         return False
@@ -114,6 +120,7 @@ _FUNCTIONS: Dict[str, Callable[..., Any]] = {
     "lower": lambda v: None if v is None else str(v).lower(),
     "null": lambda: None,
     "max": lambda *v: max((n for n in (_number(x) for x in v) if n is not None), default=None),
+    "mvindex": lambda v, start, end: None if v is None else _values(v)[int(start) : int(end) + 1],
 }
 
 
@@ -281,7 +288,9 @@ def search_filter(text: str) -> Callable[[Row], bool]:
     return _SearchParser(text).parse()
 
 
-_AGG = re.compile(r"(?:(?P<fn>count|dc|sum|min|max)(?:\((?P<arg>[A-Za-z0-9_]+)\))?)\s+as\s+(?P<name>[A-Za-z0-9_]+)")
+_AGG = re.compile(
+    r"(?:(?P<fn>count|dc|sum|min|max|values)(?:\((?P<arg>[A-Za-z0-9_]+)\))?)\s+as\s+(?P<name>[A-Za-z0-9_]+)"
+)
 
 
 def _aggregations(text: str) -> Tuple[List[Tuple[str, Optional[str], str]], List[str]]:
@@ -304,9 +313,13 @@ def _aggregate(fn: str, arg: Optional[str], rows: Sequence[Row]) -> Any:
     if fn == "count":
         return len(rows)
     values = [r.get(arg or "") for r in rows]
-    present = [v for v in values if v is not None]
+    # A multivalue field (a list) counts each of its values, as stats does.
+    present = [x for v in values if v is not None for x in _values(v)]
     if fn == "dc":
         return len({_value_text(v) for v in present})
+    if fn == "values":
+        # Distinct values in lexicographic order; none: null.
+        return sorted({str(_value_text(v)) for v in present}) or None
     numbers = [n for n in (_number(v) for v in present) if n is not None]
     if not numbers:
         return None
