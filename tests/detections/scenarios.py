@@ -83,6 +83,16 @@ class Log:
         where = f" from {src}" if src else ""
         self.line(at, f"User {user}{where} " + ("was authenticated successfully." if ok else "failed authentication."))
 
+    def gui_failure(self, at: float, user: str, src: str) -> None:
+        """A8, the GUI log's line of a failed login (the authentication log writes A4 for the same attempt)."""
+        self.line(at, f"An authentication attempt by the user {user} from {src} failed using an HTTPS connection.")
+
+    def role_login(self, at: float, user: str, src: str, role: str = "admin") -> None:
+        """A6, a GUI login that names the account's role (an administrator role makes it privileged)."""
+        self.line(
+            at, f"The user {user} successfully logged on from {src} with privilege {role} using an HTTPS connection."
+        )
+
     def gui_session(self, at: float, user: str, src: str) -> None:
         """A14, the GUI session start written beside the login line."""
         self.line(at, f"login:{src} user:{user} session:8dN2kKq0vB1x")
@@ -117,6 +127,23 @@ class Scenario:
 def _each(times: List[float], action: Callable[[float], None]) -> None:
     for at in times:
         action(at)
+
+
+def _botnet(log: Log) -> None:
+    """One botnet hour: 60 addresses, 10 guesses each in 8 minutes, over 100 mailboxes (each tried from 6 addresses)."""
+    for a in range(60):
+        for k in range(10):
+            log.smtp(a * 50 + k * 55, f"203.0.113.{a + 100}", f"mbox{(a * 10 + k) % 100:02d}")
+
+
+#: What the botnet hour gives: a risk event per address (brute force, spray) and per mailbox (many sources), and one
+#: notable for the listener (distributed spray).
+BOTNET_ALERTS = (
+    [("esa_smtp_auth_brute_force", {"src": f"203.0.113.{a + 100}"}) for a in range(60)]
+    + [("esa_smtp_auth_password_spray", {"src": f"203.0.113.{a + 100}"}) for a in range(60)]
+    + [("esa_smtp_auth_user_many_sources", {"user": f"mbox{m:02d}"}) for m in range(100)]
+    + [("esa_smtp_auth_distributed_spray", {"dest": LISTENER})]
+)
 
 
 SCENARIOS = [
@@ -366,24 +393,24 @@ SCENARIOS = [
     Scenario(
         "default admin: first login from an address",
         lambda log: log.admin(0, "admin", ADMIN_PC, ok=True),
-        [("esa_default_admin_new_source", {"user": "admin", "src": ADMIN_PC})],
+        [("esa_privileged_login_new_source", {"user": "admin", "src": ADMIN_PC})],
     ),
     Scenario(
         "default admin edge: one GUI login writes two lines in the same second",
         lambda log: (log.admin(0, "admin", ADMIN_PC, ok=True), log.gui_session(0, "admin", ADMIN_PC)),
-        [("esa_default_admin_new_source", {"user": "admin", "src": ADMIN_PC})],
+        [("esa_privileged_login_new_source", {"user": "admin", "src": ADMIN_PC})],
     ),
     Scenario(
         "default admin near miss: the address was used 10 days before",
         lambda log: _each([0, 10 * DAY], lambda t: log.admin(t, "admin", ADMIN_PC, ok=True)),
-        [("esa_default_admin_new_source", {"user": "admin", "src": ADMIN_PC})],
+        [("esa_privileged_login_new_source", {"user": "admin", "src": ADMIN_PC})],
     ),
     Scenario(
         "default admin edge: an address unused for 31 days is new again",
         lambda log: _each([0, 31 * DAY], lambda t: log.admin(t, "admin", ADMIN_PC, ok=True)),
         [
-            ("esa_default_admin_new_source", {"user": "admin", "src": ADMIN_PC}),
-            ("esa_default_admin_new_source", {"user": "admin", "src": ADMIN_PC}),
+            ("esa_privileged_login_new_source", {"user": "admin", "src": ADMIN_PC}),
+            ("esa_privileged_login_new_source", {"user": "admin", "src": ADMIN_PC}),
         ],
     ),
     Scenario(
@@ -394,6 +421,79 @@ SCENARIOS = [
             log.admin(120, "admin", None, ok=True),
             log.admin(180, "jdoe", "192.0.2.79", ok=True),
         ),
+        [],
+    ),
+    # --- slow, distributed and IPv6 sprays (#19)
+    Scenario(
+        "slow spray: 30 users over 8 hours from one source (under 5 an hour)",
+        lambda log: _each([i * 16 * MINUTE for i in range(30)], lambda t: log.smtp(t, ATTACKER, f"user{int(t)}")),
+        [("esa_smtp_auth_password_spray_slow", {"src": ATTACKER})],
+        {"esa_smtp_auth_password_spray_slow": 30},
+    ),
+    Scenario(
+        "slow spray near miss: 14 users in a day from one source",
+        lambda log: _each([i * 100 * MINUTE for i in range(14)], lambda t: log.smtp(t, ATTACKER, f"user{int(t)}")),
+        [],
+    ),
+    Scenario(
+        "distributed spray: 80 users tried once each from 40 addresses in an hour",
+        lambda log: _each(
+            [i * 45 for i in range(80)], lambda t: log.smtp(t, f"198.51.100.{int(t) // 45 % 40 + 100}", f"u{int(t)}")
+        ),
+        [("esa_smtp_auth_distributed_spray", {"dest": LISTENER})],
+        {"esa_smtp_auth_distributed_spray": 80},
+    ),
+    Scenario(
+        "distributed spray: 12 users from 12 addresses of one IPv6 /64",
+        lambda log: _each(
+            [i * 150 for i in range(12)], lambda t: log.smtp(t, f"2001:db8:7:1::{int(t) // 150 + 10:x}", f"u{int(t)}")
+        ),
+        [("esa_smtp_auth_distributed_spray", {"dest": LISTENER})],
+    ),
+    Scenario(
+        "distributed spray near miss: 9 users fail at one listener in an hour",
+        lambda log: _each(
+            [i * 6 * MINUTE for i in range(9)], lambda t: log.smtp(t, f"198.51.100.{int(t) % 200}", f"u{int(t)}")
+        ),
+        [],
+    ),
+    Scenario("botnet hour: 60 addresses, 100 mailboxes", _botnet, BOTNET_ALERTS),
+    Scenario(
+        "cleartext spray: one host tries 12 users over cleartext in 30 minutes",
+        lambda log: _each([i * 150 for i in range(12)], lambda t: log.smtp(t, OTHER, f"user{int(t)}", tls=False)),
+        [
+            ("esa_smtp_auth_password_spray", {"src": OTHER}),
+            ("esa_smtp_auth_distributed_spray", {"dest": LISTENER}),
+            *[("esa_smtp_auth_cleartext_use", {"src": OTHER, "user": f"user{i * 150}"}) for i in range(12)],
+        ],
+    ),
+    # --- privileged logins (#19)
+    Scenario(
+        "admin near miss: 3 failed attempts, each written to the authentication and the GUI log, then a login",
+        lambda log: (
+            _each([i * MINUTE for i in range(3)], lambda t: log.admin(t, "jdoe", ADMIN_PC, ok=False)),
+            _each([i * MINUTE for i in range(3)], lambda t: log.gui_failure(t, "jdoe", ADMIN_PC)),
+            log.admin(5 * MINUTE, "jdoe", ADMIN_PC, ok=True),
+        ),
+        [],
+    ),
+    Scenario(
+        "admin failures: 10 attempts in 9 minutes, each written to two logs, no login",
+        lambda log: (
+            _each([i * MINUTE for i in range(10)], lambda t: log.admin(t, "jdoe", ATTACKER, ok=False)),
+            _each([i * MINUTE for i in range(10)], lambda t: log.gui_failure(t, "jdoe", ATTACKER)),
+        ),
+        [("esa_admin_login_failures", {"user": "jdoe"})],
+        {"esa_admin_login_failures": 10},
+    ),
+    Scenario(
+        "privileged new source: an account with the admin role logs in from a new address",
+        lambda log: log.role_login(0, "jdoe", ADMIN_PC),
+        [("esa_privileged_login_new_source", {"user": "jdoe", "src": ADMIN_PC})],
+    ),
+    Scenario(
+        "privileged new source near miss: an operator (not an administrator role) logs in from a new address",
+        lambda log: log.role_login(0, "jdoe", ADMIN_PC, role="operator"),
         [],
     ),
 ]

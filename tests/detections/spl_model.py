@@ -6,7 +6,8 @@ Only the commands and functions the generator uses are known (``search`` terms, 
 
 Splunk semantics modelled, as documented for each command:
 
-- ``search field="v"``: case-insensitive equality; ``field IN (...)``; a JSON boolean reads as ``true``/``false``.
+- ``search field="v"``: case-insensitive equality; ``field IN (...)``; a JSON boolean reads as ``true``/``false``;
+  ``OR`` binds tighter than the implicit ``AND``.
 - ``sort 0 _time``: ascending, stable.
 - ``streamstats time_window=<w>s ... by F``: for each event, the events of its group so far whose ``_time`` lies
   in ``[_time - w, _time]``. The lower bound is taken as inclusive (the SQLite engine's ``RANGE <w> PRECEDING``
@@ -228,23 +229,24 @@ class _SearchParser(_Parser):
     """``search`` terms: field=value, field IN (...), NOT, OR, parentheses, implicit AND, ``*``."""
 
     def parse(self) -> Callable[[Row], bool]:
-        expr = self.or_()
+        expr = self.and_()
         if not self.done():
             raise NotImplementedError(f"unexpected {self.toks[self.i :]!r}")
         return expr
 
+    def and_(self) -> Callable[[Row], bool]:
+        # In the search command OR binds tighter than the implicit AND: "a b OR c" is "a AND (b OR c)".
+        terms = []
+        while not self.done() and not self.at(")"):
+            terms.append(self.or_())
+        return lambda r: all(t(r) for t in terms)
+
     def or_(self) -> Callable[[Row], bool]:
-        terms = [self.and_()]
+        terms = [self.term()]
         while self.at("OR"):
             self.take()
-            terms.append(self.and_())
-        return lambda r: any(t(r) for t in terms)
-
-    def and_(self) -> Callable[[Row], bool]:
-        terms = []
-        while not self.done() and not self.at("OR") and not self.at(")"):
             terms.append(self.term())
-        return lambda r: all(t(r) for t in terms)
+        return lambda r: any(t(r) for t in terms)
 
     def term(self) -> Callable[[Row], bool]:
         if self.at("NOT"):
@@ -253,7 +255,7 @@ class _SearchParser(_Parser):
             return lambda r: not inner(r)
         if self.at("("):
             self.take("(")
-            inner = self.or_()
+            inner = self.and_()
             self.take(")")
             return inner
         _kind, field = self.take()
