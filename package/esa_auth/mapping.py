@@ -15,7 +15,7 @@ from . import patterns as P
 from .correlate import Correlator
 from .events import AuthEvent
 from .sessions import INBOUND, OUTBOUND
-from .text import is_ip
+from .text import is_ip, unmapped
 
 #: Roles that make an appliance login privileged (docs/log-formats.md, "Administrator logins").
 ADMIN_ROLES = frozenset({"admin", "administrator"})
@@ -164,7 +164,15 @@ def make_event(line: Line, sessions: Correlator) -> AuthEvent:
     values["log_name"] = line.log_name
     values["original_time"] = line.time_text
     values["utc_offset"] = line.utc_offset
+    for key in _ADDRESSES:
+        value = values.get(key)
+        if value:
+            values[key] = unmapped(value)
     return AuthEvent.from_fields(values, line.epoch)
+
+
+#: Fields that hold an address (dvc: or a name): an IPv4-mapped IPv6 one is written as its IPv4 address (text.unmapped).
+_ADDRESSES = ("src", "src_ip", "dest", "dest_ip", "dvc")
 
 
 def _ip(value: Optional[str]) -> Optional[str]:
