@@ -299,6 +299,14 @@ SCENARIOS = [
         [],
     ),
     Scenario(
+        "one user near miss: 4 addresses, one of them also written as IPv4-mapped IPv6 (::ffff:a.b.c.d)",
+        lambda log: (
+            _each([i * MINUTE for i in range(4)], lambda t: log.smtp(t, f"203.0.113.{100 + int(t) // 60}", "bob")),
+            log.smtp(5 * MINUTE, "::ffff:203.0.113.100", "bob"),
+        ),
+        [],
+    ),
+    Scenario(
         "one user edge: Bob and bob are one user",
         lambda log: _each(
             [i * MINUTE for i in range(5)],
