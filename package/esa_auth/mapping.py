@@ -105,6 +105,7 @@ def make_event(line: Line, sessions: Correlator) -> AuthEvent:
             # in Session.listener (the checkpoint's field name).
             values["dest_interface"] = session.listener
             values["sender_group"] = session.sender_group
+            values["src_country"] = session.country
             values["sbrs"] = sbrs
             values["tls"] = session.tls
             values["tls_protocol"] = session.tls_protocol
