@@ -205,7 +205,7 @@ def test_unreadable_file_and_bad_bytes_lose_nothing_else(tmp_path: Path, capsys:
     assert code == 1
     assert f"esa-auth: cannot read {tmp_path / 'missing.log'}" in err
     assert [a["rule_name"] for a in alerts] == ["esa_smtp_auth_brute_force"]
-    assert "rules=11 alerts=1" in err
+    assert "rules=13 alerts=1" in err
     assert "Traceback" not in err
 
 
@@ -244,7 +244,7 @@ def test_progress_on_a_terminal(
     assert f"\r\x1b[Kesa-auth: cannot read {tmp_path / 'missing.log'}" not in err
     assert err.startswith(f"esa-auth: cannot read {tmp_path / 'missing.log'}")
     assert "\r\x1b[Kesa-auth: 900 lines read, 256 events\r" in err  # while reading: every 256 events
-    assert "\r\x1b[Kesa-auth: 900 lines read, 300 events, rules judged 11/11, 1 alerts" in err
+    assert "\r\x1b[Kesa-auth: 900 lines read, 300 events, rules judged 13/13, 1 alerts" in err
     assert err.endswith("\r\x1b[K")
 
 

@@ -40,9 +40,17 @@ class Log:
         self._lines.append((at, len(self._lines), f"{stamp} Info: {body}"))
 
     def smtp(
-        self, at: float, src: Optional[str], user: str, ok: bool = False, tls: bool = True, template: str = "T2"
+        self,
+        at: float,
+        src: Optional[str],
+        user: str,
+        ok: bool = False,
+        tls: bool = True,
+        template: str = "T2",
+        country: Optional[str] = None,
     ) -> None:
-        """One inbound connection with one SMTP AUTH line; ``src=None``: the connection line was not seen."""
+        """One inbound connection with one SMTP AUTH line; ``src=None``: the connection line was not seen;
+        ``country``: the HAT verdict line (C2) names the client's country."""
         self._icid += 1
         icid = self._icid
         if src is not None:
@@ -50,6 +58,8 @@ class Log:
                 at,
                 f"New SMTP ICID {icid} interface Mail ({LISTENER}) address {src} reverse dns host unknown verified no",
             )
+            if country is not None:
+                self.line(at, f"ICID {icid} ACCEPT SG UNKNOWNLIST match sbrs[-1.0:10.0] SBRS 1.2 country {country}")
             if tls:
                 self.line(at, f"ICID {icid} TLS success protocol TLSv1.2 cipher ECDHE-RSA-AES256-GCM-SHA384")
         if ok:
@@ -122,6 +132,11 @@ class Scenario:
         log = Log()
         self.build(log)
         return log.data()
+
+
+def _new(user: str, src: str) -> Tuple[str, Dict[str, str]]:
+    """The risk alert of a first SMTP AUTH success of a user from an address (esa_smtp_auth_user_new_source)."""
+    return ("esa_smtp_auth_user_new_source", {"user": user, "src": src})
 
 
 def _each(times: List[float], action: Callable[[float], None]) -> None:
@@ -228,7 +243,7 @@ SCENARIOS = [
             _each([i * 30 for i in range(6)], lambda t: log.smtp(t, ATTACKER, "alice")),
             log.smtp(450, ATTACKER, "alice", ok=True),
         ),
-        [("esa_smtp_auth_success_after_failures", {"user": "alice"})],
+        [("esa_smtp_auth_success_after_failures", {"user": "alice"}), _new("alice", ATTACKER)],
     ),
     Scenario(
         "success after failures near miss: the success comes first",
@@ -236,7 +251,7 @@ SCENARIOS = [
             log.smtp(0, ATTACKER, "alice", ok=True),
             _each([60 + i * 30 for i in range(6)], lambda t: log.smtp(t, ATTACKER, "alice")),
         ),
-        [],
+        [_new("alice", ATTACKER)],
     ),
     Scenario(
         "success after failures near miss: 4 failures",
@@ -244,7 +259,7 @@ SCENARIOS = [
             _each([i * 30 for i in range(4)], lambda t: log.smtp(t, ATTACKER, "alice")),
             log.smtp(300, ATTACKER, "alice", ok=True),
         ),
-        [],
+        [_new("alice", ATTACKER)],
     ),
     Scenario(
         "success after failures near miss: the success 31 minutes after the last failure",
@@ -252,7 +267,7 @@ SCENARIOS = [
             _each([i * 30 for i in range(6)], lambda t: log.smtp(t, ATTACKER, "alice")),
             log.smtp(150 + 31 * MINUTE, ATTACKER, "alice", ok=True),
         ),
-        [],
+        [_new("alice", ATTACKER)],
     ),
     Scenario(
         "success after failures edge: the success comes from another source (the account is what is judged)",
@@ -260,7 +275,7 @@ SCENARIOS = [
             _each([i * 30 for i in range(6)], lambda t: log.smtp(t, ATTACKER, "alice")),
             log.smtp(300, OTHER, "alice", ok=True),
         ),
-        [("esa_smtp_auth_success_after_failures", {"user": "alice"})],
+        [("esa_smtp_auth_success_after_failures", {"user": "alice"}), _new("alice", OTHER)],
     ),
     Scenario(
         "success after failures near miss: a printer fails behind an office NAT, then another user logs in through it",
@@ -268,7 +283,7 @@ SCENARIOS = [
             _each([i * 60 for i in range(8)], lambda t: log.smtp(t, OFFICE_NAT, "scanner")),
             log.smtp(9 * MINUTE, OFFICE_NAT, "alice", ok=True),
         ),
-        [],
+        [_new("alice", OFFICE_NAT)],
     ),
     Scenario(
         "success after failures: failures for one user from 5 botnet addresses, then a success from a sixth",
@@ -277,6 +292,7 @@ SCENARIOS = [
             log.smtp(8 * MINUTE, "203.0.113.99", "alice", ok=True),
         ),
         [
+            _new("alice", "203.0.113.99"),
             ("esa_smtp_auth_success_after_failures", {"user": "alice"}),
             ("esa_smtp_auth_user_many_sources", {"user": "alice"}),
         ],
@@ -346,7 +362,7 @@ SCENARIOS = [
     Scenario(
         "cleartext: LOGIN without TLS",
         lambda log: log.smtp(0, OTHER, "carol", ok=True, tls=False),
-        [("esa_smtp_auth_cleartext_use", {"src": OTHER, "user": "carol"})],
+        [("esa_smtp_auth_cleartext_use", {"src": OTHER, "user": "carol"}), _new("carol", OTHER)],
     ),
     Scenario(
         "cleartext edge: failures expose the password too; repeated use is one alert; TLS is not cleartext",
@@ -354,7 +370,7 @@ SCENARIOS = [
             _each([0, HOUR, 2 * HOUR], lambda t: log.smtp(t, OTHER, "carol", tls=False)),
             log.smtp(3 * HOUR, ATTACKER, "dave", ok=True),
         ),
-        [("esa_smtp_auth_cleartext_use", {"src": OTHER, "user": "carol"})],
+        [("esa_smtp_auth_cleartext_use", {"src": OTHER, "user": "carol"}), _new("dave", ATTACKER)],
     ),
     # --- appliance login failures followed by a success (>= 5 in 10 min per user, then a login within 30 min)
     Scenario(
@@ -503,5 +519,29 @@ SCENARIOS = [
         "privileged new source near miss: an operator (not an administrator role) logs in from a new address",
         lambda log: log.role_login(0, "jdoe", ADMIN_PC, role="operator"),
         [],
+    ),
+    # --- SMTP AUTH from a new source or country (#19 item 8)
+    Scenario(
+        "user new source: a success from the usual address 10 days after the first, and one from a new address",
+        lambda log: (
+            log.smtp(0, OTHER, "alice", ok=True),
+            log.smtp(10 * DAY, OTHER, "alice", ok=True),
+            log.smtp(10 * DAY + HOUR, ATTACKER, "alice", ok=True),
+        ),
+        [_new("alice", OTHER), _new("alice", ATTACKER)],
+    ),
+    Scenario(
+        "user new country: France as usual, then Brazil",
+        lambda log: (
+            log.smtp(0, OTHER, "alice", ok=True, country="France"),
+            log.smtp(10 * DAY, OTHER, "alice", ok=True, country="France"),
+            log.smtp(10 * DAY + HOUR, ATTACKER, "alice", ok=True, country="Brazil"),
+        ),
+        [
+            _new("alice", OTHER),
+            _new("alice", ATTACKER),
+            ("esa_smtp_auth_user_new_country", {"user": "alice", "src_country": "france"}),
+            ("esa_smtp_auth_user_new_country", {"user": "alice", "src_country": "brazil"}),
+        ],
     ),
 ]
