@@ -85,7 +85,9 @@ def measure(path: Path, repeat: int) -> Dict[str, Any]:
         figures[name] = best
     assert figures["detect"] is not None
     stats = (logs / f"{path.stem}.detect.stderr").read_text(encoding="utf-8").splitlines()
-    counters = dict(item.split("=", 1) for item in stats[-1].split() if "=" in item) if stats else {}
+    # The --stats line ("lines=... alerts=..."); per-rule diagnostics ("esa-auth: rule ...") may follow it.
+    line = next((text for text in reversed(stats) if text.startswith("lines=")), "")
+    counters = dict(item.split("=", 1) for item in line.split() if "=" in item)
     figures["events"] = int(counters.get("events", 0))
     figures["alerts"] = int(counters.get("alerts", 0))
     figures["detect_over_normalize"] = round(figures["detect"]["cpu_s"] / figures["normalize"]["cpu_s"], 2)

@@ -9,7 +9,8 @@ Inputs: ``detections/rules/**/*.yml`` (Sigma rules and Sigma correlation rules, 
 - ``default/savedsearches.conf``: one Enterprise Security correlation search per top-level correlation rule,
   disabled, with the ``action.correlationsearch.*`` and ``action.notable.*`` keys;
 - ``default/macros.conf``: ``esa_auth_events`` (where the events are), one ``<rule>_threshold`` macro per
-  correlation threshold and one ``<rule>_filter`` macro per search (ESCU-style tuning hook);
+  correlation threshold, the shared ``esa_auth_tuning`` macro and one ``<rule>_filter`` macro per search (tuning
+  hooks applied to the events, before they are counted);
 - ``package/esa_auth/detect/rules/esa_auth_rules.yml``: every rule in one file, the default rule set of
   ``esa-auth detect``.
 
@@ -31,6 +32,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import yaml
+from esa_auth.detect.engine import CONTEXT, CONTEXT_LIMIT
 from sigma.backends.splunk import SplunkBackend
 from sigma.collection import SigmaCollection
 from sigma.correlations import SigmaCorrelationConditionOperator, SigmaCorrelationRule, SigmaCorrelationType
@@ -50,6 +52,8 @@ BUNDLE = ROOT / "package" / "esa_auth" / "detect" / "rules" / "esa_auth_rules.ym
 #: (esa_auth_raw: authentication attempts, the same activity/action/app/direction/user/src/dest fields).
 BASE_MACRO = "esa_auth_events"
 BASE_DEFINITION = '((`esa_auth_index` sourcetype="cisco:esa:auth") OR (`esa_auth_raw_index` eventtype="esa_auth_raw"))'
+#: The tuning hook of every search (exclusions that hold for all rules), applied to events before counting.
+TUNING_MACRO = "esa_auth_tuning"
 #: The index macros, one per data path: the first thing an admin sets (README). The default, every index the
 #: role may search, finds the events wherever they are (the default-searched indexes of a role often leave
 #: custom indexes out, and an empty result would look like a quiet network); naming the index saves work.
@@ -73,10 +77,60 @@ FIXED_MACROS = (
 RISK_SCORES = {"informational": 10, "low": 25, "medium": 50, "high": 75, "critical": 100}
 #: Group-by fields that are risk objects, and their ES risk object type.
 RISK_OBJECTS = {"user": "user", "src": "system", "dest": "system"}
-#: Searches end this far behind the clock, so that late events are indexed before they are judged.
+#: Searches end this far behind the clock, so that events in transit are indexed before they are judged.
 LAG = 300
+#: How late an event may be indexed (its ``_indextime`` after its ``_time``) and still be judged. The documented
+#: input is an FTP/SCP push of log files, which the appliance sends when a file rolls over: events arrive
+#: minutes to hours after they happened. Every search reads this much further back in event time, and judges a
+#: window in the run during which its last event arrived (README: "Late data").
+LATE = 4 * 3600
 #: Searches over windows up to an hour run every 10 minutes; longer ones hourly.
 SHORT_SPAN = 3600
+
+
+def interval_of(lookback: int) -> int:
+    """How often a search runs (seconds): every 10 minutes for windows up to an hour, else hourly."""
+    return 600 if lookback <= SHORT_SPAN else 3600
+
+
+def arrival_lines(group: Sequence[str], lookback: int) -> List[str]:
+    """When each window became complete: the last arrival among its events (``esa_arrived``); and what it holds
+    (``esa_<field>``: the distinct values of each CONTEXT field).
+
+    An event arrives when it is indexed, or at its own time if it was indexed before it (a clock ahead): after
+    that, a search can see it. A window ending at an event covers ``[_time - lookback, _time]``.
+    """
+    values = "".join(f" values({field}) as esa_{field}" for field, _ in CONTEXT)
+    return [
+        "| eval esa_arrival=max(_indextime, _time)",
+        f"| streamstats time_window={lookback}s max(esa_arrival) as esa_arrived{values}{by(group)}",
+        f"| eventstats max(esa_arrived) as esa_arrived{by([*group, '_time'])}",
+    ]
+
+
+def context_lines(group: Sequence[str], span: int, extra: str) -> List[str]:
+    """The alert rows: per group, the window bounds, ``extra`` aggregations, and the accounts, clients and appliances
+    of its windows (the first CONTEXT_LIMIT values of each, with their number), as ``esa-auth detect`` lists them."""
+    values = "".join(f" values(esa_{field}) as {key} dc(esa_{field}) as {field}_count" for field, key in CONTEXT)
+    bounded = ", ".join(f"{key}=mvindex({key}, 0, {CONTEXT_LIMIT - 1})" for _, key in CONTEXT)
+    return [
+        f"| stats min(_time) as first_window_end max(_time) as window_end {extra}{values}{by(group)}",
+        f"| eval window_start=first_window_end-{span}, {bounded}",
+        "| fields - first_window_end",
+    ]
+
+
+def judged(lookback: int) -> str:
+    """The windows a run judges: whole inside the searched range, completed during the run's own interval.
+
+    Each run's interval of arrival ends where its searched range ends (``info_max_time``, the scheduled time less
+    LAG) and starts one run interval before: consecutive runs judge each window once, late or not.
+    """
+    return (
+        f"_time >= info_min_time + {lookback} AND esa_arrived >= info_max_time - {interval_of(lookback)}"
+        " AND esa_arrived < info_max_time"
+    )
+
 
 OPERATORS = {
     SigmaCorrelationConditionOperator.GTE: ">=",
@@ -163,7 +217,11 @@ def base_rules_of(rule: SigmaCorrelationRule) -> List[SigmaRule]:
 
 
 def or_queries(queries: Sequence[str]) -> str:
-    return queries[0] if len(queries) == 1 else " OR ".join(f"({q})" for q in queries)
+    """One search condition for several base rules; a rule's own OR in parentheses, so that it reads the same
+    whatever precedes it (the search command binds OR tighter than the implicit AND, but readers may not)."""
+    if len(queries) == 1:
+        return f"({queries[0]})" if " OR " in queries[0] else queries[0]
+    return " OR ".join(f"({q})" for q in queries)
 
 
 def lower_group(fields: Sequence[str]) -> List[str]:
@@ -174,9 +232,26 @@ def lower_group(fields: Sequence[str]) -> List[str]:
     return lines
 
 
+def spl_field(field: str) -> str:
+    """The Splunk field of a counted Sigma field: the event's ``time`` is ``_time`` (the same instant, and on both
+    data paths: only the modular input's events carry a ``time`` field)."""
+    return "_time" if field == "time" else field
+
+
+def unique(fields: Sequence[str]) -> List[str]:
+    return list(dict.fromkeys(fields))
+
+
 def not_null(fields: Sequence[str]) -> List[str]:
     # An event without a group field belongs to no group (the SQLite engine drops it the same way).
     return ["| where " + " AND ".join(f"isnotnull({f})" for f in fields)] if fields else []
+
+
+def tuning(rule: SigmaCorrelationRule) -> List[str]:
+    """The tuning hooks, applied to the events before anything is counted (an excluded service account, listener
+    or relay sender group then neither raises a count nor hides in one): the shared ``esa_auth_tuning`` macro,
+    then the rule's own ``<rule>_filter`` (README: "Tuning")."""
+    return [f"| `{TUNING_MACRO}`", f"| `{macro_stem(rule)}_filter`"]
 
 
 def by(fields: Sequence[str]) -> str:
@@ -192,10 +267,10 @@ def count_search(rule: SigmaCorrelationRule, docs: Dict[str, Dict[str, Any]]) ->
     if rule.type == SigmaCorrelationType.EVENT_COUNT:
         metric, aggregate, counted = "event_count", "count as event_count", []
     else:
-        field = rule.condition.fieldref  # type: ignore[union-attr]
-        metric, aggregate, counted = "value_count", f"dc({field}) as value_count", [str(field)]
-    lines = [f"`{BASE_MACRO}` {or_queries(queries)}"]
-    lines += lower_group(group + [f for f in counted if f not in group])
+        field = spl_field(str(rule.condition.fieldref))  # type: ignore[union-attr]
+        metric, aggregate, counted = "value_count", f"dc({field}) as value_count", [field]
+    lines = [f"`{BASE_MACRO}` {or_queries(queries)}", *tuning(rule)]
+    lines += lower_group(unique([*group, *(f for f in counted if f != "_time"), *(f for f, _ in CONTEXT)]))
     lines += not_null(group)
     lines += [
         "| sort 0 _time",
@@ -203,12 +278,11 @@ def count_search(rule: SigmaCorrelationRule, docs: Dict[str, Dict[str, Any]]) ->
         f"| streamstats time_window={span}s {aggregate}{by(group)}",
         # Events of the same second share one window, the whole second's events counted (SQL RANGE peers).
         f"| eventstats max({metric}) as {metric}{by([*group, '_time'])}",
+        *arrival_lines(group, span),
         "| addinfo",
-        # Judge only windows that lie wholly inside the searched time range.
-        f"| where {metric} {op} `{threshold_macro(rule)}` AND _time >= info_min_time + {span}",
-        f"| stats min(_time) as first_window_end max(_time) as window_end max({metric}) as {metric}{by(group)}",
-        f"| eval window_start=first_window_end-{span}",
-        "| fields - first_window_end",
+        # Judge only windows that lie wholly inside the searched range and were completed in this run's interval.
+        f"| where {metric} {op} `{threshold_macro(rule)}` AND {judged(span)}",
+        *context_lines(group, span, f"max({metric}) as {metric}"),
     ]
     return lines, span, queries
 
@@ -226,16 +300,28 @@ def ordered_search(rule: SigmaCorrelationRule, docs: Dict[str, Dict[str, Any]]) 
     queries: List[str] = []
     for slot, step in enumerate(steps):
         if isinstance(step, SigmaRule):
-            query = base_query(step, docs)
+            query = or_queries([base_query(step, docs)])
             step_lines.append(f'| eval esa_at{slot}=if(esa_step="{slot}", _time, null())')
-        elif step.type == SigmaCorrelationType.EVENT_COUNT and list(step.group_by or []) == group:
+        elif (
+            step.type in (SigmaCorrelationType.EVENT_COUNT, SigmaCorrelationType.VALUE_COUNT)
+            and list(step.group_by or []) == group
+        ):
             query = or_queries([base_query(b, docs) for b in base_rules_of(step)])
             child_span = span_seconds(step)
             lookback = span + child_span
             op = OPERATORS[step.condition.op]  # type: ignore[union-attr]
+            if step.type == SigmaCorrelationType.EVENT_COUNT:
+                counting = [f"| streamstats time_window={child_span}s sum(esa_in{slot}) as esa_count{slot}{by(group)}"]
+            else:
+                # The step's distinct values of its field (null outside the step: not counted).
+                value = spl_field(str(step.condition.fieldref))  # type: ignore[union-attr]
+                counting = [
+                    f'| eval esa_value{slot}=if(esa_step="{slot}", {value}, null())',
+                    f"| streamstats time_window={child_span}s dc(esa_value{slot}) as esa_count{slot}{by(group)}",
+                ]
             step_lines += [
                 f'| eval esa_in{slot}=if(esa_step="{slot}", 1, 0)',
-                f"| streamstats time_window={child_span}s sum(esa_in{slot}) as esa_count{slot}{by(group)}",
+                *counting,
                 f"| eventstats max(esa_count{slot}) as esa_count{slot}{by([*group, '_time'])}",
                 # The step happens when its count reaches the threshold, at that event's time.
                 f"| eval esa_at{slot}=if(esa_in{slot}=1 AND esa_count{slot} {op} `{threshold_macro(step)}`, "
@@ -243,25 +329,22 @@ def ordered_search(rule: SigmaCorrelationRule, docs: Dict[str, Dict[str, Any]]) 
             ]
         else:
             raise GenerationError(
-                f"{rule.title}: a step must be a base rule or an event_count rule with the same group-by"
+                f"{rule.title}: a step must be a base rule, or an event_count or value_count rule grouped alike"
             )
         queries.append(query)
         subsearches.append(f'    [ search `{BASE_MACRO}` {query} | eval esa_step="{slot}" ]')
-    lines = ["| multisearch", *subsearches]
-    lines += lower_group(group)
+    lines = ["| multisearch", *subsearches, *tuning(rule)]
+    lines += lower_group(unique([*group, *(f for f, _ in CONTEXT)]))
     lines += not_null(group)
     lines += ["| sort 0 _time", *step_lines]
     lines += [
         # In the window ending at each step event: the first step 0, and the last step 1 after it.
         f"| streamstats time_window={span}s min(esa_at0) as esa_first0 max(esa_at1) as esa_last1{by(group)}",
         f"| eventstats min(esa_first0) as esa_first0 max(esa_last1) as esa_last1{by([*group, '_time'])}",
+        *arrival_lines(group, lookback),
         "| addinfo",
-        "| where (isnotnull(esa_at0) OR isnotnull(esa_at1)) AND esa_last1 > esa_first0"
-        f" AND _time >= info_min_time + {lookback}",
-        f"| stats min(_time) as first_window_end max(_time) as window_end min(esa_first0) as first_step_time"
-        f" max(esa_last1) as last_step_time{by(group)}",
-        f"| eval window_start=first_window_end-{span}",
-        "| fields - first_window_end",
+        f"| where (isnotnull(esa_at0) OR isnotnull(esa_at1)) AND esa_last1 > esa_first0 AND {judged(lookback)}",
+        *context_lines(group, span, "min(esa_first0) as first_step_time max(esa_last1) as last_step_time"),
     ]
     return lines, lookback, queries
 
@@ -296,38 +379,37 @@ def search_for(rule: SigmaCorrelationRule, docs: Dict[str, Dict[str, Any]]) -> T
     else:
         raise GenerationError(f"{rule.title}: correlation type {rule.type.name.lower()} is not generated yet")
     stem = macro_stem(rule)
-    lines.append(f"| `{stem}_filter`")
     group = list(rule.group_by or [])
-    interval = 600 if lookback <= SHORT_SPAN else 3600
+    interval = interval_of(lookback)
     title = rule.title.translate({ord(c): None for c in "[]"})
     label = re.sub(r"^Cisco ESA ", "", title)
-    tokens = " ".join(f'{f}="${f}$"' for f in group)
+    tokens = " ".join(f'{f}="${f}$"' for f in group)  # rule_title shows them
     description = one_line(rule.description)
     settings = {
         "action.correlationsearch.annotations": json.dumps({"mitre_attack": attack_ids(rule)}),
         "action.correlationsearch.enabled": "1",
         "action.correlationsearch.label": title,
-        "action.notable": "1",
+        "action.notable": "1" if raises_notable(rule, docs) else "0",
         "action.notable.param.drilldown_earliest_offset": "$info_min_time$",
         "action.notable.param.drilldown_latest_offset": "$info_max_time$",
+        "action.escu.how_to_implement": how_to_implement(rule, docs),
+        "action.escu.known_false_positives": "; ".join(one_line(f) for f in rule.falsepositives),
+        # Before ES 7.3 one drilldown (name and search); since, a list: the events, then each entity's risk events.
         "action.notable.param.drilldown_name": "View the events behind this alert",
-        "action.notable.param.drilldown_search": f"`{BASE_MACRO}` ({or_queries(queries)}) {tokens}".rstrip(),
+        "action.notable.param.drilldown_search": events_drilldown(queries, group),
+        "action.notable.param.drilldown_searches": json.dumps(drilldowns(queries, group)),
         "action.notable.param.nes_fields": ",".join(group),
         "action.notable.param.rule_description": description,
         "action.notable.param.rule_title": f"{label} ({tokens.replace(chr(34), '')})" if group else label,
         "action.notable.param.security_domain": "access",
         "action.notable.param.severity": rule.level.name.lower() if rule.level else "medium",
-        "alert.digest_mode": "1",
-        "alert.suppress": "1" if group else "0",
-        "alert.suppress.fields": ",".join(group),
-        # One notable per group while an attack goes on, at least for an hour and at most for a day.
-        "alert.suppress.period": f"{min(max(lookback, 3600), 86400)}s",
+        **alerting(rule, docs, group, lookback),
         "counttype": "number of events",
         "cron_schedule": "*/10 * * * *" if interval == 600 else "0 * * * *",
         "description": description,
         "disabled": "1",
-        # Each run judges the windows ending in its own interval: lookback + interval + lag behind now.
-        "dispatch.earliest_time": f"-{duration(lookback + interval + LAG)}@m",
+        # Each run judges the windows completed in its own interval, of events up to LATE late.
+        "dispatch.earliest_time": f"-{duration(lookback + LATE + interval + LAG)}@m",
         "dispatch.latest_time": f"-{duration(LAG)}@m",
         "enableSched": "1",
         "quantity": "0",
@@ -337,11 +419,110 @@ def search_for(rule: SigmaCorrelationRule, docs: Dict[str, Dict[str, Any]]) -> T
         "schedule_window": "auto",
         "search": "\n".join(lines),
     }
-    if not group:
-        del settings["alert.suppress.fields"]
     settings.update(risk_settings(rule, docs, group, title))
-    macros = [Macro(f"{stem}_filter", "search *", f"Tuning hook of '{title}': add exclusions here.")]
+    macros = [
+        Macro(
+            f"{stem}_filter",
+            "search *",
+            f"Exclusions of '{title}', applied to its events before they are counted "
+            '(e.g. search NOT user IN ("svc-scanner")).',
+        )
+    ]
     return Search(f"ESA Auth - {label} - Rule", settings), macros
+
+
+#: What every search needs, before each rule's own ``how_to_implement``.
+HOW_TO_IMPLEMENT = (
+    "Needs the ESA authentication events on one of the two data paths: the add-on's modular input (sourcetype "
+    "cisco:esa:auth), or the ESA logs indexed with the official Splunk Add-on for Cisco ESA or SC4S and read through "
+    "this add-on's search-time knowledge (eventtype esa_auth_raw). Set the macros esa_auth_index and "
+    "esa_auth_raw_index to their indexes. Exclusions go in the macros esa_auth_tuning and <rule>_filter, applied "
+    "before counting; the threshold is <rule>_threshold (detections/README.md)."
+)
+#: How far back a risk drilldown looks: ES's earliest offset is "the amount of time before the time of the
+#: triggering event" (for example 2h); 7 days, the span ESCU's risk drilldowns show.
+RISK_LOOKBACK = "7d"
+
+
+def how_to_implement(rule: SigmaCorrelationRule, docs: Dict[str, Dict[str, Any]]) -> str:
+    """The common requirements, then the rule's own (``how_to_implement`` in its YAML)."""
+    own = docs[str(rule.id)].get("how_to_implement")
+    if not isinstance(own, str) or not own.strip():
+        raise GenerationError(f"{rule.title}: a rule that alerts needs a how_to_implement text")
+    return f"{HOW_TO_IMPLEMENT} {one_line(own)}"
+
+
+def events_drilldown(queries: Sequence[str], group: Sequence[str]) -> str:
+    """The search of the events behind an alert: the rule's events of its group."""
+    tokens = " ".join(f'{f}="${f}$"' for f in group)
+    return f"`{BASE_MACRO}` ({or_queries(queries)}) {tokens}".rstrip()
+
+
+def drilldowns(queries: Sequence[str], group: Sequence[str]) -> List[Dict[str, str]]:
+    """ES drilldown searches: the events, over the searched range; then, for each group field that is a risk
+    object, its risk events over RISK_LOOKBACK (the Risk data model, as ESCU's drilldowns read it)."""
+    found = [
+        {
+            "name": "View the events behind this alert",
+            "search": events_drilldown(queries, group),
+            "earliest_offset": "$info_min_time$",
+            "latest_offset": "$info_max_time$",
+        }
+    ]
+    for field in group:
+        if field in RISK_OBJECTS:
+            found.append(
+                {
+                    "name": f"View the risk events of {field} ${field}$ (7 days)",
+                    "search": f'| from datamodel Risk.All_Risk | search normalized_risk_object="${field}$" '
+                    "| stats count min(_time) as first_time max(_time) as last_time sum(risk_score) as risk_score "
+                    "values(search_name) as search_name values(risk_message) as risk_message by normalized_risk_object",
+                    "earliest_offset": RISK_LOOKBACK,
+                    "latest_offset": "$info_max_time$",
+                }
+            )
+    return found
+
+
+def raises_notable(rule: SigmaCorrelationRule, docs: Dict[str, Dict[str, Any]]) -> bool:
+    """Whether the search raises notables (``notable: false`` in the rule: risk events only)."""
+    value = docs[str(rule.id)].get("notable", True)
+    if not isinstance(value, bool):
+        raise GenerationError(f"{rule.title}: 'notable' must be true or false")
+    return value
+
+
+def alerting(
+    rule: SigmaCorrelationRule, docs: Dict[str, Dict[str, Any]], group: Sequence[str], lookback: int
+) -> Dict[str, str]:
+    """How results become alerts: throttled per entity for a notable search, never for a risk-only one.
+
+    A notable search alerts per result (``alert.digest_mode = 0``) and suppresses a group's later results for the
+    rule's ``suppress`` period (default: its lookback, at least an hour and at most a day): savedsearches.conf.spec
+    applies ``alert.suppress.fields`` only to per-result alerts, and in digest mode the first alert would silence
+    every other entity for the period. A risk-only search is not throttled: each window is judged once (README,
+    "Late data"), and every judged window is a risk event.
+    """
+    if not raises_notable(rule, docs):
+        return {"alert.digest_mode": "1", "alert.suppress": "0"}
+    if not group:
+        raise GenerationError(f"{rule.title}: a notable search needs a group-by field to throttle on")
+    text = docs[str(rule.id)].get("suppress")
+    period = min(max(lookback, 3600), 86400) if text is None else seconds_of(str(text), rule.title)
+    return {
+        "alert.digest_mode": "0",
+        "alert.suppress": "1",
+        "alert.suppress.fields": ",".join(group),
+        "alert.suppress.period": f"{period}s",
+    }
+
+
+def seconds_of(text: str, title: str) -> int:
+    """A rule's duration setting (``30m``, ``24h``, ``7d``) in seconds."""
+    match = re.fullmatch(r"(\d+)([mhd])", text.strip())
+    if not match:
+        raise GenerationError(f"{title}: a duration is a number and m, h or d, not {text!r}")
+    return int(match.group(1)) * {"m": 60, "h": 3600, "d": 86400}[match.group(2)]
 
 
 def risk_settings(
@@ -467,6 +648,12 @@ def generate() -> Dict[Path, str]:
             "esa_auth_index and esa_auth_raw_index, not this one).",
         ),
         *(Macro(name, definition, description) for name, definition, description in INDEX_MACROS + FIXED_MACROS),
+        Macro(
+            TUNING_MACRO,
+            "search *",
+            "Exclusions for every ESA Auth detection, applied to the events before they are counted (e.g. "
+            'search NOT user IN ("svc-scanner") NOT sender_group="RELAYLIST"); each rule also has <rule>_filter.',
+        ),
     ]
     for rule in top_level(collection):
         search, extra = search_for(rule, docs)

@@ -92,9 +92,13 @@ def test_installed_command_finds_the_default_rule_set(tmp_path: Path) -> None:
     assert alert["count"] == alert["metric"] == 10
     assert (alert["window_start"], alert["window_end"]) == ("2025-01-06T09:59:02Z", "2025-01-06T10:09:02Z")
     assert len(set(alert["event_ids"])) == 10
+    # The accounts, clients and appliances behind it (#19: the account in every alert), bounded lists and counts.
+    assert (alert["users"], alert["user_count"]) == (["alice"], 1)
+    assert (alert["sources"], alert["src_count"]) == (["203.0.113.7"], 1)
+    assert (alert["dvc"], alert["dvc_count"]) == ([], 0)
     assert set(alert) == {
-        "rule", "rule_id", "rule_name", "level", "type", "group", "window_start", "window_end", "metric", "count",
-        "event_ids",
+        "rule", "rule_id", "rule_name", "level", "type", "group", "window_start", "window_end", "metric", "users",
+        "user_count", "sources", "src_count", "dvc", "dvc_count", "count", "event_ids",
     }  # fmt: skip
 
 
@@ -201,7 +205,7 @@ def test_unreadable_file_and_bad_bytes_lose_nothing_else(tmp_path: Path, capsys:
     assert code == 1
     assert f"esa-auth: cannot read {tmp_path / 'missing.log'}" in err
     assert [a["rule_name"] for a in alerts] == ["esa_smtp_auth_brute_force"]
-    assert "rules=8 alerts=1" in err
+    assert "rules=13 alerts=1" in err
     assert "Traceback" not in err
 
 
@@ -240,7 +244,7 @@ def test_progress_on_a_terminal(
     assert f"\r\x1b[Kesa-auth: cannot read {tmp_path / 'missing.log'}" not in err
     assert err.startswith(f"esa-auth: cannot read {tmp_path / 'missing.log'}")
     assert "\r\x1b[Kesa-auth: 900 lines read, 256 events\r" in err  # while reading: every 256 events
-    assert "\r\x1b[Kesa-auth: 900 lines read, 300 events, rules judged 8/8, 1 alerts" in err
+    assert "\r\x1b[Kesa-auth: 900 lines read, 300 events, rules judged 13/13, 1 alerts" in err
     assert err.endswith("\r\x1b[K")
 
 

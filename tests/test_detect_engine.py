@@ -55,8 +55,10 @@ def events(seed: int) -> List[Dict[str, Any]]:
     rng = random.Random(seed)
     users = ["alice", "Alice", "bob", "carol", "dave", "admin", "erin"]
     sources = ["192.0.2.1", "192.0.2.2", "198.51.100.7", "Host.Example", "192.0.2.9", "192.0.2.10"]
-    # One set in three is inbound SMTP AUTH, one in three appliance logins, mostly failures: what the rules count.
-    mode = seed % 3
+    # One set in four is inbound SMTP AUTH, one in four appliance logins, mostly failures: what the rules count;
+    # one in four a spray over many user names (the spray rules count 10 and 15 names).
+    mode = seed % 4
+    many = [f"user{n:02d}" for n in range(24)]
     out: List[Dict[str, Any]] = []
     second = 0
     for index in range(rng.randint(20, 120)):
@@ -73,10 +75,12 @@ def events(seed: int) -> List[Dict[str, Any]]:
             "dest": rng.choice(("203.0.113.25", "203.0.113.26")),
             "authentication_service": rng.choice(("relay", "Relay", "backup")),
             "default_account": rng.random() < 0.3,
+            "privileged": rng.random() < 0.4,
             "cleartext": rng.random() < 0.3,
+            "src_country": rng.choice(("France", "france", "Brazil")),
             "event_id": f"{seed:04x}{index:04x}",
         }
-        for field in ("user", "src", "time", "dest"):
+        for field in ("user", "src", "time", "dest", "src_country"):
             if rng.random() < 0.06:
                 del event[field]
         if mode == 0:
@@ -87,6 +91,10 @@ def events(seed: int) -> List[Dict[str, Any]]:
         elif mode == 1:
             event.update(app="esa:gui", activity="logon", user=rng.choice(("admin", "Admin", "ops")))
             event["action"] = "failure" if rng.random() < 0.7 else "success"
+        elif mode == 3:
+            event.update(app="smtp", direction="inbound", activity="authenticate", action="failure")
+            if "user" in event:
+                event["user"] = rng.choice(many)
         out.append(event)
     rng.shuffle(out)  # the engine must not depend on the order events come in
     return out

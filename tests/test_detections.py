@@ -106,7 +106,7 @@ def test_packaged_rule_set_is_the_default_of_detect() -> None:
 def test_confs_parse_strictly_and_have_no_default_stanza(searches: Dict[str, Dict[str, str]]) -> None:
     everything = _conf(SAVEDSEARCHES)
     assert "default" not in everything
-    assert len(searches) == 8
+    assert len(searches) == 13
     assert _conf(MACROS)
     text = SAVEDSEARCHES.read_text(encoding="utf-8")
     for fragment in sorted(generate.FRAGMENTS_DIR.glob("*.conf")):
@@ -122,7 +122,7 @@ def test_searches_are_disabled_scheduled_correlation_searches(searches: Dict[str
         assert not stanza["dispatch.latest_time"].startswith("rt"), name
         assert stanza["cron_schedule"] in ("*/10 * * * *", "0 * * * *"), name
         assert stanza["action.correlationsearch.enabled"] == "1", name
-        assert stanza["action.notable"] == "1", name
+        assert stanza["action.notable"] in ("0", "1"), name
         assert stanza["action.notable.param.security_domain"] == "access", name
         assert stanza["action.notable.param.severity"] in ("low", "medium", "high", "critical"), name
         assert stanza["description"], name
@@ -148,9 +148,20 @@ def test_search_window_and_lookback_follow_the_rule(
         interval = 600 if stanza["cron_schedule"] == "*/10 * * * *" else 3600
         judged = int(re.search(r"_time >= info_min_time \+ (\d+)", stanza["search"]).group(1))  # type: ignore[union-attr]
         assert judged >= span
-        assert lookback == judged + interval + 300, name
+        # Late events (#19): the range reaches LATE further back, and a window is judged in the run of its last arrival.
+        assert lookback == judged + generate.LATE + interval + 300, name
+        assert f"esa_arrived >= info_max_time - {interval} AND esa_arrived < info_max_time" in stanza["search"], name
         assert stanza["dispatch.latest_time"] == "-5m@m"
-        assert stanza["alert.suppress.fields"] == ",".join(rule.group_by), name
+        if stanza["action.notable"] == "1":
+            # Throttled per entity: savedsearches.conf.spec applies alert.suppress.fields to per-result alerts only.
+            assert stanza["alert.digest_mode"] == "0", name
+            assert stanza["alert.suppress"] == "1", name
+            assert stanza["alert.suppress.fields"] == ",".join(rule.group_by), name
+            assert 3600 <= int(stanza["alert.suppress.period"].rstrip("s")) <= 86400, name
+        else:
+            # Risk events only, never throttled: each window is judged once, and each is a risk event.
+            assert stanza["alert.suppress"] == "0", name
+            assert "alert.suppress.fields" not in stanza, name
         for field in rule.group_by:
             assert f'{field}="${field}$"' in stanza["action.notable.param.drilldown_search"], name
 
@@ -159,7 +170,7 @@ def test_thresholds_are_macros_equal_to_the_sigma_conditions(
     macros: Dict[str, str], rules: Dict[str, Any], searches: Dict[str, Dict[str, str]]
 ) -> None:
     counted = [r for r in rules.values() if getattr(r, "type", None) is not None and r.type.name.endswith("COUNT")]
-    assert len(counted) == 8
+    assert len(counted) == 13
     text = "\n".join(s["search"] for s in searches.values())
     for rule in counted:
         assert macros[f"{rule.name}_threshold"] == str(int(rule.condition.count)), rule.name
@@ -169,8 +180,12 @@ def test_thresholds_are_macros_equal_to_the_sigma_conditions(
         '((`esa_auth_index` sourcetype="cisco:esa:auth") OR (`esa_auth_raw_index` eventtype="esa_auth_raw"))'
     )
     for stanza in searches.values():
-        assert re.search(r"\| `(\w+_filter)`$", stanza["search"].strip())
-        assert macros[re.search(r"`(\w+_filter)`", stanza["search"]).group(1)] == "search *"  # type: ignore[union-attr]
+        lines = stanza["search"].split("\n")
+        hooks = [i for i, line in enumerate(lines) if re.fullmatch(r"\| `(esa_auth_tuning|\w+_filter)`", line.strip())]
+        # The tuning hooks come before anything is counted (#19 item 5).
+        assert len(hooks) == 2, stanza["search"]
+        assert all(i < min(j for j, line in enumerate(lines) if "streamstats" in line) for i in hooks)
+        assert all(macros[lines[i].strip()[3:-1]] == "search *" for i in hooks)
 
 
 def test_base_rule_conditions_come_from_the_splunk_backend(searches: Dict[str, Dict[str, str]]) -> None:
@@ -232,17 +247,32 @@ def test_check_mode_reports_stale_files(
 # --- rule documentation ------------------------------------------------------------------------------------------
 
 
-def test_every_alerting_rule_documents_threshold_attack_and_false_positives(rules: Dict[str, Any]) -> None:
+def test_every_alerting_rule_documents_threshold_attack_and_false_positives(
+    rules: Dict[str, Any], searches: Dict[str, Dict[str, str]]
+) -> None:
     readme = (ROOT / "detections" / "README.md").read_text(encoding="utf-8")
     top = generate.top_level(load_rules())
-    assert len(top) == 8
+    assert len(top) == 13
+    by_label = {s["action.correlationsearch.label"]: s for s in searches.values()}
     for rule in top:
         assert "Threshold" in (rule.description or ""), rule.name
         assert rule.falsepositives, rule.name
         assert any(t.namespace == "attack" and re.fullmatch(r"t\d{4}(\.\d{3})?", t.name) for t in rule.tags), rule.name
         assert rule.level is not None, rule.name
-        assert rule.level.name.lower() in ("medium", "high"), rule.name
+        stanza = by_label[rule.title]
+        # A notable is medium or high; a risk-only rule may be low (weak evidence that adds to an entity's risk).
+        levels = ("medium", "high") if stanza["action.notable"] == "1" else ("low", "medium", "high")
+        assert rule.level.name.lower() in levels, rule.name
         assert f"`{rule.name}`" in readme, f"{rule.name} is not documented in detections/README.md"
+        # ESCU's context, from the rule (#19 item 7): how to implement, false positives, drilldowns.
+        assert stanza["action.escu.how_to_implement"].startswith(generate.HOW_TO_IMPLEMENT), rule.name
+        assert len(stanza["action.escu.how_to_implement"]) > len(generate.HOW_TO_IMPLEMENT) + 20, rule.name
+        assert stanza["action.escu.known_false_positives"] == "; ".join(rule.falsepositives), rule.name
+        drilldowns = json.loads(stanza["action.notable.param.drilldown_searches"])
+        assert drilldowns[0]["search"] == stanza["action.notable.param.drilldown_search"], rule.name
+        objects = [r["risk_object_field"] for r in json.loads(stanza["action.risk.param._risk"])]
+        assert [d["name"] for d in drilldowns[1:]] == [f"View the risk events of {f} ${f}$ (7 days)" for f in objects]
+        assert all(f'normalized_risk_object="${f}$"' in d["search"] for f, d in zip(objects, drilldowns[1:]))
     for rule in rules.values():
         assert rule.name, rule.title
 
@@ -263,6 +293,7 @@ def test_success_rules_never_count_logoffs(rules: Dict[str, Any]) -> None:
 
 
 SCENARIOS = scenarios.SCENARIOS
+HOUR = scenarios.HOUR
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=[s.name for s in SCENARIOS])
@@ -283,27 +314,38 @@ def test_scenario_alerts(scenario: Any, engine: Engine) -> None:
 
 
 #: Fields the search-time path (cisco:esa:textmail ... with the add-on's extractions) does not give an event.
-MODINPUT_ONLY = ("cleartext", "default_account", "privileged", "time")
+MODINPUT_ONLY = ("cleartext", "default_account", "privileged", "src_country", "time")
 
 
-def _model_events(events: List[Dict[str, Any]], path: str = "modinput") -> List[Dict[str, Any]]:
-    """Events as a search finds them: from the modular input (cisco:esa:auth), or from the raw sourcetypes."""
+def _model_events(events: List[Dict[str, Any]], path: str = "modinput", delay: float = 60) -> List[Dict[str, Any]]:
+    """Events as a search finds them: from the modular input (cisco:esa:auth), or from the raw sourcetypes,
+    each indexed ``delay`` seconds after its time (``_indextime``)."""
     out = []
     for event in events:
         if "time" not in event:
             continue
-        when = datetime.strptime(event["time"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
+        when = datetime.strptime(event["time"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc).timestamp()
+        stamps = {"_time": when, "_indextime": when + delay}
         if path == "modinput":
-            out.append(dict(event, _time=when.timestamp(), index="email", sourcetype="cisco:esa:auth"))
+            out.append(dict(event, **stamps, index="email", sourcetype="cisco:esa:auth"))
         elif event.get("activity") != "logoff":  # eventtype esa_auth_raw: authentication attempts only
             raw = {k: v for k, v in event.items() if k not in MODINPUT_ONLY}
-            out.append(dict(raw, _time=when.timestamp(), index="mail", sourcetype="cisco:esa:textmail",
-                            eventtype="esa_auth_raw"))  # fmt: skip
+            out.append(dict(raw, **stamps, index="mail", sourcetype="cisco:esa:textmail", eventtype="esa_auth_raw"))
     return out
 
 
+def _anchors(
+    stanza: Dict[str, str], macros: Dict[str, str], rows: List[Dict[str, Any]], group: List[str]
+) -> Dict[Tuple[Any, ...], Set[float]]:
+    """The windows the scheduled runs of a search judge, as (group values..., window end), and the runs of each."""
+    runs: Dict[Tuple[Any, ...], Set[float]] = {}
+    for when, anchor in spl_model.replay(macros, stanza, rows, "stats"):
+        runs.setdefault((*(anchor[f] for f in group), float(anchor["_time"])), set()).add(when)
+    return runs
+
+
 #: Rules that need a field only cisco:esa:auth events carry (docs: detections/README.md).
-MODINPUT_ONLY_RULES = ("cleartext SMTP AUTH", "built-in admin account used from a new source")
+MODINPUT_ONLY_RULES = ("cleartext SMTP AUTH", "privileged account used from a new source", "from a new country")
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=[s.name for s in SCENARIOS])
@@ -313,15 +355,13 @@ def test_the_searches_judge_search_time_events_as_modular_input_ones(
     """The detections read both data paths: the same attack indexed raw gives the same alerts (#14)."""
     events = normalize(scenario.log())
     modinput, raw = _model_events(events), _model_events(events, path="raw")
-    start = min(r["_time"] for r in modinput) - 40 * 86400
-    model = spl_model.SplModel(macros, info_min_time=start, info_max_time=max(r["_time"] for r in modinput) + 1)
     for name, stanza in searches.items():
         if any(label in name for label in MODINPUT_ONLY_RULES):
             continue
-        assert model.run(stanza["search"], raw) == model.run(stanza["search"], modinput), name
+        assert spl_model.replay(macros, stanza, raw) == spl_model.replay(macros, stanza, modinput), name
     # Events of neither path (another sourcetype, or a logoff) are not read.
     other = [dict(r, sourcetype="cisco:esa:bounce") for r in modinput]
-    assert all(model.run(s["search"], other) == [] for s in searches.values())
+    assert all(spl_model.replay(macros, s, other) == [] for s in searches.values())
 
 
 def test_every_correlation_search_carries_risk_keys(searches: Dict[str, Dict[str, str]], rules: Dict[str, Any]) -> None:
@@ -347,8 +387,6 @@ def test_shipped_spl_judges_the_same_windows_as_the_sqlite_engine(
     events = normalize(scenario.log())
     windows = engine.windows(events)
     rows = _model_events(events)
-    start = min(r["_time"] for r in rows) - 40 * 86400  # the searched range begins before the data
-    model = spl_model.SplModel(macros, info_min_time=start, info_max_time=max(r["_time"] for r in rows) + 1)
     by_title = {r.title: r for r in rules.values()}
     alerting = 0
     for name, stanza in searches.items():
@@ -357,10 +395,10 @@ def test_shipped_spl_judges_the_same_windows_as_the_sqlite_engine(
         sqlite: Set[Tuple[Any, ...]] = {
             (*(w["group_keys"][f] for f in group), float(w["window_end"])) for w in windows[str(rule.id)]
         }
-        anchors = model.run(stanza["search"], rows, until="stats")
-        spl = {(*(a[f] for f in group), float(a["_time"])) for a in anchors}
-        assert spl == sqlite, name
-        final = model.run(stanza["search"], rows)
+        anchors = _anchors(stanza, macros, rows, group)
+        assert all(len(runs) == 1 for runs in anchors.values()), f"{name}: a window judged by two runs"
+        assert set(anchors) == sqlite, name
+        final = [row for _, row in spl_model.replay(macros, stanza, rows)]
         assert {tuple(r[f] for f in group) for r in final} == {s[:-1] for s in sqlite}, name
         alerting += bool(sqlite)
     assert alerting == len({name for name, _ in scenario.alerts})
@@ -390,19 +428,185 @@ def test_spl_does_not_judge_windows_cut_by_the_search_range(
     searches: Dict[str, Dict[str, str]], macros: Dict[str, str]
 ) -> None:
     """A login 10 days after another looks new to a search that starts in between: it must not be judged."""
-    stanza = next(s for s in searches.values() if "new source" in s["action.correlationsearch.label"])
+    label = "privileged account used from a new source"
+    stanza = next(s for s in searches.values() if label in s["action.correlationsearch.label"])
     log = scenarios.Log()
     log.admin(0, "admin", scenarios.ADMIN_PC, ok=True)
     log.admin(10 * scenarios.DAY, "admin", scenarios.ADMIN_PC, ok=True)
     rows = _model_events(normalize(log.data()))
-    late = rows[1]["_time"] + 60
-    whole = spl_model.SplModel(macros, info_min_time=rows[0]["_time"] - 31 * scenarios.DAY, info_max_time=late)
-    assert [r["_time"] for r in whole.run(stanza["search"], rows, until="stats")] == [rows[0]["_time"]]
-    cut = spl_model.SplModel(macros, info_min_time=rows[0]["_time"] + 5 * scenarios.DAY, info_max_time=late)
-    assert cut.run(stanza["search"], rows, until="stats") == []
+    end = rows[1]["_indextime"] + 60  # the second login arrived during the run's interval
+    whole = spl_model.SplModel(macros, info_min_time=rows[0]["_time"] - 31 * scenarios.DAY, info_max_time=end)
+    assert whole.run(stanza["search"], rows, until="stats") == []
+    cut = spl_model.SplModel(macros, info_min_time=rows[0]["_time"] + 5 * scenarios.DAY, info_max_time=end)
+    # Cut off from the first login, the second looks new (one login time in its window), yet is not judged.
+    assert [r["value_count"] for r in cut.run(stanza["search"], rows[1:], until="addinfo")] == [1.0]
+    assert cut.run(stanza["search"], rows[1:], until="stats") == []
 
 
 def test_spl_model_refuses_unknown_commands(macros: Dict[str, str]) -> None:
     model = spl_model.SplModel(macros, info_min_time=0, info_max_time=1)
     with pytest.raises(NotImplementedError):
         model.run('`esa_auth_events` action="failure"\n| bin _time span=10m', [{"_time": 0.0}])
+
+
+# --- late data (#19) -------------------------------------------------------------------------------------------------
+
+
+def _judged(stanza: Dict[str, str], macros: Dict[str, str], rows: List[Dict[str, Any]], group: List[str]) -> Any:
+    anchors = _anchors(stanza, macros, rows, group)
+    assert all(len(runs) == 1 for runs in anchors.values()), "a window judged by two runs"
+    return anchors
+
+
+@pytest.mark.parametrize("late", [0.5, 3.0, 3.9])
+def test_events_indexed_hours_late_are_judged_once_when_they_arrive(
+    late: float, engine: Engine, searches: Dict[str, Dict[str, str]], macros: Dict[str, str]
+) -> None:
+    """A file pushed at roll-over: the events arrive hours after they happened, some of a burst before the rest."""
+    log = scenarios.Log()
+    for i in range(12):
+        log.smtp(i * 15, scenarios.ATTACKER, "alice")
+    for i in range(6):
+        log.smtp(HOUR + i * 30, scenarios.OTHER, "bob")
+    log.smtp(HOUR + 450, scenarios.OTHER, "bob", ok=True)
+    events = normalize(log.data())
+    rows = _model_events(events)
+    for row in rows:
+        # The attacker's last 4 failures and the whole second attack come in a later file.
+        if row["_time"] >= scenarios.T0.timestamp() + 8 * 15:
+            row["_indextime"] = row["_time"] + late * HOUR
+    windows = engine.windows(events)
+    checked = 0
+    for stanza in searches.values():
+        rule = next(r for r in load_rules().rules if r.title == stanza["action.correlationsearch.label"])
+        group = list(rule.group_by)
+        anchors = _judged(stanza, macros, rows, group)
+        sqlite = {(*(w["group_keys"][f] for f in group), float(w["window_end"])) for w in windows[str(rule.id)]}
+        assert set(anchors) == sqlite, stanza["action.correlationsearch.label"]
+        for key, runs in anchors.items():
+            # Judged after the late events arrived: in the first run whose interval holds the last arrival.
+            assert min(runs) >= key[-1] + late * HOUR + 300
+        checked += bool(anchors)
+    # Brute force (attacker), success after failures (bob), and bob's first success from that address.
+    assert checked == 3
+
+
+def test_events_later_than_the_bound_are_not_judged(
+    searches: Dict[str, Dict[str, str]], macros: Dict[str, str]
+) -> None:
+    """The documented limit: an event indexed more than LATE after it happened is outside every run's range."""
+    stanza = next(s for s in searches.values() if "brute force" in s["action.correlationsearch.label"])
+    log = scenarios.Log()
+    for i in range(12):
+        log.smtp(i * 15, scenarios.ATTACKER, "alice")
+    rows = _model_events(normalize(log.data()), delay=generate.LATE - 600)
+    assert _judged(stanza, macros, rows, ["src"])
+    rows = _model_events(normalize(log.data()), delay=generate.LATE + 1800)
+    assert _judged(stanza, macros, rows, ["src"]) == {}
+
+
+@pytest.mark.parametrize("hook", ["esa_auth_tuning", "esa_smtp_auth_brute_force_filter"])
+def test_tuning_hooks_drop_events_before_they_are_counted(
+    hook: str, searches: Dict[str, Dict[str, str]], macros: Dict[str, str]
+) -> None:
+    """An excluded service account neither counts towards a source's failures nor hides inside its count."""
+    stanza = next(s for s in searches.values() if "brute force" in s["action.correlationsearch.label"])
+    log = scenarios.Log()
+    for i in range(12):
+        log.smtp(i * 15, scenarios.ATTACKER, "svc-scanner" if i % 4 == 0 else "alice")
+    rows = _model_events(normalize(log.data()))
+    assert _judged(stanza, macros, rows, ["src"])  # 12 failures, 3 of them the scanner's
+    tuned = dict(macros, **{hook: 'search NOT user IN ("svc-scanner")'})
+    assert _judged(stanza, tuned, rows, ["src"]) == {}  # 9 left: under the threshold
+
+
+# --- what an alert names (#19 item 4) ------------------------------------------------------------------------------
+
+
+def _final(stanza: Dict[str, str], macros: Dict[str, str], rows: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
+    return [row for _, row in spl_model.replay(macros, stanza, rows)]
+
+
+def test_success_after_failures_names_the_account_and_the_sources(
+    engine: Engine, searches: Dict[str, Dict[str, str]], macros: Dict[str, str]
+) -> None:
+    scenario = next(s for s in SCENARIOS if "botnet addresses, then a success" in s.name)
+    events = normalize(scenario.log())
+    botnet = [f"203.0.113.{50 + i}" for i in range(5)] + ["203.0.113.99"]
+    (alert,) = [a for a in engine.run(events) if a.rule_name == "esa_smtp_auth_success_after_failures"]
+    found = alert.to_dict()
+    assert found["group"] == {"user": "alice"}
+    assert (found["users"], found["user_count"]) == (["alice"], 1)
+    assert (found["sources"], found["src_count"]) == (sorted(botnet), 6)
+    label = "success after repeated failures"
+    stanza = next(s for s in searches.values() if label in s["action.correlationsearch.label"])
+    (row,) = _final(stanza, macros, _model_events(events))
+    assert (row["user"], row["users"], row["user_count"]) == ("alice", ["alice"], 1)
+    assert (row["sources"], row["src_count"]) == (sorted(botnet), 6)
+    assert row["window_start"] < row["window_end"]
+
+
+def test_alert_lists_are_bounded_with_their_counts(
+    engine: Engine, searches: Dict[str, Dict[str, str]], macros: Dict[str, str]
+) -> None:
+    """A spray over 15 accounts: the first 10 names (text order) and the number 15, in both engines."""
+    log = scenarios.Log()
+    for i in range(15):
+        log.smtp(i * 10, scenarios.ATTACKER, f"User{i:02d}")
+    events = normalize(log.data())
+    names = [f"user{i:02d}" for i in range(10)]
+    alerts = {a.rule_name: a.to_dict() for a in engine.run(events)}
+    stanza = next(s for s in searches.values() if "brute force" in s["action.correlationsearch.label"])
+    (row,) = _final(stanza, macros, _model_events(events))
+    for found in (alerts["esa_smtp_auth_brute_force"], row):
+        assert (found["users"], found["user_count"]) == (names, 15)
+        assert (found["sources"], found["src_count"]) == ([scenarios.ATTACKER], 1)
+    # No appliance name in a file without syslog headers.
+    assert row["dvc"] is None
+    assert row["dvc_count"] == 0
+
+
+# --- volume (#19 item 2) ---------------------------------------------------------------------------------------------
+
+
+def _notables_and_risks(
+    searches: Dict[str, Dict[str, str]], macros: Dict[str, str], rows: List[Dict[str, Any]]
+) -> Tuple[List[Tuple[str, Tuple[Any, ...]]], int]:
+    """The notables the scheduled runs raise after per-entity throttling, and the number of risk events.
+
+    Throttling as savedsearches.conf.spec describes per-result suppression: a result whose ``alert.suppress.fields``
+    values alerted less than ``alert.suppress.period`` ago raises nothing. Every result gives one risk event per
+    risk object.
+    """
+    notables: List[Tuple[str, Tuple[Any, ...]]] = []
+    risks = 0
+    for name, stanza in searches.items():
+        objects = [r["risk_object_field"] for r in json.loads(stanza["action.risk.param._risk"])]
+        last: Dict[Tuple[Any, ...], float] = {}
+        for when, row in spl_model.replay(macros, stanza, rows):
+            risks += sum(row.get(f) is not None for f in objects)
+            if stanza["action.notable"] != "1":
+                continue
+            key = tuple(row[f] for f in stanza["alert.suppress.fields"].split(","))
+            if key in last and when - last[key] < int(stanza["alert.suppress.period"].rstrip("s")):
+                continue
+            last[key] = when
+            notables.append((name, key))
+    return notables, risks
+
+
+@pytest.mark.parametrize(
+    ("label", "risks"),
+    [("botnet hour", 60 + 60 + 100 + 1), ("cleartext spray", 1 + 1 + 2 * 12)],
+)
+def test_one_attack_raises_one_notable_and_risk_events_for_the_rest(
+    label: str, risks: int, searches: Dict[str, Dict[str, str]], macros: Dict[str, str]
+) -> None:
+    """The botnet hour gave 220 notables and the cleartext spray 16 before #19: now one each, for the listener."""
+    scenario = next(s for s in SCENARIOS if s.name.startswith(label))
+    notables, found = _notables_and_risks(searches, macros, _model_events(normalize(scenario.log())))
+    assert notables == [
+        ("ESA Auth - distributed SMTP AUTH password spraying against one listener - Rule", ("192.0.2.10",))
+    ]
+    # At least one risk event per entity and rule (a burst that spans two runs gives one per run).
+    assert found >= risks

@@ -38,7 +38,7 @@ _Handler = Callable[[Match[str], str, Optional[float]], None]
 _NEEDED = {
     "C1": ("client", "listener", "listener_ip", "rdns", "verified"),
     "C7": ("local_ip", "remote_ip", "port"),
-    "C2": ("sg", "sbrs"),
+    "C2": ("sg", "sbrs", "country"),
     "C4": ("proto", "cipher"),
     "C8t": ("proto", "cipher"),
 }
@@ -149,11 +149,14 @@ def _values_of(name: str, groups: Tuple[Optional[str], ...]) -> _Values:
         port = int(port_text) if port_text else 0
         return (("local_ip", local_ip), ("remote_ip", remote_ip), ("remote_port", port if 0 < port < 65536 else None))
     if name == "C2":
-        sg, sbrs = groups
+        sg, sbrs, country = groups
         group = (sg or "").strip()
+        place = (country or "").strip()
         return (
             ("sender_group", group if group and group != "None" else None),
             ("sbrs", sbrs if sbrs and _NUMBER.match(sbrs) else None),
+            # The connection's country as the appliance's geolocation named it (C2 "country Germany").
+            ("country", place if place and place != "None" else None),
         )
     # C4, C8t: kept only when the handshake succeeded.
     proto, cipher = groups

@@ -55,6 +55,7 @@ class AuthEvent:
             "Data 1" or a name the administrator chose); CIM Network Traffic's name.
         sender_group (str): inbound HAT sender group.
         sbrs (float): SenderBase reputation score of the client.
+        src_country (str): the client's country, as the appliance's verdict line (C2) names it.
         tls (bool): TLS was established on the session before this line.
         tls_protocol (str): its protocol.
         tls_cipher (str): its cipher.
@@ -120,6 +121,7 @@ class AuthEvent:
     dest_interface: Optional[str] = None
     sender_group: Optional[str] = None
     sbrs: Optional[float] = None
+    src_country: Optional[str] = None
     tls: Optional[bool] = None
     tls_protocol: Optional[str] = None
     tls_cipher: Optional[str] = None
@@ -186,7 +188,7 @@ FIELD_ORDER = (
     "src", "src_ip", "src_host", "dest", "dest_ip", "dest_host", "dest_port",
     "dvc", "dvc_serial", "authentication_method", "authentication_service",
     "session_id", "icid", "dcid", "reason", "reply_code", "enhanced_status",
-    "signature", "signature_id", "dest_interface", "sender_group", "sbrs",
+    "signature", "signature_id", "dest_interface", "sender_group", "sbrs", "src_country",
     "tls", "tls_protocol", "tls_cipher", "mid",
     "cleartext", "privileged", "default_account", "user_role",
     "vendor", "vendor_product", "product_version", "log_name", "original_time", "utc_offset",

@@ -14,7 +14,7 @@ from . import patterns as P
 from .correlate import Correlator
 from .events import AuthEvent
 from .sessions import INBOUND, OUTBOUND
-from .text import is_ip
+from .text import is_ip, unmapped
 
 #: Roles that make an appliance login privileged (docs/log-formats.md#administrator-logins).
 ADMIN_ROLES = frozenset({"admin", "administrator"})
@@ -106,6 +106,7 @@ def make_event(line: Line, sessions: Correlator) -> AuthEvent:
             # in Session.listener (the checkpoint's field name).
             values["dest_interface"] = session.listener
             values["sender_group"] = session.sender_group
+            values["src_country"] = session.country
             values["sbrs"] = sbrs
             values["tls"] = session.tls
             values["tls_protocol"] = session.tls_protocol
@@ -165,8 +166,15 @@ def make_event(line: Line, sessions: Correlator) -> AuthEvent:
     values["log_name"] = line.log_name
     values["original_time"] = line.time_text
     values["utc_offset"] = line.utc_offset
+    for key in _ADDRESSES:
+        value = values.get(key)
+        if value and ":" in value:
+            values[key] = unmapped(value)
     return AuthEvent.from_fields(values, line.epoch)
 
+
+#: Fields that hold an address (dvc: or a name): an IPv4-mapped IPv6 one is written as its IPv4 address (text.unmapped).
+_ADDRESSES = ("src", "src_ip", "dest", "dest_ip", "dvc")
 
 #: Whether each value seen lately is an IP address: an appliance logs the same client and
 #: listener addresses again and again, and each event asks two or three times.

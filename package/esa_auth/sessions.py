@@ -64,6 +64,7 @@ class Session:
         listener_ip: inbound: the listener's address.
         sender_group: inbound: sender group of the HAT verdict (C2).
         sbrs: inbound: SenderBase reputation score, as logged.
+        country: inbound: the client's country, as the verdict line names it (C2 ``country``).
         local_ip: outbound: the ESA interface (C7 ``interface``).
         remote_ip: outbound: the remote server (C7 ``address``).
         remote_port: outbound: the remote port (C7 ``port``).
@@ -89,6 +90,7 @@ class Session:
     listener_ip: Optional[str] = None
     sender_group: Optional[str] = None
     sbrs: Optional[str] = None
+    country: Optional[str] = None
     local_ip: Optional[str] = None
     remote_ip: Optional[str] = None
     remote_port: Optional[int] = None

@@ -82,3 +82,19 @@ def is_ip(value: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def unmapped(value: str) -> str:
+    """An IPv4-mapped IPv6 address (``::ffff:192.0.2.13``, RFC 4291 section 2.5.5.2) as its IPv4 address; any other
+    value unchanged. A dual-stack listener logs IPv4 clients in the mapped form, and one client must be one ``src``
+    whichever form a line has (rules count sources; #19)."""
+    if ":" not in value:
+        return value
+    import ipaddress  # only for IPv6 text (a colon): dotted quads, the usual case, return above
+
+    try:
+        address = ipaddress.ip_address(value)
+    except ValueError:
+        return value
+    mapped = getattr(address, "ipv4_mapped", None)
+    return str(mapped) if mapped is not None else value

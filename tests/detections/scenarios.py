@@ -22,6 +22,7 @@ OTHER = "198.51.100.23"
 ADMIN_PC = "192.0.2.77"
 LISTENER = "192.0.2.10"
 SMART_HOST = "198.51.100.25"
+OFFICE_NAT = "198.51.100.80"
 
 
 class Log:
@@ -39,9 +40,17 @@ class Log:
         self._lines.append((at, len(self._lines), f"{stamp} Info: {body}"))
 
     def smtp(
-        self, at: float, src: Optional[str], user: str, ok: bool = False, tls: bool = True, template: str = "T2"
+        self,
+        at: float,
+        src: Optional[str],
+        user: str,
+        ok: bool = False,
+        tls: bool = True,
+        template: str = "T2",
+        country: Optional[str] = None,
     ) -> None:
-        """One inbound connection with one SMTP AUTH line; ``src=None``: the connection line was not seen."""
+        """One inbound connection with one SMTP AUTH line; ``src=None``: the connection line was not seen;
+        ``country``: the HAT verdict line (C2) names the client's country."""
         self._icid += 1
         icid = self._icid
         if src is not None:
@@ -49,6 +58,8 @@ class Log:
                 at,
                 f"New SMTP ICID {icid} interface Mail ({LISTENER}) address {src} reverse dns host unknown verified no",
             )
+            if country is not None:
+                self.line(at, f"ICID {icid} ACCEPT SG UNKNOWNLIST match sbrs[-1.0:10.0] SBRS 1.2 country {country}")
             if tls:
                 self.line(at, f"ICID {icid} TLS success protocol TLSv1.2 cipher ECDHE-RSA-AES256-GCM-SHA384")
         if ok:
@@ -82,6 +93,16 @@ class Log:
         where = f" from {src}" if src else ""
         self.line(at, f"User {user}{where} " + ("was authenticated successfully." if ok else "failed authentication."))
 
+    def gui_failure(self, at: float, user: str, src: str) -> None:
+        """A8, the GUI log's line of a failed login (the authentication log writes A4 for the same attempt)."""
+        self.line(at, f"An authentication attempt by the user {user} from {src} failed using an HTTPS connection.")
+
+    def role_login(self, at: float, user: str, src: str, role: str = "admin") -> None:
+        """A6, a GUI login that names the account's role (an administrator role makes it privileged)."""
+        self.line(
+            at, f"The user {user} successfully logged on from {src} with privilege {role} using an HTTPS connection."
+        )
+
     def gui_session(self, at: float, user: str, src: str) -> None:
         """A14, the GUI session start written beside the login line."""
         self.line(at, f"login:{src} user:{user} session:8dN2kKq0vB1x")
@@ -113,9 +134,31 @@ class Scenario:
         return log.data()
 
 
+def _new(user: str, src: str) -> Tuple[str, Dict[str, str]]:
+    """The risk alert of a first SMTP AUTH success of a user from an address (esa_smtp_auth_user_new_source)."""
+    return ("esa_smtp_auth_user_new_source", {"user": user, "src": src})
+
+
 def _each(times: List[float], action: Callable[[float], None]) -> None:
     for at in times:
         action(at)
+
+
+def _botnet(log: Log) -> None:
+    """One botnet hour: 60 addresses, 10 guesses each in 8 minutes, over 100 mailboxes (each tried from 6 addresses)."""
+    for a in range(60):
+        for k in range(10):
+            log.smtp(a * 50 + k * 55, f"203.0.113.{a + 100}", f"mbox{(a * 10 + k) % 100:02d}")
+
+
+#: What the botnet hour gives: a risk event per address (brute force, spray) and per mailbox (many sources), and one
+#: notable for the listener (distributed spray).
+BOTNET_ALERTS = (
+    [("esa_smtp_auth_brute_force", {"src": f"203.0.113.{a + 100}"}) for a in range(60)]
+    + [("esa_smtp_auth_password_spray", {"src": f"203.0.113.{a + 100}"}) for a in range(60)]
+    + [("esa_smtp_auth_user_many_sources", {"user": f"mbox{m:02d}"}) for m in range(100)]
+    + [("esa_smtp_auth_distributed_spray", {"dest": LISTENER})]
+)
 
 
 SCENARIOS = [
@@ -200,7 +243,7 @@ SCENARIOS = [
             _each([i * 30 for i in range(6)], lambda t: log.smtp(t, ATTACKER, "alice")),
             log.smtp(450, ATTACKER, "alice", ok=True),
         ),
-        [("esa_smtp_auth_success_after_failures", {"src": ATTACKER})],
+        [("esa_smtp_auth_success_after_failures", {"user": "alice"}), _new("alice", ATTACKER)],
     ),
     Scenario(
         "success after failures near miss: the success comes first",
@@ -208,7 +251,7 @@ SCENARIOS = [
             log.smtp(0, ATTACKER, "alice", ok=True),
             _each([60 + i * 30 for i in range(6)], lambda t: log.smtp(t, ATTACKER, "alice")),
         ),
-        [],
+        [_new("alice", ATTACKER)],
     ),
     Scenario(
         "success after failures near miss: 4 failures",
@@ -216,7 +259,7 @@ SCENARIOS = [
             _each([i * 30 for i in range(4)], lambda t: log.smtp(t, ATTACKER, "alice")),
             log.smtp(300, ATTACKER, "alice", ok=True),
         ),
-        [],
+        [_new("alice", ATTACKER)],
     ),
     Scenario(
         "success after failures near miss: the success 31 minutes after the last failure",
@@ -224,15 +267,35 @@ SCENARIOS = [
             _each([i * 30 for i in range(6)], lambda t: log.smtp(t, ATTACKER, "alice")),
             log.smtp(150 + 31 * MINUTE, ATTACKER, "alice", ok=True),
         ),
-        [],
+        [_new("alice", ATTACKER)],
     ),
     Scenario(
-        "success after failures edge: the success comes from another source",
+        "success after failures edge: the success comes from another source (the account is what is judged)",
         lambda log: (
             _each([i * 30 for i in range(6)], lambda t: log.smtp(t, ATTACKER, "alice")),
             log.smtp(300, OTHER, "alice", ok=True),
         ),
-        [],
+        [("esa_smtp_auth_success_after_failures", {"user": "alice"}), _new("alice", OTHER)],
+    ),
+    Scenario(
+        "success after failures near miss: a printer fails behind an office NAT, then another user logs in through it",
+        lambda log: (
+            _each([i * 60 for i in range(8)], lambda t: log.smtp(t, OFFICE_NAT, "scanner")),
+            log.smtp(9 * MINUTE, OFFICE_NAT, "alice", ok=True),
+        ),
+        [_new("alice", OFFICE_NAT)],
+    ),
+    Scenario(
+        "success after failures: failures for one user from 5 botnet addresses, then a success from a sixth",
+        lambda log: (
+            _each([i * 60 for i in range(5)], lambda t: log.smtp(t, f"203.0.113.{50 + int(t) // 60}", "alice")),
+            log.smtp(8 * MINUTE, "203.0.113.99", "alice", ok=True),
+        ),
+        [
+            _new("alice", "203.0.113.99"),
+            ("esa_smtp_auth_success_after_failures", {"user": "alice"}),
+            ("esa_smtp_auth_user_many_sources", {"user": "alice"}),
+        ],
     ),
     # --- one user failing from many sources (>= 5 distinct src in 1 hour per user)
     Scenario(
@@ -248,6 +311,14 @@ SCENARIOS = [
         lambda log: (
             _each([i * MINUTE for i in range(4)], lambda t: log.smtp(t, f"203.0.113.{100 + int(t) // 60}", "bob")),
             _each([300 + i * MINUTE for i in range(5)], lambda t: log.smtp(t, None, "bob")),
+        ),
+        [],
+    ),
+    Scenario(
+        "one user near miss: 4 addresses, one of them also written as IPv4-mapped IPv6 (::ffff:a.b.c.d)",
+        lambda log: (
+            _each([i * MINUTE for i in range(4)], lambda t: log.smtp(t, f"203.0.113.{100 + int(t) // 60}", "bob")),
+            log.smtp(5 * MINUTE, "::ffff:203.0.113.100", "bob"),
         ),
         [],
     ),
@@ -291,7 +362,7 @@ SCENARIOS = [
     Scenario(
         "cleartext: LOGIN without TLS",
         lambda log: log.smtp(0, OTHER, "carol", ok=True, tls=False),
-        [("esa_smtp_auth_cleartext_use", {"src": OTHER, "user": "carol"})],
+        [("esa_smtp_auth_cleartext_use", {"src": OTHER, "user": "carol"}), _new("carol", OTHER)],
     ),
     Scenario(
         "cleartext edge: failures expose the password too; repeated use is one alert; TLS is not cleartext",
@@ -299,7 +370,7 @@ SCENARIOS = [
             _each([0, HOUR, 2 * HOUR], lambda t: log.smtp(t, OTHER, "carol", tls=False)),
             log.smtp(3 * HOUR, ATTACKER, "dave", ok=True),
         ),
-        [("esa_smtp_auth_cleartext_use", {"src": OTHER, "user": "carol"})],
+        [("esa_smtp_auth_cleartext_use", {"src": OTHER, "user": "carol"}), _new("dave", ATTACKER)],
     ),
     # --- appliance login failures followed by a success (>= 5 in 10 min per user, then a login within 30 min)
     Scenario(
@@ -346,24 +417,24 @@ SCENARIOS = [
     Scenario(
         "default admin: first login from an address",
         lambda log: log.admin(0, "admin", ADMIN_PC, ok=True),
-        [("esa_default_admin_new_source", {"user": "admin", "src": ADMIN_PC})],
+        [("esa_privileged_login_new_source", {"user": "admin", "src": ADMIN_PC})],
     ),
     Scenario(
         "default admin edge: one GUI login writes two lines in the same second",
         lambda log: (log.admin(0, "admin", ADMIN_PC, ok=True), log.gui_session(0, "admin", ADMIN_PC)),
-        [("esa_default_admin_new_source", {"user": "admin", "src": ADMIN_PC})],
+        [("esa_privileged_login_new_source", {"user": "admin", "src": ADMIN_PC})],
     ),
     Scenario(
         "default admin near miss: the address was used 10 days before",
         lambda log: _each([0, 10 * DAY], lambda t: log.admin(t, "admin", ADMIN_PC, ok=True)),
-        [("esa_default_admin_new_source", {"user": "admin", "src": ADMIN_PC})],
+        [("esa_privileged_login_new_source", {"user": "admin", "src": ADMIN_PC})],
     ),
     Scenario(
         "default admin edge: an address unused for 31 days is new again",
         lambda log: _each([0, 31 * DAY], lambda t: log.admin(t, "admin", ADMIN_PC, ok=True)),
         [
-            ("esa_default_admin_new_source", {"user": "admin", "src": ADMIN_PC}),
-            ("esa_default_admin_new_source", {"user": "admin", "src": ADMIN_PC}),
+            ("esa_privileged_login_new_source", {"user": "admin", "src": ADMIN_PC}),
+            ("esa_privileged_login_new_source", {"user": "admin", "src": ADMIN_PC}),
         ],
     ),
     Scenario(
@@ -375,5 +446,102 @@ SCENARIOS = [
             log.admin(180, "jdoe", "192.0.2.79", ok=True),
         ),
         [],
+    ),
+    # --- slow, distributed and IPv6 sprays (#19)
+    Scenario(
+        "slow spray: 30 users over 8 hours from one source (under 5 an hour)",
+        lambda log: _each([i * 16 * MINUTE for i in range(30)], lambda t: log.smtp(t, ATTACKER, f"user{int(t)}")),
+        [("esa_smtp_auth_password_spray_slow", {"src": ATTACKER})],
+        {"esa_smtp_auth_password_spray_slow": 30},
+    ),
+    Scenario(
+        "slow spray near miss: 14 users in a day from one source",
+        lambda log: _each([i * 100 * MINUTE for i in range(14)], lambda t: log.smtp(t, ATTACKER, f"user{int(t)}")),
+        [],
+    ),
+    Scenario(
+        "distributed spray: 80 users tried once each from 40 addresses in an hour",
+        lambda log: _each(
+            [i * 45 for i in range(80)], lambda t: log.smtp(t, f"198.51.100.{int(t) // 45 % 40 + 100}", f"u{int(t)}")
+        ),
+        [("esa_smtp_auth_distributed_spray", {"dest": LISTENER})],
+        {"esa_smtp_auth_distributed_spray": 80},
+    ),
+    Scenario(
+        "distributed spray: 12 users from 12 addresses of one IPv6 /64",
+        lambda log: _each(
+            [i * 150 for i in range(12)], lambda t: log.smtp(t, f"2001:db8:7:1::{int(t) // 150 + 10:x}", f"u{int(t)}")
+        ),
+        [("esa_smtp_auth_distributed_spray", {"dest": LISTENER})],
+    ),
+    Scenario(
+        "distributed spray near miss: 9 users fail at one listener in an hour",
+        lambda log: _each(
+            [i * 6 * MINUTE for i in range(9)], lambda t: log.smtp(t, f"198.51.100.{int(t) % 200}", f"u{int(t)}")
+        ),
+        [],
+    ),
+    Scenario("botnet hour: 60 addresses, 100 mailboxes", _botnet, BOTNET_ALERTS),
+    Scenario(
+        "cleartext spray: one host tries 12 users over cleartext in 30 minutes",
+        lambda log: _each([i * 150 for i in range(12)], lambda t: log.smtp(t, OTHER, f"user{int(t)}", tls=False)),
+        [
+            ("esa_smtp_auth_password_spray", {"src": OTHER}),
+            ("esa_smtp_auth_distributed_spray", {"dest": LISTENER}),
+            *[("esa_smtp_auth_cleartext_use", {"src": OTHER, "user": f"user{i * 150}"}) for i in range(12)],
+        ],
+    ),
+    # --- privileged logins (#19)
+    Scenario(
+        "admin near miss: 3 failed attempts, each written to the authentication and the GUI log, then a login",
+        lambda log: (
+            _each([i * MINUTE for i in range(3)], lambda t: log.admin(t, "jdoe", ADMIN_PC, ok=False)),
+            _each([i * MINUTE for i in range(3)], lambda t: log.gui_failure(t, "jdoe", ADMIN_PC)),
+            log.admin(5 * MINUTE, "jdoe", ADMIN_PC, ok=True),
+        ),
+        [],
+    ),
+    Scenario(
+        "admin failures: 10 attempts in 9 minutes, each written to two logs, no login",
+        lambda log: (
+            _each([i * MINUTE for i in range(10)], lambda t: log.admin(t, "jdoe", ATTACKER, ok=False)),
+            _each([i * MINUTE for i in range(10)], lambda t: log.gui_failure(t, "jdoe", ATTACKER)),
+        ),
+        [("esa_admin_login_failures", {"user": "jdoe"})],
+        {"esa_admin_login_failures": 10},
+    ),
+    Scenario(
+        "privileged new source: an account with the admin role logs in from a new address",
+        lambda log: log.role_login(0, "jdoe", ADMIN_PC),
+        [("esa_privileged_login_new_source", {"user": "jdoe", "src": ADMIN_PC})],
+    ),
+    Scenario(
+        "privileged new source near miss: an operator (not an administrator role) logs in from a new address",
+        lambda log: log.role_login(0, "jdoe", ADMIN_PC, role="operator"),
+        [],
+    ),
+    # --- SMTP AUTH from a new source or country (#19 item 8)
+    Scenario(
+        "user new source: a success from the usual address 10 days after the first, and one from a new address",
+        lambda log: (
+            log.smtp(0, OTHER, "alice", ok=True),
+            log.smtp(10 * DAY, OTHER, "alice", ok=True),
+            log.smtp(10 * DAY + HOUR, ATTACKER, "alice", ok=True),
+        ),
+        [_new("alice", OTHER), _new("alice", ATTACKER)],
+    ),
+    Scenario(
+        "user new country: France as usual, then Brazil",
+        lambda log: (
+            log.smtp(0, OTHER, "alice", ok=True, country="France"),
+            log.smtp(10 * DAY, OTHER, "alice", ok=True, country="France"),
+            log.smtp(10 * DAY + HOUR, ATTACKER, "alice", ok=True, country="Brazil"),
+        ),
+        [
+            _new("alice", OTHER),
+            _new("alice", ATTACKER),
+            ("esa_smtp_auth_user_new_country", {"user": "alice", "src_country": "france"}),
+            ("esa_smtp_auth_user_new_country", {"user": "alice", "src_country": "brazil"}),
+        ],
     ),
 ]

@@ -6,13 +6,19 @@ Only the commands and functions the generator uses are known (``search`` terms, 
 
 Splunk semantics modelled, as documented for each command:
 
-- ``search field="v"``: case-insensitive equality; ``field IN (...)``; a JSON boolean reads as ``true``/``false``.
+- ``search field="v"``: case-insensitive equality; ``field IN (...)``; a JSON boolean reads as ``true``/``false``;
+  ``OR`` binds tighter than the implicit ``AND``.
 - ``sort 0 _time``: ascending, stable.
 - ``streamstats time_window=<w>s ... by F``: for each event, the events of its group so far whose ``_time`` lies
   in ``[_time - w, _time]``. The lower bound is taken as inclusive (the SQLite engine's ``RANGE <w> PRECEDING``
   is); this is the one point not checked against splunkd.
 - ``eventstats`` / ``stats`` ``by F``: events with a null by-field belong to no group.
 - ``where``: a comparison with a null operand is false.
+- ``eval max(a, b)``: the larger number; ``mvindex(mv, start, end)``: the values from ``start`` to ``end``
+  (inclusive); ``values(f)``: the distinct values in lexicographic order (a list: a multivalue field).
+
+:func:`replay` runs a saved search as the scheduler does: at each cron time, over the events indexed by then
+(``_indextime``) whose ``_time`` lies in the dispatch range, with ``addinfo`` giving that range.
 """
 
 from __future__ import annotations
@@ -87,6 +93,11 @@ def _number(value: Any) -> Optional[float]:
         return None
 
 
+def _values(value: Any) -> List[Any]:
+    """A field's values: a multivalue field is a list."""
+    return value if isinstance(value, list) else [value]
+
+
 def _compare(op: str, a: Any, b: Any) -> bool:
     if a is None or b is None:
         return False
@@ -109,6 +120,8 @@ _FUNCTIONS: Dict[str, Callable[..., Any]] = {
     "isnull": lambda v: v is None,
     "lower": lambda v: None if v is None else str(v).lower(),
     "null": lambda: None,
+    "max": lambda *v: max((n for n in (_number(x) for x in v) if n is not None), default=None),
+    "mvindex": lambda v, start, end: None if v is None else _values(v)[int(start) : int(end) + 1],
 }
 
 
@@ -216,23 +229,24 @@ class _SearchParser(_Parser):
     """``search`` terms: field=value, field IN (...), NOT, OR, parentheses, implicit AND, ``*``."""
 
     def parse(self) -> Callable[[Row], bool]:
-        expr = self.or_()
+        expr = self.and_()
         if not self.done():
             raise NotImplementedError(f"unexpected {self.toks[self.i :]!r}")
         return expr
 
+    def and_(self) -> Callable[[Row], bool]:
+        # In the search command OR binds tighter than the implicit AND: "a b OR c" is "a AND (b OR c)".
+        terms = []
+        while not self.done() and not self.at(")"):
+            terms.append(self.or_())
+        return lambda r: all(t(r) for t in terms)
+
     def or_(self) -> Callable[[Row], bool]:
-        terms = [self.and_()]
+        terms = [self.term()]
         while self.at("OR"):
             self.take()
-            terms.append(self.and_())
-        return lambda r: any(t(r) for t in terms)
-
-    def and_(self) -> Callable[[Row], bool]:
-        terms = []
-        while not self.done() and not self.at("OR") and not self.at(")"):
             terms.append(self.term())
-        return lambda r: all(t(r) for t in terms)
+        return lambda r: any(t(r) for t in terms)
 
     def term(self) -> Callable[[Row], bool]:
         if self.at("NOT"):
@@ -241,7 +255,7 @@ class _SearchParser(_Parser):
             return lambda r: not inner(r)
         if self.at("("):
             self.take("(")
-            inner = self.or_()
+            inner = self.and_()
             self.take(")")
             return inner
         _kind, field = self.take()
@@ -276,7 +290,9 @@ def search_filter(text: str) -> Callable[[Row], bool]:
     return _SearchParser(text).parse()
 
 
-_AGG = re.compile(r"(?:(?P<fn>count|dc|sum|min|max)(?:\((?P<arg>[A-Za-z0-9_]+)\))?)\s+as\s+(?P<name>[A-Za-z0-9_]+)")
+_AGG = re.compile(
+    r"(?:(?P<fn>count|dc|sum|min|max|values)(?:\((?P<arg>[A-Za-z0-9_]+)\))?)\s+as\s+(?P<name>[A-Za-z0-9_]+)"
+)
 
 
 def _aggregations(text: str) -> Tuple[List[Tuple[str, Optional[str], str]], List[str]]:
@@ -299,9 +315,13 @@ def _aggregate(fn: str, arg: Optional[str], rows: Sequence[Row]) -> Any:
     if fn == "count":
         return len(rows)
     values = [r.get(arg or "") for r in rows]
-    present = [v for v in values if v is not None]
+    # A multivalue field (a list) counts each of its values, as stats does.
+    present = [x for v in values if v is not None for x in _values(v)]
     if fn == "dc":
         return len({_value_text(v) for v in present})
+    if fn == "values":
+        # Distinct values in lexicographic order; none: null.
+        return sorted({str(_value_text(v)) for v in present}) or None
     numbers = [n for n in (_number(v) for v in present) if n is not None]
     if not numbers:
         return None
@@ -441,3 +461,39 @@ class SplModel:
             inside = [h for h in history if h["_time"] >= row["_time"] - window]
             row.update({n: _aggregate(f, a, inside) for f, a, n in aggs})
         return rows
+
+
+_RELATIVE = re.compile(r"-(\d+)([mhd])@m")
+_CRON = {"*/10 * * * *": 600, "0 * * * *": 3600}
+
+
+def _seconds(relative: str) -> int:
+    match = _RELATIVE.fullmatch(relative)
+    if not match:
+        raise NotImplementedError(f"time modifier {relative}")
+    return int(match.group(1)) * {"m": 60, "h": 3600, "d": 86400}[match.group(2)]
+
+
+def replay(
+    macros: Dict[str, str], stanza: Dict[str, str], events: Sequence[Row], until: Optional[str] = None
+) -> List[Tuple[float, Row]]:
+    """The rows of every scheduled run of a saved search, as ``(run time, row)``.
+
+    Runs happen at the cron times (minute-aligned, so ``@m`` changes nothing); a run at ``S`` searches
+    ``[S - earliest, S - latest)`` in event time and sees the events indexed by ``S``. Only the runs during whose
+    interval of arrival (``[S - latest - interval, S - latest)``) some event arrived are executed: the searches
+    judge a window in the run during which its last event arrived, so other runs find nothing.
+    """
+    interval = _CRON[stanza["cron_schedule"]]
+    earliest = _seconds(stanza["dispatch.earliest_time"])
+    latest = _seconds(stanza["dispatch.latest_time"])
+    arrivals = {max(e["_indextime"], e["_time"]) for e in events}
+    runs = sorted({(int(a + latest) // interval + 1) * interval for a in arrivals})
+    out: List[Tuple[float, Row]] = []
+    for when in runs:
+        low, high = when - earliest, when - latest
+        visible = [e for e in events if e["_indextime"] <= when and low <= e["_time"] < high]
+        if visible:
+            model = SplModel(macros, info_min_time=low, info_max_time=high)
+            out += [(float(when), row) for row in model.run(stanza["search"], visible, until=until)]
+    return out

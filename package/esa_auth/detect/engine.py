@@ -13,10 +13,10 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, Iterator, List, Optional, Set, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Set, Tuple
 
 from ..timezones import rfc3339
-from .compiler import ID_FIELD, TIME_FIELD, Compiled, compile_rules, load_rules
+from .compiler import ID_FIELD, TABLE, TIME_FIELD, Compiled, compile_rules, load_rules
 from .store import Store, quote
 from .windows import Evaluator, Window
 
@@ -25,6 +25,11 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
 
 #: Called as rules are judged: (rules judged, rules, alerts so far).
 Progress = Callable[[int, int, int], None]
+#: What every alert names of its events, whatever its group (#19): the accounts, the client addresses and the
+#: appliances, by event field and alert key. The shipped searches list the same fields (detections/generate.py).
+CONTEXT = (("user", "users"), ("src", "sources"), ("dvc", "dvc"))
+#: How many values of each an alert lists (the first in text order); ``<field>_count`` says how many there were.
+CONTEXT_LIMIT = 10
 
 
 @dataclass(frozen=True)
@@ -42,6 +47,8 @@ class Alert:
         window_end: end of the window (the event that completed it), RFC 3339 UTC.
         metric: the value compared with the threshold (a count, or a number of distinct values).
         event_ids: the ``event_id`` of every event behind the alert, sorted.
+        context: by field of :data:`CONTEXT` (``user``, ``src``, ``dvc``), the distinct values of the events behind
+            the alert, in lower case, sorted (all of them: :meth:`to_dict` lists the first :data:`CONTEXT_LIMIT`).
     """
 
     rule: str
@@ -54,13 +61,14 @@ class Alert:
     window_end: str
     metric: Optional[float]
     event_ids: Tuple[str, ...]
+    context: Tuple[Tuple[str, Tuple[str, ...]], ...] = ()
 
     def to_dict(self) -> Dict[str, Any]:
         """The alert as one JSON object (``count`` is the number of events)."""
         metric: Any = self.metric
         if isinstance(metric, float) and metric.is_integer():
             metric = int(metric)
-        return {
+        out: Dict[str, Any] = {
             "rule": self.rule,
             "rule_id": self.rule_id,
             "rule_name": self.rule_name,
@@ -70,9 +78,15 @@ class Alert:
             "window_start": self.window_start,
             "window_end": self.window_end,
             "metric": metric,
-            "count": len(self.event_ids),
-            "event_ids": list(self.event_ids),
         }
+        values = dict(self.context)
+        for field, key in CONTEXT:
+            found = values.get(field, ())
+            out[key] = list(found[:CONTEXT_LIMIT])
+            out[f"{field}_count"] = len(found)
+        out["count"] = len(self.event_ids)
+        out["event_ids"] = list(self.event_ids)
+        return out
 
 
 @dataclass
@@ -124,7 +138,7 @@ class Engine:
 
     def store(self, events: Iterable[Dict[str, Any]] = (), directory: Optional[str] = None) -> Store:
         """A new store holding events (more can be added with :meth:`Store.add`); close it after the run."""
-        store = Store(directory, fields={f for rule in self.rules for f in rule.fields})
+        store = Store(directory, fields={f for rule in self.rules for f in rule.fields} | {f for f, _ in CONTEXT})
         try:
             store.add(events)
         except BaseException:
@@ -138,7 +152,7 @@ class Engine:
         The merged windows wait in a temporary table, sorted there, so that memory does not grow with
         the number of alerts either.
         """
-        store.ensure_fields(sorted({f for rule in self.rules for f in rule.fields}))
+        store.ensure_fields(sorted({f for rule in self.rules for f in rule.fields} | {f for f, _ in CONTEXT}))
         evaluator = Evaluator(store.connection)
         connection = store.connection
         self.diagnostics = {}
@@ -240,6 +254,7 @@ class Engine:
             assert rule.node is not None
             chosen = None if burst.chosen is None else frozenset(burst.chosen)
             ids = evaluator.evidence(rule.node, burst.group, burst.start, burst.end, chosen)
+        event_ids = tuple(sorted(set(ids)))
         return Alert(
             rule=rule.title,
             rule_id=rule.rule_id,
@@ -250,7 +265,8 @@ class Engine:
             window_start=rfc3339(float(burst.start)),
             window_end=rfc3339(float(burst.end)),
             metric=None if burst.metric is None else float(burst.metric),
-            event_ids=tuple(sorted(set(ids))),
+            event_ids=event_ids,
+            context=_context(evaluator, event_ids),
         )
 
     def _diagnostics(self, store: Store, evaluator: Evaluator, rule: Compiled) -> Dict[str, int]:
@@ -275,6 +291,24 @@ class Engine:
         if missing:
             counts["missing_group_key"] = missing
         return {k: v for k, v in counts.items() if v}
+
+
+def _context(evaluator: Evaluator, event_ids: Sequence[str]) -> Tuple[Tuple[str, Tuple[str, ...]], ...]:
+    """The distinct user, src and dvc values of an alert's events in lower case, each sorted (read from the store)."""
+    found: Dict[str, Set[str]] = {field: set() for field, _ in CONTEXT}
+    # Built once per store, when the first alert is written: each alert then reads only its own events.
+    evaluator.connection.execute(f"CREATE INDEX IF NOT EXISTS esa_detect_event_id ON {TABLE} ({quote(ID_FIELD)})")
+    columns = ", ".join(quote(field) for field, _ in CONTEXT)
+    for i in range(0, len(event_ids), 500):
+        chunk = event_ids[i : i + 500]
+        marks = ", ".join("?" * len(chunk))
+        sql = f"SELECT {columns} FROM {TABLE} WHERE {quote(ID_FIELD)} IN ({marks})"
+        for row in evaluator.connection.execute(sql, chunk):
+            for (field, _), value in zip(CONTEXT, row):
+                if value is not None and value != "":
+                    # In lower case, as the group values (and the shipped searches' lists).
+                    found[field].add(str(value).lower())
+    return tuple((field, tuple(sorted(found[field]))) for field, _ in CONTEXT)
 
 
 def _add(burst: _Burst, window: Window) -> None:
@@ -308,4 +342,4 @@ def detect(events: Iterable[Dict[str, Any]], rules: Optional[Path] = None) -> Li
     return Engine(load_rules(rules)).run(events)
 
 
-__all__ = ["Alert", "Engine", "Progress", "detect"]
+__all__ = ["CONTEXT", "CONTEXT_LIMIT", "Alert", "Engine", "Progress", "detect"]

@@ -173,6 +173,8 @@ def render_ecs(event: AuthEvent) -> Dict[str, Any]:
             user["roles"] = [v["user_role"]]
         out["user"] = user
     source = _side(v["src"], v["src_ip"], v["src_host"])
+    if v["src_country"] is not None:
+        source["geo"] = {"country_name": v["src_country"]}
     if source:
         out["source"] = source
     destination = _side(v["dest"], v["dest_ip"], v["dest_host"])

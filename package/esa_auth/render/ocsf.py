@@ -115,7 +115,7 @@ TIMEZONE_OFFSET_MINUTES = 1080
 #: ESA fields with no OCSF attribute, kept under ``unmapped`` by their CIM name.
 UNMAPPED = (
     "direction", "authentication_service", "icid", "dcid", "enhanced_status",
-    "signature_id", "sender_group", "sbrs", "tls", "tls_protocol", "tls_cipher", "mid",
+    "signature_id", "sender_group", "sbrs", "src_country", "tls", "tls_protocol", "tls_cipher", "mid",
     "privileged", "default_account", "user_role",
 )  # fmt: skip
 
