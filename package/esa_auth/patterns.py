@@ -263,10 +263,18 @@ _other(
      "New SMTP DCID 8 interface 192.0.2.1 address 203.0.113.9"],
 )  # fmt: skip
 # C2: an empty sender group ("SG  match") is taken when the spaces before "match" are more than one.
+# Linear (#18): the sender group ends at the first " match" that the rest can follow (a space or the end
+# of the line after it: the rule takes anything), and the rule at the first run of blanks where what may
+# follow it (_C2_END: SBRS, country or the end of the line) can; each is read by words, and only where a
+# word ends is that checked. The country runs to the last non-blank of the line, found from the end.
+_C2_MATCH = r"match(?:\ |\s*$)"
+_C2_END = r"(?:\ +SBRS\ +(?:not\ enabled|\S+))?(?:\ +country\ +(?!\ ).|\s*$)"
 _other(
     "C2", CONTEXT,
-    r"ICID\ +(?P<icid>\d{1,18})\ +(?P<verdict>ACCEPT|REJECT|TCPREFUSE|RELAY)\ +SG\ +(?P<sg>(?=\ match)|(?!\ ).*?[^\ ])\ +match(?:" + _SEP + r"(?P<rule>.*?\S))??"
-    r"(?:\ +SBRS\ +(?P<sbrs>not\ enabled|\S+))?(?:\ +country" + _SEP + r"(?P<country>.*?\S|.))?\s*$",
+    r"ICID\ +(?P<icid>\d{1,18})\ +(?P<verdict>ACCEPT|REJECT|TCPREFUSE|RELAY)\ +SG\ +"
+    r"(?P<sg>(?=\ " + _C2_MATCH + r")|(?!\ )[^\ ]+(?:(?!\ +" + _C2_MATCH + r")\ +[^\ ]+)*)\ +match"
+    r"(?:(?!" + _C2_END + r")\ +(?!\ )(?P<rule>\s*\S+(?:(?!" + _C2_END + r")\s+\S+)*))?"
+    r"(?:\ +SBRS\ +(?P<sbrs>not\ enabled|\S+))?(?:\ +country\ +(?!\ )(?P<country>.*\S|.))?\s*$",
     ["ICID 450 ACCEPT SG None match ALL SBRS None",
      "ICID 9 RELAY SG RELAYLIST match 10.0.0.0/8 SBRS 3.5 country Germany",
      "ICID 10 ACCEPT SG UNKNOWNLIST match  SBRS not enabled",
