@@ -268,11 +268,11 @@ _other(
 # follow it (_C2_END: SBRS, country or the end of the line) can; each is read by words, and only where a
 # word ends is that checked. The country runs to the last non-blank of the line, found from the end.
 _C2_MATCH = r"match(?:\ |\s*$)"
-_C2_END = r"(?:\ +SBRS\ +(?:not\ enabled|\S+))?(?:\ +country\ +(?!\ ).|\s*$)"
+_C2_END = r"(?:\ +SBRS\ +(?:not\ enabled|\S+))?(?:\ +country\ +[^\ \n]|\s*$)"
 _other(
     "C2", CONTEXT,
     r"ICID\ +(?P<icid>\d{1,18})\ +(?P<verdict>ACCEPT|REJECT|TCPREFUSE|RELAY)\ +SG\ +"
-    r"(?P<sg>(?=\ " + _C2_MATCH + r")|(?!\ )[^\ ]+(?:(?!\ +" + _C2_MATCH + r")\ +[^\ ]+)*)\ +match"
+    r"(?P<sg>(?=\ " + _C2_MATCH + r")|(?!\ )[^\ ]+(?:\ +(?!" + _C2_MATCH + r")[^\ ]+)*)\ +match"
     r"(?:(?!" + _C2_END + r")\ +(?!\ )(?P<rule>\s*\S+(?:(?!" + _C2_END + r")\s+\S+)*))?"
     r"(?:\ +SBRS\ +(?P<sbrs>not\ enabled|\S+))?(?:\ +country\ +(?!\ )(?P<country>.*\S|.))?\s*$",
     ["ICID 450 ACCEPT SG None match ALL SBRS None",
