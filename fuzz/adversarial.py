@@ -110,6 +110,22 @@ def hostile_lines(example: str, size: int, spans: Sequence[Tuple[int, int]] = ()
             yield Hostile(example[:at] + run, filler, at, True)
 
 
+#: The rest of a template that a free-text value before it can meet again and again: C1's address and rDNS part,
+#: the audit log's source and location (#18: each such try read to the end of the line, looking for its end).
+REPEATED_RESTS = {
+    "C1": (" (", " address 192.0.2.7 reverse dns host x"),
+    **{name: ("Source IP", "Source IP: 192.0.2.10, Location: /x, ") for name in ("U1", "U2", "U3", "U4", "U5", "U6")},
+}
+
+
+def repeated_rest(name: str, example: str, count: int) -> Optional[str]:
+    """``example`` of template ``name`` cut before its rest, then that rest ``count`` times (None: none to repeat)."""
+    cut, rest = REPEATED_RESTS.get(name, ("", ""))
+    if not cut or cut not in example:
+        return None
+    return example[: example.index(cut)] + rest * count
+
+
 @dataclass
 class Verdict:
     """The cost of one regex on its ordinary and adversarial lines."""

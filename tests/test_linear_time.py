@@ -102,22 +102,16 @@ def test_the_check_catches_the_backtracking_of_the_old_smtp_auth_templates() -> 
     assert "' ' x1104 at 38 (cut)" in bad or any(label.startswith("' '") for label in bad), bad
 
 
-def _repeated_rest(name: str, count: int) -> str:
-    """A line of ``name`` whose rest after its free-text value is repeated ``count`` times, without its end."""
-    example = patterns.BY_NAME[name].examples[0]
-    if name == "C1":
-        return example[: example.index(" (")] + " address 192.0.2.7 reverse dns host x" * count
-    head = example[: example.index("Source IP")]
-    return head + "Source IP: 192.0.2.10, Location: /x, " * count
-
-
-@pytest.mark.parametrize("name", ["C1", "U1", "U2", "U3", "U4", "U5", "U6"])
+@pytest.mark.parametrize("name", sorted(adversarial.REPEATED_RESTS))
 def test_a_line_that_repeats_the_rest_of_its_template_costs_linear_work(name: str) -> None:
     # Found after the adversarial lines above (which repeat one stretch at a time): a free-text value tried at
     # each repetition of its template's rest ("address A reverse dns host H", "Source IP: A, Location: L, ")
     # read to the end of the line each time, looking for the end ("verified yes", "Event: ..."): the square.
     regex = pcre2.from_python(patterns.BY_NAME[name].regex)
-    small, large = _repeated_rest(name, 25), _repeated_rest(name, 100)
+    example = patterns.BY_NAME[name].examples[0]
+    small, large = adversarial.repeated_rest(name, example, 25), adversarial.repeated_rest(name, example, 100)
+    assert small is not None
+    assert large is not None
     work = regex.least_match_limit(small, anchored=True)
     assert work is not None
     budget = int(GROWTH * (work + 20) * len(large) / len(small))
