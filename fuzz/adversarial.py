@@ -179,6 +179,7 @@ def check(
     exact: bool = False,
     prefix: str = "",
     fillers: Optional[Sequence[str]] = None,
+    limits: Tuple[int, int] = (pcre2.SPLUNK_MATCH_LIMIT, pcre2.SPLUNK_DEPTH_LIMIT),
 ) -> Verdict:
     """Measure ``regex`` on ``examples`` and on their adversarial lines of ``size`` characters.
 
@@ -188,7 +189,8 @@ def check(
         examples: ordinary lines the regex matches (each must match).
         anchored: match at the start only (Python's ``match``), else search (Splunk).
         bound: how many times the ordinary cost per byte a line may cost (``float("inf")``: not measured).
-        splunk: also search every line under Splunk's default match and depth limits.
+        splunk: also search every line under Splunk's match and depth limits (``limits``: the defaults unless
+            a stanza sets MATCH_LIMIT / DEPTH_LIMIT).
         exact: measure each adversarial line's cost (slower), not only whether it is over budget.
         prefix: text put before every line (an envelope), not stretched.
         fillers: only the fillers given (default: all, see :func:`hostile_lines`).
@@ -231,8 +233,8 @@ def check(
                     regex.search(
                         line,
                         anchored=anchored,
-                        match_limit=pcre2.SPLUNK_MATCH_LIMIT,
-                        depth_limit=pcre2.SPLUNK_DEPTH_LIMIT,
+                        match_limit=limits[0],
+                        depth_limit=limits[1],
                     )
                 except pcre2.LimitError as error:
                     verdict.limit_hits.append(f"{hostile.label}: {error}")
