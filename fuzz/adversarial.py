@@ -110,6 +110,22 @@ def hostile_lines(example: str, size: int, spans: Sequence[Tuple[int, int]] = ()
             yield Hostile(example[:at] + run, filler, at, True)
 
 
+#: The rest of a template that a free-text value before it can meet again and again: C1's address and rDNS part,
+#: the audit log's source and location (#18: each such try read to the end of the line, looking for its end).
+REPEATED_RESTS = {
+    "C1": (" (", " address 192.0.2.7 reverse dns host x"),
+    **{name: ("Source IP", "Source IP: 192.0.2.10, Location: /x, ") for name in ("U1", "U2", "U3", "U4", "U5", "U6")},
+}
+
+
+def repeated_rest(name: str, example: str, count: int) -> Optional[str]:
+    """``example`` of template ``name`` cut before its rest, then that rest ``count`` times (None: none to repeat)."""
+    cut, rest = REPEATED_RESTS.get(name, ("", ""))
+    if not cut or cut not in example:
+        return None
+    return example[: example.index(cut)] + rest * count
+
+
 @dataclass
 class Verdict:
     """The cost of one regex on its ordinary and adversarial lines."""
@@ -163,6 +179,7 @@ def check(
     exact: bool = False,
     prefix: str = "",
     fillers: Optional[Sequence[str]] = None,
+    limits: Tuple[int, int] = (pcre2.SPLUNK_MATCH_LIMIT, pcre2.SPLUNK_DEPTH_LIMIT),
 ) -> Verdict:
     """Measure ``regex`` on ``examples`` and on their adversarial lines of ``size`` characters.
 
@@ -172,7 +189,8 @@ def check(
         examples: ordinary lines the regex matches (each must match).
         anchored: match at the start only (Python's ``match``), else search (Splunk).
         bound: how many times the ordinary cost per byte a line may cost (``float("inf")``: not measured).
-        splunk: also search every line under Splunk's default match and depth limits.
+        splunk: also search every line under Splunk's match and depth limits (``limits``: the defaults unless
+            a stanza sets MATCH_LIMIT / DEPTH_LIMIT).
         exact: measure each adversarial line's cost (slower), not only whether it is over budget.
         prefix: text put before every line (an envelope), not stretched.
         fillers: only the fillers given (default: all, see :func:`hostile_lines`).
@@ -215,8 +233,8 @@ def check(
                     regex.search(
                         line,
                         anchored=anchored,
-                        match_limit=pcre2.SPLUNK_MATCH_LIMIT,
-                        depth_limit=pcre2.SPLUNK_DEPTH_LIMIT,
+                        match_limit=limits[0],
+                        depth_limit=limits[1],
                     )
                 except pcre2.LimitError as error:
                     verdict.limit_hits.append(f"{hostile.label}: {error}")

@@ -130,6 +130,9 @@ def hostile_files() -> Dict[str, bytes]:
             found = pattern.regex.match(example)
             spans = [found.span(i) for i in range(1, pattern.regex.groups + 1)] if found else []
             lines.extend(ENVELOPES["E1"](h.line) for h in adversarial.hostile_lines(example, HOSTILE_SIZE, spans))
+            repeated = adversarial.repeated_rest(pattern.name, example, HOSTILE_SIZE // 40)
+            if repeated is not None:
+                lines.append(ENVELOPES["E1"](repeated))
         out[f"hostile-{pattern.name}.log"] = ("\n".join(lines) + "\n").encode()
     return out
 

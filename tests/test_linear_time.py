@@ -102,6 +102,22 @@ def test_the_check_catches_the_backtracking_of_the_old_smtp_auth_templates() -> 
     assert "' ' x1104 at 38 (cut)" in bad or any(label.startswith("' '") for label in bad), bad
 
 
+@pytest.mark.parametrize("name", sorted(adversarial.REPEATED_RESTS))
+def test_a_line_that_repeats_the_rest_of_its_template_costs_linear_work(name: str) -> None:
+    # Found after the adversarial lines above (which repeat one stretch at a time): a free-text value tried at
+    # each repetition of its template's rest ("address A reverse dns host H", "Source IP: A, Location: L, ")
+    # read to the end of the line each time, looking for the end ("verified yes", "Event: ..."): the square.
+    regex = pcre2.from_python(patterns.BY_NAME[name].regex)
+    example = patterns.BY_NAME[name].examples[0]
+    small, large = adversarial.repeated_rest(name, example, 25), adversarial.repeated_rest(name, example, 100)
+    assert small is not None
+    assert large is not None
+    work = regex.least_match_limit(small, anchored=True)
+    assert work is not None
+    budget = int(GROWTH * (work + 20) * len(large) / len(small))
+    regex.search(large, anchored=True, match_limit=budget)  # raises LimitError if the work grows faster
+
+
 @pytest.mark.parametrize("pattern", [p for p in patterns.PATTERNS if p.name not in OVER_BOUND], ids=lambda p: p.name)
 def test_no_adversarial_line_costs_more_than_three_ordinary_ones_per_byte(pattern: patterns.LinePattern) -> None:
     verdict = adversarial.check(
@@ -146,6 +162,45 @@ def test_no_splunk_regex_reaches_splunks_limits_on_an_event_of_truncate_length(
     verdict = adversarial.check(
         name, regex, examples, size=TRUNCATE, anchored=False, splunk=True, prefix=adversarial.ENVELOPE,
         fillers=(" ", "(", ":", "a", "\t"), bound=float("inf"),
+    )  # fmt: skip
+    assert not verdict.limit_hits, verdict.describe()
+
+
+#: An event as long as a line the library reads (max_line_bytes), for a sourcetype that raises TRUNCATE.
+LONG_EVENT = 65_536
+
+
+def _limits(name: str) -> Tuple[int, int]:
+    """The MATCH_LIMIT and DEPTH_LIMIT of a transforms.conf stanza (Splunk's defaults where it sets none)."""
+    stanza, limits = "", {"MATCH_LIMIT": pcre2.SPLUNK_MATCH_LIMIT, "DEPTH_LIMIT": pcre2.SPLUNK_DEPTH_LIMIT}
+    root = Path(__file__).resolve().parent.parent
+    for raw in (root / "default" / "transforms.conf").read_text(encoding="utf-8").splitlines():
+        if raw.startswith("["):
+            stanza = raw.strip("[]")
+        elif stanza == name and raw.split(" = ")[0] in limits:
+            limits[raw.split(" = ")[0]] = int(raw.split(" = ")[1])
+    return limits["MATCH_LIMIT"], limits["DEPTH_LIMIT"]
+
+
+LIMITED = [r for r in SPLUNK if r[2] and _limits(r[0])[0] != pcre2.SPLUNK_MATCH_LIMIT]
+
+
+def test_the_stanzas_that_need_a_higher_match_limit_set_one() -> None:
+    # Those whose adversarial events of 64 KiB reached the default (bench/hostile.py --splunk): a stanza that
+    # no longer needs it should lose it, one that comes to need it is found by the bench script.
+    assert sorted(name for name, _, _ in LIMITED) == [
+        "esa_auth_A1", "esa_auth_A12", "esa_auth_A2", "esa_auth_T11", "esa_auth_T2", "esa_auth_T4", "esa_auth_T5",
+        "esa_auth_T6", "esa_auth_U5", "esa_auth_app_other", "esa_auth_reason_forwarding",
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize(("name", "source", "examples"), LIMITED, ids=[r[0] for r in LIMITED])
+def test_a_stanza_s_match_limit_suffices_for_an_event_of_64_kib(
+    name: str, source: str, examples: Tuple[str, ...]
+) -> None:
+    verdict = adversarial.check(
+        name, pcre2.compile(source), examples, size=LONG_EVENT, anchored=False, splunk=True,
+        prefix=adversarial.ENVELOPE, fillers=(" ", "(", ":", "a", "\t"), bound=float("inf"), limits=_limits(name),
     )  # fmt: skip
     assert not verdict.limit_hits, verdict.describe()
 

@@ -237,11 +237,20 @@ _auth(
 )  # fmt: skip
 
 # --- Section 5: session lines (context only) ---------------------------------
+# C1: the rDNS part ("reverse dns host H verified yes|no") ends the line, so whether it can be there is one
+# question about the end of the line, asked once at the start (the look-ahead, which also reads "verified"):
+# the listener, found like any free-text value, is then tried at each run of spaces against a rest that fails
+# or succeeds without reading to the end of the line again. Asked at each try (the rDNS read lazily to the
+# end, before #18), a line of repeated "address A reverse dns host H" took time that grew with its square.
+# The rDNS is read by words: a word is no try, the "verified" check is made after each run of spaces.
+_VERIFIED = r"verified\ +(?:yes|no)\s*$"
 _other(
     "C1", CONTEXT,
-    r"New\ +SMTP\ +ICID\ +(?P<icid>\d{1,18})\ +interface" + _SEP + _free("listener") + r"(?:\ +\((?P<listener_ip>[^()\s]*)\))?"
-    r"\ +address\ +(?P<client>\S+)"
-    r"(?:\ +reverse\ +dns\ +host\ +(?:(?!\ )(?P<rdns>.*?[^\ ])\ +|)verified\ +(?P<verified>yes|no))?\s*$",
+    r"New\ +SMTP\ +ICID\ +(?P<icid>\d{1,18})\ +interface"
+    r"(?:(?=.*\ verified\ +(?P<verified>yes|no)\s*$)|(?!.*\ " + _VERIFIED + r"))" + _SEP + _free("listener")
+    + r"(?:\ +\((?P<listener_ip>[^()\s]*)\))?\ +address\ +(?P<client>\S+)"
+    r"(?(verified)\ +reverse\ +dns\ +host\ +(?:(?P<rdns>[^\ ]+(?:\ +(?![\ ]|" + _VERIFIED + r")[^\ ]+)*)\ +|)"
+    + _VERIFIED + r")\s*$",
     ["New SMTP ICID 450 interface IncomingMail (172.16.155.16) address 172.16.155.102 reverse dns host unknown verified no",
      "New smtp ICID 12 Interface Data 1 (192.0.2.1)  address 198.51.100.7 reverse dns host mx.example.net verified yes",
      "New SMTP ICID 3 interface Management address 10.1.1.1"],
@@ -254,10 +263,18 @@ _other(
      "New SMTP DCID 8 interface 192.0.2.1 address 203.0.113.9"],
 )  # fmt: skip
 # C2: an empty sender group ("SG  match") is taken when the spaces before "match" are more than one.
+# Linear (#18): the sender group ends at the first " match" that the rest can follow (a space or the end
+# of the line after it: the rule takes anything), and the rule at the first run of blanks where what may
+# follow it (_C2_END: SBRS, country or the end of the line) can; each is read by words, and only where a
+# word ends is that checked. The country runs to the last non-blank of the line, found from the end.
+_C2_MATCH = r"match(?:\ |\s*$)"
+_C2_END = r"(?:\ +SBRS\ +(?:not\ enabled|\S+))?(?:\ +country\ +[^\ \n]|\s*$)"
 _other(
     "C2", CONTEXT,
-    r"ICID\ +(?P<icid>\d{1,18})\ +(?P<verdict>ACCEPT|REJECT|TCPREFUSE|RELAY)\ +SG\ +(?P<sg>(?=\ match)|(?!\ ).*?[^\ ])\ +match(?:" + _SEP + r"(?P<rule>.*?\S))??"
-    r"(?:\ +SBRS\ +(?P<sbrs>not\ enabled|\S+))?(?:\ +country" + _SEP + r"(?P<country>.*?\S|.))?\s*$",
+    r"ICID\ +(?P<icid>\d{1,18})\ +(?P<verdict>ACCEPT|REJECT|TCPREFUSE|RELAY)\ +SG\ +"
+    r"(?P<sg>(?=\ " + _C2_MATCH + r")|(?!\ )[^\ ]+(?:\ +(?!" + _C2_MATCH + r")[^\ ]+)*)\ +match"
+    r"(?:(?!" + _C2_END + r")\ +(?!\ )(?P<rule>\s*\S+(?:(?!" + _C2_END + r")\s+\S+)*))?"
+    r"(?:\ +SBRS\ +(?P<sbrs>not\ enabled|\S+))?(?:\ +country\ +(?!\ )(?P<country>.*\S|.))?\s*$",
     ["ICID 450 ACCEPT SG None match ALL SBRS None",
      "ICID 9 RELAY SG RELAYLIST match 10.0.0.0/8 SBRS 3.5 country Germany",
      "ICID 10 ACCEPT SG UNKNOWNLIST match  SBRS not enabled",
@@ -559,13 +576,18 @@ _AUDIT_EVENTS: Tuple[Tuple[str, str, Optional[Dict[str, str]]], ...] = (
 for _name, _event, _kwargs in _AUDIT_EVENTS:
     _literal = re.sub(r"\\ \+|\\ \*", " ", _event).replace("\\", "")
     _literal = re.sub(r"\(\?P<detail>.*", "Invalid username or passphrase", _literal)
+    # The event ends the line, so whether it is there is asked once, at the start (the look-ahead, which finds
+    # it from the end): a user or location tried at each comma then never reads to the end of the line again.
+    # Without it, a line of repeated "Source IP: A, Location: L, " took time that grew with its square.
+    _guard = r"(?=.*,\ *Event:\ *" + re.sub(r"\(\?P<\w+>", "(?:", _event) + _END + ")"
     if _kwargs is None:
-        _other(_name, IGNORE, _AUDIT + _event + _END, [_AUDIT_EXAMPLE + _literal])
+        _other(_name, IGNORE, _guard + _AUDIT + _event + _END, [_AUDIT_EXAMPLE + _literal])
     else:
-        _auth(_name, _AUDIT + _event + _END, [_AUDIT_EXAMPLE + _literal], **_kwargs)
+        _auth(_name, _guard + _AUDIT + _event + _END, [_AUDIT_EXAMPLE + _literal], **_kwargs)
+_X4_EVENT = r"(?:User\ +input\ +was|User\ +visited\ +the\ +web\ +page)"
 _other(
     "X4", IGNORE,
-    _AUDIT + r"(?:User\ +input\ +was|User\ +visited\ +the\ +web\ +page)",
+    r"(?=.*,\ *Event:\ *" + _X4_EVENT + ")" + _AUDIT + _X4_EVENT,
     [_AUDIT_EXAMPLE + "User visited the web page."],
 )  # fmt: skip
 

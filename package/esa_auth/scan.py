@@ -61,6 +61,7 @@ class Template:
 Key = Tuple[Pattern[str], Dict[int, Template]]
 
 _GROUP = re.compile(r"\(\?P<([A-Za-z_][A-Za-z0-9_]*)>")
+_CONDITION = re.compile(r"\(\?\(([A-Za-z_][A-Za-z0-9_]*)\)")
 
 
 def _alternative(number: int, pattern: P.LinePattern) -> str:
@@ -69,6 +70,8 @@ def _alternative(number: int, pattern: P.LinePattern) -> str:
         raise ValueError(f"template {pattern.name}: back references are not supported")
     tag = f"t{number}_"
     source = _GROUP.sub(lambda m: f"(?P<{tag}{m.group(1)}>", pattern.source)
+    # A conditional on a group ("(?(verified)...)", C1) names the group too.
+    source = _CONDITION.sub(lambda m: f"(?({tag}{m.group(1)})", source)
     # The group wraps the whole alternative, so that it closes last and names the template.
     return f"(?P<{tag}>(?x:(?i:{source})))"
 
