@@ -16,7 +16,7 @@ import bz2
 import gzip
 import lzma
 import zlib
-from typing import IO, Optional, Tuple, cast
+from typing import IO, Any, List, Optional, Protocol, Tuple
 
 GZIP = "gzip"
 BZIP2 = "bzip2"
@@ -50,18 +50,62 @@ def compression_of(head: bytes) -> Optional[str]:
     return None
 
 
-def decompressing(handle: IO[bytes], kind: str) -> IO[bytes]:
+class Readable(Protocol):
+    """What reading a log needs of a file or of an archive's content."""
+
+    def read(self, size: int) -> bytes: ...
+
+
+class Decompressed:
+    """The bytes an archive decompresses to, read in pieces: the bytes before damage come out first.
+
+    ``GzipFile.read(n)`` and its kin gather ``n`` bytes before returning, and
+    an archive cut short raises before any of them is returned: here each
+    piece is decompressed by itself (``read1``), and the error is raised by
+    the read after the last good bytes.
+    """
+
+    def __init__(self, reader: Any) -> None:
+        self._reader = reader
+        self._error: Optional[BaseException] = None
+
+    def read(self, size: int) -> bytes:
+        """Up to ``size`` bytes; ``b""`` at the end.
+
+        Raises:
+            EOFError, OSError, lzma.LZMAError, zlib.error: the archive is damaged here (:data:`DAMAGE`).
+        """
+        if self._error is not None:
+            raise self._error
+        parts: List[bytes] = []
+        got = 0
+        while got < size:
+            try:
+                part = self._reader.read1(size - got)
+            except DAMAGE as exc:
+                if not parts:
+                    raise
+                self._error = exc
+                break
+            if not part:
+                break
+            parts.append(part)
+            got += len(part)
+        return b"".join(parts)
+
+
+def decompressing(handle: IO[bytes], kind: str) -> Decompressed:
     """A reader of the bytes ``handle`` (positioned at the archive's start) decompresses to.
 
     Raises:
         UnreadableCompression: ``kind`` is not one of :data:`READABLE`.
     """
     if kind == GZIP:
-        return cast(IO[bytes], gzip.GzipFile(fileobj=handle, mode="rb"))
+        return Decompressed(gzip.GzipFile(fileobj=handle, mode="rb"))
     if kind == BZIP2:
-        return cast(IO[bytes], bz2.BZ2File(handle, mode="rb"))
+        return Decompressed(bz2.BZ2File(handle, mode="rb"))
     if kind == XZ:
-        return cast(IO[bytes], lzma.LZMAFile(handle, mode="rb"))
+        return Decompressed(lzma.LZMAFile(handle, mode="rb"))
     raise UnreadableCompression(f"compressed with {kind}, which this version does not read")
 
 
@@ -80,6 +124,18 @@ def read_head(handle: IO[bytes], kind: str, length: int) -> Tuple[bytes, Optiona
     except DAMAGE as exc:
         return b"".join(parts), describe(exc)
     return b"".join(parts), None
+
+
+#: The suffixes compression tools add to a file's name.
+SUFFIXES = (".gz", ".bz2", ".xz", ".zst")
+
+
+def plain_name(name: str) -> str:
+    """A file name without the suffix a compression tool added (``mail.@...s.gz``: ``mail.@...s``)."""
+    for suffix in SUFFIXES:
+        if name.endswith(suffix):
+            return name[: -len(suffix)]
+    return name
 
 
 def describe(exc: BaseException) -> str:

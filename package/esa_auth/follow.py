@@ -48,7 +48,17 @@ from typing import IO, Any, Callable, Dict, List, Optional, Set, Tuple
 
 from .checkpoint import CHECKPOINT_VERSION, CheckpointStore, NewerCheckpointError
 from .checkpoint import load_checkpoint as load_checkpoint  # callers import it from here
-from .compressed import DAMAGE, MAGIC_BYTES, READABLE, UnreadableCompression, compression_of, decompressing, read_head
+from .compressed import (
+    DAMAGE,
+    MAGIC_BYTES,
+    READABLE,
+    Readable,
+    UnreadableCompression,
+    compression_of,
+    decompressing,
+    plain_name,
+    read_head,
+)
 from .compressed import describe as describe_damage
 from .envelope import ENVELOPE_HEADS, body_start, starts_envelope
 from .errors import ConfigError, StateError
@@ -765,7 +775,7 @@ class Follower:
         if esa is None:
             return None  # judged when its first line says more (next run)
         head_hash = _hash(head)
-        appliance = appliance_from_filename(_archive_name(os.path.basename(candidate.path), compression))
+        appliance = appliance_from_filename(plain_name(os.path.basename(candidate.path)))
         key = file_key(st.st_dev, st.st_ino, head_hash)
         stream = Stream(candidate.path, key=key, appliance=appliance)
         ignored = not esa
@@ -815,7 +825,7 @@ class Follower:
         try:
             handle = candidate.open()
             if entry.compression is None:
-                reader = handle
+                reader: Readable = handle
                 handle.seek(entry.position)
             else:
                 handle.seek(0)
@@ -956,7 +966,7 @@ def _head_hash(candidate: _Candidate, length: int) -> Optional[str]:
     return _hash(head) if len(head) == length else None
 
 
-def _skip(reader: IO[bytes], count: int) -> None:
+def _skip(reader: Readable, count: int) -> None:
     """Read and drop ``count`` bytes of a stream that cannot seek (an archive's content)."""
     while count > 0:
         part = reader.read(min(count, CHUNK))
@@ -974,17 +984,6 @@ def _out_of_reach(directory: str) -> Optional[str]:
     if not any(not name.startswith(".") for name in names):
         return "empty: an unmounted share?"
     return None
-
-
-_ARCHIVE_SUFFIXES = {"gzip": (".gz",), "bzip2": (".bz2",), "xz": (".xz",)}
-
-
-def _archive_name(name: str, compression: Optional[str]) -> str:
-    """A file's name without the suffix its compression added (``mail.@...s.gz``: ``mail.@...s``)."""
-    for suffix in _ARCHIVE_SUFFIXES.get(compression or "", ()):
-        if name.endswith(suffix):
-            return name[: -len(suffix)]
-    return name
 
 
 def _ignored_entry(candidate: _Candidate, head: bytes, compression: Optional[str]) -> FileEntry:
