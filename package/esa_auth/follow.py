@@ -96,6 +96,8 @@ BYTES_PER_FILE = 4 << 10
 #: taken as finished, and that line read (the ESA writes whole lines: a line
 #: cut short for this long was cut by a crash or a full disk, not by a buffer).
 FINISH_AFTER = 300
+#: Bytes asked for beyond what a file held when listed (what it may have grown by since).
+_SLACK = 64 << 10
 #: When starting at the end of existing files, the header lines at the start
 #: of each file (time offset, version) are still read from this many bytes.
 HEADER_SCAN_BYTES = 8192
@@ -306,6 +308,12 @@ class _Candidate:
         self.compression: Optional[str] = None
         #: What cut the decompressed head short (a damaged or unfinished archive), if anything.
         self.head_damage: Optional[str] = None
+        #: The first bytes of a plain file, read with its head while it was open to be read, and
+        #: whether they are all of it (the handle stands after them).
+        self.first: Optional[bytes] = None
+        self.first_whole = False
+        #: Bytes read with the head when the file is open to be read (set by the follower).
+        self.read_ahead = 0
         self._find = find
 
     def open(self) -> IO[bytes]:
@@ -335,10 +343,16 @@ class _Candidate:
             handle = self.open()
             try:
                 handle.seek(0)
-                raw = handle.read(HEAD_BYTES)
+                # A file opened to be read is read whole at once when small (most are, in a directory of
+                # thousands): its head, and the bytes _read would read next.
+                ask = max(HEAD_BYTES, self.read_ahead) if was_open else HEAD_BYTES
+                raw = handle.read(ask)
                 self.compression = compression_of(raw[:MAGIC_BYTES])
+                if was_open and self.compression is None:
+                    self.first = raw
+                    self.first_whole = len(raw) < ask
                 if self.compression not in READABLE:
-                    self._head = raw
+                    self._head = raw[:HEAD_BYTES]
                 else:
                     handle.seek(0)
                     self._head, self.head_damage = read_head(handle, self.compression, HEAD_BYTES)
@@ -504,15 +518,19 @@ class Follower:
             candidates = self._scan(log)
             self.stats.files = len(candidates)
             work = self._match(candidates, first_run, log)
-            if self.changed:
-                # New files are on disk before any of their events leaves (their start, for start_from = end).
-                self._save()
-            for entry, candidate in work:
+            self._dirty = self.changed
+            for known, candidate in work:
                 try:
-                    if candidate in self._finishing:
-                        self._finish(entry, candidate, emit, log)
+                    if known is None:
+                        # A new file: opened once, for its head and its lines (event ids do not depend on
+                        # its entry, which is saved with what is read of it).
+                        known = self._register(candidate, first_run, log)
+                        if known is not None:
+                            self._read(known, candidate, emit, log)
+                    elif candidate in self._finishing:
+                        self._finish(known, candidate, emit, log)
                     else:
-                        self._read(entry, candidate, emit, log)
+                        self._read(known, candidate, emit, log)
                 finally:
                     candidate.close()
             if self._dirty:
@@ -572,23 +590,46 @@ class Follower:
         inodes = set()
         watched = _watched_dir(self.spec)
         checkpoint = os.path.abspath(self.checkpoint)
-        # Real files first, so that a symbolic link to one of them is the duplicate.
-        for path in sorted(paths, key=lambda p: (os.path.islink(p), p)):
+        real_dirs: Dict[str, str] = {}
+        watched_in = os.path.join(watched, "") if watched is not None else ""
+        listed = []
+        for path in paths:
             try:
-                st = os.stat(path)
+                lst = os.lstat(path)
             except OSError as exc:
                 if exc.errno != errno.ENOENT:
                     warnings.append(f"cannot read {path}: {exc.strerror or exc}")
                 continue
+            listed.append((stat.S_ISLNK(lst.st_mode), path, lst))
+        # Real files first, so that a symbolic link to one of them is the duplicate.
+        listed.sort(key=lambda item: (item[0], item[1]))
+        for link, path, st in listed:
+            if link:
+                try:
+                    st = os.stat(path)
+                except OSError as exc:
+                    if exc.errno != errno.ENOENT:
+                        warnings.append(f"cannot read {path}: {exc.strerror or exc}")
+                    continue
             if not stat.S_ISREG(st.st_mode):
                 continue
             if os.path.abspath(path).startswith(checkpoint):
                 continue  # a checkpoint inside the watched directory is not a log
             # Every path, not only links: a glob such as /logs/*/* also walks through a
             # linked directory, and what lies behind it is outside what was configured.
-            if watched is not None and os.path.commonpath([os.path.realpath(path), watched]) != watched:
-                warnings.append(f"{path}: a symbolic link out of the watched directory (it resolves outside); skipped")
-                continue
+            if watched is not None:
+                if link:
+                    real = os.path.realpath(path)
+                else:  # the directory's real path (once per directory), then the name
+                    directory, name = os.path.split(path)
+                    real_dir = real_dirs.get(directory)
+                    if real_dir is None:
+                        real_dir = real_dirs[directory] = os.path.realpath(directory)
+                    real = os.path.join(real_dir, name)
+                if real != watched and not real.startswith(watched_in):
+                    warnings.append(f"{path}: a symbolic link out of the watched directory (it resolves outside); "
+                                    "skipped")  # fmt: skip
+                    continue
             if (st.st_dev, st.st_ino) in inodes:
                 continue  # another name of a file already listed (a link): read once
             inodes.add((st.st_dev, st.st_ino))
@@ -609,8 +650,10 @@ class Follower:
                 return path
         return None
 
-    def _match(self, candidates: List[_Candidate], first_run: bool, log: Log) -> List[Tuple[FileEntry, _Candidate]]:
-        """Pair known files with the files on disk; register new ones; say what is to be read."""
+    def _match(
+        self, candidates: List[_Candidate], first_run: bool, log: Log
+    ) -> List[Tuple[Optional[FileEntry], _Candidate]]:
+        """Pair known files with the files on disk; say what is to be read (no entry yet: a new file)."""
         by_inode = {(c.st.st_dev, c.st.st_ino): c for c in candidates}
         claimed: Dict[int, FileEntry] = {}
         unmatched: List[FileEntry] = []
@@ -623,17 +666,15 @@ class Follower:
         heads = _HeadIndex([c for c in candidates if id(c) not in claimed])
         kept = self._find_moved(unmatched, heads, claimed, log)
         entries: List[FileEntry] = list(kept)
-        work: List[Tuple[FileEntry, _Candidate]] = []
+        work: List[Tuple[Optional[FileEntry], _Candidate]] = []
         self._finishing = set()
         copies = _HeadIndex([])
         for candidate in candidates:
             known = claimed.get(id(candidate))
             if known is None:
-                if claimed and self._is_copy_of_live(candidate, copies, claimed, log):
-                    continue
-                known = self._new_entry(candidate, first_run, log)
-                if known is None:
-                    continue
+                if candidate.st.st_size and not (claimed and self._is_copy_of_live(candidate, copies, claimed, log)):
+                    work.append((None, candidate))
+                continue
             known.path = candidate.path
             entries.append(known)
             if known.ignored:
@@ -752,6 +793,23 @@ class Follower:
             return True
         return self._now is not None and self._now - st.st_mtime_ns / 1e9 >= self.finish_after
 
+    def _register(self, candidate: _Candidate, first_run: bool, log: Log) -> Optional[FileEntry]:
+        """Open a new file and make its entry; None when it is not to be read (not yet, or never)."""
+        try:
+            candidate.open()
+        except OSError as exc:
+            log("WARN", f"cannot read {candidate.path}: {exc.strerror or exc}")
+            return None
+        candidate.read_ahead = min(self.chunk_size, candidate.st.st_size + _SLACK)
+        entry = self._new_entry(candidate, first_run, log)
+        if entry is None:
+            return None
+        self.entries.append(entry)
+        self._dirty = True
+        if entry.ignored or (entry.compression is None and candidate.st.st_size <= entry.position):
+            return None
+        return entry
+
     def _new_entry(self, candidate: _Candidate, first_run: bool, log: Log) -> Optional[FileEntry]:
         st = candidate.st
         if st.st_size == 0:
@@ -822,11 +880,16 @@ class Follower:
         stream = entry.stream
         normalizer = self.normalizer
         source = candidate.path
+        first = candidate.first
         try:
             handle = candidate.open()
             if entry.compression is None:
                 reader: Readable = handle
-                handle.seek(entry.position)
+                if first is not None and entry.position <= len(first) and handle.tell() == len(first):
+                    first = first[entry.position :]  # read with the head: the handle stands after it
+                else:
+                    first = None
+                    handle.seek(entry.position)
             else:
                 handle.seek(0)
                 reader = decompressing(handle, entry.compression)
@@ -836,14 +899,24 @@ class Follower:
             return
         read_any = False
         damage: Optional[BaseException] = None
+        # What the listing saw left to read, and a little more (the file may have grown): a read asks for
+        # no more than that, as a buffer of the size asked for is made for each (thousands of small files).
+        left = candidate.st.st_size - entry.position if entry.compression is None else self.chunk_size
         while True:
-            try:
-                chunk = reader.read(self.chunk_size)
-            except DAMAGE as exc:
-                damage = exc
-                break
+            ask = min(self.chunk_size, max(left, 0) + _SLACK)
+            if first is not None:
+                chunk, first = first, None
+                if candidate.first_whole:
+                    ask = len(chunk) + 1  # the end was reached: no read more
+            else:
+                try:
+                    chunk = reader.read(ask)
+                except DAMAGE as exc:
+                    damage = exc
+                    break
             if not chunk:
                 break
+            left -= len(chunk)
             read_any = True
             self.stats.bytes_read += len(chunk)
             self._emit(normalizer.feed(stream, chunk), source, emit, log)
@@ -851,6 +924,8 @@ class Follower:
             if self._unsaved >= self._interval:
                 self._refresh(entry, handle)
                 self._save()
+            if len(chunk) < ask and entry.compression is None:
+                break  # fewer bytes than asked: the end (a file's read returns short only there)
         # Live ESA files hold whole lines; a held-back line is finished now
         # rather than when the next line comes, which may be hours away.
         self._emit(normalizer.flush(stream), source, emit, log)
