@@ -111,6 +111,26 @@ def test_random_kills_while_logs_are_written_and_rotated_lose_nothing(tmp_path: 
     assert figures["extra"] == 0
     assert figures["content_differs"] == 0
     assert figures["duplicates_with_another_id"] == 0
+    assert figures["ids_unlike_the_clean_run"] == 0
+    assert figures["problems"] == []
+    assert figures["ok"]
+
+
+def test_random_kills_over_small_files_compressed_as_they_roll_lose_nothing(tmp_path: Path) -> None:
+    """Files under the 1 KiB head, each compressed (gzip, bzip2, xz) once the next is rolled (#17)."""
+    figures = crash_campaign.campaign(
+        tmp_path, kills=4, seed=11, lines=1_500, rotate_every=4, filler=1,
+        command=COMMAND, max_delay=0.6, pause=0.005, compress=True,
+    )  # fmt: skip
+    print(json.dumps(figures, indent=2))  # the figures, when the test fails
+    assert figures["kill_points"] == 4
+    assert figures["archives"] >= 3
+    assert figures["clean_events"] == figures["auth_lines"] > 0
+    assert figures["lost"] == 0
+    assert figures["extra"] == 0
+    assert figures["content_differs"] == 0
+    assert figures["duplicates_with_another_id"] == 0
+    assert figures["ids_unlike_the_clean_run"] == 0
     assert figures["problems"] == []
     assert figures["ok"]
 
