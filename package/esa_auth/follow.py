@@ -43,7 +43,7 @@ import glob
 import hashlib
 import os
 import stat
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import IO, Any, Callable, Dict, List, Optional, Set, Tuple
 
 from .checkpoint import CHECKPOINT_VERSION, CheckpointStore, NewerCheckpointError
@@ -92,6 +92,10 @@ CHECKPOINT_BYTES = 8 << 20
 BYTES_PER_SESSION = 16 << 10
 #: Bytes read between saves per file known at the last save (10,000 files: 40 MiB).
 BYTES_PER_FILE = 4 << 10
+#: After a file is read, a save comes if this many bytes were read since the last one, or a quarter of the
+#: interval above (the interval grows with the tables, and so does what a save costs): runs killed again and
+#: again (a host that stops splunkd, a timeout) keep the files they finished, at a bounded cost.
+AFTER_FILE_BYTES = 64 << 10
 #: Seconds after its last change that a file whose last line has no newline is
 #: taken as finished, and that line read (the ESA writes whole lines: a line
 #: cut short for this long was cut by a crash or a full disk, not by a buffer).
@@ -243,6 +247,8 @@ class FileEntry:
     ignored: bool
     stream: Stream
     compression: Optional[str] = None
+    #: What :meth:`to_state` gave at the last save, while the entry has not changed since (Follower._save).
+    saved: Optional[Dict[str, Any]] = field(default=None, compare=False, repr=False)
 
     @property
     def position(self) -> int:
@@ -427,7 +433,11 @@ class Follower:
         #: Bytes read since the last save, and how many make the next one.
         self._unsaved = 0
         self._interval = self.checkpoint_bytes
+        self._after_file = AFTER_FILE_BYTES
         self._dirty = False
+        #: The entry being read (its state changes with every block), and those changed since the last save.
+        self._reading: Optional[FileEntry] = None
+        self._touched: Set[int] = set()
         self._now: Optional[float] = None
         self._listing_error: Optional[str] = None
         self._finishing: Set[_Candidate] = set()
@@ -477,21 +487,34 @@ class Follower:
         return True
 
     def _save(self) -> None:
+        if self._reading is not None:
+            self._touched.add(id(self._reading))
+        files = []
+        touched = self._touched
+        for entry in self.entries:
+            # The state of an entry untouched since the last save is the one saved then: a save costs
+            # a pass over the files, not a new state of each (thousands of files, a save every few MiB).
+            state = entry.saved
+            if state is None or id(entry) in touched:
+                state = entry.saved = entry.to_state()
+            files.append(state)
         data = {
             "version": CHECKPOINT_VERSION,
             "path": self.spec,
-            "files": [entry.to_state() for entry in self.entries],
+            "files": files,
             "normalizer": self.normalizer.state(),
         }
         self.store.save(data)
         self.stats.checkpoints += 1
         self._unsaved = 0
         self._dirty = False
+        self._touched = set()
         self._interval = max(
             self.checkpoint_bytes,
             self.bytes_per_session * len(self.normalizer.sessions),
             self.bytes_per_file * len(self.entries),
         )
+        self._after_file = max(AFTER_FILE_BYTES, (self._interval - self.checkpoint_bytes) // 4)
 
     # --- one run -----------------------------------------------------------------
     def run(self, emit: Emit, log: Log, now: Optional[float] = None) -> RunStats:
@@ -520,12 +543,14 @@ class Follower:
             work = self._match(candidates, first_run, log)
             self._dirty = self.changed
             for known, candidate in work:
+                self._reading = known
                 try:
                     if known is None:
                         # A new file: opened once, for its head and its lines (event ids do not depend on
                         # its entry, which is saved with what is read of it).
                         known = self._register(candidate, first_run, log)
                         if known is not None:
+                            self._reading = known
                             self._read(known, candidate, emit, log)
                     elif candidate in self._finishing:
                         self._finish(known, candidate, emit, log)
@@ -533,6 +558,9 @@ class Follower:
                         self._read(known, candidate, emit, log)
                 finally:
                     candidate.close()
+                    if self._reading is not None:
+                        self._touched.add(id(self._reading))
+                    self._reading = None
             if self._dirty:
                 self._save()
             return self.stats
@@ -938,6 +966,8 @@ class Follower:
             self.stats.files_read += 1
         self._refresh(entry, handle)
         self._dirty = True
+        if self._unsaved >= self._after_file:
+            self._save()
 
     def _damaged(self, entry: FileEntry, candidate: _Candidate, exc: BaseException, log: Log) -> None:
         """A file that cannot be read on: one warning naming it; what was read before stays read."""
