@@ -136,22 +136,24 @@ def looks_like_esa(head: bytes) -> Optional[bool]:
     line still being written whose few bytes may still become an envelope's
     start (a writer flushes buffers, not lines: a new file may hold ``Su``).
     """
-    lines = head.split(b"\n")
-    for index, line in enumerate(lines):
-        line = line.rstrip(b"\r")
-        complete = index < len(lines) - 1
+    start = 0
+    while True:  # line by line, only as far as the first non-blank one (not a split of the whole head)
+        end = head.find(b"\n", start)
+        complete = end >= 0
+        line = (head[start:end] if complete else head[start:]).rstrip(b"\r")
         if not complete and _BOM.startswith(line):
             return None  # nothing yet, or part of a byte-order mark
         if line.startswith(_BOM):
             line = line[3:]
-        if not line.strip():
-            continue
-        if not starts_envelope(line):
-            if not complete and len(line) < _HEAD and any(start.startswith(line) for start in _STARTS):
-                return None
-            return False
-        return body_start(line) >= 0 or not complete
-    return None
+        if line.strip():
+            if not starts_envelope(line):
+                if not complete and len(line) < _HEAD and any(start_.startswith(line) for start_ in _STARTS):
+                    return None
+                return False
+            return body_start(line) >= 0 or not complete
+        if not complete:
+            return None
+        start = end + 1
 
 
 _BOM = b"\xef\xbb\xbf"
