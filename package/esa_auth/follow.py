@@ -544,25 +544,8 @@ class Follower:
             self.stats.files = len(candidates)
             work = self._match(candidates, first_run, log)
             self._dirty = self.changed
-            for known, candidate in work:
-                self._reading = known
-                try:
-                    if known is None:
-                        # A new file: opened once, for its head and its lines (event ids do not depend on
-                        # its entry, which is saved with what is read of it).
-                        known = self._register(candidate, first_run, log)
-                        if known is not None:
-                            self._reading = known
-                            self._read(known, candidate, emit, log)
-                    elif candidate in self._finishing:
-                        self._finish(known, candidate, emit, log)
-                    else:
-                        self._read(known, candidate, emit, log)
-                finally:
-                    candidate.close()
-                    if self._reading is not None:
-                        self._touched.add(id(self._reading))
-                    self._reading = None
+            with contextlib.suppress(_Vanished):  # the rest waits for the next run (a file gone since listed)
+                self._read_all(work, first_run, emit, log)
             if self._dirty:
                 self._save()
             return self.stats
@@ -570,6 +553,30 @@ class Follower:
             for candidate in candidates:
                 candidate.close()
             lock.close()
+
+    def _read_all(
+        self, work: List[Tuple[Optional[FileEntry], _Candidate]], first_run: bool, emit: Emit, log: Log
+    ) -> None:
+        """Read the files of the run in order (a file with no entry yet is registered first)."""
+        for known, candidate in work:
+            self._reading = known
+            try:
+                if known is None:
+                    # A new file: opened once, for its head and its lines (event ids do not depend on
+                    # its entry, which is saved with what is read of it).
+                    known = self._register(candidate, first_run, log)
+                    if known is not None:
+                        self._reading = known
+                        self._read(known, candidate, emit, log)
+                elif candidate in self._finishing:
+                    self._finish(known, candidate, emit, log)
+                else:
+                    self._read(known, candidate, emit, log)
+            finally:
+                candidate.close()
+                if self._reading is not None:
+                    self._touched.add(id(self._reading))
+                self._reading = None
 
     def _lock(self, log: Log) -> Optional[IO[str]]:
         path = f"{self.checkpoint}.lock"
@@ -781,7 +788,10 @@ class Follower:
         if candidate.compression is None:
             return False
         if index.entries is None:
-            index.entries = [entry for entry in claimed.values() if not entry.ignored]
+            # Only a whole head (1 KiB) vouches for it: a file's first few bytes (``Sun Jun  1 08:0``) are those
+            # of every file written in the same minute, and an archive put off for another file's sake would be
+            # read late, after the files that came after it.
+            index.entries = [entry for entry in claimed.values() if not entry.ignored and entry.head_len == HEAD_BYTES]
         source = index.match_entry(candidate)
         if source is None:
             return False
@@ -827,6 +837,9 @@ class Follower:
         """Open a new file and make its entry; None when it is not to be read (not yet, or never)."""
         try:
             candidate.open()
+        except FileNotFoundError:
+            log("INFO", f"{candidate.path}: gone since the directory was listed; the files after it are read next run")
+            raise _Vanished() from None
         except OSError as exc:
             log("WARN", f"cannot read {candidate.path}: {exc.strerror or exc}")
             return None
@@ -924,6 +937,13 @@ class Follower:
                 handle.seek(0)
                 reader = decompressing(handle, entry.compression)
                 _skip(reader, entry.position)
+        except FileNotFoundError:
+            # Gone since it was listed, its rest unread: removed once compressed (logrotate's compress, gzip), or
+            # deleted. The files after it wait for the next run, which finds the archive: read now, they would
+            # come before the rest of this one (its SMTP sessions not open yet).
+            log("INFO", f"{candidate.path}: gone since the directory was listed; the files after it are read "
+                        "next run")  # fmt: skip
+            raise _Vanished() from None
         except DAMAGE as exc:
             self._damaged(entry, candidate, exc, log)
             return
@@ -952,7 +972,10 @@ class Follower:
             self._emit(normalizer.feed(stream, chunk), source, emit, log)
             self._unsaved += len(chunk)
             if self._unsaved >= self._interval:
-                self._refresh(entry, handle)
+                if entry.compression is None:
+                    # An archive's size and time are recorded once it is read to its end (or its damage): a
+                    # run killed after this save reads it on from the position saved.
+                    self._refresh(entry, handle)
                 self._save()
             if len(chunk) < ask and entry.compression is None:
                 break  # fewer bytes than asked: the end (a file's read returns short only there)
@@ -1017,6 +1040,10 @@ class Follower:
         for diagnostic in self.normalizer.take_diagnostics():
             self.stats.warnings += 1
             log("WARN", str(diagnostic))
+
+
+class _Vanished(Exception):
+    """A file of the run is gone since it was listed: the files after it wait for the next run."""
 
 
 class _HeadIndex:
