@@ -21,7 +21,7 @@ from esa_auth import follow
 from esa_auth.cli.reading import read_sources
 from esa_auth.follow import Follower, load_checkpoint
 from esa_auth.pipeline import Normalizer, Settings
-from splunkd import mail_file, mail_sessions
+from splunkd import HEADER, mail_file, mail_sessions, stamp
 
 SETTINGS = Settings(tz="UTC")
 DATA = Path(__file__).parent / "data"
@@ -451,3 +451,38 @@ def test_a_checkpoint_of_0_1_0_is_read_on_without_repeating(tmp_path: Path) -> N
     assert any("of format 1 read" in m for m in sink.messages("INFO"))
     assert json.loads(ck.read_text(encoding="utf-8"))["version"] == follow.CHECKPOINT_VERSION
     assert run(logs, ck).events == []
+
+
+def test_a_file_compressed_away_while_listed_holds_back_the_files_after_it(
+    logs: Path, ck: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rolled = logs / "mail.log"
+    rolled.write_text(mail_file(1, 1), encoding="utf-8")
+    os.utime(rolled, (1_700_000_000, 1_700_000_000))
+    assert len(run(logs, ck).events) == 1
+    # Its rest opens ICID 7; the next file holds ICID 7's SMTP AUTH line.
+    session = mail_sessions(7, 1, start=5).splitlines(keepends=True)
+    with open(rolled, "a", encoding="utf-8") as handle:
+        handle.write("".join(session[:2]))
+    os.utime(rolled, (1_700_000_100, 1_700_000_100))
+    (logs / "mail.current").write_text(HEADER.format(t=stamp(6)) + "".join(session[2:]), encoding="utf-8")
+    os.utime(logs / "mail.current", (1_700_000_200, 1_700_000_200))
+    real_open = follow._Candidate.open
+    opened: List[str] = []
+
+    def compressed_meanwhile(self: Any) -> Any:
+        opened.append(self.path)
+        # logrotate's compress, between its head's check and the reading of its rest
+        if self.path == str(rolled) and opened.count(self.path) == 2:
+            archive = logs / "mail.log.1.gz"
+            archive.write_bytes(gzip.compress(rolled.read_bytes()))
+            os.utime(archive, (1_700_000_100, 1_700_000_100))
+            rolled.unlink()
+        return real_open(self)
+
+    monkeypatch.setattr(follow._Candidate, "open", compressed_meanwhile)
+    held = run(logs, ck)
+    assert held.events == []
+    assert any("gone since the directory was listed" in m for m in held.messages("INFO"))
+    after = run(logs, ck)
+    assert [(e["icid"], e["src_ip"]) for e in after.events] == [(7, "198.51.100.8")]
