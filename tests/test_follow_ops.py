@@ -69,13 +69,6 @@ def cli_ids(*paths: Path) -> List[str]:
 
 
 @pytest.fixture
-def logs(tmp_path: Path) -> Path:
-    path = tmp_path / "logs"
-    path.mkdir()
-    return path
-
-
-@pytest.fixture
 def ck(tmp_path: Path) -> Path:
     path = tmp_path / "ck"
     path.mkdir()

@@ -631,24 +631,14 @@ class Follower:
         watched_in = os.path.join(watched, "") if watched is not None else ""
         listed = []
         for path in paths:
-            try:
-                lst = os.lstat(path)
-            except OSError as exc:
-                if exc.errno != errno.ENOENT:
-                    warnings.append(f"cannot read {path}: {exc.strerror or exc}")
-                continue
-            listed.append((stat.S_ISLNK(lst.st_mode), path, lst))
+            lst = _stat(os.lstat, path, warnings)
+            if lst is not None:
+                listed.append((stat.S_ISLNK(lst.st_mode), path, lst))
         # Real files first, so that a symbolic link to one of them is the duplicate.
         listed.sort(key=lambda item: (item[0], item[1]))
-        for link, path, st in listed:
-            if link:
-                try:
-                    st = os.stat(path)
-                except OSError as exc:
-                    if exc.errno != errno.ENOENT:
-                        warnings.append(f"cannot read {path}: {exc.strerror or exc}")
-                    continue
-            if not stat.S_ISREG(st.st_mode):
+        for link, path, found_st in listed:
+            st = _stat(os.stat, path, warnings) if link else found_st
+            if st is None or not stat.S_ISREG(st.st_mode):
                 continue
             if os.path.abspath(path).startswith(checkpoint):
                 continue  # a checkpoint inside the watched directory is not a log
@@ -1040,6 +1030,16 @@ class Follower:
         for diagnostic in self.normalizer.take_diagnostics():
             self.stats.warnings += 1
             log("WARN", str(diagnostic))
+
+
+def _stat(function: Callable[[str], os.stat_result], path: str, warnings: List[str]) -> Optional[os.stat_result]:
+    """``stat`` or ``lstat`` of a listed path; None when it is gone (silently) or unreadable (a warning)."""
+    try:
+        return function(path)
+    except OSError as exc:
+        if exc.errno != errno.ENOENT:
+            warnings.append(f"cannot read {path}: {exc.strerror or exc}")
+        return None
 
 
 class _Vanished(Exception):
