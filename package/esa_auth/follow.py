@@ -123,7 +123,7 @@ def _hash(data: bytes) -> str:
 
 
 def file_key(dev: int, ino: int, head_hash: str) -> str:
-    """The stream key (event id seed) of a file first seen with this identity and head."""
+    """The key of a file first seen with this identity and head: its entry's name in the checkpoint (no event id)."""
     return "f" + hashlib.blake2b(f"{dev}:{ino}:{head_hash}".encode(), digest_size=10).hexdigest()
 
 
