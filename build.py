@@ -50,6 +50,11 @@ PYTHONS_RECORD = os.path.join(ROOT, ".splunk-pythons.json")
 #: Splunk ships Python 3.9 (Splunk 9.3 and later) and 3.13 (Splunk 10).
 SPLUNK_PYTHONS = ("3.9", "3.13")
 BUILD = os.path.join(ROOT, "build")
+#: rsyslog and logrotate from Debian's packages, unpacked here by --setup (not installed into the system) for the
+#: relay test (tests/test_relay.py): the programs under usr/sbin, their libraries under usr/lib/<arch>.
+RELAY_TOOLS = os.path.join(ROOT, ".venv-relay")
+#: The packages unpacked: the two programs and the libraries they need that a minimal Debian lacks.
+RELAY_PACKAGES = ("rsyslog", "logrotate", "libestr0", "libfastjson4", "libpopt0")
 DIST = os.path.join(ROOT, "dist")
 SAMPLES = os.path.join(ROOT, "samples")
 
@@ -215,6 +220,49 @@ def setup() -> None:
     _ensure_venv(VENV_TOOLS, ["requirements/tools.txt"], ["-r", "requirements/tools.txt"])
     _ensure_venv(VENV_PSA, ["requirements/psa.txt"], ["-r", "requirements/psa.txt"])
     record_pythons()
+    setup_relay_tools()
+
+
+def setup_relay_tools(target: str = RELAY_TOOLS) -> bool:
+    """Unpack rsyslog and logrotate from Debian's packages into ``target`` (``apt-get download``, ``dpkg -x``).
+
+    Nothing is installed into the system and no root is needed (only the package lists, which ``apt-get
+    update`` may need to fetch once). Returns False, with the reason said, where it cannot be done: the relay
+    test then skips with that reason (and fails in CI).
+    """
+    marker = os.path.join(target, "packages.txt")
+    wanted = "\n".join(RELAY_PACKAGES) + "\n"
+    if os.path.exists(marker):
+        with open(marker, encoding="utf-8") as handle:
+            if handle.read() == wanted:
+                return True
+    if not (shutil.which("apt-get") and shutil.which("dpkg")):
+        say("warning: apt-get or dpkg not found: rsyslog and logrotate not unpacked (the relay test is skipped)")
+        return False
+    downloads = os.path.join(target, "debs")
+    shutil.rmtree(target, ignore_errors=True)
+    os.makedirs(downloads)
+
+    def download() -> subprocess.CompletedProcess[str]:
+        return subprocess.run(["apt-get", "download", *RELAY_PACKAGES], cwd=downloads, capture_output=True,
+                              text=True, check=False)  # fmt: skip
+
+    done = download()
+    if done.returncode != 0 and os.geteuid() == 0:
+        # A machine that never fetched the package lists: fetch them once (root only), then try again.
+        subprocess.run(["apt-get", "update", "-qq"], capture_output=True, text=True, check=False)
+        done = download()
+    if done.returncode != 0:
+        reason = " ".join(done.stderr.split())[-300:]
+        say(f"warning: apt-get download {' '.join(RELAY_PACKAGES)} failed ({reason}): the relay test is skipped")
+        return False
+    for name in sorted(os.listdir(downloads)):
+        if name.endswith(".deb"):
+            subprocess.run(["dpkg", "-x", os.path.join(downloads, name), target], check=True)
+    with open(marker, "w", encoding="utf-8") as handle:
+        handle.write(wanted)
+    say(f"rsyslog and logrotate unpacked into {os.path.relpath(target, ROOT)}")
+    return True
 
 
 def _in_venv() -> bool:

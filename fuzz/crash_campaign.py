@@ -15,15 +15,23 @@ Then one clean run, from a fresh checkpoint, reads the final files. The claim
 * nothing invented: the campaign emitted no event the clean run does not have;
 * duplicates only with the same ``event_id``: an event emitted twice (a
   replay after a kill) carries the same id both times;
-* same content: each event's fields (``event_id`` aside, which depends on when
-  a file was first seen) equal the clean run's, session context included;
+* same content: each event's fields equal the clean run's, session context
+  included, and so does its ``event_id`` (since #17 it depends only on the
+  line, its offset and the appliance serial, not on when a file was first seen);
 * every run that finished wrote a well-formed XML stream and no traceback.
 
 Events are matched by their ``raw`` line; the generated lines are all distinct.
 
+``--compress`` has the writer compress each rolled file once the next one is
+rolled (logrotate's ``delaycompress``), in turn with gzip, bzip2 and xz, the
+archive written in two pieces (a run may see it half written, beside the file
+it is made from) before the file is removed. ``--rotate-every 4 --filler 1``
+makes files of a few hundred bytes (under the 1 KiB head).
+
 Usage::
 
     python fuzz/crash_campaign.py --kills 200 --seed 1 --json /tmp/crash.json
+    python fuzz/crash_campaign.py --kills 50 --seed 2 --rotate-every 4 --filler 1 --lines 3000 --compress
     python fuzz/crash_campaign.py --vendor --python /root/.pyenv/versions/3.9.18/bin/python3.9
     python fuzz/crash_campaign.py --app build/TA-cisco-esa-auth --python /usr/bin/python3.13
 """
@@ -31,7 +39,10 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import bz2
+import gzip
 import json
+import lzma
 import os
 import random
 import re
@@ -76,7 +87,11 @@ class LogWriter:
     the next), so the open-session state in the checkpoint matters.
     """
 
-    def __init__(self, directory: Path, seed: int, lines: int, rotate_every: int, filler: int) -> None:
+    def __init__(
+        self, directory: Path, seed: int, lines: int, rotate_every: int, filler: int, compress: bool = False
+    ) -> None:
+        self.compress = compress
+        self.compressed = 0
         self.directory = directory
         self.rng = random.Random(seed)
         self.lines = lines
@@ -162,8 +177,10 @@ class LogWriter:
                     self._append(current, pending)
                     pending = ""
                     self.rotations += 1
-                    rolled = self.directory / f"mail.@{(_START + timedelta(minutes=self.rotations)):%Y%m%dT%H%M%S}.s"
+                    rolled = self._rolled(self.rotations)
                     os.rename(current, rolled)
+                    if self.compress and self.rotations > 1:
+                        self._compress(self._rolled(self.rotations - 1), rng)
                     pending = self._header(self.written)
                     continue
                 pending += line + "\n"
@@ -178,6 +195,24 @@ class LogWriter:
             self._append(current, pending)
         finally:
             self.done.set()
+
+    def _rolled(self, rotation: int) -> Path:
+        """The name of the file rolled at a rotation (the ESA's: ``mail.@<time>.s``)."""
+        return self.directory / f"mail.@{(_START + timedelta(minutes=rotation)):%Y%m%dT%H%M%S}.s"
+
+    def _compress(self, path: Path, rng: random.Random) -> None:
+        """Replace a rolled file by its archive as a compressing tool does: archive written, then file removed."""
+        suffix, compress = ((".gz", gzip.compress), (".bz2", bz2.compress), (".xz", lzma.compress))[self.compressed % 3]
+        self.compressed += 1
+        data = compress(path.read_bytes())
+        cut = rng.randrange(1, len(data))
+        with open(f"{path}{suffix}", "wb") as handle:
+            handle.write(data[:cut])
+            handle.flush()
+            time.sleep(rng.random() * 0.05)  # a run may see the archive half written, beside its file
+            handle.write(data[cut:])
+        os.utime(f"{path}{suffix}", ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns))  # as gzip keeps it
+        path.unlink()
 
     @staticmethod
     def _append(path: Path, text: str) -> None:
@@ -262,6 +297,7 @@ def campaign(
     command: List[str],
     max_delay: float,
     pause: float,
+    compress: bool = False,
 ) -> Dict[str, Any]:
     """Run one campaign in ``work``; return its figures and the verdict."""
     rng = random.Random(seed)
@@ -271,7 +307,7 @@ def campaign(
     for directory in (logs, checkpoints, clean_checkpoints):
         directory.mkdir(parents=True)
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8"}
-    writer = LogWriter(logs, seed, lines, rotate_every, filler)
+    writer = LogWriter(logs, seed, lines, rotate_every, filler, compress)
     thread = threading.Thread(target=writer.run, args=(pause,), daemon=True)
     result = Campaign()
     stdin = input_xml(str(logs), str(checkpoints))
@@ -306,10 +342,6 @@ def campaign(
     return figures
 
 
-def _content(event: Dict[str, Any]) -> Dict[str, Any]:
-    return {k: v for k, v in event.items() if k != "event_id"}
-
-
 def verdict(result: Campaign, clean: List[Dict[str, Any]], writer: LogWriter, reference: RunRecord) -> Dict[str, Any]:
     """Compare the campaign's union of events with the clean run."""
     problems = list(result.problems)
@@ -320,13 +352,14 @@ def verdict(result: Campaign, clean: List[Dict[str, Any]], writer: LogWriter, re
     seen: Dict[str, Dict[str, Any]] = {}
     for event in result.emitted:
         ids[event["raw"]].add(event["event_id"])
-        if event["raw"] in seen and _content(seen[event["raw"]]) != _content(event):
+        if event["raw"] in seen and seen[event["raw"]] != event:
             problems.append(f"one line gave two different events: {event['raw']!r}")
         seen[event["raw"]] = event
     lost = sorted(set(clean_by_raw) - set(seen))
     extra = sorted(set(seen) - set(clean_by_raw))
-    differing = sorted(r for r in set(seen) & set(clean_by_raw) if _content(seen[r]) != _content(clean_by_raw[r]))
+    differing = sorted(r for r in set(seen) & set(clean_by_raw) if seen[r] != clean_by_raw[r])
     two_ids = sorted(r for r, s in ids.items() if len(s) > 1)
+    other_id = sorted(r for r, s in ids.items() if r in clean_by_raw and s != {clean_by_raw[r]["event_id"]})
     copies = Counter(e["raw"] for e in result.emitted)
     killed_runs = [r for r in result.runs if r.killed]
     figures = {
@@ -345,11 +378,13 @@ def verdict(result: Campaign, clean: List[Dict[str, Any]], writer: LogWriter, re
         "extra": len(extra),
         "content_differs": len(differing),
         "duplicates_with_another_id": len(two_ids),
+        "ids_unlike_the_clean_run": len(other_id),
+        "archives": writer.compressed,
         "problems": problems[:20],
         "examples": {"lost": lost[:3], "extra": extra[:3], "differs": differing[:3], "two_ids": two_ids[:3]},
         "clean_run_returncode": reference.returncode,
     }
-    broken = lost or extra or differing or two_ids or problems
+    broken = lost or extra or differing or two_ids or other_id or problems
     figures["ok"] = bool(clean) and reference.returncode == 0 and not broken
     return figures
 
@@ -389,6 +424,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--python", default=sys.executable, help="the interpreter splunkd would use")
     parser.add_argument("--work", help="keep the campaign's files in this new directory")
     parser.add_argument("--json", help="also write the figures to this file")
+    parser.add_argument("--compress", action="store_true", help="compress rolled files (gzip, bzip2, xz in turn)")
     args = parser.parse_args(argv)
     work = Path(args.work) if args.work else Path(tempfile.mkdtemp(prefix="esa-crash-"))
     try:
@@ -396,7 +432,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         command = default_command(app, args.python)
         figures = campaign(
             work, args.kills, args.seed, args.lines, args.rotate_every, args.filler,
-            command, args.max_delay, args.pause,
+            command, args.max_delay, args.pause, args.compress,
         )  # fmt: skip
         figures["command"] = " ".join(command[:2]) + " .../bin/esa_auth.py"
     finally:

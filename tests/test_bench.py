@@ -175,3 +175,20 @@ def test_detect_py_runs_end_to_end(tmp_path: Path) -> None:
     assert figures["events"] > 0
     assert figures["detect"]["cpu_s"] > 0
     assert figures["normalize"]["cpu_s"] > 0
+
+
+def test_many_files_py_runs_end_to_end(tmp_path: Path) -> None:
+    out = tmp_path / "many.json"
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "many_files.py"), "--files", "40", "--lines", "800", "--nofile", "32",
+         "--out", str(out)],
+        capture_output=True, text=True, timeout=600, check=False,
+    )  # fmt: skip
+    document = json.loads(out.read_text(encoding="utf-8"))
+    one, many = document["results"]["one_file"], document["results"]["many_files"]
+    # Every event of the one file comes out of the forty, with no warning, under a limit of 32 descriptors.
+    assert many["events"] == one["events"] > 0
+    assert many["files_read"] == 40
+    assert many["warning_count"] == 0
+    assert document["ratio"] > 0
+    assert done.returncode == (0 if document["target_met"] else 1), done.stderr[-2000:]

@@ -18,7 +18,7 @@ from typing import Any, Dict, List, Tuple
 
 import pytest
 from esa_auth import checkpoint
-from esa_auth.checkpoint import CheckpointStore, load_checkpoint
+from esa_auth.checkpoint import CHECKPOINT_VERSION, CheckpointStore, load_checkpoint
 from esa_auth.errors import StateError
 from esa_auth.follow import Follower
 from esa_auth.pipeline import Settings
@@ -73,7 +73,7 @@ class Model:
         """A fresh JSON-able state, as Follower._save builds one each time."""
         rows = [list(row) for row in self.sessions.values()]
         return copy.deepcopy({
-            "version": 1, "path": "/logs",
+            "version": CHECKPOINT_VERSION, "path": "/logs",
             "files": self.files,
             "normalizer": {"version": 1, "sessions": {
                 "version": 1, "fields": FIELDS, "clock": self.clock, "evicted_full": self.counter,

@@ -98,6 +98,18 @@ def test_a_restart_after_a_clean_run_emits_nothing(tmp_path: Path, logs: Path) -
     assert _run(stdin) == []
 
 
+def assert_nothing_lost(figures: Dict[str, Any]) -> None:
+    """A campaign's claim: nothing lost, invented or changed, and every event under the clean run's id."""
+    assert figures["clean_events"] == figures["auth_lines"] > 0
+    assert figures["lost"] == 0
+    assert figures["extra"] == 0
+    assert figures["content_differs"] == 0
+    assert figures["duplicates_with_another_id"] == 0
+    assert figures["ids_unlike_the_clean_run"] == 0
+    assert figures["problems"] == []
+    assert figures["ok"]
+
+
 def test_random_kills_while_logs_are_written_and_rotated_lose_nothing(tmp_path: Path) -> None:
     figures = crash_campaign.campaign(
         tmp_path, kills=4, seed=7, lines=6_000, rotate_every=150, filler=3,
@@ -106,13 +118,19 @@ def test_random_kills_while_logs_are_written_and_rotated_lose_nothing(tmp_path: 
     print(json.dumps(figures, indent=2))  # the figures, when the test fails
     assert figures["kill_points"] == 4
     assert figures["rotations"] >= 1
-    assert figures["clean_events"] == figures["auth_lines"] > 0
-    assert figures["lost"] == 0
-    assert figures["extra"] == 0
-    assert figures["content_differs"] == 0
-    assert figures["duplicates_with_another_id"] == 0
-    assert figures["problems"] == []
-    assert figures["ok"]
+    assert_nothing_lost(figures)
+
+
+def test_random_kills_over_small_files_compressed_as_they_roll_lose_nothing(tmp_path: Path) -> None:
+    """Files under the 1 KiB head, each compressed (gzip, bzip2, xz) once the next is rolled (#17)."""
+    figures = crash_campaign.campaign(
+        tmp_path, kills=4, seed=11, lines=1_500, rotate_every=4, filler=1,
+        command=COMMAND, max_delay=0.6, pause=0.005, compress=True,
+    )  # fmt: skip
+    print(json.dumps(figures, indent=2))  # the figures, when the test fails
+    assert figures["kill_points"] == 4
+    assert figures["archives"] >= 3
+    assert_nothing_lost(figures)
 
 
 def test_a_temporary_checkpoint_left_by_a_killed_run_is_removed(tmp_path: Path, logs: Path) -> None:

@@ -207,7 +207,7 @@ def test_kill_9_then_restart_loses_nothing(
 ) -> None:
     home, app_dir = app
     files = []
-    for n in range(6):  # rolled files: a checkpoint is written after each
+    for n in range(6):  # rolled files (a run saves every few MiB and at its end: a kill repeats, same ids)
         path = logs / f"mail.@2025010{n}T000000.s"
         path.write_text(mail_file(1000 * (n + 1), 80, start=n * 1000), encoding="utf-8")
         os.utime(path, ns=((1_700_000_000 + n) * 10**9,) * 2)
@@ -227,7 +227,5 @@ def test_kill_9_then_restart_loses_nothing(
     assert 0 <= start <= len(before)
     assert after == expected[start:]
     assert before == expected[: len(before)]
-    # The checkpoint after each finished file was on disk before the kill.
-    assert start >= kill_at // 80 * 80
     # And a run after that has nothing left to say.
     assert run_script(python, script(app_dir), [], stdin, home, outside).stdout == ""

@@ -199,3 +199,90 @@ def test_checkpoint_files_are_distinct_and_plain(tmp_path: Path) -> None:
 def test_xml_safe() -> None:
     assert xml_safe("a\x00b\ud800c\ufffed\te\U0001f600") == "a\ufffdb\ufffdc\ufffdd\te\U0001f600"
     json.dumps(xml_safe("\udcff"))  # a lone surrogate is gone: the text encodes
+
+
+def _one_error_line(rc: int, err: str) -> str:
+    """The single ERROR line a bad invocation gives (#17): non-zero exit, one line ending in a newline."""
+    assert rc == 1
+    assert err.endswith("\n"), err
+    assert err.count("\n") == 1, err
+    assert err.startswith("ERROR ")
+    assert "Traceback" not in err
+    return err
+
+
+@pytest.mark.parametrize("stdin", ["", "   ", "<input><configuration>", "not xml at all"])
+def test_an_input_definition_that_is_not_xml_is_one_error_line(stdin: str) -> None:
+    rc, out, err = run_script([], stdin)
+    assert out == ""
+    assert "the input definition on standard input is not XML" in _one_error_line(rc, err)
+
+
+@pytest.mark.parametrize("element", ["", "<checkpoint_dir/>", "<checkpoint_dir>  </checkpoint_dir>"])
+def test_a_definition_without_a_checkpoint_dir_is_refused(
+    logs: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, element: str
+) -> None:
+    (logs / "mail.current").write_text(mail_file(1, 1), encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    stdin = re_checkpoint(input_xml(tmp_path / "ck", {"path": str(logs)}), element)
+    rc, out, err = run_script([], stdin)
+    assert out == ""
+    assert "has no checkpoint_dir" in _one_error_line(rc, err)
+    assert os.listdir(tmp_path) == ["logs"]  # no <cwd>/None/ written
+
+
+def test_a_relative_checkpoint_dir_is_refused(logs: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (logs / "mail.current").write_text(mail_file(1, 1), encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    stdin = re_checkpoint(input_xml(tmp_path / "ck", {"path": str(logs)}), "<checkpoint_dir>ck</checkpoint_dir>")
+    rc, out, err = run_script([], stdin)
+    assert out == ""
+    assert "checkpoint_dir must be an absolute path, not 'ck'" in _one_error_line(rc, err)
+    assert not (tmp_path / "ck").exists()
+
+
+def test_a_definition_without_server_uri_still_runs(logs: Path, tmp_path: Path) -> None:
+    (logs / "mail.current").write_text(mail_file(1, 2), encoding="utf-8")
+    stdin = input_xml(tmp_path / "ck", {"path": str(logs)})
+    start, end = stdin.index("<server_uri>"), stdin.index("</server_uri>") + len("</server_uri>")
+    rc, out, err = run_script([], stdin[:start] + stdin[end:])
+    assert rc == 0, err
+    assert len(parse_stream(out)) == 2
+
+
+@pytest.mark.parametrize("stdin", ["", "<items><item name='x'>"])
+def test_a_malformed_validation_request_is_one_error(stdin: str) -> None:
+    rc, out, err = run_script(["--validate-arguments"], stdin)
+    assert "not XML" in _one_error_line(rc, err)
+    assert "not XML" in (ET.fromstring(out).findtext("message") or "")
+
+
+def test_unknown_arguments_are_one_error_line() -> None:
+    rc, out, err = run_script(["--frobnicate"], "")
+    assert out == ""
+    assert "unknown arguments '--frobnicate'" in _one_error_line(rc, err)
+
+
+def test_a_checkpoint_of_a_newer_release_is_refused_and_left_alone(logs: Path, tmp_path: Path) -> None:
+    (logs / "mail.current").write_text(mail_file(1, 2), encoding="utf-8")
+    ck = tmp_path / "ck"
+    ck.mkdir()
+    stdin = input_xml(ck, {"path": str(logs)})
+    newer = Path(checkpoint_file(str(ck), STANZA))
+    newer.write_text(json.dumps({"version": 99, "files": "whatever a newer release writes"}), encoding="utf-8")
+    before = newer.read_bytes()
+    rc, out, err = run_script([], stdin)
+    assert (rc, out) == (0, "")  # the definition is good: the other inputs of it run
+    lines = err.splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith(f"ERROR {STANZA}: checkpoint ")
+    assert "written by a newer release (format 99" in lines[0]
+    assert newer.read_bytes() == before
+    assert sorted(p.name for p in ck.iterdir()) == sorted([newer.name, newer.name + ".lock"])
+
+
+def re_checkpoint(stdin: str, element: str) -> str:
+    """The definition with its <checkpoint_dir> element replaced by ``element`` (or removed)."""
+    start = stdin.index("<checkpoint_dir>")
+    end = stdin.index("</checkpoint_dir>") + len("</checkpoint_dir>")
+    return stdin[:start] + element + stdin[end:]

@@ -446,17 +446,22 @@ def test_logoff_carries_its_cause(body: str, reason: str) -> None:
 # --- ids and determinism --------------------------------------------------------------------
 
 
-def test_event_id_is_deterministic_per_line_and_position() -> None:
+def test_event_id_is_the_serial_the_offset_and_the_line() -> None:
     data = _lines(A4.format(1), A4.format(1))
     one = normalize(data, UTC, source="x.log")
     two = normalize(data, UTC, source="x.log")
     assert [e.event_id for e in one.events] == [e.event_id for e in two.events]
     assert one.events[0].raw[-40:] == one.events[1].raw[-40:]
     assert one.events[0].event_id != one.events[1].event_id, "same text at another position is another event"
-    renamed = normalize(data, UTC, source="y.log", key="x.log")
-    assert [e.event_id for e in renamed.events] == [e.event_id for e in one.events], "the key, not the name"
-    other = normalize(data, UTC, source="x.log", key="z.log")
-    assert other.events[0].event_id != one.events[0].event_id
+    # Neither the name nor the key the reader is given (#17): a copy, an archive or a re-read keeps the ids.
+    renamed = normalize(data, UTC, source="y.log", key="z.log")
+    assert [e.event_id for e in renamed.events] == [e.event_id for e in one.events]
+    # Another appliance (the serial of the file header) is another event, at the same offset.
+    header = "Mon Jun  3 11:59:59 2024 Info: Version: 15.0.0-104 SN: {}\n"
+    first = normalize(header.format("AAAA-1").encode() + data, UTC, source="x.log")
+    second = normalize(header.format("BBBB-2").encode() + data, UTC, source="x.log")
+    assert [e.dvc_serial for e in first.events + second.events] == ["AAAA-1"] * 2 + ["BBBB-2"] * 2
+    assert {e.event_id for e in first.events}.isdisjoint(e.event_id for e in second.events)
 
 
 def test_events_are_immutable() -> None:

@@ -47,13 +47,23 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from .errors import StateError
 
-CHECKPOINT_VERSION = 1
+#: The format written. 1: 0.1.0 (file entries without ``compression``); 2:
+#: file entries may name their compression, and event ids no longer depend on
+#: the entries' keys. A version 1 checkpoint is read as it is (its positions
+#: hold) and saved as version 2 from then on; a newer one is refused.
+CHECKPOINT_VERSION = 2
+#: The formats read.
+READ_VERSIONS = (1, 2)
 #: The journal is folded into a new snapshot once it is larger than the last
 #: snapshot, or than this, whichever is more (a small table is cheap to rewrite).
 COMPACT_BYTES = 64 << 10
 
 #: A session row's key: (appliance, kind, number), its first three items (sessions.SessionTable.to_state).
 RowKey = Tuple[Any, Any, Any]
+
+
+class NewerCheckpointError(StateError):
+    """A checkpoint written by a newer release: left as it is, and not read."""
 
 
 def load_checkpoint(path: str) -> Optional[Dict[str, Any]]:
@@ -185,6 +195,8 @@ class CheckpointStore:
         self._order: List[RowKey] = []
         self._rows: Dict[RowKey, List[Any]] = {}
         self._repair = True
+        #: The older format version the loaded checkpoint was written in (None: the current one).
+        self.migrated_from: Optional[int] = None
         #: Snapshots and journal records written (for tests and statistics).
         self.snapshots = 0
         self.records = 0
@@ -211,7 +223,14 @@ class CheckpointStore:
             return None
         except (OSError, ValueError) as exc:
             raise StateError(f"checkpoint {self.path} cannot be read: {exc}") from exc
-        if not isinstance(data, dict) or data.get("version") != CHECKPOINT_VERSION:
+        version = data.get("version") if isinstance(data, dict) else None
+        if isinstance(version, int) and not isinstance(version, bool) and version > CHECKPOINT_VERSION:
+            raise NewerCheckpointError(
+                f"checkpoint {self.path} was written by a newer release (format {version}; this one reads "
+                f"{', '.join(map(str, READ_VERSIONS))}): not read, and left as it is; install that release again, "
+                "or move the checkpoint away to read the files from the start"
+            )
+        if version not in READ_VERSIONS:
             raise StateError(f"checkpoint {self.path} has an unknown version")
         generation = data.get("generation")
         try:
@@ -223,6 +242,10 @@ class CheckpointStore:
                 self._remove_journal()
         except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
             raise StateError(f"checkpoint {self.path} is damaged: {exc!r}") from exc
+        if version != CHECKPOINT_VERSION:
+            # Saved whole in the current format at the first save (a journal never extends an older snapshot).
+            self.migrated_from = version
+            self.generation = None
         return self._state()
 
     def _take(self, data: Dict[str, Any], size: int) -> None:
@@ -319,8 +342,15 @@ class CheckpointStore:
         Returns when it is on disk (fsync). Nothing is written when nothing changed.
 
         Raises:
-            OSError: the checkpoint cannot be written.
+            StateError: the checkpoint cannot be written (a full disk, no permission); the message names the file.
         """
+        try:
+            self._save(data)
+        except OSError as exc:
+            name = exc.filename or self.path
+            raise StateError(f"cannot write the checkpoint {name}: {exc.strerror or exc}") from exc
+
+    def _save(self, data: Dict[str, Any]) -> None:
         if self.generation is None or self._journal_bytes > max(self.compact_bytes, self._snapshot_bytes):
             self._snapshot(data)
             return
@@ -347,12 +377,12 @@ class CheckpointStore:
                 handle.write(line)
                 handle.flush()
                 os.fsync(handle.fileno())
-        except OSError:
+        except OSError as exc:
             # A full disk may take part of the line: cut it off (the next load would
             # too), so that this store or the next run appends after whole records.
             with contextlib.suppress(OSError):
                 os.truncate(self.journal, self._journal_bytes)
-            raise
+            raise OSError(exc.errno, exc.strerror, self.journal) from exc
         if new:
             _sync_directory(self.journal)
         self._journal_bytes += len(line)

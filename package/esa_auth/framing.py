@@ -91,8 +91,9 @@ class Stream:
 
     Args:
         source: the name used in warnings (a path, ``-``).
-        key: the identity used in event ids; defaults to ``source``. Give the
-            same key to the same content under another name (a rotated file).
+        key: the source's identity for its owner (the follower's checkpoint);
+            defaults to ``source``. Event ids do not use it (#17: they are the
+            header's serial, the line's offset and the line).
         appliance: the appliance name the source implies (from its file name).
     """
 

@@ -44,7 +44,7 @@ class Line(NamedTuple):
         appliance: the appliance that wrote it, when known.
         serial: the appliance serial of the file header, when known.
         version: the AsyncOS version of the file header, when known.
-        stream_key: the identity of the source (event ids).
+        stream_key: the identity the reader gave the source (not part of the event id).
         offset: the byte offset of the line in the source (event ids).
         log_name: the log subscription its syslog envelope names.
         time_text: its time as the line writes it.
@@ -66,9 +66,17 @@ class Line(NamedTuple):
     utc_offset: Optional[int]
 
 
-def event_id(stream_key: str, offset: int, raw: str) -> str:
-    """The event's deterministic id: BLAKE2b-128 of the source's identity, the line's offset and text."""
-    return hashlib.blake2b(f"{stream_key}\x00{offset}\x00{raw}".encode("utf-8", "replace"), digest_size=16).hexdigest()
+def event_id(serial: Optional[str], offset: int, raw: str) -> str:
+    """The event's deterministic id: BLAKE2b-128 of the appliance serial, the line's offset and text.
+
+    Only what the file's own bytes say goes in (the serial of its header, where
+    the line starts, the line), never its name, inode or when it was first
+    seen: a line has the same id read live, after a lost checkpoint, from the
+    rotated file, a copy or a compressed archive of it (docs/RELIABILITY.md,
+    "Event ids"). A syslog line names its host in ``raw``.
+    """
+    text = f"{serial or ''}\x00{offset}\x00{raw}"
+    return hashlib.blake2b(text.encode("utf-8", "replace"), digest_size=16).hexdigest()
 
 
 def make_event(line: Line, sessions: Correlator) -> AuthEvent:
@@ -150,7 +158,7 @@ def make_event(line: Line, sessions: Correlator) -> AuthEvent:
             values["dest"] = dvc
     if pattern.reason and values.get("reason") is None:
         values["reason"] = pattern.reason
-    values["event_id"] = event_id(line.stream_key, line.offset, line.raw)
+    values["event_id"] = event_id(line.serial, line.offset, line.raw)
     values["action"] = pattern.action
     values["activity"] = pattern.activity
     values["app"] = values.get("app") or pattern.app

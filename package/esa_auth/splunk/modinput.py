@@ -19,11 +19,20 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import time
+import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
-from splunklib.modularinput import Argument, EventWriter, Scheme, Script  # type: ignore[import-untyped]
+from splunklib.modularinput import (  # type: ignore[import-untyped]
+    Argument,
+    EventWriter,
+    InputDefinition,
+    Scheme,
+    Script,
+    ValidationDefinition,
+)
 
 from ..durations import parse_duration
 from ..errors import ConfigError, EsaAuthError
@@ -306,6 +315,21 @@ class InputRun:
         self.writer.log(level, _one_line(f"{self.stanza}: {message}"))
 
 
+def checkpoint_dir_of(metadata: Mapping[str, Any]) -> str:
+    """The ``checkpoint_dir`` of an input definition, checked.
+
+    Raises:
+        ConfigError: missing, empty or relative (it would be taken from the working directory).
+    """
+    value = metadata.get("checkpoint_dir")
+    if value is None or not str(value).strip():
+        raise ConfigError("the input definition has no checkpoint_dir (splunkd always gives one); nothing was read")
+    value = str(value).strip()
+    if not os.path.isabs(value):
+        raise ConfigError(f"checkpoint_dir must be an absolute path, not {value!r}; nothing was read")
+    return value
+
+
 def run_input(stanza: str, params: Mapping[str, Any], checkpoint_dir: str, writer: Any, now: datetime) -> bool:
     """Run one input once. Returns False when it could not run (the reason is logged)."""
     try:
@@ -318,7 +342,7 @@ def run_input(stanza: str, params: Mapping[str, Any], checkpoint_dir: str, write
         os.makedirs(checkpoint_dir, exist_ok=True)
         follower = Follower(config.path, config.settings(now), checkpoint_file(checkpoint_dir, stanza),
                             config.start_from)  # fmt: skip
-        stats = follower.run(run.emit, run.log)
+        stats = follower.run(run.emit, run.log, now=now.timestamp())
     except (EsaAuthError, OSError) as exc:
         writer.log(EventWriter.ERROR, _one_line(f"{stanza}: {exc}"))
         return False
@@ -358,8 +382,61 @@ class EsaAuthInput(Script):  # type: ignore[misc]
         parse_parameters(definition.parameters)
 
     def stream_events(self, inputs: Any, ew: Any) -> None:
-        """Run every input of the definition once."""
-        checkpoint_dir = str(inputs.metadata["checkpoint_dir"])
-        now = datetime.now(timezone.utc)
+        """Run every input of the definition once.
+
+        Raises:
+            ConfigError: the definition has no usable ``checkpoint_dir``.
+        """
+        checkpoint_dir = checkpoint_dir_of(inputs.metadata)
+        now = datetime.fromtimestamp(time.time(), timezone.utc)
         for stanza, params in inputs.inputs.items():
             run_input(stanza, params, checkpoint_dir, ew, now)
+
+    def run_script(self, args: List[str], event_writer: Any, input_stream: Any) -> int:
+        """What splunklib's ``Script.run_script`` does, with every error one line of the log and a non-zero exit.
+
+        splunklib logs an exception as its traceback folded onto one line,
+        without a newline (``EventWriter.log_exception``); here a bad input
+        definition (not XML, empty, no ``checkpoint_dir``), bad arguments and
+        any error left are one ``ERROR`` line naming the problem.
+        """
+        try:
+            if len(args) == 1:
+                try:
+                    definition = InputDefinition.parse(input_stream)
+                except ET.ParseError as exc:
+                    raise ConfigError(
+                        f"the input definition on standard input is not XML ({exc}); nothing was read"
+                    ) from None
+                self.stream_events(definition, event_writer)
+                event_writer.close()
+                return 0
+            mode = str(args[1]).lower()
+            if mode == "--scheme" and len(args) == 2:
+                event_writer.write_xml_document(self.get_scheme().to_xml())
+                return 0
+            if mode == "--validate-arguments" and len(args) == 2:
+                return self._validate(event_writer, input_stream)
+            raise ConfigError(f"unknown arguments {' '.join(map(str, args[1:]))!r}: use --scheme, "
+                              "--validate-arguments, or none")  # fmt: skip
+        except ConfigError as exc:
+            event_writer.log(EventWriter.ERROR, _one_line(str(exc)))
+        except Exception as exc:
+            event_writer.log(EventWriter.ERROR, _one_line(f"{type(exc).__name__}: {exc}"))
+        return 1
+
+    def _validate(self, event_writer: Any, input_stream: Any) -> int:
+        """``--validate-arguments``: 0, or 1 with the ``<error>`` document splunkd shows the admin."""
+        try:
+            definition = ValidationDefinition.parse(input_stream)
+            self.validate_input(definition)
+            return 0
+        except ET.ParseError as exc:
+            message = f"the validation request on standard input is not XML ({exc})"
+        except ConfigError as exc:
+            message = str(exc)
+        root = ET.Element("error")
+        ET.SubElement(root, "message").text = _one_line(message)
+        event_writer.write_xml_document(root)
+        event_writer.log(EventWriter.ERROR, _one_line(message))
+        return 1
