@@ -46,7 +46,8 @@ from esa_auth.follow import Follower
 from esa_auth.splunk.modinput import InputRun, parse_parameters
 from splunklib.modularinput import EventWriter
 
-params = {"path": sys.argv[1], "timezone": "UTC"}
+# generate.py writes "Time offset from UTC: 3600 seconds" on March days: the zone that agrees with it
+params = {"path": sys.argv[1], "timezone": "Europe/Paris"}
 config = parse_parameters(params)
 warnings = []
 with open(os.devnull, "w") as null:

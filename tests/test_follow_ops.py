@@ -23,7 +23,7 @@ from esa_auth.follow import Follower, load_checkpoint
 from esa_auth.pipeline import Normalizer, Settings
 from splunkd import HEADER, mail_file, mail_sessions, stamp
 
-SETTINGS = Settings(tz="UTC")
+SETTINGS = Settings(tz="Europe/Paris")  # the headers of tests/splunkd.py say +01:00 (January)
 DATA = Path(__file__).parent / "data"
 COMPRESSORS: Dict[str, Callable[[bytes], bytes]] = {
     "gz": gzip.compress,
@@ -242,7 +242,7 @@ def test_more_files_than_descriptors_are_all_read(logs: Path, ck: Path) -> None:
         "from esa_auth.pipeline import Settings\n"
         "out = []\n"
         "logs = []\n"
-        "stats = Follower(sys.argv[1], Settings(tz='UTC'), sys.argv[2]).run(\n"
+        "stats = Follower(sys.argv[1], Settings(tz='Europe/Paris'), sys.argv[2]).run(\n"
         "    lambda events, source: out.extend(events), lambda level, message: logs.append(message))\n"
         "print(len(out), stats.checkpoints, len(logs))\n"
     )

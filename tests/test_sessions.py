@@ -180,3 +180,27 @@ def test_bad_bounds_are_refused() -> None:
         SessionTable(max_sessions=0)
     with pytest.raises(StateError):
         SessionTable(timeout=0)
+
+
+def test_a_state_saved_before_a_field_was_added_restores_with_its_default() -> None:
+    # 0.1.0 saved sessions without "country" (added by #19): its checkpoints are read on, not set aside.
+    table = SessionTable()
+    table.open(("esa1", "i", 7), 100.0).client_ip = "192.0.2.7"
+    state = table.to_state()
+    at = state["fields"].index("country")
+    state["fields"] = state["fields"][:at] + state["fields"][at + 1 :]
+    state["sessions"] = [row[: 3 + at] + row[4 + at :] for row in state["sessions"]]
+    restored = SessionTable()
+    restored.restore(state)
+    session = restored.get(("esa1", "i", 7), None)
+    assert session is not None
+    assert session.client_ip == "192.0.2.7"
+    assert session.country is None
+
+
+@pytest.mark.parametrize("fields", [["seen", "from_a_newer_release"], ["seen", "seen"], ["opened"], "seen"])
+def test_a_state_with_fields_this_release_does_not_know_is_refused(fields: object) -> None:
+    state = SessionTable().to_state()
+    state["fields"] = fields
+    with pytest.raises(StateError, match="unknown fields"):
+        SessionTable().restore(state)

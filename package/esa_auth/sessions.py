@@ -251,7 +251,14 @@ class SessionTable:
         if not isinstance(state, dict) or state.get("version") != STATE_VERSION:
             raise StateError("session state has an unknown version")
         names = state.get("fields")
-        if names != list(_FIELDS):
+        # A state saved by an earlier release lacks the fields added since (``country``, #19): they
+        # take their defaults. A field this release does not know is damage, or a newer release's.
+        if (
+            not isinstance(names, list)
+            or not all(isinstance(name, str) and name in _FIELDS for name in names)
+            or len(set(names)) != len(names)
+            or "seen" not in names
+        ):
             raise StateError("session state has unknown fields")
         try:
             clock = float(state["clock"])
@@ -263,9 +270,9 @@ class SessionTable:
             self._open.clear()
             for row in state["sessions"]:
                 appliance, kind, number = str(row[0]), str(row[1]), int(row[2])
-                if len(row) != 3 + len(_FIELDS):
+                if len(row) != 3 + len(names):
                     raise ValueError("a session row has the wrong length")
-                session = Session(**{name: _checked(name, value) for name, value in zip(_FIELDS, row[3:])})
+                session = Session(**{name: _checked(name, value) for name, value in zip(names, row[3:])})
                 self._open[(appliance, kind, number)] = session
         except (KeyError, TypeError, ValueError, IndexError) as exc:
             raise StateError(f"session state is damaged: {exc}") from exc
