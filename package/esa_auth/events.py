@@ -76,7 +76,8 @@ class AuthEvent:
             offset from UTC``): the header's, the configured zone's at that time, or
             the header's less an hour after the clock went back (README, "Time").
         raw (str): the original line (wrapped lines joined by a space).
-        event_id (str): deterministic id of (source, position, line).
+        event_id (str): deterministic id of (appliance serial, position, line): the same
+            whichever file, copy or archive the line is read from (docs/RELIABILITY.md).
 
     Not a field: ``epoch``, the event's time in seconds since the epoch (the
     number ``time`` was written from), or None. The reader sets it where it

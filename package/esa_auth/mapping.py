@@ -44,7 +44,6 @@ class Line(NamedTuple):
         appliance: the appliance that wrote it, when known.
         serial: the appliance serial of the file header, when known.
         version: the AsyncOS version of the file header, when known.
-        stream_key: the identity the reader gave the source (not part of the event id).
         offset: the byte offset of the line in the source (event ids).
         log_name: the log subscription its syslog envelope names.
         time_text: its time as the line writes it.
@@ -59,7 +58,6 @@ class Line(NamedTuple):
     appliance: Optional[str]
     serial: Optional[str]
     version: Optional[str]
-    stream_key: str
     offset: int
     log_name: Optional[str]
     time_text: Optional[str]

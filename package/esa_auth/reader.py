@@ -378,8 +378,8 @@ class Reader:
         self.stats.events += 1
         line = Line(
             template.pattern, template.groups(hit), raw, epoch, self._time(epoch) if epoch is not None else None,
-            envelope.host or self.settings.host or stream.appliance, stream.serial, stream.version, stream.key,
-            offset, envelope.log_name, envelope.time_text, envelope.utc_offset,
+            envelope.host or self.settings.host or stream.appliance, stream.serial, stream.version, offset,
+            envelope.log_name, envelope.time_text, envelope.utc_offset,
         )  # fmt: skip
         return make_event(line, self.correlator)
 
