@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 from typing import List, Optional, Tuple
 
 import pytest
-from esa_auth.clock import KEEP, RESET, SKIP, Clock, local_seconds
+from esa_auth.clock import KEEP, RESET, SKIP, Clock, local_seconds, wall_seconds
 from esa_auth.errors import StateError
 from esa_auth.timezones import parse_zone, rfc3339
 
@@ -243,3 +243,21 @@ def test_a_damaged_state_is_a_state_error(state: object) -> None:
 
 def test_a_utc_zone_is_one_offset() -> None:
     assert read_all(Clock(), ["2026-11-01 01:30:00"], timezone.utc) == [("2026-11-01T01:30:00Z", 0)]
+
+
+@pytest.mark.parametrize(
+    ("year", "month", "day", "hms"),
+    [
+        (2024, 2, 29, "23:59:59"), (2023, 2, 29, "12:00:00"), (2026, 11, 1, "01:30:00"), (1969, 12, 31, "00:00:01"),
+        (1, 1, 1, "00:00:00"), (9999, 12, 31, "23:59:59"), (2026, 4, 31, "10:00:00"), (2026, 1, 6, "24:00:00"),
+        (2026, 1, 6, "10:60:00"), (2026, 1, 6, "10:00:60"), (0, 1, 1, "00:00:00"), (2026, 13, 1, "00:00:00"),
+    ],
+)  # fmt: skip
+def test_wall_seconds_reads_a_date_as_building_the_datetime_does(year: int, month: int, day: int, hms: str) -> None:
+    try:
+        hour, minute, second = (int(x) for x in hms.split(":"))
+        expected = local_seconds(datetime(year, month, day, hour, minute, second))  # noqa: DTZ001 - wall clock
+    except ValueError:
+        expected = None
+    assert wall_seconds(year, month, day, hms) == expected
+    assert wall_seconds(year, month, day, hms) == expected  # a second time, from the cache of dates

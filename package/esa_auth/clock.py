@@ -39,7 +39,7 @@ local hour at hand is kept: a time in an hour with no change is one subtraction.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone, tzinfo
+from datetime import date, datetime, timedelta, timezone, tzinfo
 from typing import Any, Dict, List, Optional, Tuple
 
 from .errors import StateError
@@ -68,6 +68,37 @@ _EPOCH = datetime(1970, 1, 1)  # noqa: DTZ001 - wall-clock arithmetic
 def local_seconds(local: datetime) -> int:
     """A wall-clock time as seconds since 1970-01-01 00:00 of the same clock (no zone)."""
     return (local.toordinal() - _ORDINAL_1970) * 86400 + local.hour * 3600 + local.minute * 60 + local.second
+
+
+#: Days from 1970-01-01 of the dates read lately (None: no such date): a log holds a few dates and many times.
+_DAYS: Dict[Tuple[int, int, int], Optional[int]] = {}
+_UNSEEN = -(10**9)  # no date of years 1-9999 is that many days from 1970
+
+
+def wall_seconds(year: int, month: int, day: int, hms: str) -> Optional[int]:
+    """:func:`local_seconds` of a date and an ``HH:MM:SS`` text; None when no clock shows it (``Feb 30``, ``24:00:00``).
+
+    The same answer as building the ``datetime`` (which the reader did for every new second of a log), for less.
+    """
+    key = (year, month, day)
+    days = _DAYS.get(key, _UNSEEN)
+    if days == _UNSEEN:
+        try:
+            days = date(year, month, day).toordinal() - _ORDINAL_1970
+        except ValueError:
+            days = None
+        if len(_DAYS) >= 1024:
+            _DAYS.clear()
+        _DAYS[key] = days
+    if days is None or len(hms) != 8 or hms[2] != ":" or hms[5] != ":":
+        return None
+    try:
+        hour, minute, second = int(hms[:2]), int(hms[3:5]), int(hms[6:])
+    except ValueError:
+        return None
+    if hour > 23 or minute > 59 or second > 59:
+        return None
+    return days * 86400 + hour * 3600 + minute * 60 + second
 
 
 def _wall(seconds: int) -> datetime:

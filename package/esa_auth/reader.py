@@ -20,11 +20,10 @@ decoded with :func:`esa_auth.text.decode`, as every line framed one by one is.
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import TYPE_CHECKING, Callable, Dict, List, Match, Optional, Tuple
 
 from . import patterns as P
-from .clock import KEEP, SKIP, local_seconds
+from .clock import KEEP, SKIP, wall_seconds
 from .envelope import ENVELOPE_HEADS, Envelope, all_envelopes, body_start, parse_prefix, starts_envelope
 from .framing import CONTROL, LEADING_CONTROL, MAX_CONTINUATIONS, EnvelopeRead, LogicalLine, Stream, lines_within, show
 from .mapping import Line, make_event
@@ -420,10 +419,8 @@ class Reader:
                     self._warn(stream, lineno, "syslog dates carry no year and none is configured; time left out")
                 return None, None, KEEP
             year = infer_year(envelope.month, envelope.day, reference)
-        try:
-            hour, minute, second = (int(x) for x in envelope.hms.split(":"))
-            local = datetime(year, envelope.month, envelope.day, hour, minute, second)  # noqa: DTZ001 - wall clock
-        except ValueError:
+        seconds = wall_seconds(year, envelope.month, envelope.day, envelope.hms)
+        if seconds is None:
             self._warn(stream, lineno, f"impossible date {year}-{envelope.month}-{envelope.day} {envelope.hms}")
             return None, None, KEEP
         if stream.utc_offset is None and self.settings.zone is None and not stream.zone_warned:
@@ -433,9 +430,7 @@ class Reader:
             )
         clock = stream.clock
         try:
-            epoch, offset, keep = clock.read(
-                local_seconds(local), envelope.host or "", self.settings.zone, stream.utc_offset
-            )
+            epoch, offset, keep = clock.read(seconds, envelope.host or "", self.settings.zone, stream.utc_offset)
         except (OverflowError, ValueError, OSError):  # a zone's rules far outside the years it knows
             epoch, offset, keep = -1, None, KEEP
         if clock.notes:
@@ -445,7 +440,8 @@ class Reader:
         # A year the line spells (E1, E6) can be anything: keep to times that RFC 3339
         # with four-digit years can write, from the epoch on (no ESA wrote earlier).
         if not 0 <= epoch <= _MAX_EPOCH:
-            self._warn(stream, lineno, f"time {local.isoformat()} is out of range in UTC; time left out")
+            local = f"{year:04d}-{envelope.month:02d}-{envelope.day:02d}T{envelope.hms}"  # datetime.isoformat()
+            self._warn(stream, lineno, f"time {local} is out of range in UTC; time left out")
             return None, None, KEEP
         return float(epoch), offset, keep
 
