@@ -33,6 +33,9 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import yaml
 from esa_auth.detect.engine import CONTEXT, CONTEXT_LIMIT
+from esa_auth.detect.networks import FIELD as NETWORK_FIELD
+from esa_auth.detect.networks import MACRO as NETWORK_MACRO
+from esa_auth.detect.networks import SPL_MACRO as NETWORK_DEFINITION
 from sigma.backends.splunk import SplunkBackend
 from sigma.collection import SigmaCollection
 from sigma.correlations import SigmaCorrelationConditionOperator, SigmaCorrelationRule, SigmaCorrelationType
@@ -76,7 +79,7 @@ FIXED_MACROS = (
 #: Enterprise Security risk score of an alert by the rule's Sigma level, unless the rule sets ``risk_score``.
 RISK_SCORES = {"informational": 10, "low": 25, "medium": 50, "high": 75, "critical": 100}
 #: Group-by fields that are risk objects, and their ES risk object type.
-RISK_OBJECTS = {"user": "user", "src": "system", "dest": "system"}
+RISK_OBJECTS = {"user": "user", "src": "system", "src_net": "system", "dest": "system"}
 #: Searches end this far behind the clock, so that events in transit are indexed before they are judged.
 LAG = 300
 #: How late an event may be indexed (its ``_indextime`` after its ``_time``) and still be judged. The documented
@@ -242,6 +245,12 @@ def unique(fields: Sequence[str]) -> List[str]:
     return list(dict.fromkeys(fields))
 
 
+def derived(fields: Sequence[str]) -> List[str]:
+    """Fields the events do not carry, set from those they do: ``src_net`` (the client's /24 or /64) by the macro
+    ``esa_auth_src_net``, the same definition as ``esa-auth detect``'s (``esa_auth.detect.networks``)."""
+    return [f"| `{NETWORK_MACRO}`"] if NETWORK_FIELD in fields else []
+
+
 def not_null(fields: Sequence[str]) -> List[str]:
     # An event without a group field belongs to no group (the SQLite engine drops it the same way).
     return ["| where " + " AND ".join(f"isnotnull({f})" for f in fields)] if fields else []
@@ -269,7 +278,7 @@ def count_search(rule: SigmaCorrelationRule, docs: Dict[str, Dict[str, Any]]) ->
     else:
         field = spl_field(str(rule.condition.fieldref))  # type: ignore[union-attr]
         metric, aggregate, counted = "value_count", f"dc({field}) as value_count", [field]
-    lines = [f"`{BASE_MACRO}` {or_queries(queries)}", *tuning(rule)]
+    lines = [f"`{BASE_MACRO}` {or_queries(queries)}", *tuning(rule), *derived([*group, *counted])]
     lines += lower_group(unique([*group, *(f for f in counted if f != "_time"), *(f for f, _ in CONTEXT)]))
     lines += not_null(group)
     lines += [
@@ -333,7 +342,7 @@ def ordered_search(rule: SigmaCorrelationRule, docs: Dict[str, Dict[str, Any]]) 
             )
         queries.append(query)
         subsearches.append(f'    [ search `{BASE_MACRO}` {query} | eval esa_step="{slot}" ]')
-    lines = ["| multisearch", *subsearches, *tuning(rule)]
+    lines = ["| multisearch", *subsearches, *tuning(rule), *derived(group)]
     lines += lower_group(unique([*group, *(f for f, _ in CONTEXT)]))
     lines += not_null(group)
     lines += ["| sort 0 _time", *step_lines]
@@ -453,9 +462,13 @@ def how_to_implement(rule: SigmaCorrelationRule, docs: Dict[str, Dict[str, Any]]
 
 
 def events_drilldown(queries: Sequence[str], group: Sequence[str]) -> str:
-    """The search of the events behind an alert: the rule's events of its group."""
+    """The search of the events behind an alert: the rule's events of its group (a derived group field set first)."""
     tokens = " ".join(f'{f}="${f}$"' for f in group)
-    return f"`{BASE_MACRO}` ({or_queries(queries)}) {tokens}".rstrip()
+    base = f"`{BASE_MACRO}` ({or_queries(queries)})"
+    steps = derived(group)
+    if steps:
+        return f"{base} {' '.join(steps)} | search {tokens}"
+    return f"{base} {tokens}".rstrip()
 
 
 def drilldowns(queries: Sequence[str], group: Sequence[str]) -> List[Dict[str, str]]:
@@ -648,6 +661,12 @@ def generate() -> Dict[Path, str]:
             "esa_auth_index and esa_auth_raw_index, not this one).",
         ),
         *(Macro(name, definition, description) for name, definition, description in INDEX_MACROS + FIXED_MACROS),
+        Macro(
+            NETWORK_MACRO,
+            NETWORK_DEFINITION,
+            "Sets src_net, the /24 (IPv4) or /64 (IPv6) network of src, for the rules that count sources by network "
+            "(esa-auth detect derives it the same way).",
+        ),
         Macro(
             TUNING_MACRO,
             "search *",

@@ -54,7 +54,9 @@ def plans(rules_dir: Path) -> List[Dict[str, Any]]:
 def events(seed: int) -> List[Dict[str, Any]]:
     rng = random.Random(seed)
     users = ["alice", "Alice", "bob", "carol", "dave", "admin", "erin"]
-    sources = ["192.0.2.1", "192.0.2.2", "198.51.100.7", "Host.Example", "192.0.2.9", "192.0.2.10"]
+    # Addresses in several networks, some sharing a /24 or a /64 (the rules that count sources count src_net).
+    sources = ["192.0.2.1", "192.0.2.2", "198.51.100.7", "Host.Example", "192.0.2.9", "192.0.2.10", "203.0.113.5"]
+    sources += ["2001:DB8::1", "2001:db8:0:0::7", "2001:db8:1::9", "::ffff:10.0.0.1"]
     # One set in four is inbound SMTP AUTH, one in four appliance logins, mostly failures: what the rules count;
     # one in four a spray over many user names (the spray rules count 10 and 15 names).
     mode = seed % 4
