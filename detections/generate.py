@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import yaml
+from esa_auth.detect.compiler import RATIO_KEY
 from esa_auth.detect.engine import CONTEXT, CONTEXT_LIMIT
 from esa_auth.detect.networks import FIELD as NETWORK_FIELD
 from esa_auth.detect.networks import MACRO as NETWORK_MACRO
@@ -186,9 +187,14 @@ def base_query(rule: SigmaRule, docs: Dict[str, Dict[str, Any]]) -> str:
     The rule is converted on its own, from its YAML: in the full collection a rule that a correlation uses is not
     emitted, and processing pipelines change rules in place.
     """
-    queries = SplunkBackend(ProcessingPipeline()).convert(SigmaCollection.from_dicts([docs[str(rule.id)]]))
+    return convert(docs[str(rule.id)], rule.title)
+
+
+def convert(doc: Dict[str, Any], title: str) -> str:
+    """One base rule's YAML as an SPL condition."""
+    queries = SplunkBackend(ProcessingPipeline()).convert(SigmaCollection.from_dicts([doc]))
     if len(queries) != 1 or not isinstance(queries[0], str):
-        raise GenerationError(f"{rule.title}: expected one SPL query, got {queries!r}")
+        raise GenerationError(f"{title}: expected one SPL query, got {queries!r}")
     return str(queries[0])
 
 
@@ -273,27 +279,85 @@ def count_search(rule: SigmaCorrelationRule, docs: Dict[str, Dict[str, Any]]) ->
     span = span_seconds(rule)
     queries = [base_query(b, docs) for b in base_rules_of(rule)]
     op = OPERATORS[rule.condition.op]  # type: ignore[union-attr]
+    ratio = success_ratio(rule, docs)
     if rule.type == SigmaCorrelationType.EVENT_COUNT:
         metric, aggregate, counted = "event_count", "count as event_count", []
     else:
         field = spl_field(str(rule.condition.fieldref))  # type: ignore[union-attr]
         metric, aggregate, counted = "value_count", f"dc({field}) as value_count", [field]
-    lines = [f"`{BASE_MACRO}` {or_queries(queries)}", *tuning(rule), *derived([*group, *counted])]
+    if ratio is None:
+        lines = [f"`{BASE_MACRO}` {or_queries(queries)}"]
+        counting: List[str] = []
+        peers = f"max({metric}) as {metric}"
+        condition = f"{metric} {op} `{threshold_macro(rule)}`"
+    else:
+        # Successes join the events (esa_ok=1): counted in the ratio, not in the metric; no window ends at them.
+        success = ratio
+        lines = [
+            "| multisearch",
+            f"    [ search `{BASE_MACRO}` {or_queries(queries)} | eval esa_ok=0 ]",
+            f"    [ search `{BASE_MACRO}` {or_queries([success])} | eval esa_ok=1 ]",
+        ]
+        queries = [*queries, success]
+        if counted:
+            counting = [f"| eval esa_value=if(esa_ok=0, {counted[0]}, null())"]
+            aggregate = "dc(esa_value) as value_count"
+        else:
+            counting = ["| eval esa_in=1-esa_ok"]
+            aggregate = "sum(esa_in) as event_count"
+        aggregate += " sum(esa_ok) as esa_successes count as esa_events"
+        peers = f"max({metric}) as {metric} max(esa_successes) as esa_successes max(esa_events) as esa_events "
+        peers += "min(esa_ok) as esa_anchor"
+        condition = (
+            f"esa_anchor=0 AND {metric} {op} `{threshold_macro(rule)}` "
+            f"AND esa_successes <= `{macro_stem(rule)}_success_ratio` * esa_events"
+        )
+    lines += [*tuning(rule), *derived([*group, *counted])]
     lines += lower_group(unique([*group, *(f for f in counted if f != "_time"), *(f for f, _ in CONTEXT)]))
     lines += not_null(group)
     lines += [
         "| sort 0 _time",
+        *counting,
         # One window per event, ending at it: [_time - span, _time] (sliding, as in the SQLite engine).
         f"| streamstats time_window={span}s {aggregate}{by(group)}",
         # Events of the same second share one window, the whole second's events counted (SQL RANGE peers).
-        f"| eventstats max({metric}) as {metric}{by([*group, '_time'])}",
+        f"| eventstats {peers}{by([*group, '_time'])}",
         *arrival_lines(group, span),
         "| addinfo",
         # Judge only windows that lie wholly inside the searched range and were completed in this run's interval.
-        f"| where {metric} {op} `{threshold_macro(rule)}` AND {judged(span)}",
+        f"| where {condition} AND {judged(span)}",
         *context_lines(group, span, f"max({metric}) as {metric}"),
     ]
     return lines, span, queries
+
+
+def success_ratio(rule: SigmaCorrelationRule, docs: Dict[str, Dict[str, Any]]) -> Optional[str]:
+    """The SPL condition of the successes of a rule's ``success_ratio`` (``esa_auth.detect.compiler.RATIO_KEY``),
+    None without one."""
+    spec = docs[str(rule.id)].get(RATIO_KEY)
+    if spec is None:
+        return None
+    name = spec.get("rule") if isinstance(spec, dict) else None
+    found = [doc for doc in docs.values() if doc.get("name") == name and "correlation" not in doc]
+    limit = spec.get("lte") if isinstance(spec, dict) else None
+    if len(found) != 1 or not isinstance(limit, (int, float)) or not 0 <= limit <= 1:
+        raise GenerationError(f"{rule.title}: {RATIO_KEY} needs 'rule' (a base rule's name) and 'lte' (0 to 1)")
+    return convert(found[0], rule.title)
+
+
+def ratio_macros(rule: SigmaCorrelationRule, docs: Dict[str, Dict[str, Any]]) -> List[Macro]:
+    """The ``<rule>_success_ratio`` macro of a rule with a success ratio."""
+    spec = docs[str(rule.id)].get(RATIO_KEY)
+    if not isinstance(spec, dict):
+        return []
+    return [
+        Macro(
+            f"{macro_stem(rule)}_success_ratio",
+            str(spec["lte"]),
+            f"Largest share of successes among the events of a window of '{rule.title}' that still alerts "
+            f"(successes of {spec['rule']}).",
+        )
+    ]
 
 
 def ordered_search(rule: SigmaCorrelationRule, docs: Dict[str, Dict[str, Any]]) -> Tuple[List[str], int, List[str]]:
@@ -430,12 +494,13 @@ def search_for(rule: SigmaCorrelationRule, docs: Dict[str, Dict[str, Any]]) -> T
     }
     settings.update(risk_settings(rule, docs, group, title))
     macros = [
+        *ratio_macros(rule, docs),
         Macro(
             f"{stem}_filter",
             "search *",
             f"Exclusions of '{title}', applied to its events before they are counted "
             '(e.g. search NOT user IN ("svc-scanner")).',
-        )
+        ),
     ]
     return Search(f"ESA Auth - {label} - Rule", settings), macros
 

@@ -237,6 +237,23 @@ SCENARIOS = [
         {"esa_smtp_auth_password_spray": 6},
     ),
     Scenario(
+        "password spray near miss: a webmail front end, 6 users failing among 30 logins in the hour (success ratio)",
+        lambda log: (
+            _each([i * 10 * MINUTE for i in range(6)], lambda t: log.smtp(t, OFFICE_NAT, f"u{int(t)}")),
+            _each([i * 2 * MINUTE + 30 for i in range(30)], lambda t: log.smtp(t, OFFICE_NAT, f"ok{int(t)}", ok=True)),
+        ),
+        [*(_new(f"ok{i * 120 + 30}", OFFICE_NAT) for i in range(30))],
+    ),
+    Scenario(
+        "password spray: 8 users fail and one succeeds from one source (a guessed password, under the success ratio)",
+        lambda log: (
+            _each([i * 5 * MINUTE for i in range(8)], lambda t: log.smtp(t, ATTACKER, f"u{int(t)}")),
+            log.smtp(42 * MINUTE, ATTACKER, "u600", ok=True),
+        ),
+        [("esa_smtp_auth_password_spray", {"src_net": net(ATTACKER)}), _new("u600", ATTACKER)],
+        {"esa_smtp_auth_password_spray": 8},
+    ),
+    Scenario(
         "password spray near miss: 6 users from 6 networks (the distributed rule's case, not one source's)",
         lambda log: _each([i * 10 * MINUTE for i in range(6)], lambda t: log.smtp(t, far(int(t) // 600), f"u{int(t)}")),
         [],
