@@ -32,7 +32,11 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import yaml
+from esa_auth.detect.compiler import RATIO_KEY
 from esa_auth.detect.engine import CONTEXT, CONTEXT_LIMIT
+from esa_auth.detect.networks import FIELD as NETWORK_FIELD
+from esa_auth.detect.networks import MACRO as NETWORK_MACRO
+from esa_auth.detect.networks import SPL_MACRO as NETWORK_DEFINITION
 from sigma.backends.splunk import SplunkBackend
 from sigma.collection import SigmaCollection
 from sigma.correlations import SigmaCorrelationConditionOperator, SigmaCorrelationRule, SigmaCorrelationType
@@ -76,7 +80,7 @@ FIXED_MACROS = (
 #: Enterprise Security risk score of an alert by the rule's Sigma level, unless the rule sets ``risk_score``.
 RISK_SCORES = {"informational": 10, "low": 25, "medium": 50, "high": 75, "critical": 100}
 #: Group-by fields that are risk objects, and their ES risk object type.
-RISK_OBJECTS = {"user": "user", "src": "system", "dest": "system"}
+RISK_OBJECTS = {"user": "user", "src": "system", "src_net": "system", "dest": "system"}
 #: Searches end this far behind the clock, so that events in transit are indexed before they are judged.
 LAG = 300
 #: How late an event may be indexed (its ``_indextime`` after its ``_time``) and still be judged. The documented
@@ -183,9 +187,14 @@ def base_query(rule: SigmaRule, docs: Dict[str, Dict[str, Any]]) -> str:
     The rule is converted on its own, from its YAML: in the full collection a rule that a correlation uses is not
     emitted, and processing pipelines change rules in place.
     """
-    queries = SplunkBackend(ProcessingPipeline()).convert(SigmaCollection.from_dicts([docs[str(rule.id)]]))
+    return convert(docs[str(rule.id)], rule.title)
+
+
+def convert(doc: Dict[str, Any], title: str) -> str:
+    """One base rule's YAML as an SPL condition."""
+    queries = SplunkBackend(ProcessingPipeline()).convert(SigmaCollection.from_dicts([doc]))
     if len(queries) != 1 or not isinstance(queries[0], str):
-        raise GenerationError(f"{rule.title}: expected one SPL query, got {queries!r}")
+        raise GenerationError(f"{title}: expected one SPL query, got {queries!r}")
     return str(queries[0])
 
 
@@ -242,6 +251,12 @@ def unique(fields: Sequence[str]) -> List[str]:
     return list(dict.fromkeys(fields))
 
 
+def derived(fields: Sequence[str]) -> List[str]:
+    """Fields the events do not carry, set from those they do: ``src_net`` (the client's /24 or /64) by the macro
+    ``esa_auth_src_net``, the same definition as ``esa-auth detect``'s (``esa_auth.detect.networks``)."""
+    return [f"| `{NETWORK_MACRO}`"] if NETWORK_FIELD in fields else []
+
+
 def not_null(fields: Sequence[str]) -> List[str]:
     # An event without a group field belongs to no group (the SQLite engine drops it the same way).
     return ["| where " + " AND ".join(f"isnotnull({f})" for f in fields)] if fields else []
@@ -264,27 +279,85 @@ def count_search(rule: SigmaCorrelationRule, docs: Dict[str, Dict[str, Any]]) ->
     span = span_seconds(rule)
     queries = [base_query(b, docs) for b in base_rules_of(rule)]
     op = OPERATORS[rule.condition.op]  # type: ignore[union-attr]
+    ratio = success_ratio(rule, docs)
     if rule.type == SigmaCorrelationType.EVENT_COUNT:
         metric, aggregate, counted = "event_count", "count as event_count", []
     else:
         field = spl_field(str(rule.condition.fieldref))  # type: ignore[union-attr]
         metric, aggregate, counted = "value_count", f"dc({field}) as value_count", [field]
-    lines = [f"`{BASE_MACRO}` {or_queries(queries)}", *tuning(rule)]
+    if ratio is None:
+        lines = [f"`{BASE_MACRO}` {or_queries(queries)}"]
+        counting: List[str] = []
+        peers = f"max({metric}) as {metric}"
+        condition = f"{metric} {op} `{threshold_macro(rule)}`"
+    else:
+        # Successes join the events (esa_ok=1): counted in the ratio, not in the metric; no window ends at them.
+        success = ratio
+        lines = [
+            "| multisearch",
+            f"    [ search `{BASE_MACRO}` {or_queries(queries)} | eval esa_ok=0 ]",
+            f"    [ search `{BASE_MACRO}` {or_queries([success])} | eval esa_ok=1 ]",
+        ]
+        queries = [*queries, success]
+        if counted:
+            counting = [f"| eval esa_value=if(esa_ok=0, {counted[0]}, null())"]
+            aggregate = "dc(esa_value) as value_count"
+        else:
+            counting = ["| eval esa_in=1-esa_ok"]
+            aggregate = "sum(esa_in) as event_count"
+        aggregate += " sum(esa_ok) as esa_successes count as esa_events"
+        peers = f"max({metric}) as {metric} max(esa_successes) as esa_successes max(esa_events) as esa_events "
+        peers += "min(esa_ok) as esa_anchor"
+        condition = (
+            f"esa_anchor=0 AND {metric} {op} `{threshold_macro(rule)}` "
+            f"AND esa_successes <= `{macro_stem(rule)}_success_ratio` * esa_events"
+        )
+    lines += [*tuning(rule), *derived([*group, *counted])]
     lines += lower_group(unique([*group, *(f for f in counted if f != "_time"), *(f for f, _ in CONTEXT)]))
     lines += not_null(group)
     lines += [
         "| sort 0 _time",
+        *counting,
         # One window per event, ending at it: [_time - span, _time] (sliding, as in the SQLite engine).
         f"| streamstats time_window={span}s {aggregate}{by(group)}",
         # Events of the same second share one window, the whole second's events counted (SQL RANGE peers).
-        f"| eventstats max({metric}) as {metric}{by([*group, '_time'])}",
+        f"| eventstats {peers}{by([*group, '_time'])}",
         *arrival_lines(group, span),
         "| addinfo",
         # Judge only windows that lie wholly inside the searched range and were completed in this run's interval.
-        f"| where {metric} {op} `{threshold_macro(rule)}` AND {judged(span)}",
+        f"| where {condition} AND {judged(span)}",
         *context_lines(group, span, f"max({metric}) as {metric}"),
     ]
     return lines, span, queries
+
+
+def success_ratio(rule: SigmaCorrelationRule, docs: Dict[str, Dict[str, Any]]) -> Optional[str]:
+    """The SPL condition of the successes of a rule's ``success_ratio`` (``esa_auth.detect.compiler.RATIO_KEY``),
+    None without one."""
+    spec = docs[str(rule.id)].get(RATIO_KEY)
+    if spec is None:
+        return None
+    name = spec.get("rule") if isinstance(spec, dict) else None
+    found = [doc for doc in docs.values() if doc.get("name") == name and "correlation" not in doc]
+    limit = spec.get("lte") if isinstance(spec, dict) else None
+    if len(found) != 1 or not isinstance(limit, (int, float)) or not 0 <= limit <= 1:
+        raise GenerationError(f"{rule.title}: {RATIO_KEY} needs 'rule' (a base rule's name) and 'lte' (0 to 1)")
+    return convert(found[0], rule.title)
+
+
+def ratio_macros(rule: SigmaCorrelationRule, docs: Dict[str, Dict[str, Any]]) -> List[Macro]:
+    """The ``<rule>_success_ratio`` macro of a rule with a success ratio."""
+    spec = docs[str(rule.id)].get(RATIO_KEY)
+    if not isinstance(spec, dict):
+        return []
+    return [
+        Macro(
+            f"{macro_stem(rule)}_success_ratio",
+            str(spec["lte"]),
+            f"Largest share of successes among the events of a window of '{rule.title}' that still alerts "
+            f"(successes of {spec['rule']}).",
+        )
+    ]
 
 
 def ordered_search(rule: SigmaCorrelationRule, docs: Dict[str, Dict[str, Any]]) -> Tuple[List[str], int, List[str]]:
@@ -333,7 +406,7 @@ def ordered_search(rule: SigmaCorrelationRule, docs: Dict[str, Dict[str, Any]]) 
             )
         queries.append(query)
         subsearches.append(f'    [ search `{BASE_MACRO}` {query} | eval esa_step="{slot}" ]')
-    lines = ["| multisearch", *subsearches, *tuning(rule)]
+    lines = ["| multisearch", *subsearches, *tuning(rule), *derived(group)]
     lines += lower_group(unique([*group, *(f for f, _ in CONTEXT)]))
     lines += not_null(group)
     lines += ["| sort 0 _time", *step_lines]
@@ -421,12 +494,13 @@ def search_for(rule: SigmaCorrelationRule, docs: Dict[str, Dict[str, Any]]) -> T
     }
     settings.update(risk_settings(rule, docs, group, title))
     macros = [
+        *ratio_macros(rule, docs),
         Macro(
             f"{stem}_filter",
             "search *",
             f"Exclusions of '{title}', applied to its events before they are counted "
             '(e.g. search NOT user IN ("svc-scanner")).',
-        )
+        ),
     ]
     return Search(f"ESA Auth - {label} - Rule", settings), macros
 
@@ -453,9 +527,13 @@ def how_to_implement(rule: SigmaCorrelationRule, docs: Dict[str, Dict[str, Any]]
 
 
 def events_drilldown(queries: Sequence[str], group: Sequence[str]) -> str:
-    """The search of the events behind an alert: the rule's events of its group."""
+    """The search of the events behind an alert: the rule's events of its group (a derived group field set first)."""
     tokens = " ".join(f'{f}="${f}$"' for f in group)
-    return f"`{BASE_MACRO}` ({or_queries(queries)}) {tokens}".rstrip()
+    base = f"`{BASE_MACRO}` ({or_queries(queries)})"
+    steps = derived(group)
+    if steps:
+        return f"{base} {' '.join(steps)} | search {tokens}"
+    return f"{base} {tokens}".rstrip()
 
 
 def drilldowns(queries: Sequence[str], group: Sequence[str]) -> List[Dict[str, str]]:
@@ -648,6 +726,12 @@ def generate() -> Dict[Path, str]:
             "esa_auth_index and esa_auth_raw_index, not this one).",
         ),
         *(Macro(name, definition, description) for name, definition, description in INDEX_MACROS + FIXED_MACROS),
+        Macro(
+            NETWORK_MACRO,
+            NETWORK_DEFINITION,
+            "Sets src_net, the /24 (IPv4) or /64 (IPv6) network of src, for the rules that count sources by network "
+            "(esa-auth detect derives it the same way).",
+        ),
         Macro(
             TUNING_MACRO,
             "search *",

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import shutil
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -18,6 +19,7 @@ from typing import Any, Dict, List, Tuple
 
 import pytest
 from esa_auth.detect import DEFAULT_RULES, Engine, Store, load_rules
+from esa_auth.detect.networks import source_network
 
 EXTRA = Path(__file__).resolve().parent / "detections" / "engine" / "extra_rules.yml"
 START = datetime(2026, 3, 2, 8, 0, tzinfo=timezone.utc)
@@ -27,10 +29,19 @@ Window = Tuple[str, float, float, float, Tuple[str, ...]]
 
 @pytest.fixture(scope="module")
 def rules_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The rules compared with the backend's plans: the shipped set without its success ratios (an extension the
+    plans do not have; test_success_ratio_keeps_the_windows_with_few_successes checks it), and the extra forms."""
     where = tmp_path_factory.mktemp("rules")
     for source in (*DEFAULT_RULES.glob("*.yml"), EXTRA):
         shutil.copyfile(source, where / source.name)
+    for path in where.glob("*.yml"):
+        path.write_text(without_ratios(path.read_text(encoding="utf-8")), encoding="utf-8")
     return where
+
+
+def without_ratios(text: str) -> str:
+    """A rule file's text without its success_ratio blocks (the key and its indented lines)."""
+    return re.sub(r"^success_ratio:\n(?:[ ]+.*\n)+", "", text, flags=re.MULTILINE)
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +65,9 @@ def plans(rules_dir: Path) -> List[Dict[str, Any]]:
 def events(seed: int) -> List[Dict[str, Any]]:
     rng = random.Random(seed)
     users = ["alice", "Alice", "bob", "carol", "dave", "admin", "erin"]
-    sources = ["192.0.2.1", "192.0.2.2", "198.51.100.7", "Host.Example", "192.0.2.9", "192.0.2.10"]
+    # Addresses in several networks, some sharing a /24 or a /64 (the rules that count sources count src_net).
+    sources = ["192.0.2.1", "192.0.2.2", "198.51.100.7", "Host.Example", "192.0.2.9", "192.0.2.10", "203.0.113.5"]
+    sources += ["2001:DB8::1", "2001:db8:0:0::7", "2001:db8:1::9", "::ffff:10.0.0.1"]
     # One set in four is inbound SMTP AUTH, one in four appliance logins, mostly failures: what the rules count;
     # one in four a spray over many user names (the spray rules count 10 and 15 names).
     mode = seed % 4
@@ -174,3 +187,71 @@ def test_a_run_leaves_no_file_behind(tmp_path: Path, engine: Engine) -> None:
         alerts = list(engine.alerts(store))
     assert alerts
     assert list(tmp_path.iterdir()) == []
+
+
+def _success(event: Dict[str, Any]) -> bool:
+    """The base rule esa_smtp_auth_success, for the events of events() (their values are in lower case)."""
+    wanted = {"app": "smtp", "direction": "inbound", "activity": "authenticate", "action": "success"}
+    return all(event.get(k) == v for k, v in wanted.items())
+
+
+@pytest.fixture(scope="module")
+def shipped() -> Engine:
+    return Engine(load_rules())
+
+
+def test_success_ratio_keeps_the_windows_with_few_successes(engine: Engine, shipped: Engine) -> None:
+    """The shipped spray rules' windows are the ratio-free rules' windows (those the backend's plans agree with)
+    whose group had at most 20% successes among its events in the window; their evidence adds the successes."""
+    spray = [r for r in shipped.rules if r.node is not None and r.node.ratio is not None]
+    assert {r.name for r in spray} == {"esa_smtp_auth_password_spray", "esa_smtp_auth_password_spray_slow"}
+    kept = dropped = 0
+    for seed in range(0, 60, 4):  # the sets of inbound SMTP AUTH, with successes
+        data = events(seed)
+        base = engine.windows(data, evidence=True)
+        got = shipped.windows(data, evidence=True)
+        for rule in spray:
+            assert rule.node is not None
+            assert rule.node.ratio == 0.2
+            want = []
+            for window in base[rule.rule_id]:
+                ok = {
+                    str(e["event_id"])
+                    for e in data
+                    if _success(e)
+                    and (source_network(e.get("src")) or "").lower() == window["group_keys"]["src_net"]
+                    and e.get("time") is not None
+                    and window["window_start"]
+                    <= datetime.strptime(e["time"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc).timestamp()
+                    <= window["window_end"]
+                }
+                if len(ok) <= 0.2 * (len(ok) + len(window["event_ids"])):
+                    want.append(dict(window, event_ids=sorted({*window["event_ids"], *ok})))
+                    kept += 1
+                else:
+                    dropped += 1
+            assert got[rule.rule_id] == want, (seed, rule.title)
+    assert kept
+    assert dropped
+
+
+@pytest.mark.parametrize(
+    "ratio",
+    ["    rule: no_such_rule\n    lte: 0.2\n", "    rule: ok\n    lte: 2\n", "    rule: ok\n"],
+    ids=["unknown rule", "share above 1", "no share"],
+)
+def test_a_bad_success_ratio_is_a_rule_that_cannot_run(tmp_path: Path, ratio: str) -> None:
+    (tmp_path / "rules.yml").write_text(
+        "title: failures\nid: 5b0f2a8e-7a4c-4d8e-9a51-0c3e3f6f1a01\nname: fail\nlogsource: {product: esa}\n"
+        "detection: {sel: {action: failure}, condition: sel}\n---\n"
+        "title: successes\nid: 5b0f2a8e-7a4c-4d8e-9a51-0c3e3f6f1a02\nname: ok\nlogsource: {product: esa}\n"
+        "detection: {sel: {action: success}, condition: sel}\n---\n"
+        "title: spray\nid: 5b0f2a8e-7a4c-4d8e-9a51-0c3e3f6f1a03\nname: spray\n"
+        "correlation: {type: value_count, rules: [fail], group-by: [src], timespan: 1h, "
+        "condition: {field: user, gte: 2}}\n"
+        f"success_ratio:\n{ratio}",
+        encoding="utf-8",
+    )
+    built = Engine(load_rules(tmp_path))
+    assert [title for title, _ in built.skipped] == ["spray"]
+    assert "success_ratio" in built.skipped[0][1]

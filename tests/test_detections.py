@@ -25,6 +25,7 @@ from typing import Any, Dict, List, Set, Tuple
 import pytest
 from esa_auth import Normalizer, Settings, Stream
 from esa_auth.detect import DEFAULT_RULES, Engine, load_rules
+from esa_auth.detect.networks import source_network
 from ksconf.conf.parser import PARSECONF_STRICT, parse_conf
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -365,14 +366,15 @@ def test_the_searches_judge_search_time_events_as_modular_input_ones(
 
 
 def test_every_correlation_search_carries_risk_keys(searches: Dict[str, Dict[str, str]], rules: Dict[str, Any]) -> None:
-    """Risk-based alerting beside the notable: risk objects user/src (dest for the smart-host rule), one score."""
+    """Risk-based alerting beside the notable: risk objects user/src (src_net for the rules that count networks, dest
+    for the smart-host rule), one score."""
     by_title = {r.title: r for r in rules.values()}
     for name, stanza in searches.items():
         rule = by_title[stanza["action.correlationsearch.label"]]
         assert stanza["action.risk"] == "1", name
         risk = json.loads(stanza["action.risk.param._risk"])
         fields = [r["risk_object_field"] for r in risk]
-        assert fields == [f for f in rule.group_by if f in ("user", "src", "dest")], name
+        assert fields == [f for f in rule.group_by if f in ("user", "src", "src_net", "dest")], name
         assert {r["risk_object_type"] for r in risk} <= {"user", "system"}
         assert all(r["risk_object_type"] == ("user" if r["risk_object_field"] == "user" else "system") for r in risk)
         assert len({r["risk_score"] for r in risk}) == 1, name
@@ -532,7 +534,7 @@ def test_success_after_failures_names_the_account_and_the_sources(
 ) -> None:
     scenario = next(s for s in SCENARIOS if "botnet addresses, then a success" in s.name)
     events = normalize(scenario.log())
-    botnet = [f"203.0.113.{50 + i}" for i in range(5)] + ["203.0.113.99"]
+    botnet = [scenarios.far(50 + i) for i in range(5)] + [scenarios.far(99)]
     (alert,) = [a for a in engine.run(events) if a.rule_name == "esa_smtp_auth_success_after_failures"]
     found = alert.to_dict()
     assert found["group"] == {"user": "alice"}
@@ -610,3 +612,34 @@ def test_one_attack_raises_one_notable_and_risk_events_for_the_rest(
     ]
     # At least one risk event per entity and rule (a burst that spans two runs gives one per run).
     assert found >= risks
+
+
+#: Every form a client address takes in the logs or the search-time fields, and what the rules count it as.
+ADDRESS_FORMS = [
+    ("203.0.113.7", "203.0.113.0/24"),
+    ("::ffff:203.0.113.7", "203.0.113.0/24"),
+    ("::FFFF:203.0.113.7", "203.0.113.0/24"),
+    ("2001:db8:7:1::a", "2001:db8:7:1::/64"),
+    ("2001:0DB8:0007:0001:0000:0000:0000:000a", "2001:db8:7:1::/64"),
+    ("2001:db8::1", "2001:db8:0:0::/64"),
+    ("2001:db8:0:0:1::", "2001:db8:0:0::/64"),
+    ("::1", "0:0:0:0::/64"),
+    ("1:2:3:4:5:6:7::", "1:2:3:4::/64"),
+    ("::5:6:7:8:9", "0:0:0:5::/64"),
+    ("1:2:3::5:6:7:8", "1:2:3:0::/64"),
+    ("::", "0:0:0:0::/64"),
+    ("fe80::1%eth0", "fe80:0:0:0::/64"),
+    ("2001:db8:a0b:12f0::", "2001:db8:a0b:12f0::/64"),
+    ("mail.example.com", "mail.example.com"),
+    (None, None),
+]
+
+
+@pytest.mark.parametrize(("src", "network"), ADDRESS_FORMS)
+def test_src_net_is_the_same_in_the_searches_and_in_detect(src: Any, network: Any, macros: Dict[str, str]) -> None:
+    """esa_auth_src_net (the searches) and source_network (esa-auth detect) give one text for every address form."""
+    assert source_network(src) == network
+    model = spl_model.SplModel(macros, 0, 1)
+    command, _, args = spl_model.expand("`esa_auth_src_net`", macros).partition(" ")
+    rows = model.command(command, args, [{"_time": 0, **({} if src is None else {"src": src})}])
+    assert rows[0].get("src_net") == network

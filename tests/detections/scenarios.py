@@ -25,6 +25,16 @@ SMART_HOST = "198.51.100.25"
 OFFICE_NAT = "198.51.100.80"
 
 
+def net(address: str) -> str:
+    """The /24 of an IPv4 address: what the rules that count sources by network group by (src_net)."""
+    return address.rsplit(".", 1)[0] + ".0/24"
+
+
+def far(n: int) -> str:
+    """The n-th of many addresses in as many /24 networks (198.18.0.0/15, RFC 2544's test range): a botnet's."""
+    return f"198.{18 + n // 256}.{n % 256}.7"
+
+
 class Log:
     """An ESA log under construction; lines come out in time order (ties in writing order)."""
 
@@ -148,14 +158,14 @@ def _botnet(log: Log) -> None:
     """One botnet hour: 60 addresses, 10 guesses each in 8 minutes, over 100 mailboxes (each tried from 6 addresses)."""
     for a in range(60):
         for k in range(10):
-            log.smtp(a * 50 + k * 55, f"203.0.113.{a + 100}", f"mbox{(a * 10 + k) % 100:02d}")
+            log.smtp(a * 50 + k * 55, far(a + 100), f"mbox{(a * 10 + k) % 100:02d}")
 
 
 #: What the botnet hour gives: a risk event per address (brute force, spray) and per mailbox (many sources), and one
 #: notable for the listener (distributed spray).
 BOTNET_ALERTS = (
-    [("esa_smtp_auth_brute_force", {"src": f"203.0.113.{a + 100}"}) for a in range(60)]
-    + [("esa_smtp_auth_password_spray", {"src": f"203.0.113.{a + 100}"}) for a in range(60)]
+    [("esa_smtp_auth_brute_force", {"src": far(a + 100)}) for a in range(60)]
+    + [("esa_smtp_auth_password_spray", {"src_net": net(far(a + 100))}) for a in range(60)]
     + [("esa_smtp_auth_user_many_sources", {"user": f"mbox{m:02d}"}) for m in range(100)]
     + [("esa_smtp_auth_distributed_spray", {"dest": LISTENER})]
 )
@@ -215,8 +225,38 @@ SCENARIOS = [
     Scenario(
         "password spray: 6 users from one source in 50 minutes",
         lambda log: _each([i * 10 * MINUTE for i in range(6)], lambda t: log.smtp(t, ATTACKER, f"user{int(t)}")),
-        [("esa_smtp_auth_password_spray", {"src": ATTACKER})],
+        [("esa_smtp_auth_password_spray", {"src_net": net(ATTACKER)})],
         {"esa_smtp_auth_password_spray": 6},
+    ),
+    Scenario(
+        "password spray: 6 users, each from another address of one IPv4 /24 (one network, one source)",
+        lambda log: _each(
+            [i * 10 * MINUTE for i in range(6)], lambda t: log.smtp(t, f"203.0.113.{int(t) // 600 + 20}", f"u{int(t)}")
+        ),
+        [("esa_smtp_auth_password_spray", {"src_net": "203.0.113.0/24"})],
+        {"esa_smtp_auth_password_spray": 6},
+    ),
+    Scenario(
+        "password spray near miss: a webmail front end, 6 users failing among 30 logins in the hour (success ratio)",
+        lambda log: (
+            _each([i * 10 * MINUTE for i in range(6)], lambda t: log.smtp(t, OFFICE_NAT, f"u{int(t)}")),
+            _each([i * 2 * MINUTE + 30 for i in range(30)], lambda t: log.smtp(t, OFFICE_NAT, f"ok{int(t)}", ok=True)),
+        ),
+        [*(_new(f"ok{i * 120 + 30}", OFFICE_NAT) for i in range(30))],
+    ),
+    Scenario(
+        "password spray: 8 users fail and one succeeds from one source (a guessed password, under the success ratio)",
+        lambda log: (
+            _each([i * 5 * MINUTE for i in range(8)], lambda t: log.smtp(t, ATTACKER, f"u{int(t)}")),
+            log.smtp(42 * MINUTE, ATTACKER, "u600", ok=True),
+        ),
+        [("esa_smtp_auth_password_spray", {"src_net": net(ATTACKER)}), _new("u600", ATTACKER)],
+        {"esa_smtp_auth_password_spray": 8},
+    ),
+    Scenario(
+        "password spray near miss: 6 users from 6 networks (the distributed rule's case, not one source's)",
+        lambda log: _each([i * 10 * MINUTE for i in range(6)], lambda t: log.smtp(t, far(int(t) // 600), f"u{int(t)}")),
+        [],
     ),
     Scenario(
         "password spray near miss: 4 users, 3 failures each",
@@ -288,28 +328,47 @@ SCENARIOS = [
     Scenario(
         "success after failures: failures for one user from 5 botnet addresses, then a success from a sixth",
         lambda log: (
-            _each([i * 60 for i in range(5)], lambda t: log.smtp(t, f"203.0.113.{50 + int(t) // 60}", "alice")),
-            log.smtp(8 * MINUTE, "203.0.113.99", "alice", ok=True),
+            _each([i * 60 for i in range(5)], lambda t: log.smtp(t, far(50 + int(t) // 60), "alice")),
+            log.smtp(8 * MINUTE, far(99), "alice", ok=True),
         ),
         [
-            _new("alice", "203.0.113.99"),
+            _new("alice", far(99)),
             ("esa_smtp_auth_success_after_failures", {"user": "alice"}),
             ("esa_smtp_auth_user_many_sources", {"user": "alice"}),
         ],
     ),
-    # --- one user failing from many sources (>= 5 distinct src in 1 hour per user)
+    # --- one user failing from many sources (>= 5 distinct networks, src_net, in 1 hour per user)
     Scenario(
-        "one user from 6 addresses in 40 minutes",
-        lambda log: _each(
-            [i * 8 * MINUTE for i in range(6)], lambda t: log.smtp(t, f"203.0.113.{100 + int(t) // 480}", "bob")
-        ),
+        "one user from 6 networks in 40 minutes",
+        lambda log: _each([i * 8 * MINUTE for i in range(6)], lambda t: log.smtp(t, far(100 + int(t) // 480), "bob")),
         [("esa_smtp_auth_user_many_sources", {"user": "bob"})],
         {"esa_smtp_auth_user_many_sources": 6},
     ),
     Scenario(
+        "one user near miss: 8 addresses of one IPv4 /24 (a carrier's pool) in an hour",
+        lambda log: _each(
+            [i * 7 * MINUTE for i in range(8)], lambda t: log.smtp(t, f"203.0.113.{100 + int(t) // 420}", "bob")
+        ),
+        [],
+    ),
+    Scenario(
+        "one user near miss: 12 privacy addresses of one IPv6 /64, written in several forms",
+        lambda log: _each(
+            [i * 4 * MINUTE for i in range(12)],
+            lambda t: log.smtp(
+                t,
+                [f"2001:db8:7:1::{int(t) // 240 + 10:x}", f"2001:0DB8:0007:0001:0:0:0:{int(t) // 240 + 10:x}"][
+                    int(t) // 240 % 2
+                ],
+                "bob",
+            ),
+        ),
+        [],
+    ),
+    Scenario(
         "one user near miss: 4 addresses, and failures with no known client address",
         lambda log: (
-            _each([i * MINUTE for i in range(4)], lambda t: log.smtp(t, f"203.0.113.{100 + int(t) // 60}", "bob")),
+            _each([i * MINUTE for i in range(4)], lambda t: log.smtp(t, far(100 + int(t) // 60), "bob")),
             _each([300 + i * MINUTE for i in range(5)], lambda t: log.smtp(t, None, "bob")),
         ),
         [],
@@ -317,8 +376,8 @@ SCENARIOS = [
     Scenario(
         "one user near miss: 4 addresses, one of them also written as IPv4-mapped IPv6 (::ffff:a.b.c.d)",
         lambda log: (
-            _each([i * MINUTE for i in range(4)], lambda t: log.smtp(t, f"203.0.113.{100 + int(t) // 60}", "bob")),
-            log.smtp(5 * MINUTE, "::ffff:203.0.113.100", "bob"),
+            _each([i * MINUTE for i in range(4)], lambda t: log.smtp(t, far(100 + int(t) // 60), "bob")),
+            log.smtp(5 * MINUTE, f"::ffff:{far(100)}", "bob"),
         ),
         [],
     ),
@@ -326,7 +385,7 @@ SCENARIOS = [
         "one user edge: Bob and bob are one user",
         lambda log: _each(
             [i * MINUTE for i in range(5)],
-            lambda t: log.smtp(t, f"203.0.113.{100 + int(t) // 60}", "Bob" if t < 180 else "bob"),
+            lambda t: log.smtp(t, far(100 + int(t) // 60), "Bob" if t < 180 else "bob"),
         ),
         [("esa_smtp_auth_user_many_sources", {"user": "bob"})],
         {"esa_smtp_auth_user_many_sources": 5},
@@ -451,7 +510,7 @@ SCENARIOS = [
     Scenario(
         "slow spray: 30 users over 8 hours from one source (under 5 an hour)",
         lambda log: _each([i * 16 * MINUTE for i in range(30)], lambda t: log.smtp(t, ATTACKER, f"user{int(t)}")),
-        [("esa_smtp_auth_password_spray_slow", {"src": ATTACKER})],
+        [("esa_smtp_auth_password_spray_slow", {"src_net": net(ATTACKER)})],
         {"esa_smtp_auth_password_spray_slow": 30},
     ),
     Scenario(
@@ -462,7 +521,7 @@ SCENARIOS = [
     Scenario(
         "distributed spray: 80 users tried once each from 40 addresses in an hour",
         lambda log: _each(
-            [i * 45 for i in range(80)], lambda t: log.smtp(t, f"198.51.100.{int(t) // 45 % 40 + 100}", f"u{int(t)}")
+            [i * 45 for i in range(80)], lambda t: log.smtp(t, far(int(t) // 45 % 40 + 100), f"u{int(t)}")
         ),
         [("esa_smtp_auth_distributed_spray", {"dest": LISTENER})],
         {"esa_smtp_auth_distributed_spray": 80},
@@ -472,13 +531,14 @@ SCENARIOS = [
         lambda log: _each(
             [i * 150 for i in range(12)], lambda t: log.smtp(t, f"2001:db8:7:1::{int(t) // 150 + 10:x}", f"u{int(t)}")
         ),
-        [("esa_smtp_auth_distributed_spray", {"dest": LISTENER})],
+        [
+            ("esa_smtp_auth_distributed_spray", {"dest": LISTENER}),
+            ("esa_smtp_auth_password_spray", {"src_net": "2001:db8:7:1::/64"}),
+        ],
     ),
     Scenario(
         "distributed spray near miss: 9 users fail at one listener in an hour",
-        lambda log: _each(
-            [i * 6 * MINUTE for i in range(9)], lambda t: log.smtp(t, f"198.51.100.{int(t) % 200}", f"u{int(t)}")
-        ),
+        lambda log: _each([i * 6 * MINUTE for i in range(9)], lambda t: log.smtp(t, far(int(t) % 200), f"u{int(t)}")),
         [],
     ),
     Scenario("botnet hour: 60 addresses, 100 mailboxes", _botnet, BOTNET_ALERTS),
@@ -486,7 +546,7 @@ SCENARIOS = [
         "cleartext spray: one host tries 12 users over cleartext in 30 minutes",
         lambda log: _each([i * 150 for i in range(12)], lambda t: log.smtp(t, OTHER, f"user{int(t)}", tls=False)),
         [
-            ("esa_smtp_auth_password_spray", {"src": OTHER}),
+            ("esa_smtp_auth_password_spray", {"src_net": net(OTHER)}),
             ("esa_smtp_auth_distributed_spray", {"dest": LISTENER}),
             *[("esa_smtp_auth_cleartext_use", {"src": OTHER, "user": f"user{i * 150}"}) for i in range(12)],
         ],

@@ -15,7 +15,9 @@ Splunk semantics modelled, as documented for each command:
 - ``eventstats`` / ``stats`` ``by F``: events with a null by-field belong to no group.
 - ``where``: a comparison with a null operand is false.
 - ``eval max(a, b)``: the larger number; ``mvindex(mv, start, end)``: the values from ``start`` to ``end``
-  (inclusive); ``values(f)``: the distinct values in lexicographic order (a list: a multivalue field).
+  (inclusive); ``values(f)``: the distinct values in lexicographic order (a list: a multivalue field);
+  ``case(c1, v1, ...)``: the value of the first true condition; ``replace``/``match`` with PCRE patterns that read
+  the same in Python's ``re``; ``substr`` counts from 1; ``eval a=..., b=...`` assigns in order (``b`` sees ``a``).
 
 :func:`replay` runs a saved search as the scheduler does: at each cron time, over the events indexed by then
 (``_indextime``) whose ``_time`` lies in the dispatch range, with ``addinfo`` giving that range.
@@ -122,6 +124,14 @@ _FUNCTIONS: Dict[str, Callable[..., Any]] = {
     "null": lambda: None,
     "max": lambda *v: max((n for n in (_number(x) for x in v) if n is not None), default=None),
     "mvindex": lambda v, start, end: None if v is None else _values(v)[int(start) : int(end) + 1],
+    # Text functions (PCRE patterns; the ones the searches use read the same in Python's re). A null argument
+    # gives null, which a condition reads as false.
+    "len": lambda v: None if v is None else len(str(v)),
+    "match": lambda v, pattern: None if v is None else re.search(str(pattern), str(v)) is not None,
+    # replace(): every match, groups as \1 ... in the replacement (as re.sub reads them).
+    "replace": lambda v, pattern, to: None if v is None else re.sub(str(pattern), str(to), str(v)),
+    "substr": lambda v, start, length: None if v is None else str(v)[int(start) - 1 : int(start) - 1 + int(length)],
+    "true": lambda: True,
 }
 
 
@@ -167,10 +177,10 @@ class _ExprParser(_Parser):
         return left
 
     def add(self) -> Expr:
-        left = self.atom()
+        left = self.mul()
         while self.peek() and self.peek()[1] in ("+", "-"):  # type: ignore[index]
             op = self.take()[1]
-            right, prev = self.atom(), left
+            right, prev = self.mul(), left
 
             def arith(r: Row, a: Expr = prev, b: Expr = right, op: str = op) -> Any:
                 x, y = _number(a(r)), _number(b(r))
@@ -179,6 +189,19 @@ class _ExprParser(_Parser):
                 return x + y if op == "+" else x - y
 
             left = arith
+        return left
+
+    def mul(self) -> Expr:
+        left = self.atom()
+        while self.at("*"):
+            self.take()
+            right, prev = self.atom(), left
+
+            def times(r: Row, a: Expr = prev, b: Expr = right) -> Any:
+                x, y = _number(a(r)), _number(b(r))
+                return None if x is None or y is None else x * y
+
+            left = times
         return left
 
     def atom(self) -> Expr:
@@ -204,6 +227,14 @@ class _ExprParser(_Parser):
             if value == "if":
                 cond, yes, no = args
                 return lambda r: yes(r) if cond(r) else no(r)
+            if value == "case":
+                pairs = list(zip(args[0::2], args[1::2]))
+
+                def first(r: Row) -> Any:
+                    # The value of the first true condition; null if none is.
+                    return next((then(r) for when, then in pairs if when(r)), None)
+
+                return first
             if value not in _FUNCTIONS:
                 raise NotImplementedError(f"SPL function {value}()")
             fn = _FUNCTIONS[value]
@@ -334,11 +365,12 @@ def _key(row: Row, fields: Sequence[str]) -> Optional[Tuple[Any, ...]]:
 
 
 def _split_assignments(text: str) -> List[Tuple[str, str]]:
-    parts, depth, start = [], 0, 0
+    parts, depth, start, quoted = [], 0, 0, False
     for i, ch in enumerate(text):
-        depth += ch == "("
-        depth -= ch == ")"
-        if ch == "," and depth == 0:
+        quoted ^= ch == '"'
+        depth += ch == "(" and not quoted
+        depth -= ch == ")" and not quoted
+        if ch == "," and depth == 0 and not quoted:
             parts.append(text[start:i])
             start = i + 1
     parts.append(text[start:])

@@ -116,6 +116,9 @@ class Slot:
     fields: Tuple[str, ...]
     positions: Tuple[int, ...]
     value_field: Optional[str]
+    #: False for the successes of a ``success_ratio``: they count in the ratio, not in the metric, and no window
+    #: ends at them.
+    anchor: bool = True
 
 
 @dataclass(frozen=True)
@@ -131,6 +134,8 @@ class Node:
         threshold: the condition's number.
         slots: the referenced rules, in the rule's order.
         clauses: for ``temporal_ordered``: the ordered slots each qualifying window must hold.
+        ratio: with a ``success_ratio`` (the last slot holds the successes): the largest share of successes among
+            the window's events (successes and the counted rule's events) that still qualifies.
     """
 
     key: str
@@ -141,6 +146,12 @@ class Node:
     threshold: float
     slots: Tuple[Slot, ...]
     clauses: Tuple[Tuple[int, ...], ...]
+    ratio: Optional[float] = None
+
+
+#: The rule key of a success ratio (an extension of Sigma, as ``notable`` and ``suppress`` are): ``rule``, the name
+#: of the base rule of successes, and ``lte``, the largest share of successes among the window's attempts.
+RATIO_KEY = "success_ratio"
 
 
 @dataclass(frozen=True)
@@ -193,6 +204,7 @@ def compile_rules(rules: SigmaCollection) -> Tuple[List[Compiled], List[Tuple[st
     # compiles every detection to a predicate (get_conversion_result).
     output = json.loads(backend.convert(rules, "zircolite"))
     by_id = {str(rule.id): rule for rule in rules.rules}
+    by_name = {str(rule.name): rule for rule in rules.rules if rule.name}
     skipped: List[Tuple[str, str]] = [(rule.title, one_line(error)) for rule, error in backend.errors]
     compiled: List[Compiled] = []
     nodes: Dict[int, Node] = {}
@@ -203,7 +215,7 @@ def compile_rules(rules: SigmaCollection) -> Tuple[List[Compiled], List[Tuple[st
         fields = set(item.get("required_fields") or ())
         if item.get("correlation"):
             try:
-                node = _node(source, nodes)
+                node = _node(source, nodes, by_name)
             except Unsupported as exc:
                 skipped.append((item["title"], str(exc)))
                 continue
@@ -237,7 +249,7 @@ def _node_fields(node: Node) -> List[str]:
     return out
 
 
-def _node(rule: Any, nodes: Dict[int, Node]) -> Node:
+def _node(rule: Any, nodes: Dict[int, Node], by_name: Dict[str, Any]) -> Node:
     """The :class:`Node` of a parsed, converted correlation rule (memoized: a child may have several parents)."""
     from sigma.correlations import SigmaCorrelationRule, SigmaExtendedCorrelationCondition
 
@@ -267,7 +279,7 @@ def _node(rule: Any, nodes: Dict[int, Node]) -> Node:
         fields = tuple(mapping.get(f, f) for f in group_by)
         value = mapping.get(value_field, value_field) if value_field else None
         if isinstance(ref.rule, SigmaCorrelationRule):
-            child = _node(ref.rule, nodes)
+            child = _node(ref.rule, nodes, by_name)
             # A child's events are its alerts, which keep only its group-by values.
             missing = [f for f in fields if f not in child.group_by]
             if missing:
@@ -282,6 +294,7 @@ def _node(rule: Any, nodes: Dict[int, Node]) -> Node:
                 raise Unsupported(f"{ref.reference} has no compiled condition")
             predicate = " OR ".join(f"({q})" for q in queries)
             slots.append(Slot(predicate=predicate, child=None, fields=fields, positions=(), value_field=value))
+    ratio = _ratio(rule, kind, group_by, by_name, slots)
     operator = _OPERATORS[rule.condition.op.name.lower()]
     threshold = float(rule.condition.count)
     clauses: Tuple[Tuple[int, ...], ...] = ()
@@ -301,9 +314,31 @@ def _node(rule: Any, nodes: Dict[int, Node]) -> Node:
         threshold=threshold,
         slots=tuple(slots),
         clauses=clauses,
+        ratio=ratio,
     )
     nodes[id(rule)] = node
     return node
+
+
+def _ratio(
+    rule: Any, kind: str, group_by: Tuple[str, ...], by_name: Dict[str, Any], slots: List[Slot]
+) -> Optional[float]:
+    """A rule's ``success_ratio``: its successes become the last slot (no anchor); None without one."""
+    spec = (getattr(rule, "custom_attributes", None) or {}).get(RATIO_KEY)
+    if spec is None:
+        return None
+    if kind not in ("event_count", "value_count") or not isinstance(spec, dict):
+        raise Unsupported(f"{RATIO_KEY} is a mapping (rule, lte) on an event_count or value_count rule")
+    successes = by_name.get(str(spec.get("rule")))
+    limit = spec.get("lte")
+    if successes is None or not isinstance(limit, (int, float)) or not 0 <= limit <= 1:
+        raise Unsupported(f"{RATIO_KEY} needs 'rule', the name of a base rule, and 'lte', a share from 0 to 1")
+    queries = successes.get_conversion_result()
+    if not queries or any(not isinstance(q, str) for q in queries):
+        raise Unsupported(f"{RATIO_KEY}: {spec.get('rule')} has no compiled condition")
+    predicate = " OR ".join(f"({q})" for q in queries)
+    slots.append(Slot(predicate=predicate, child=None, fields=group_by, positions=(), value_field=None, anchor=False))
+    return float(limit)
 
 
 def qualifies(metric: float, operator: str, threshold: float) -> bool:
@@ -324,6 +359,7 @@ def qualifies(metric: float, operator: str, threshold: float) -> bool:
 __all__: Sequence[str] = [
     "DEFAULT_RULES",
     "ID_FIELD",
+    "RATIO_KEY",
     "TABLE",
     "TIME_FIELD",
     "Compiled",

@@ -19,6 +19,8 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence, get_args, get_
 
 from ..events import FIELD_ORDER, AuthEvent
 from .compiler import ID_FIELD, TABLE, TIME_FIELD
+from .networks import FIELD as NETWORK_FIELD
+from .networks import source_network
 
 #: Events written to SQLite at once.
 BATCH = 5000
@@ -39,6 +41,9 @@ def _column_types() -> Dict[str, str]:
 
 
 COLUMNS = _column_types()
+#: Fields the rules may name that no event carries, derived from one that it does: (field, source, function).
+#: ``src_net`` is the client's /24 or /64 (:mod:`.networks`; the searches set it with a macro).
+DERIVED = ((NETWORK_FIELD, "src", source_network),)
 
 
 def quote(name: str) -> str:
@@ -106,13 +111,18 @@ class Store:
             f"cache_size = -{CACHE_KIB}",
         ):
             self.connection.execute(f"PRAGMA {pragma}")
-        kept = set(COLUMNS) if fields is None else {*fields, ID_FIELD}
+        kept = {*COLUMNS, *(d[0] for d in DERIVED)} if fields is None else {*fields, ID_FIELD}
         self._names: List[str] = [name for name in COLUMNS if name in kept]
-        columns = ", ".join(f"{quote(n)} {COLUMNS[n]}" for n in self._names)
+        self._derived = [(name, source, derive) for name, source, derive in DERIVED if name in kept]
+        columns = ", ".join(
+            [f"{quote(n)} {COLUMNS[n]}" for n in self._names]
+            + [f"{quote(name)} TEXT COLLATE NOCASE" for name, _, _ in self._derived]
+        )
+        names = [*self._names, *(name for name, _, _ in self._derived)]
         self.connection.execute(f"CREATE TABLE {TABLE} ({quote(TIME_FIELD)} REAL, {columns})")
         self._insert = (
-            f"INSERT INTO {TABLE} ({quote(TIME_FIELD)}, {', '.join(quote(n) for n in self._names)}) "
-            f"VALUES ({', '.join('?' for _ in range(len(self._names) + 1))})"
+            f"INSERT INTO {TABLE} ({quote(TIME_FIELD)}, {', '.join(quote(n) for n in names)}) "
+            f"VALUES ({', '.join('?' for _ in range(len(names) + 1))})"
         )
         self.events = 0
 
@@ -122,10 +132,12 @@ class Store:
         batch: List[Sequence[Any]] = []
         plain = (str, int, float, type(None))
         for event in events:
-            row = [epoch(event.get("time"))]
+            row: List[Any] = [epoch(event.get("time"))]
             for name in names:
                 value = event.get(name)
                 row.append(value if type(value) in plain else _value(value))
+            for _, source, derive in self._derived:
+                row.append(derive(event.get(source)))
             batch.append(row)
             if len(batch) >= BATCH:
                 self._write(batch)

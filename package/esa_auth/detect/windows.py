@@ -17,6 +17,11 @@ Metrics, as ``sigma.backends.sqlite.correlation`` computes them:
   window. ``temporal_ordered`` also asks that the rules of a clause occur in
   order: each one's first time in the window after the previous one's.
 
+A ``success_ratio`` (an extension, :data:`.compiler.RATIO_KEY`) adds the
+successes of the group as a slot that neither counts in the metric nor ends a
+window; a window then qualifies only if its successes are at most the ratio's
+share of its events (successes and counted events).
+
 Each qualifying window is a :class:`Window`; a correlation that another one
 references keeps its windows (its alerts) in a temporary table, where the
 parent reads them as events at their window's end.
@@ -222,9 +227,18 @@ def _group_windows(node: Node, group: Tuple[Any, ...], rows: Iterator[Row], widt
     # What a row adds to its window's metric (None: nothing): its event, its value, or its referenced rule.
     at_key = at_eid if kind == "event_count" else at_v if kind == "value_count" else 0
     fold = _fold if kind == "value_count" else None
+    # success_ratio: the slots that end no window (the successes), and the window's events of each kind.
+    quiet = {index for index, slot in enumerate(node.slots) if not slot.anchor}
+    successes = attempts = 0
     for end, peers in groupby(rows, key=lambda r: r[at_ts]):
+        anchored = False
         for row in peers:
             window.append(row)
+            if row[0] in quiet:
+                successes += 1
+                continue
+            anchored = True
+            attempts += 1
             key = row[at_key]
             if key is not None:
                 counts[key if fold is None else fold(key)] += 1
@@ -233,6 +247,10 @@ def _group_windows(node: Node, group: Tuple[Any, ...], rows: Iterator[Row], widt
         start = end - node.span
         while window[0][at_ts] < start:
             old = window.popleft()
+            if old[0] in quiet:
+                successes -= 1
+                continue
+            attempts -= 1
             key = old[at_key]
             if key is not None:
                 key = key if fold is None else fold(key)
@@ -246,7 +264,9 @@ def _group_windows(node: Node, group: Tuple[Any, ...], rows: Iterator[Row], widt
                     del times[slot][: heads[slot]]
                     heads[slot] = 0
         metric = len(counts)
-        if not qualifies(metric, node.operator, node.threshold):
+        if not anchored or not qualifies(metric, node.operator, node.threshold):
+            continue
+        if node.ratio is not None and successes > node.ratio * (successes + attempts):
             continue
         if not ordered:
             yield Window(group, start, end, metric, None)
