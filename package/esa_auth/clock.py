@@ -40,6 +40,7 @@ local hour at hand is kept: a time in an hour with no change is one subtraction.
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta, timezone, tzinfo
+from functools import lru_cache
 from typing import Any, Dict, List, Optional, Tuple
 
 from .errors import StateError
@@ -117,6 +118,19 @@ def _offsets(zone: tzinfo, seconds: int) -> Tuple[int, int]:
     if before is None or after is None:  # pragma: no cover - parse_zone gives zones with offsets
         raise ValueError(f"zone {zone} has no offset")
     return int(before.total_seconds()), int(after.total_seconds())
+
+
+@lru_cache(maxsize=1024)
+def _steady_offset(zone: tzinfo, hour: int) -> Optional[int]:
+    """The zone's offset through the local hour that starts at ``hour``; None if the hour holds a change.
+
+    Changes fall on quarter hours at the finest, so the hour's ends tell. Cached across clocks: every source
+    of a run (thousands of small files) asks it of the same few hours, and the answer is the zone's alone.
+    """
+    first, first_after = _offsets(zone, hour)
+    if first == first_after and _offsets(zone, hour + 3599) == (first, first):
+        return first
+    return None
 
 
 def _offset_at(zone: tzinfo, epoch: int) -> int:
@@ -236,9 +250,8 @@ class Clock:
     def _zone(self, seconds: int, hand: _Hand, zone: tzinfo) -> Tuple[int, Optional[int], int]:
         last, hand.last = hand.last, seconds
         hour = seconds - seconds % 3600
-        first, first_after = _offsets(zone, hour)
-        if first == first_after and _offsets(zone, hour + 3599) == (first, first):
-            # No change in this hour (changes fall on quarter hours at the finest: its ends tell).
+        first = _steady_offset(zone, hour)
+        if first is not None:
             self._span, self._span_zone = (hour, hour + 3600, first), zone
             return seconds - first, first, KEEP
         before, after = _offsets(zone, seconds)
