@@ -61,6 +61,8 @@ class Reader:
 
     def _init_reader(self) -> None:
         self._times: Dict[float, str] = {}
+        #: Envelopes read, by their text, for every source of the run (a new file's first lines share theirs).
+        self._prefixes: Dict[str, Envelope] = {}
 
     # --- bytes to lines ------------------------------------------------------------
     def feed(self, stream: Stream, data: bytes) -> List[AuthEvent]:
@@ -388,7 +390,13 @@ class Reader:
         cached = stream.envelopes.get(prefix)
         if cached is not None:
             return cached
-        envelope = parse_prefix(prefix)
+        envelope = self._prefixes.get(prefix)
+        if envelope is None:
+            envelope = parse_prefix(prefix)
+            if envelope is not None:
+                if len(self._prefixes) >= 4096:
+                    self._prefixes.clear()
+                self._prefixes[prefix] = envelope
         if envelope is None:
             self._warn(stream, lineno, f"unrecognised envelope {clip(prefix)!r}; time and host left out")
             result = EnvelopeRead(None, None, None, None)
