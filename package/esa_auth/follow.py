@@ -136,6 +136,9 @@ def looks_like_esa(head: bytes) -> Optional[bool]:
     line still being written whose few bytes may still become an envelope's
     start (a writer flushes buffers, not lines: a new file may hold ``Su``).
     """
+    end = head.find(b"\n")
+    if end >= 3 and head[:3] in ENVELOPE_HEADS:
+        return body_start(head[:end]) >= 0  # the usual case: a whole first line that opens with an envelope
     start = 0
     while True:  # line by line, only as far as the first non-blank one (not a split of the whole head)
         end = head.find(b"\n", start)
@@ -168,15 +171,16 @@ def list_files(spec: str) -> List[str]:
     Hidden files (``.name``) are left out: transfers write them before renaming.
     """
     if glob.has_magic(spec):
-        paths = glob.glob(spec)
+        paths = [p for p in glob.glob(spec) if not os.path.basename(p).startswith(".")]
     elif os.path.isdir(spec):
         try:
-            paths = [os.path.join(spec, name) for name in os.listdir(spec)]
+            paths = [os.path.join(spec, name) for name in os.listdir(spec) if not name.startswith(".")]
         except OSError:
             return []
     else:
-        paths = [spec]
-    return sorted(p for p in paths if not os.path.basename(p).startswith("."))
+        paths = [] if os.path.basename(spec).startswith(".") else [spec]
+    paths.sort()
+    return paths
 
 
 def _watched_dir(spec: str) -> Optional[str]:
@@ -305,6 +309,13 @@ class _Candidate:
     its new name (``find``), so that its rest is read, in its turn. A handle
     is held only while the file is read (:meth:`close`), so that a run over
     thousands of files stays far below the open-file limit.
+
+    The handle is unbuffered (the follower reads large blocks, or a small
+    file whole at once): each read is one system call, and a small file costs
+    an ``open``, one ``read`` and a ``close`` with nothing around them (no
+    buffer, no terminal check, no seek). A read of a regular file returns
+    fewer bytes than asked only at its end; were it ever otherwise (a network
+    file system), the rest is read by the next run, from the position saved.
     """
 
     def __init__(self, path: str, st: os.stat_result, find: Callable[[int, int], Optional[str]]) -> None:
@@ -322,16 +333,18 @@ class _Candidate:
         self.first_whole = False
         #: Bytes read with the head when the file is open to be read (set by the follower).
         self.read_ahead = 0
+        #: Where the handle stands, when known without asking (a seek or a tell is a system call).
+        self.at: Optional[int] = None
         self._find = find
 
     def open(self) -> IO[bytes]:
         if self.handle is None:
             path: Optional[str] = self.path
             while path is not None:
-                handle = open(path, "rb")  # noqa: SIM115 - closed by close()
+                handle = open(path, "rb", buffering=0)  # noqa: SIM115 - closed by close()
                 st = os.fstat(handle.fileno())
                 if (st.st_dev, st.st_ino) == (self.st.st_dev, self.st.st_ino):
-                    self.handle, self.path = handle, path
+                    self.handle, self.path, self.at = handle, path, 0
                     return handle
                 handle.close()
                 moved = self._find(self.st.st_dev, self.st.st_ino)
@@ -350,11 +363,13 @@ class _Candidate:
             was_open = self.handle is not None
             handle = self.open()
             try:
-                handle.seek(0)
+                if self.at != 0:
+                    handle.seek(0)
                 # A file opened to be read is read whole at once when small (most are, in a directory of
                 # thousands): its head, and the bytes _read would read next.
                 ask = max(HEAD_BYTES, self.read_ahead) if was_open else HEAD_BYTES
-                raw = handle.read(ask)
+                raw = handle.read(ask) or b""
+                self.at = len(raw)
                 self.compression = compression_of(raw[:MAGIC_BYTES])
                 if was_open and self.compression is None:
                     self.first = raw
@@ -363,6 +378,7 @@ class _Candidate:
                     self._head = raw[:HEAD_BYTES]
                 else:
                     handle.seek(0)
+                    self.at = None
                     self._head, self.head_damage = read_head(handle, self.compression, HEAD_BYTES)
             finally:
                 if not was_open:
@@ -373,6 +389,7 @@ class _Candidate:
         if self.handle is not None:
             self.handle.close()
             self.handle = None
+            self.at = None
 
 
 @dataclass
@@ -627,6 +644,8 @@ class Follower:
         inodes = set()
         watched = _watched_dir(self.spec)
         checkpoint = os.path.abspath(self.checkpoint)
+        # Absolute and real paths of each directory, found once per directory (thousands of files share one).
+        abs_dirs: Dict[str, str] = {}
         real_dirs: Dict[str, str] = {}
         watched_in = os.path.join(watched, "") if watched is not None else ""
         listed = []
@@ -640,7 +659,15 @@ class Follower:
             st = _stat(os.stat, path, warnings) if link else found_st
             if st is None or not stat.S_ISREG(st.st_mode):
                 continue
-            if os.path.abspath(path).startswith(checkpoint):
+            directory, name = os.path.split(path)
+            if name in ("", ".", ".."):
+                absolute = os.path.abspath(path)
+            else:
+                abs_dir = abs_dirs.get(directory)
+                if abs_dir is None:
+                    abs_dir = abs_dirs[directory] = os.path.abspath(directory or os.curdir)
+                absolute = os.path.join(abs_dir, name)
+            if absolute.startswith(checkpoint):
                 continue  # a checkpoint inside the watched directory is not a log
             # Every path, not only links: a glob such as /logs/*/* also walks through a
             # linked directory, and what lies behind it is outside what was configured.
@@ -648,7 +675,6 @@ class Follower:
                 if link:
                     real = os.path.realpath(path)
                 else:  # the directory's real path (once per directory), then the name
-                    directory, name = os.path.split(path)
                     real_dir = real_dirs.get(directory)
                     if real_dir is None:
                         real_dir = real_dirs[directory] = os.path.realpath(directory)
@@ -918,11 +944,12 @@ class Follower:
             handle = candidate.open()
             if entry.compression is None:
                 reader: Readable = handle
-                if first is not None and entry.position <= len(first) and handle.tell() == len(first):
+                if first is not None and entry.position <= len(first) and candidate.at == len(first):
                     first = first[entry.position :]  # read with the head: the handle stands after it
                 else:
                     first = None
                     handle.seek(entry.position)
+                candidate.at = None  # moved by the reads that follow
             else:
                 handle.seek(0)
                 reader = decompressing(handle, entry.compression)
