@@ -644,9 +644,10 @@ class Follower:
         inodes = set()
         watched = _watched_dir(self.spec)
         checkpoint = os.path.abspath(self.checkpoint)
-        # Absolute and real paths of each directory, found once per directory (thousands of files share one).
-        abs_dirs: Dict[str, str] = {}
-        real_dirs: Dict[str, str] = {}
+        # What each directory's path says of its files, found once per directory (thousands of files share
+        # one): its absolute path, whether the checkpoint may be among its files, whether its real path is in
+        # the watched directory.
+        dirs: Dict[str, Tuple[str, bool, bool]] = {}
         watched_in = os.path.join(watched, "") if watched is not None else ""
         listed = []
         for path in paths:
@@ -660,25 +661,21 @@ class Follower:
             if st is None or not stat.S_ISREG(st.st_mode):
                 continue
             directory, name = os.path.split(path)
-            if name in ("", ".", ".."):
-                absolute = os.path.abspath(path)
-            else:
-                abs_dir = abs_dirs.get(directory)
-                if abs_dir is None:
-                    abs_dir = abs_dirs[directory] = os.path.abspath(directory or os.curdir)
-                absolute = os.path.join(abs_dir, name)
-            if absolute.startswith(checkpoint):
+            known = dirs.get(directory) if name not in ("", ".", "..") else None
+            if known is None:
+                abs_dir = os.path.join(os.path.abspath(directory or os.curdir), "")
+                real_dir = os.path.realpath(directory) if watched is not None else ""
+                inside = watched is not None and (real_dir == watched or real_dir.startswith(watched_in))
+                known = (abs_dir, checkpoint.startswith(abs_dir) or abs_dir.startswith(checkpoint), inside)
+                if name not in ("", ".", ".."):
+                    dirs[directory] = known
+            _, near_checkpoint, inside = known
+            if near_checkpoint and os.path.abspath(path).startswith(checkpoint):
                 continue  # a checkpoint inside the watched directory is not a log
             # Every path, not only links: a glob such as /logs/*/* also walks through a
             # linked directory, and what lies behind it is outside what was configured.
-            if watched is not None:
-                if link:
-                    real = os.path.realpath(path)
-                else:  # the directory's real path (once per directory), then the name
-                    real_dir = real_dirs.get(directory)
-                    if real_dir is None:
-                        real_dir = real_dirs[directory] = os.path.realpath(directory)
-                    real = os.path.join(real_dir, name)
+            if watched is not None and (link or not inside):
+                real = os.path.realpath(path)
                 if real != watched and not real.startswith(watched_in):
                     warnings.append(f"{path}: a symbolic link out of the watched directory (it resolves outside); "
                                     "skipped")  # fmt: skip
