@@ -261,3 +261,44 @@ def test_wall_seconds_reads_a_date_as_building_the_datetime_does(year: int, mont
         expected = None
     assert wall_seconds(year, month, day, hms) == expected
     assert wall_seconds(year, month, day, hms) == expected  # a second time, from the cache of dates
+
+
+# --- what the sources of one run share (#17: thousands of small files) ------------------------
+
+
+def test_clocks_of_one_run_share_the_zone_hours_but_each_keeps_its_own_pass() -> None:
+    """The zone's offset through an hour is found once per run; each source still decides its own pass."""
+    first, second = Clock(), Clock()
+    assert read_all(first, ["2026-11-01 00:30:00", "2026-11-01 01:59:00", "2026-11-01 01:10:00"]) == [
+        ("2026-11-01T05:30:00Z", -18000),
+        ("2026-11-01T06:59:00Z", -18000),
+        ("2026-11-01T07:10:00Z", -21600),  # this source went back: the second pass
+    ]
+    # A new source of the same run reads the same hours: its first line of the repeated hour is of the first
+    # pass (its own lines never went back), the hour before is steady for it too.
+    assert read_all(second, ["2026-11-01 00:30:00", "2026-11-01 01:10:00"]) == [
+        ("2026-11-01T05:30:00Z", -18000),
+        ("2026-11-01T06:10:00Z", -18000),
+    ]
+
+
+def test_sources_of_one_run_share_parsed_envelopes_not_what_their_headers_say() -> None:
+    """Envelopes are parsed once per run; the time of each source's lines is still read with its own header."""
+    from esa_auth.pipeline import Normalizer, Settings, Stream
+
+    prefix = b"Mon Jan  6 10:00:00 2025 Info: "
+    line = prefix + b"SMTP Auth: (ICID 5) succeeded for user: bob using AUTH mechanism: LOGIN with profile: Corp\n"
+    normalizer = Normalizer(Settings())
+    epochs = []
+    for name, header in (("a", b"3600"), ("b", b"0"), ("c", b"")):
+        stream = Stream(name)
+        head = prefix + b"Time offset from UTC: " + header + b" seconds\n" if header else b""
+        events = normalizer.feed(stream, head + line) + normalizer.flush(stream)
+        assert len(events) == 1
+        epoch = events[0].epoch
+        assert epoch is not None
+        epochs.append(epoch)
+    assert epochs[1] - epochs[0] == 3600  # +01:00 and UTC: the same wall-clock time an hour apart
+    assert epochs[2] == epochs[1]  # no header, no zone: read as UTC...
+    warnings = [str(diagnostic) for diagnostic in normalizer.take_diagnostics()]
+    assert [w for w in warnings if w.startswith("c:") and "no 'Time offset from UTC' header" in w]  # ...and said
