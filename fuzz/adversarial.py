@@ -112,18 +112,24 @@ def hostile_lines(example: str, size: int, spans: Sequence[Tuple[int, int]] = ()
 
 #: The rest of a template that a free-text value before it can meet again and again: C1's address and rDNS part,
 #: the audit log's source and location (#18: each such try read to the end of the line, looking for its end).
+#: Each is (where the example is cut, what is put after the cut once, the rest repeated). X4's event need not
+#: end the line: the user holds one early, so that every try of a location finds the line has an event.
 REPEATED_RESTS = {
-    "C1": (" (", " address 192.0.2.7 reverse dns host x"),
-    **{name: ("Source IP", "Source IP: 192.0.2.10, Location: /x, ") for name in ("U1", "U2", "U3", "U4", "U5", "U6")},
+    "C1": (" (", "", " address 192.0.2.7 reverse dns host x"),
+    **{
+        name: ("Source IP", "", "Source IP: 192.0.2.10, Location: /x, ")
+        for name in ("U1", "U2", "U3", "U4", "U5", "U6")
+    },
+    "X4": ("Source IP", "Event: User visited the web page, ", "Source IP: 192.0.2.10, Location: /x, "),
 }
 
 
 def repeated_rest(name: str, example: str, count: int) -> Optional[str]:
     """``example`` of template ``name`` cut before its rest, then that rest ``count`` times (None: none to repeat)."""
-    cut, rest = REPEATED_RESTS.get(name, ("", ""))
+    cut, once, rest = REPEATED_RESTS.get(name, ("", "", ""))
     if not cut or cut not in example:
         return None
-    return example[: example.index(cut)] + rest * count
+    return example[: example.index(cut)] + once + rest * count
 
 
 @dataclass

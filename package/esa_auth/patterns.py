@@ -123,6 +123,11 @@ def _free(name: str) -> str:
     return rf"(?P<{name}>.*?[^\ ])"
 
 
+def _unnamed(source: str) -> str:
+    """``source`` with its named groups made plain groups: for a look-ahead that reads what they will read."""
+    return re.sub(r"\(\?P<\w+>", "(?:", source)
+
+
 def _tail(name: str) -> str:
     """A free-text value of one character or more that runs to the end of the line (trailing blanks apart)."""
     return rf"(?P<{name}>.*?\S|.)\s*$"
@@ -549,11 +554,16 @@ _other(
 )  # fmt: skip
 
 # --- Audit log (AsyncOS 13+) ------------------------------------------------
-_AUDIT = (
+# The audit line's fields, in three parts: X4 reads its user in its own way (below).
+_AUDIT_WHO = (
     r"Appliance:\ *(?!\ )(?P<appliance>[^,]+?),\ *Interaction\ +Mode:\ *(?P<mode>GUI|CLI|API),\ *User:\ *(?!\ )"
-    r"(?P<user>.*?),\ *(?!\ )(?:Role:\ *(?!\ )(?P<role>[^,]*?),\ *(?!\ ))?Source\ +IP:\ *" + _IP + r",\ *(?!\ )"
-    r"(?:Destination\ +IP:\ *(?P<dest_ip>[^,\s]*),\ *(?!\ ))?(?:Location:\ *(?!\ )(?P<location>.*?),\ *(?!\ ))?Event:\ *"
 )
+_AUDIT_FROM = (
+    r",\ *(?!\ )(?:Role:\ *(?!\ )(?P<role>[^,]*?),\ *(?!\ ))?Source\ +IP:\ *" + _IP + r",\ *(?!\ )"
+    r"(?:Destination\ +IP:\ *(?P<dest_ip>[^,\s]*),\ *(?!\ ))?"
+)
+_AUDIT_WHERE = r"(?:Location:\ *(?!\ )(?P<location>.*?),\ *(?!\ ))?Event:\ *"
+_AUDIT = _AUDIT_WHO + r"(?P<user>.*?)" + _AUDIT_FROM + _AUDIT_WHERE
 _AUDIT_EXAMPLE = (
     "Appliance: esa01.example.com, Interaction Mode: GUI, User: admin, Role: Administrator, "
     "Source IP: 192.0.2.10, Destination IP: 192.0.2.1, Location: /login, Event: "
@@ -579,15 +589,23 @@ for _name, _event, _kwargs in _AUDIT_EVENTS:
     # The event ends the line, so whether it is there is asked once, at the start (the look-ahead, which finds
     # it from the end): a user or location tried at each comma then never reads to the end of the line again.
     # Without it, a line of repeated "Source IP: A, Location: L, " took time that grew with its square.
-    _guard = r"(?=.*,\ *Event:\ *" + re.sub(r"\(\?P<\w+>", "(?:", _event) + _END + ")"
+    _guard = r"(?=.*,\ *Event:\ *" + _unnamed(_event) + _END + ")"
     if _kwargs is None:
         _other(_name, IGNORE, _guard + _AUDIT + _event + _END, [_AUDIT_EXAMPLE + _literal])
     else:
         _auth(_name, _guard + _AUDIT + _event + _END, [_AUDIT_EXAMPLE + _literal], **_kwargs)
+# X4's event need not end the line, so the check at the start (which stays: it fails most other audit events at
+# once) cannot tell a location from where it starts. Where the user ends at a comma that the rest of the fields can
+# follow up to "Location:", the location is read up to the first ", Event: <X4 event>" after it; if none is
+# there, no longer user can succeed either (its location would start later, and a user followed at once by
+# "Event:" would have put one there). So the user never holds such a comma: it stops growing at the first, and
+# the location is read to the end of the line once, not once per repetition of "Source IP: A, Location: L, "
+# (which, before, took time that grew with the square of the line). The values found are the same.
 _X4_EVENT = r"(?:User\ +input\ +was|User\ +visited\ +the\ +web\ +page)"
+_X4_USER = r"(?P<user>(?:[^,]|(?!" + _unnamed(_AUDIT_FROM) + r"Location:),)*?)"
 _other(
     "X4", IGNORE,
-    r"(?=.*,\ *Event:\ *" + _X4_EVENT + ")" + _AUDIT + _X4_EVENT,
+    r"(?=.*,\ *Event:\ *" + _X4_EVENT + ")" + _AUDIT_WHO + _X4_USER + _AUDIT_FROM + _AUDIT_WHERE + _X4_EVENT,
     [_AUDIT_EXAMPLE + "User visited the web page."],
 )  # fmt: skip
 
