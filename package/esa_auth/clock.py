@@ -66,20 +66,16 @@ _ORDINAL_1970 = 719163  # date(1970, 1, 1).toordinal()
 _EPOCH = datetime(1970, 1, 1)  # noqa: DTZ001 - wall-clock arithmetic
 
 
-def local_seconds(local: datetime) -> int:
-    """A wall-clock time as seconds since 1970-01-01 00:00 of the same clock (no zone)."""
-    return (local.toordinal() - _ORDINAL_1970) * 86400 + local.hour * 3600 + local.minute * 60 + local.second
-
-
 #: Days from 1970-01-01 of the dates read lately (None: no such date): a log holds a few dates and many times.
 _DAYS: Dict[Tuple[int, int, int], Optional[int]] = {}
 _UNSEEN = -(10**9)  # no date of years 1-9999 is that many days from 1970
 
 
 def wall_seconds(year: int, month: int, day: int, hms: str) -> Optional[int]:
-    """:func:`local_seconds` of a date and an ``HH:MM:SS`` text; None when no clock shows it (``Feb 30``, ``24:00:00``).
+    """A wall-clock time as seconds since 1970-01-01 00:00 of the same clock (no zone): the unit of :class:`Clock`.
 
-    The same answer as building the ``datetime`` (which the reader did for every new second of a log), for less.
+    None when no clock shows the time (``Feb 30``, ``24:00:00``), as building its ``datetime`` would fail; the
+    day number is cached, since a log holds a few dates and many times.
     """
     key = (year, month, day)
     days = _DAYS.get(key, _UNSEEN)
@@ -162,7 +158,7 @@ class _Hand:
     __slots__ = ("fold", "last", "shift")
 
     def __init__(self, last: Optional[int] = None, fold: Optional[int] = None, shift: int = 0) -> None:
-        #: The local time of its last line read (seconds, see local_seconds).
+        #: The local time of its last line read (seconds, see wall_seconds).
         self.last = last
         #: The start of the repeated hour whose second pass it is in.
         self.fold = fold
@@ -202,7 +198,7 @@ class Clock:
     def read(
         self, seconds: int, host: str, zone: Optional[tzinfo], header: Optional[int]
     ) -> Tuple[int, Optional[int], int]:
-        """Read a wall-clock time (:func:`local_seconds`) of the appliance ``host``.
+        """Read a wall-clock time (:func:`wall_seconds`) of the appliance ``host``.
 
         Args:
             zone: the configured zone, or None.
