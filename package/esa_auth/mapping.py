@@ -174,7 +174,7 @@ def make_event(line: Line, sessions: Correlator) -> AuthEvent:
     values["utc_offset"] = line.utc_offset
     for key in _ADDRESSES:
         value = values.get(key)
-        if value and ":" in value:
+        if value:
             values[key] = unmapped(value)
     return AuthEvent.from_fields(values, line.epoch)
 
