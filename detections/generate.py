@@ -32,11 +32,12 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import yaml
+from esa_auth.detect import networks
 from esa_auth.detect.compiler import RATIO_KEY
 from esa_auth.detect.engine import CONTEXT, CONTEXT_LIMIT
 from esa_auth.detect.networks import FIELD as NETWORK_FIELD
 from esa_auth.detect.networks import MACRO as NETWORK_MACRO
-from esa_auth.detect.networks import SPL_MACRO as NETWORK_DEFINITION
+from esa_auth.detect.networks import NetworkRule
 from sigma.backends.splunk import SplunkBackend
 from sigma.collection import SigmaCollection
 from sigma.correlations import SigmaCorrelationConditionOperator, SigmaCorrelationRule, SigmaCorrelationType
@@ -255,6 +256,35 @@ def derived(fields: Sequence[str]) -> List[str]:
     """Fields the events do not carry, set from those they do: ``src_net`` (the client's /24 or /64) by the macro
     ``esa_auth_src_net``, the same definition as ``esa-auth detect``'s (``esa_auth.detect.networks``)."""
     return [f"| `{NETWORK_MACRO}`"] if NETWORK_FIELD in fields else []
+
+
+def network_macro(rule: NetworkRule) -> str:
+    """The definition of ``esa_auth_src_net``: one ``eval`` that gives ``src_net`` the network ``rule`` gives ``src``
+    (``esa_auth.detect.networks``, whose ``source_network`` follows the same rule in ``esa-auth detect``).
+
+    Steps, in order: lower case, zone (``%eth0``) dropped, ``::ffff:a.b.c.d`` to ``a.b.c.d`` (if the rule maps it);
+    a ``::`` at either end given a ``0`` group beside it, so that it sits between two groups and the groups present
+    are as many as the colons; ``::`` expanded to the missing zero groups (8 less the colons); then the kept octets
+    of an IPv4 address with zeros after them, or the kept groups of an IPv6 one with leading zeros dropped.
+    """
+    start = 'replace(lower(src), "%.*$", "")'
+    if rule.mapped_as_ipv4:
+        start = rf'replace({start}, "^::ffff:(\d+\.\d+\.\d+\.\d+)$", "\1")'
+    octets, groups = rule.ipv4_octets, rule.ipv6_groups
+    ipv4 = rf'replace(src_net, "^((\d+\.){{{octets - 1}}}\d+).*$", "\1{".0" * (4 - octets)}/{rule.ipv4_prefix}")'
+    ipv6 = (
+        rf'replace(replace(src_net, "^(([0-9a-f]+:){{{groups}}}).*$", "\1:/{rule.ipv6_prefix}"), '
+        r'"(^|:)0+([0-9a-f])", "\1\2")'
+    )
+    return (
+        f"eval src_net={start}, "
+        r'src_net=if(match(src_net, "^[0-9a-f:]+$"), replace(replace(src_net, "^::", "0::"), "::$", "::0"), src_net), '
+        r'src_net=if(match(src_net, "^[0-9a-f:]+$") AND match(src_net, "::"), '
+        r'replace(src_net, "::", substr(":0:0:0:0:0:0:0:0:", 1, 17 - 2 * len(replace(src_net, "[^:]", "")))), '
+        "src_net), "
+        rf'src_net=case(match(src_net, "^\d+\.\d+\.\d+\.\d+$"), {ipv4}, '
+        rf'match(src_net, "^[0-9a-f]+(:[0-9a-f]+){{7}}$"), {ipv6}, true(), src_net)'
+    )
 
 
 def not_null(fields: Sequence[str]) -> List[str]:
@@ -728,9 +758,10 @@ def generate() -> Dict[Path, str]:
         *(Macro(name, definition, description) for name, definition, description in INDEX_MACROS + FIXED_MACROS),
         Macro(
             NETWORK_MACRO,
-            NETWORK_DEFINITION,
-            "Sets src_net, the /24 (IPv4) or /64 (IPv6) network of src, for the rules that count sources by network "
-            "(esa-auth detect derives it the same way).",
+            network_macro(networks.RULE),
+            f"Sets src_net, the /{networks.RULE.ipv4_prefix} (IPv4) or /{networks.RULE.ipv6_prefix} (IPv6) network of "
+            "src, for the rules that count sources by network (written from esa_auth.detect.networks.RULE, which "
+            "esa-auth detect follows).",
         ),
         Macro(
             TUNING_MACRO,

@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import importlib.util
+import ipaddress
 import json
 import re
 import subprocess
@@ -24,8 +25,8 @@ from typing import Any, Dict, List, Set, Tuple
 
 import pytest
 from esa_auth import Normalizer, Settings, Stream
-from esa_auth.detect import DEFAULT_RULES, Engine, load_rules
-from esa_auth.detect.networks import source_network
+from esa_auth.detect import DEFAULT_RULES, Engine, load_rules, networks
+from esa_auth.detect.networks import NetworkRule, source_network
 from ksconf.conf.parser import PARSECONF_STRICT, parse_conf
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -635,11 +636,53 @@ ADDRESS_FORMS = [
 ]
 
 
+def _macro_network(definition: str, src: Any) -> Any:
+    """What a definition of esa_auth_src_net gives src, run by the model of the searches."""
+    model = spl_model.SplModel({}, 0, 1)
+    command, _, args = definition.partition(" ")
+    rows = model.command(command, args, [{"_time": 0, **({} if src is None else {"src": src})}])
+    return rows[0].get("src_net")
+
+
 @pytest.mark.parametrize(("src", "network"), ADDRESS_FORMS)
 def test_src_net_is_the_same_in_the_searches_and_in_detect(src: Any, network: Any, macros: Dict[str, str]) -> None:
-    """esa_auth_src_net (the searches) and source_network (esa-auth detect) give one text for every address form."""
+    """esa_auth_src_net (the searches) and source_network (esa-auth detect) give one text for every address form:
+    a check of the SPL that generate.py writes from networks.RULE, the one definition of the rule."""
     assert source_network(src) == network
-    model = spl_model.SplModel(macros, 0, 1)
-    command, _, args = spl_model.expand("`esa_auth_src_net`", macros).partition(" ")
-    rows = model.command(command, args, [{"_time": 0, **({} if src is None else {"src": src})}])
-    assert rows[0].get("src_net") == network
+    assert _macro_network(macros["esa_auth_src_net"], src) == network
+
+
+#: Other rules the one definition may state, each of which the generated macro must follow.
+OTHER_NETWORK_RULES = [
+    NetworkRule(ipv4_prefix=16, ipv6_prefix=48),
+    NetworkRule(ipv4_prefix=32, ipv6_prefix=112, mapped_as_ipv4=False),
+    NetworkRule(ipv4_prefix=8, ipv6_prefix=16),
+]
+
+
+@pytest.mark.parametrize("rule", OTHER_NETWORK_RULES, ids=str)
+def test_editing_the_network_rule_changes_the_macro_and_detect_alike(
+    rule: Any, monkeypatch: pytest.MonkeyPatch, macros: Dict[str, str]
+) -> None:
+    """The rule is data in esa_auth.detect.networks (RULE): generate.py writes the macro from it and source_network
+    follows it, so one edit changes both, and they still agree on every address form."""
+    monkeypatch.setattr(networks, "RULE", rule)
+    written = generate.generate()[generate.MACROS]
+    definition = re.search(r"^\[esa_auth_src_net\]\ndefinition = (.*)$", written, re.MULTILINE)
+    assert definition, "no esa_auth_src_net macro"
+    assert definition.group(1) != macros["esa_auth_src_net"]
+    assert definition.group(1) == generate.network_macro(rule)
+    changed = 0
+    for src, default in ADDRESS_FORMS:
+        found = source_network(src)
+        assert found == source_network(src, rule)
+        assert _macro_network(definition.group(1), src) == found, src
+        changed += found != default
+    assert changed >= 5
+    assert source_network("203.0.113.7") == str(ipaddress.ip_network(f"203.0.113.7/{rule.ipv4_prefix}", strict=False))
+
+
+@pytest.mark.parametrize("wrong", [{"ipv4_prefix": 20}, {"ipv6_prefix": 56}, {"ipv6_prefix": 128}])
+def test_a_network_rule_the_searches_cannot_cut_is_refused(wrong: Dict[str, int]) -> None:
+    with pytest.raises(ValueError, match="prefix"):
+        NetworkRule(**wrong)  # type: ignore[arg-type]
