@@ -1,8 +1,9 @@
 """A Python model of the SPL that ``detections/generate.py`` writes: it runs the shipped search text itself.
 
 Only the commands and functions the generator uses are known (``search`` terms, ``multisearch``, ``eval``,
-``where``, ``sort``, ``streamstats``, ``eventstats``, ``addinfo``, ``stats``, ``fields``); anything else raises
-``NotImplementedError``, so that a change of the generator cannot go unmodelled.
+``where``, ``sort``, ``streamstats``, ``eventstats``, ``addinfo``, ``stats``, ``fields``, ``table``, and the KV store
+commands ``lookup``, ``inputlookup``, ``outputlookup``); anything else raises ``NotImplementedError``, so that a
+change of the generator cannot go unmodelled.
 
 Splunk semantics modelled, as documented for each command:
 
@@ -14,13 +15,23 @@ Splunk semantics modelled, as documented for each command:
   is); this is the one point not checked against splunkd.
 - ``eventstats`` / ``stats`` ``by F``: events with a null by-field belong to no group.
 - ``where``: a comparison with a null operand is false.
-- ``eval max(a, b)``: the larger number; ``mvindex(mv, start, end)``: the values from ``start`` to ``end``
+- KV store collections (:class:`Collections`, carried from run to run): ``lookup local=true T f AS g ...
+  OUTPUT a AS b ...`` sets each output from the row whose match fields equal the event's (exact text, the
+  lookup's default ``case_sensitive_match``), null without one; ``outputlookup append=true key_field=_key T`` adds
+  or replaces rows by ``_key`` and leaves every other row; ``outputlookup append=false override_if_empty=false T``
+  replaces the collection with the results, and with no result leaves it as it is; ``inputlookup T`` returns at
+  most ``max_rows_per_query`` rows (limits.conf ``[kvstore]``), in ``_key`` order.
+- ``eval max(a, b)``/``min(a, b)``: the larger/smaller number; ``coalesce``: the first non-null argument;
+  ``a . b``: text concatenation; ``now()``: the run's time; ``relative_time(t, "-31d@h")``: ``t`` moved back and
+  snapped down to the unit; ``mvindex(mv, start, end)``: the values from ``start`` to ``end``
   (inclusive); ``values(f)``: the distinct values in lexicographic order (a list: a multivalue field);
   ``case(c1, v1, ...)``: the value of the first true condition; ``replace``/``match`` with PCRE patterns that read
   the same in Python's ``re``; ``substr`` counts from 1; ``eval a=..., b=...`` assigns in order (``b`` sees ``a``).
 
 :func:`replay` runs a saved search as the scheduler does: at each cron time, over the events indexed by then
-(``_indextime``) whose ``_time`` lies in the dispatch range, with ``addinfo`` giving that range.
+(``_indextime``) whose ``_time`` lies in the dispatch range, with ``addinfo`` giving that range; with ``writers``
+(the searches that fill and purge a collection the search reads), every search runs in one time line over shared
+collections.
 """
 
 from __future__ import annotations
@@ -34,7 +45,7 @@ Expr = Callable[[Row], Any]
 
 _MACRO = re.compile(r"`([A-Za-z0-9_]+)`")
 _TOKEN = re.compile(
-    r'\s*(?:(?P<num>\d+(?:\.\d+)?)|(?P<str>"[^"]*")|(?P<op>>=|<=|==|!=|[=<>+\-*/(),\[\]])'
+    r'\s*(?:(?P<num>\d+(?:\.\d+)?)|(?P<str>"[^"]*")|(?P<op>>=|<=|==|!=|[=<>+\-*/(),\[\]]|\.(?=\s))'
     r"|(?P<name>[A-Za-z_][A-Za-z0-9_.:]*))"
 )
 
@@ -123,6 +134,8 @@ _FUNCTIONS: Dict[str, Callable[..., Any]] = {
     "lower": lambda v: None if v is None else str(v).lower(),
     "null": lambda: None,
     "max": lambda *v: max((n for n in (_number(x) for x in v) if n is not None), default=None),
+    "min": lambda *v: min((n for n in (_number(x) for x in v) if n is not None), default=None),
+    "coalesce": lambda *v: next((x for x in v if x is not None), None),
     "mvindex": lambda v, start, end: None if v is None else _values(v)[int(start) : int(end) + 1],
     # Text functions (PCRE patterns; the ones the searches use read the same in Python's re). A null argument
     # gives null, which a condition reads as false.
@@ -136,7 +149,13 @@ _FUNCTIONS: Dict[str, Callable[..., Any]] = {
 
 
 class _ExprParser(_Parser):
-    """eval/where expressions: OR, AND, NOT, comparisons, + and -, calls, if()."""
+    """eval/where expressions: OR, AND, NOT, comparisons, +, - and ., calls, if().
+
+    ``functions``: functions of the run (``now()``), beside the fixed ones."""
+
+    def __init__(self, text: str, functions: Optional[Dict[str, Callable[..., Any]]] = None) -> None:
+        super().__init__(text)
+        self.functions = {**_FUNCTIONS, **(functions or {})}
 
     def parse(self) -> Expr:
         expr = self.or_()
@@ -178,11 +197,15 @@ class _ExprParser(_Parser):
 
     def add(self) -> Expr:
         left = self.mul()
-        while self.peek() and self.peek()[1] in ("+", "-"):  # type: ignore[index]
+        while self.peek() and self.peek()[1] in ("+", "-", "."):  # type: ignore[index]
             op = self.take()[1]
             right, prev = self.mul(), left
 
             def arith(r: Row, a: Expr = prev, b: Expr = right, op: str = op) -> Any:
+                if op == ".":
+                    # Concatenation: null if either side is (as eval's "." gives).
+                    u, v = _value_text(a(r)), _value_text(b(r))
+                    return None if u is None or v is None else u + v
                 x, y = _number(a(r)), _number(b(r))
                 if x is None or y is None:
                     return None
@@ -235,17 +258,55 @@ class _ExprParser(_Parser):
                     return next((then(r) for when, then in pairs if when(r)), None)
 
                 return first
-            if value not in _FUNCTIONS:
+            if value not in self.functions:
                 raise NotImplementedError(f"SPL function {value}()")
-            fn = _FUNCTIONS[value]
+            fn = self.functions[value]
             return lambda r: fn(*(a(r) for a in args))
         if kind == "name":
             return lambda r: r.get(value)
         raise NotImplementedError(f"unexpected {value!r}")
 
 
-def expression(text: str) -> Expr:
-    return _ExprParser(text).parse()
+def expression(text: str, functions: Optional[Dict[str, Callable[..., Any]]] = None) -> Expr:
+    return _ExprParser(text, functions).parse()
+
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def relative_time(when: Any, modifier: Any) -> Optional[float]:
+    """eval relative_time() for the modifiers the searches use: ``-<n><unit>`` then an optional ``@<unit>`` snap
+    (down, UTC)."""
+    number = _number(when)
+    match = re.fullmatch(r"-(\d+)([smhd])(?:@([smhd]))?", str(modifier))
+    if number is None or not match:
+        raise NotImplementedError(f"relative_time({when!r}, {modifier!r})")
+    moved = number - int(match.group(1)) * _UNITS[match.group(2)]
+    snap = _UNITS[match.group(3)] if match.group(3) else 1
+    return float(moved // snap * snap)
+
+
+_FUNCTIONS["relative_time"] = relative_time
+
+
+class Collections:
+    """KV store collections by name (rows by ``_key``), carried from one run to the next.
+
+    Args:
+        max_rows_per_query: limits.conf ``[kvstore]``: the most rows one ``inputlookup`` returns.
+    """
+
+    def __init__(self, max_rows_per_query: int = 50000) -> None:
+        self.tables: Dict[str, Dict[str, Row]] = {}
+        self.max_rows_per_query = max_rows_per_query
+
+    def rows(self, name: str) -> List[Row]:
+        return [dict(row) for _, row in sorted(self.tables.get(name, {}).items())]
+
+
+def _stored(row: Row) -> Row:
+    """What a collection keeps of a result: its fields, and ``_key``; not the other internal fields."""
+    return {k: v for k, v in row.items() if not k.startswith("_") or k == "_key"}
 
 
 def _value_text(value: Any) -> Optional[str]:
@@ -390,9 +451,19 @@ class SplModel:
         info_max_time: its end.
     """
 
-    def __init__(self, macros: Dict[str, str], info_min_time: float, info_max_time: float) -> None:
+    def __init__(
+        self,
+        macros: Dict[str, str],
+        info_min_time: float,
+        info_max_time: float,
+        collections: Optional[Collections] = None,
+        now: Optional[float] = None,
+    ) -> None:
         self.macros = macros
         self.info = {"info_min_time": info_min_time, "info_max_time": info_max_time}
+        self.collections = collections if collections is not None else Collections()
+        self.now = info_max_time if now is None else now
+        self.functions: Dict[str, Callable[..., Any]] = {"now": lambda: self.now}
 
     def run(self, search: str, events: Sequence[Row], until: Optional[str] = None) -> List[Row]:
         """The rows out of the pipeline, or out of the commands before the first ``until`` command."""
@@ -424,12 +495,12 @@ class SplModel:
             return [r for r in rows if keep(r)]
         if command == "eval":
             for name, text in _split_assignments(args):
-                fn = expression(text)
+                fn = expression(text, self.functions)
                 for row in rows:
                     row[name] = fn(row)
             return rows
         if command == "where":
-            keep = expression(args)
+            keep = expression(args, self.functions)
             return [r for r in rows if keep(r)]
         if command == "sort":
             if args != "0 _time":
@@ -442,11 +513,22 @@ class SplModel:
         if command == "fields":
             names = args.split()
             if names[0] != "-":
-                raise NotImplementedError(f"fields {args}")
+                # The fields named, and the internal ones (fields keeps _time ... unless removed by name).
+                return [{k: v for k, v in r.items() if k in names or k.startswith("_")} for r in rows]
             for row in rows:
                 for name in names[1:]:
                     row.pop(name, None)
             return rows
+        if command == "table":
+            names = args.split()
+            return [{name: row.get(name) for name in names} for row in rows]
+        if command == "lookup":
+            return self.lookup(args, rows)
+        if command == "inputlookup":
+            (name,) = args.split()
+            return self.collections.rows(name)[: self.collections.max_rows_per_query]
+        if command == "outputlookup":
+            return self.outputlookup(args, rows)
         if command == "streamstats":
             return self.streamstats(args, rows)
         if command == "eventstats":
@@ -474,6 +556,60 @@ class SplModel:
             ]
         raise NotImplementedError(f"SPL command {command}")
 
+    def lookup(self, args: str, rows: List[Row]) -> List[Row]:
+        """``lookup local=true <table> <field> [AS <event field>] ... OUTPUT <field> [AS <event field>] ...``."""
+        words = args.replace(",", " ").split()
+        if words[0] != "local=true":
+            # Only a lookup on the search head reads the collection as the fill searches left it (README).
+            raise NotImplementedError(f"lookup {args}")
+        table = self.collections.tables.get(words[1], {})
+        match_words, _, output_words = " ".join(words[2:]).partition(" OUTPUT ")
+
+        def pairs(text: str) -> List[Tuple[str, str]]:
+            out, items = [], text.split()
+            while items:
+                name = items.pop(0)
+                if items[:1] == ["AS"]:
+                    out.append((name, items[1]))
+                    items = items[2:]
+                else:
+                    out.append((name, name))
+            return out
+
+        keys, outputs = pairs(match_words), pairs(output_words)
+        if not keys or not outputs:
+            raise NotImplementedError(f"lookup {args}")
+        for row in rows:
+            wanted = [_value_text(row.get(event)) for _, event in keys]
+            found = next(
+                (
+                    stored
+                    for stored in table.values()
+                    if None not in wanted and [_value_text(stored.get(f)) for f, _ in keys] == wanted
+                ),
+                None,
+            )
+            for field, event in outputs:
+                row[event] = None if found is None else found.get(field)
+        return rows
+
+    def outputlookup(self, args: str, rows: List[Row]) -> List[Row]:
+        words = args.split()
+        options = dict(w.split("=", 1) for w in words[:-1])
+        name = words[-1]
+        table = self.collections.tables.setdefault(name, {})
+        if options == {"append": "true", "key_field": "_key", "override_if_empty": "false"}:
+            for row in rows:
+                if row.get("_key") is None:
+                    raise ValueError(f"outputlookup {name}: a result without _key")
+                table[str(row["_key"])] = _stored(row)
+        elif options == {"append": "false", "override_if_empty": "false"}:
+            if rows:
+                self.collections.tables[name] = {str(r["_key"]): _stored(r) for r in rows}
+        else:
+            raise NotImplementedError(f"outputlookup {args}")
+        return rows
+
     @staticmethod
     def streamstats(args: str, rows: List[Row]) -> List[Row]:
         match = re.match(r"time_window=(\d+)s\s+(.*)$", args)
@@ -496,18 +632,69 @@ class SplModel:
 
 
 _RELATIVE = re.compile(r"-(\d+)([mhd])@m")
-_CRON = {"*/10 * * * *": 600, "0 * * * *": 3600}
 
 
 def _seconds(relative: str) -> int:
+    if relative == "now":
+        return 0
     match = _RELATIVE.fullmatch(relative)
     if not match:
         raise NotImplementedError(f"time modifier {relative}")
     return int(match.group(1)) * {"m": 60, "h": 3600, "d": 86400}[match.group(2)]
 
 
+def cron(text: str) -> Tuple[int, int]:
+    """A cron schedule as (period, offset) in seconds: ``*/10 * * * *``, ``M * * * *`` (hourly at minute M) or
+    ``M H * * *`` (daily at H:M, UTC)."""
+    if text == "*/10 * * * *":
+        return 600, 0
+    fields = text.split()
+    if len(fields) == 5 and fields[0].isdigit() and fields[2:] == ["*", "*", "*"]:
+        if fields[1] == "*":
+            return 3600, int(fields[0]) * 60
+        if fields[1].isdigit():
+            return 86400, int(fields[1]) * 3600 + int(fields[0]) * 60
+    raise NotImplementedError(f"cron {text}")
+
+
+def _times(stanza: Dict[str, str], start: float, end: float) -> List[float]:
+    """The scheduled times of a search in ``[start, end]``."""
+    period, offset = cron(stanza["cron_schedule"])
+    first = (int(start - offset) // period) * period + offset
+    return [float(t) for t in range(first, int(end) + 1, period) if t >= start]
+
+
+def _run(
+    macros: Dict[str, str],
+    stanza: Dict[str, str],
+    events: Sequence[Row],
+    when: float,
+    collections: Collections,
+    seen_at: float,
+    until: Optional[str] = None,
+    skip_empty: bool = False,
+) -> Optional[List[Row]]:
+    """One scheduled run at ``when`` over the events indexed by ``seen_at``; None if skipped (no event in range and
+    ``skip_empty``)."""
+    low, high = when - _seconds(stanza["dispatch.earliest_time"]), when - _seconds(stanza["dispatch.latest_time"])
+    reads_events = not stanza["search"].lstrip().startswith("| inputlookup")
+    visible = [e for e in events if e["_indextime"] <= seen_at and low <= e["_time"] < high] if reads_events else []
+    if skip_empty and reads_events and not visible:
+        return None
+    model = SplModel(macros, info_min_time=low, info_max_time=high, collections=collections, now=when)
+    return model.run(stanza["search"], visible, until=until)
+
+
 def replay(
-    macros: Dict[str, str], stanza: Dict[str, str], events: Sequence[Row], until: Optional[str] = None
+    macros: Dict[str, str],
+    stanza: Dict[str, str],
+    events: Sequence[Row],
+    until: Optional[str] = None,
+    writers: Sequence[Dict[str, str]] = (),
+    collections: Optional[Collections] = None,
+    writers_first: bool = True,
+    delay: float = 0,
+    every_run: bool = False,
 ) -> List[Tuple[float, Row]]:
     """The rows of every scheduled run of a saved search, as ``(run time, row)``.
 
@@ -515,17 +702,31 @@ def replay(
     ``[S - earliest, S - latest)`` in event time and sees the events indexed by ``S``. Only the runs during whose
     interval of arrival (``[S - latest - interval, S - latest)``) some event arrived are executed: the searches
     judge a window in the run during which its last event arrived, so other runs find nothing.
+
+    ``writers``: the searches that keep the collections the search reads (a fill and its purge), run on their own
+    schedules in the same time line, over ``collections`` (new and empty if not given). In a slot where a writer and
+    the search are both due, the writer runs first if ``writers_first``. ``delay``: the search runs that long after
+    its scheduled time (its range stays that of the scheduled time; it sees what was indexed and written by the time
+    it runs). A fill run whose range holds no event writes nothing (``outputlookup`` of no result): such runs are
+    skipped unless ``every_run``.
     """
-    interval = _CRON[stanza["cron_schedule"]]
-    earliest = _seconds(stanza["dispatch.earliest_time"])
+    interval, _ = cron(stanza["cron_schedule"])
     latest = _seconds(stanza["dispatch.latest_time"])
     arrivals = {max(e["_indextime"], e["_time"]) for e in events}
     runs = sorted({(int(a + latest) // interval + 1) * interval for a in arrivals})
+    store = collections if collections is not None else Collections()
+    timeline: List[Tuple[float, int, int, Dict[str, str], float]] = []
+    if writers and runs:
+        start, end = min(e["_time"] for e in events), max(runs) + delay
+        for order, writer in enumerate(writers):
+            for when in _times(writer, start, end):
+                timeline.append((when, 0 if writers_first else 2, order, writer, when))
+    timeline += [(when + delay, 1, 0, stanza, when) for when in runs]
     out: List[Tuple[float, Row]] = []
-    for when in runs:
-        low, high = when - earliest, when - latest
-        visible = [e for e in events if e["_indextime"] <= when and low <= e["_time"] < high]
-        if visible:
-            model = SplModel(macros, info_min_time=low, info_max_time=high)
-            out += [(float(when), row) for row in model.run(stanza["search"], visible, until=until)]
+    for at, _, _, search, when in sorted(timeline, key=lambda item: item[:3]):
+        if search is stanza:
+            rows = _run(macros, stanza, events, when, store, at, until=until, skip_empty=True)
+            out += [(float(when), row) for row in rows or []]
+        else:
+            _run(macros, search, events, when, store, at, skip_empty=not every_run)
     return out
