@@ -68,6 +68,20 @@ INDEX_MACROS = (
     ("esa_auth_raw_index", "index=*", "Indexes of the ESA logs indexed with the official Splunk Add-on for Cisco "
      "ESA or SC4S (cisco:esa:textmail, cisco:esa:authentication, cisco:esa:http); set it to your index."),
 )  # fmt: skip
+#: The KV store collection of the first-seen rules (a value count of ``time`` at most 1: "first time this account
+#: used this source in the window"): one row per rule, account and source (or country), with the first and last
+#: time seen (default/collections.conf). The rule's search reads its own recent events and this collection,
+#: instead of its whole window of events (README, "First-seen rules on a lookup").
+SEEN = "esa_auth_seen_sources"
+#: The fill search of a first-seen rule runs hourly; each run reads two intervals of events (a failed run is
+#: made up by the next).
+SEEN_INTERVAL = 3600
+#: How long after its scheduled time a first-seen search may run (scheduler load) and still read the collection
+#: as its range needs: the fill writes only events this much older than the detection's oldest judged event.
+SEEN_SLACK = 3600
+#: How long a row unseen is kept: 30 days of window, plus how far behind the clock the fill writes, rounded up to
+#: a day. The search decides "new" on the row's last-seen time, so the purge only bounds the size.
+SEEN_RETENTION = '"-31d@h"'
 #: Other fixed macros of the shipped searches (the ICID session lookup's fill and purge searches).
 FIXED_MACROS = (
     ("esa_auth_textmail", '`esa_auth_raw_index` sourcetype="cisco:esa:textmail"',
@@ -77,6 +91,12 @@ FIXED_MACROS = (
      "the indexers in the knowledge bundle: longer costs bundle size."),
     ("esa_auth_icid_sessions_max_rows", "50000",
      "limits.conf [kvstore] max_rows_per_query of the search head: the purge writes nothing when a read reaches it."),
+    ("esa_auth_seen_sources_retention", SEEN_RETENTION,
+     "How long the collection esa_auth_seen_sources keeps a source unseen (relative_time modifier): at least the "
+     "first-seen rules' 30 days plus 6 hours."),
+    ("esa_auth_seen_sources_max_rows", "50000",
+     "limits.conf [kvstore] max_rows_per_query of the search head: the purge of esa_auth_seen_sources writes "
+     "nothing when a read reaches it."),
 )  # fmt: skip
 #: Enterprise Security risk score of an alert by the rule's Sigma level, unless the rule sets ``risk_score``.
 RISK_SCORES = {"informational": 10, "low": 25, "medium": 50, "high": 75, "critical": 100}
@@ -345,6 +365,8 @@ def count_search(rule: SigmaCorrelationRule, docs: Dict[str, Dict[str, Any]]) ->
     lines += [*tuning(rule), *derived([*group, *counted])]
     lines += lower_group(unique([*group, *(f for f in counted if f != "_time"), *(f for f, _ in CONTEXT)]))
     lines += not_null(group)
+    # A first-seen rule reads its recent events only: what came before is in the collection (seen_lines).
+    lookback = seen_lookback() if is_first_seen(rule, docs) else span
     lines += [
         "| sort 0 _time",
         *counting,
@@ -355,10 +377,127 @@ def count_search(rule: SigmaCorrelationRule, docs: Dict[str, Dict[str, Any]]) ->
         *arrival_lines(group, span),
         "| addinfo",
         # Judge only windows that lie wholly inside the searched range and were completed in this run's interval.
-        f"| where {condition} AND {judged(span)}",
+        f"| where {condition} AND {judged(lookback)}",
+        *(seen_lines(rule, span) if lookback != span else []),
         *context_lines(group, span, f"max({metric}) as {metric}"),
     ]
-    return lines, span, queries
+    return lines, lookback, queries
+
+
+def is_first_seen(rule: SigmaCorrelationRule, docs: Dict[str, Dict[str, Any]]) -> bool:
+    """Whether a rule asks "first time in the window": a value count of ``time`` at most 1, grouped by the account
+    and one other field (a source, a network, a country). Such a rule is generated on the SEEN collection.
+
+    Raises:
+        GenerationError: the rule has the shape but another grouping, or a success ratio.
+    """
+    if rule.type != SigmaCorrelationType.VALUE_COUNT:
+        return False
+    condition = rule.condition
+    if str(condition.fieldref) != "time" or condition.op != SigmaCorrelationConditionOperator.LTE:
+        return False
+    if condition.count != 1:
+        return False
+    if list(rule.group_by or [])[:1] != ["user"] or len(rule.group_by or []) != 2:
+        raise GenerationError(f"{rule.title}: a first-seen rule groups by user and one other field")
+    if docs[str(rule.id)].get(RATIO_KEY) is not None:
+        raise GenerationError(f"{rule.title}: a first-seen rule has no {RATIO_KEY}")
+    return True
+
+
+def seen_offset() -> int:
+    """How far behind its scheduled time the fill search of a first-seen rule writes (its range ends this much
+    earlier): every event it reads is then indexed (LATE), and older than every event a detection run judges, even
+    one that runs SEEN_SLACK late (the detections of these rules run hourly)."""
+    return LATE + interval_of(seen_lookback()) + LAG + SEEN_SLACK
+
+
+def seen_lookback() -> int:
+    """The part of a first-seen search's range that only gives history: a run reads back to where the collection
+    is complete even if the fill of its own slot has not run yet (SEEN_INTERVAL) and if it runs late (SEEN_SLACK)."""
+    return SEEN_INTERVAL + SEEN_SLACK
+
+
+def seen_lines(rule: SigmaCorrelationRule, span: int) -> List[str]:
+    """After the judged windows (new in the search's own events), the collection: new if its row was last seen
+    more than ``span`` before the event, or there is no row."""
+    value = list(rule.group_by or [])[1]
+    return [
+        f'| eval esa_rule="{macro_stem(rule)}"',
+        # local=true: on the search head, where the collection is (it is not replicated to indexers).
+        f"| lookup local=true {SEEN} rule AS esa_rule user value AS {value} OUTPUT last_seen AS esa_last_seen",
+        f"| where isnull(esa_last_seen) OR esa_last_seen < _time - {span}",
+    ]
+
+
+def fill_search(rule: SigmaCorrelationRule, docs: Dict[str, Dict[str, Any]], label: str) -> Search:
+    """The search that keeps a first-seen rule's rows of the SEEN collection: each run reads two SEEN_INTERVALs of
+    the rule's events, seen_offset() behind the clock, and adds or updates the row of each account and value (first
+    and last time seen) by ``_key``, reading only those rows (a lookup), never the whole collection."""
+    group = list(rule.group_by or [])
+    span = span_seconds(rule)
+    stem = macro_stem(rule)
+    queries = [base_query(b, docs) for b in base_rules_of(rule)]
+    offset = seen_offset()
+    lines = [
+        f"`{BASE_MACRO}` {or_queries(queries)}",
+        *tuning(rule),
+        *derived(group),
+        *lower_group(group),
+        *not_null(group),
+        f"| stats min(_time) as first_seen max(_time) as last_seen{by(group)}",
+        f'| eval rule="{stem}", value={group[1]}',
+        f"| lookup local=true {SEEN} rule user value OUTPUT first_seen AS esa_first_seen last_seen AS esa_last_seen",
+        # A row last seen more than the window before these events starts again: the value was new again.
+        f"| eval first_seen=if(coalesce(esa_last_seen, 0) >= first_seen - {span}, min(esa_first_seen, first_seen), "
+        'first_seen), last_seen=max(coalesce(esa_last_seen, 0), last_seen), _key=rule . "|" . user . "|" . value',
+        "| table _key rule user value first_seen last_seen",
+        f"| outputlookup append=true key_field=_key override_if_empty=false {SEEN}",
+    ]
+    return Search(
+        f"ESA Auth - {label} - Lookup Gen",
+        {
+            "cron_schedule": "30 * * * *",
+            "description": f"Keeps the rows of '{rule.title}' in the KV store collection {SEEN} (first and last time "
+            "each account used each value), which the rule's search reads instead of its whole window of events. "
+            "Enable it with the rule, and 'ESA Auth - Purge seen sources'. To skip the learning period, run this "
+            f"search once over the rule's window (earliest -{duration(span)}, latest -{duration(offset)}).",
+            "disabled": "1",
+            "dispatch.earliest_time": f"-{duration(offset + 2 * SEEN_INTERVAL)}@m",
+            "dispatch.latest_time": f"-{duration(offset)}@m",
+            "enableSched": "1",
+            # Continuous scheduling: a delayed run still runs, so the collection has no gap.
+            "realtime_schedule": "0",
+            "search": "\n".join(lines),
+        },
+    )
+
+
+def purge_search() -> Search:
+    """The daily purge of the SEEN collection, as the ICID session purge: it writes back the rows seen within the
+    retention, and nothing at all when its read may have been cut by max_rows_per_query or keeps no row."""
+    lines = [
+        f"| inputlookup {SEEN}",
+        "| eventstats count as esa_rows",
+        "| eval esa_complete=if(esa_rows < `esa_auth_seen_sources_max_rows`, 1, 0)",
+        "| where esa_complete=1 AND last_seen >= relative_time(now(), `esa_auth_seen_sources_retention`)",
+        "| fields _key rule user value first_seen last_seen",
+        f"| outputlookup append=false override_if_empty=false {SEEN}",
+    ]
+    return Search(
+        "ESA Auth - Purge seen sources",
+        {
+            "cron_schedule": "17 4 * * *",
+            "description": f"Removes from the KV store collection {SEEN} the rows unseen for longer than the macro "
+            "esa_auth_seen_sources_retention (31 days). Enable it with the first-seen rules and their Lookup Gen "
+            "searches.",
+            "disabled": "1",
+            "dispatch.earliest_time": "-1m@m",
+            "dispatch.latest_time": "now",
+            "enableSched": "1",
+            "search": "\n".join(lines),
+        },
+    )
 
 
 def success_ratio(rule: SigmaCorrelationRule, docs: Dict[str, Dict[str, Any]]) -> Optional[str]:
@@ -774,6 +913,10 @@ def generate() -> Dict[Path, str]:
         search, extra = search_for(rule, docs)
         searches.append(search)
         macros += extra
+        if is_first_seen(rule, docs):
+            searches.append(fill_search(rule, docs, search.stanza[len("ESA Auth - ") : -len(" - Rule")]))
+    if any(s.stanza.endswith(" - Lookup Gen") for s in searches):
+        searches.append(purge_search())
     macros += threshold_macros(collection)
     names = [s.stanza for s in searches]
     extra_files = fragments()

@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import ipaddress
 import json
@@ -149,7 +150,13 @@ def test_search_window_and_lookback_follow_the_rule(
         lookback = int(re.fullmatch(r"-(\d+)m@m", stanza["dispatch.earliest_time"]).group(1)) * 60  # type: ignore[union-attr]
         interval = 600 if stanza["cron_schedule"] == "*/10 * * * *" else 3600
         judged = int(re.search(r"_time >= info_min_time \+ (\d+)", stanza["search"]).group(1))  # type: ignore[union-attr]
-        assert judged >= span
+        if f"lookup local=true {generate.SEEN} " in stanza["search"]:
+            # A first-seen rule: what came before its range is in the collection; the range covers where the fill
+            # searches may not have written yet (their interval, and a late run's slack).
+            assert judged == generate.SEEN_INTERVAL + generate.SEEN_SLACK, name
+            assert _writers(stanza), name
+        else:
+            assert judged >= span
         # Late events (#19): the range reaches LATE further back, and a window is judged in the run of its last arrival.
         assert lookback == judged + generate.LATE + interval + 300, name
         assert f"esa_arrived >= info_max_time - {interval} AND esa_arrived < info_max_time" in stanza["search"], name
@@ -336,12 +343,32 @@ def _model_events(events: List[Dict[str, Any]], path: str = "modinput", delay: f
     return out
 
 
+@functools.cache
+def _shipped() -> Dict[str, Dict[str, str]]:
+    return _conf(SAVEDSEARCHES)
+
+
+def _writers(stanza: Dict[str, str]) -> List[Dict[str, str]]:
+    """The searches that keep what a correlation search reads: for a first-seen rule, its Lookup Gen search and the
+    purge of the collection; none for the others."""
+    label = stanza["action.correlationsearch.label"].replace("Cisco ESA ", "", 1)
+    fill = _shipped().get(f"ESA Auth - {label} - Lookup Gen")
+    return [] if fill is None else [fill, _shipped()["ESA Auth - Purge seen sources"]]
+
+
+def _replay(
+    macros: Dict[str, str], stanza: Dict[str, str], rows: List[Dict[str, Any]], until: Any = None, **options: Any
+) -> List[Tuple[float, Dict[str, Any]]]:
+    """The scheduled runs of a correlation search, with the searches that write what it reads."""
+    return spl_model.replay(macros, stanza, rows, until, writers=_writers(stanza), **options)  # type: ignore[no-any-return]
+
+
 def _anchors(
-    stanza: Dict[str, str], macros: Dict[str, str], rows: List[Dict[str, Any]], group: List[str]
+    stanza: Dict[str, str], macros: Dict[str, str], rows: List[Dict[str, Any]], group: List[str], **options: Any
 ) -> Dict[Tuple[Any, ...], Set[float]]:
     """The windows the scheduled runs of a search judge, as (group values..., window end), and the runs of each."""
     runs: Dict[Tuple[Any, ...], Set[float]] = {}
-    for when, anchor in spl_model.replay(macros, stanza, rows, "stats"):
+    for when, anchor in _replay(macros, stanza, rows, "stats", **options):
         runs.setdefault((*(anchor[f] for f in group), float(anchor["_time"])), set()).add(when)
     return runs
 
@@ -360,10 +387,10 @@ def test_the_searches_judge_search_time_events_as_modular_input_ones(
     for name, stanza in searches.items():
         if any(label in name for label in MODINPUT_ONLY_RULES):
             continue
-        assert spl_model.replay(macros, stanza, raw) == spl_model.replay(macros, stanza, modinput), name
+        assert _replay(macros, stanza, raw) == _replay(macros, stanza, modinput), name
     # Events of neither path (another sourcetype, or a logoff) are not read.
     other = [dict(r, sourcetype="cisco:esa:bounce") for r in modinput]
-    assert all(spl_model.replay(macros, s, other) == [] for s in searches.values())
+    assert all(_replay(macros, s, other) == [] for s in searches.values())
 
 
 def test_every_correlation_search_carries_risk_keys(searches: Dict[str, Dict[str, str]], rules: Dict[str, Any]) -> None:
@@ -401,7 +428,7 @@ def test_shipped_spl_judges_the_same_windows_as_the_sqlite_engine(
         anchors = _anchors(stanza, macros, rows, group)
         assert all(len(runs) == 1 for runs in anchors.values()), f"{name}: a window judged by two runs"
         assert set(anchors) == sqlite, name
-        final = [row for _, row in spl_model.replay(macros, stanza, rows)]
+        final = [row for _, row in _replay(macros, stanza, rows)]
         assert {tuple(r[f] for f in group) for r in final} == {s[:-1] for s in sqlite}, name
         alerting += bool(sqlite)
     assert alerting == len({name for name, _ in scenario.alerts})
@@ -427,23 +454,36 @@ def test_cross_edge_burst_is_missed_by_tumbling_windows(rules: Dict[str, Any]) -
     assert "event_count >= 10" in stock
 
 
-def test_spl_does_not_judge_windows_cut_by_the_search_range(
+def test_a_first_seen_search_reads_before_its_range_in_the_collection(
     searches: Dict[str, Dict[str, str]], macros: Dict[str, str]
 ) -> None:
-    """A login 10 days after another looks new to a search that starts in between: it must not be judged."""
+    """A login 10 days after another is within the 30-day window, far outside the search's few hours of events: the
+    collection that the fill search wrote says it is not new; without the row it would be, and a login in the part
+    of the range that only gives history (where the collection may not be written yet) is never judged."""
     label = "privileged account used from a new source"
     stanza = next(s for s in searches.values() if label in s["action.correlationsearch.label"])
+    fill = _writers(stanza)[0]
     log = scenarios.Log()
     log.admin(0, "admin", scenarios.ADMIN_PC, ok=True)
     log.admin(10 * scenarios.DAY, "admin", scenarios.ADMIN_PC, ok=True)
     rows = _model_events(normalize(log.data()))
     end = rows[1]["_indextime"] + 60  # the second login arrived during the run's interval
-    whole = spl_model.SplModel(macros, info_min_time=rows[0]["_time"] - 31 * scenarios.DAY, info_max_time=end)
-    assert whole.run(stanza["search"], rows, until="stats") == []
-    cut = spl_model.SplModel(macros, info_min_time=rows[0]["_time"] + 5 * scenarios.DAY, info_max_time=end)
-    # Cut off from the first login, the second looks new (one login time in its window), yet is not judged.
-    assert [r["value_count"] for r in cut.run(stanza["search"], rows[1:], until="addinfo")] == [1.0]
-    assert cut.run(stanza["search"], rows[1:], until="stats") == []
+    start = end - spl_model._seconds(stanza["dispatch.earliest_time"]) + 300
+    store = spl_model.Collections()
+    fill_at = rows[0]["_time"] + spl_model._seconds(fill["dispatch.latest_time"]) + 60
+    spl_model.SplModel(macros, 0, fill_at, collections=store, now=fill_at).run(fill["search"], rows[:1])
+    ((row,),) = [store.rows(generate.SEEN)]
+    assert (row["rule"], row["user"], row["value"]) == ("esa_privileged_login_new_source", "admin", "192.0.2.77")
+    assert row["first_seen"] == row["last_seen"] == rows[0]["_time"]
+    learned = spl_model.SplModel(macros, info_min_time=start, info_max_time=end, collections=store)
+    assert learned.run(stanza["search"], rows[1:], until="stats") == []
+    # Without the collection's row, the same run finds it new: the collection is what decided.
+    empty = spl_model.SplModel(macros, info_min_time=start, info_max_time=end)
+    assert [r["_time"] for r in empty.run(stanza["search"], rows[1:], until="stats")] == [rows[1]["_time"]]
+    # Near the start of the range, where the collection may lag, nothing is judged.
+    early = spl_model.SplModel(macros, info_min_time=rows[1]["_time"] - 3600, info_max_time=end)
+    assert [r["value_count"] for r in early.run(stanza["search"], rows[1:], until="addinfo")] == [1.0]
+    assert early.run(stanza["search"], rows[1:], until="stats") == []
 
 
 def test_spl_model_refuses_unknown_commands(macros: Dict[str, str]) -> None:
@@ -523,11 +563,184 @@ def test_tuning_hooks_drop_events_before_they_are_counted(
     assert _judged(stanza, tuned, rows, ["src"]) == {}  # 9 left: under the threshold
 
 
+# --- first-seen rules on a lookup (#19) ----------------------------------------------------------------------------
+
+#: The rules generated on the collection esa_auth_seen_sources, and the scenarios that exercise them.
+FIRST_SEEN = ("esa_privileged_login_new_source", "esa_smtp_auth_user_new_source", "esa_smtp_auth_user_new_country")
+FIRST_SEEN_SCENARIOS = [s for s in SCENARIOS if any(name in FIRST_SEEN for name, _ in s.alerts)]
+
+
+def _first_seen_searches(
+    searches: Dict[str, Dict[str, str]], rules: Dict[str, Any]
+) -> List[Tuple[Dict[str, str], Any]]:
+    by_title = {r.title: r for r in rules.values()}
+    found = [(s, by_title[s["action.correlationsearch.label"]]) for s in searches.values()]
+    return [(stanza, rule) for stanza, rule in found if rule.name in FIRST_SEEN]
+
+
+def test_the_first_seen_rules_are_generated_on_the_collection(
+    searches: Dict[str, Dict[str, str]], rules: Dict[str, Any]
+) -> None:
+    pairs = _first_seen_searches(searches, rules)
+    assert len(pairs) == 3
+    assert len(FIRST_SEEN_SCENARIOS) >= 8
+    for stanza, rule in pairs:
+        assert f"lookup local=true {generate.SEEN} " in stanza["search"], rule.name
+        fill, purge = _writers(stanza)
+        assert f'eval rule="{rule.name}", value={rule.group_by[1]}' in fill["search"]
+        # Work per run: hours of events, not the 30-day window (#19: "read 30 days of events every hour").
+        assert spl_model._seconds(stanza["dispatch.earliest_time"]) <= 8 * HOUR
+        assert spl_model._seconds(fill["dispatch.earliest_time"]) <= 9 * HOUR
+        assert purge["search"].startswith(f"| inputlookup {generate.SEEN}")
+    others = [s for s in searches.values() if all(s is not stanza for stanza, _ in pairs)]
+    assert not any(generate.SEEN in s["search"] for s in others)
+
+
+#: How the fill and the detection may meet: the fill's minute, which runs first when both are due, how late the
+#: detection runs after its scheduled time, and how late the events are indexed.
+ORDERS = [
+    ("30 * * * *", True, 0, 0),
+    ("0 * * * *", True, 0, 0),
+    ("0 * * * *", False, 0, 0),
+    ("30 * * * *", False, 50 * 60, 0),
+    ("0 * * * *", False, 55 * 60, 3.9 * HOUR),
+    ("45 * * * *", True, 20 * 60, 2 * HOUR),
+]
+
+
+@pytest.mark.parametrize(("fill_cron", "fill_first", "delay", "late"), ORDERS)
+def test_first_seen_searches_agree_with_detect_whatever_the_order_of_the_fill(
+    fill_cron: str,
+    fill_first: bool,
+    delay: float,
+    late: float,
+    engine: Engine,
+    searches: Dict[str, Dict[str, str]],
+    macros: Dict[str, str],
+    rules: Dict[str, Any],
+) -> None:
+    """The detection tolerates the order: the fill of its own slot may run before or after it, at any minute, and
+    the detection may run up to SEEN_SLACK after its scheduled time; events up to LATE late. The windows judged are
+    the SQLite engine's, each once."""
+    for scenario in FIRST_SEEN_SCENARIOS:
+        events = normalize(scenario.log())
+        windows = engine.windows(events)
+        rows = [dict(r, _indextime=r["_time"] + late + 60) for r in _model_events(events)]
+        for stanza, rule in _first_seen_searches(searches, rules):
+            fill, purge = _writers(stanza)
+            runs: Dict[Tuple[Any, ...], Set[float]] = {}
+            for when, anchor in spl_model.replay(
+                macros,
+                stanza,
+                rows,
+                "stats",
+                writers=[dict(fill, cron_schedule=fill_cron), purge],
+                writers_first=fill_first,
+                delay=delay,
+            ):
+                runs.setdefault((*(anchor[f] for f in rule.group_by), float(anchor["_time"])), set()).add(when)
+            sqlite = {
+                (*(w["group_keys"][f] for f in rule.group_by), float(w["window_end"])) for w in windows[str(rule.id)]
+            }
+            assert set(runs) == sqlite, (scenario.name, rule.name)
+            assert all(len(r) == 1 for r in runs.values()), (scenario.name, rule.name)
+
+
+def _collection_after(
+    macros: Dict[str, str], stanza: Dict[str, str], rows: List[Dict[str, Any]], **options: Any
+) -> List[Dict[str, Any]]:
+    store = spl_model.Collections()
+    _replay(macros, stanza, rows, collections=store, **options)
+    return store.rows(generate.SEEN)
+
+
+def test_a_rows_first_seen_survives_runs_with_no_events(
+    searches: Dict[str, Dict[str, str]], macros: Dict[str, str]
+) -> None:
+    """Every hourly fill run over ten days, nearly all of them without an event: the row keeps the first time, the
+    last time moves on; a value unseen for more than the window starts again."""
+    stanza = next(s for s in searches.values() if "user from a new source" in s["action.correlationsearch.label"])
+    scenario = next(s for s in SCENARIOS if s.name.startswith("user new source: a success from the usual"))
+    rows = _model_events(normalize(scenario.log()))
+    day0, day10 = rows[0]["_time"], rows[0]["_time"] + 10 * scenarios.DAY
+    later = rows[-1]["_time"] + scenarios.DAY  # the fill writes hours behind the clock
+    found = {r["value"]: r for r in _collection_after(macros, stanza, rows, every_run=True, end=later)}
+    assert (found[scenarios.OTHER]["first_seen"], found[scenarios.OTHER]["last_seen"]) == (day0, day10)
+    assert found[scenarios.ATTACKER]["first_seen"] == day10 + HOUR
+    assert _collection_after(macros, stanza, rows, end=later) == list(found.values())
+    # A fill run without events writes nothing: the collection stays as it was.
+    fill = _writers(stanza)[0]
+    store = spl_model.Collections()
+    store.tables[generate.SEEN] = {r["_key"]: dict(r) for r in found.values()}
+    spl_model.SplModel(macros, 0, day10 + 40 * scenarios.DAY, collections=store).run(fill["search"], [])
+    assert store.rows(generate.SEEN) == list(found.values())
+    # 40 days apart: the row starts again at the second success.
+    scenario = next(s for s in SCENARIOS if s.name.startswith("user new source edge: 40 days apart"))
+    rows = _model_events(normalize(scenario.log()))
+    ((row,),) = [_collection_after(macros, stanza, rows, every_run=True, end=rows[-1]["_time"] + scenarios.DAY)]
+    assert (row["first_seen"], row["last_seen"]) == (rows[1]["_time"], rows[-1]["_time"])
+
+
+def _seen_row(user: str, value: str, last: float, rule: str = "esa_smtp_auth_user_new_source") -> Dict[str, Any]:
+    return {"_key": f"{rule}|{user}|{value}", "rule": rule, "user": user, "value": value, "first_seen": last - 5.0,
+            "last_seen": last}  # fmt: skip
+
+
+def test_the_purge_keeps_what_a_later_run_needs_and_never_writes_an_incomplete_read(
+    macros: Dict[str, str],
+) -> None:
+    purge = _shipped()["ESA Auth - Purge seen sources"]
+    now = scenarios.T0.timestamp()
+    day = scenarios.DAY
+    rows = [
+        _seen_row("a", "x", now - 32 * day),
+        _seen_row("b", "y", now - 30 * day - 7 * HOUR),
+        _seen_row("c", "z", now),
+    ]
+
+    def purged(table: List[Dict[str, Any]], max_rows: int = 50000, **macro: str) -> List[Dict[str, Any]]:
+        store = spl_model.Collections(max_rows_per_query=max_rows)
+        store.tables[generate.SEEN] = {r["_key"]: dict(r) for r in table}
+        spl_model.SplModel(dict(macros, **macro), 0, now, collections=store, now=now).run(purge["search"], [])
+        return store.rows(generate.SEEN)
+
+    # Unseen for 32 days: gone. Seen 30 days and 7 hours ago: kept, a run judging an event up to seen_offset() old
+    # still needs it (a row older than the window is not read as a sighting anyway: the searches compare last_seen).
+    assert [r["user"] for r in purged(rows)] == ["b", "c"]
+    cutoff = spl_model.relative_time(now, macros["esa_auth_seen_sources_retention"].strip('"'))
+    assert cutoff is not None
+    assert cutoff <= now - 30 * day - generate.seen_offset()
+    # A read that reaches max_rows_per_query may be cut: nothing is written, nothing deleted.
+    assert purged(rows, max_rows=3, esa_auth_seen_sources_max_rows="3") == sorted(rows, key=lambda r: r["_key"])
+    assert purged(rows, max_rows=2, esa_auth_seen_sources_max_rows="2") == sorted(rows, key=lambda r: r["_key"])
+    # Every row expired: nothing to write, and override_if_empty=false leaves them (the documented limit).
+    assert [r["user"] for r in purged(rows[:1])] == ["a"]
+
+
+def test_the_collection_holds_what_was_seen_in_the_retention(
+    searches: Dict[str, Dict[str, str]], macros: Dict[str, str]
+) -> None:
+    """The bound: one row per account and value seen in the last 31 days. 30 users from 2 addresses on day 0, one
+    user every day: after 40 days the collection holds the daily user's row only."""
+    stanza = next(s for s in searches.values() if "user from a new source" in s["action.correlationsearch.label"])
+    log = scenarios.Log()
+    for n in range(30):
+        log.smtp(n * 60, scenarios.far(n), f"user{n:02d}", ok=True)
+        log.smtp(n * 60 + 30, scenarios.far(n + 100), f"user{n:02d}", ok=True)
+    for d in range(41):
+        log.smtp(d * scenarios.DAY + 2 * HOUR, scenarios.OTHER, "carol", ok=True)
+    rows = _model_events(normalize(log.data()))
+    store = spl_model.Collections()
+    alerts = _replay(macros, stanza, rows, collections=store, end=rows[-1]["_time"] + scenarios.DAY)
+    assert len(alerts) == 61  # 60 first sightings on day 0, carol's on day 0
+    assert [(r["user"], r["value"]) for r in store.rows(generate.SEEN)] == [("carol", scenarios.OTHER)]
+
+
 # --- what an alert names (#19 item 4) ------------------------------------------------------------------------------
 
 
 def _final(stanza: Dict[str, str], macros: Dict[str, str], rows: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
-    return [row for _, row in spl_model.replay(macros, stanza, rows)]
+    return [row for _, row in _replay(macros, stanza, rows)]
 
 
 def test_success_after_failures_names_the_account_and_the_sources(
@@ -586,7 +799,7 @@ def _notables_and_risks(
     for name, stanza in searches.items():
         objects = [r["risk_object_field"] for r in json.loads(stanza["action.risk.param._risk"])]
         last: Dict[Tuple[Any, ...], float] = {}
-        for when, row in spl_model.replay(macros, stanza, rows):
+        for when, row in _replay(macros, stanza, rows):
             risks += sum(row.get(f) is not None for f in objects)
             if stanza["action.notable"] != "1":
                 continue

@@ -591,6 +591,35 @@ SCENARIOS = [
         [_new("alice", OTHER), _new("alice", ATTACKER)],
     ),
     Scenario(
+        "user new source edge: an address unused for 31 days is new again, one used 30 days before is not",
+        lambda log: (
+            log.smtp(0, OTHER, "alice", ok=True),
+            log.smtp(31 * DAY, OTHER, "alice", ok=True),
+            log.smtp(DAY, ATTACKER, "alice", ok=True),
+            log.smtp(31 * DAY, ATTACKER, "alice", ok=True),
+        ),
+        [_new("alice", OTHER), _new("alice", OTHER), _new("alice", ATTACKER)],
+    ),
+    Scenario(
+        "user new source edge: 40 days apart (the row purged in between), then daily for a week",
+        lambda log: _each(
+            [0, 40 * DAY, *[40 * DAY + d * DAY + 3 * HOUR for d in range(7)]],
+            lambda t: log.smtp(t, OTHER, "alice", ok=True),
+        ),
+        [_new("alice", OTHER), _new("alice", OTHER)],
+    ),
+    Scenario(
+        "user new source edge: the same address within the hour, after a month, from two users",
+        lambda log: (
+            log.smtp(0, OTHER, "alice", ok=True),
+            log.smtp(20 * MINUTE, OTHER, "alice", ok=True),
+            log.smtp(2 * HOUR, OTHER, "bob", ok=True),
+            log.smtp(45 * DAY, OTHER, "alice", ok=True),
+            log.smtp(45 * DAY + 10 * MINUTE, OTHER, "Alice", ok=True),
+        ),
+        [_new("alice", OTHER), _new("bob", OTHER), _new("alice", OTHER)],
+    ),
+    Scenario(
         "user new country: France as usual, then Brazil",
         lambda log: (
             log.smtp(0, OTHER, "alice", ok=True, country="France"),

@@ -695,6 +695,7 @@ def replay(
     writers_first: bool = True,
     delay: float = 0,
     every_run: bool = False,
+    end: float = 0,
 ) -> List[Tuple[float, Row]]:
     """The rows of every scheduled run of a saved search, as ``(run time, row)``.
 
@@ -708,7 +709,7 @@ def replay(
     the search are both due, the writer runs first if ``writers_first``. ``delay``: the search runs that long after
     its scheduled time (its range stays that of the scheduled time; it sees what was indexed and written by the time
     it runs). A fill run whose range holds no event writes nothing (``outputlookup`` of no result): such runs are
-    skipped unless ``every_run``.
+    skipped unless ``every_run``. The writers run until the search's last run, or ``end`` if later.
     """
     interval, _ = cron(stanza["cron_schedule"])
     latest = _seconds(stanza["dispatch.latest_time"])
@@ -717,9 +718,9 @@ def replay(
     store = collections if collections is not None else Collections()
     timeline: List[Tuple[float, int, int, Dict[str, str], float]] = []
     if writers and runs:
-        start, end = min(e["_time"] for e in events), max(runs) + delay
+        start, last = min(e["_time"] for e in events), max(max(runs) + delay, end)
         for order, writer in enumerate(writers):
-            for when in _times(writer, start, end):
+            for when in _times(writer, start, last):
                 timeline.append((when, 0 if writers_first else 2, order, writer, when))
     timeline += [(when + delay, 1, 0, stanza, when) for when in runs]
     out: List[Tuple[float, Row]] = []
