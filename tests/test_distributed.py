@@ -198,6 +198,78 @@ def test_the_session_searches_are_shipped_disabled_and_hidden(name: str) -> None
     assert stanza["is_visible"] == "false"
 
 
+# 15. The seen-sources collection of the first-seen rules (#19): written and read on the search head.
+SEEN = "esa_auth_seen_sources"
+
+
+def _seen_searches() -> Dict[str, Dict[str, str]]:
+    return {name: s for name, s in conf("savedsearches").items() if SEEN in s.get("search", "")}
+
+
+def test_the_seen_collection_stays_on_the_search_head() -> None:
+    """Not replicated (collections.conf.spec: replicate defaults to false), so every lookup of it must run on the
+    search head: local=true on each, and no automatic lookup (those run on indexers)."""
+    assert conf("collections")[SEEN]["replicate"] == "false"
+    assert conf("transforms")[SEEN]["collection"] == SEEN
+    searches = _seen_searches()
+    assert len(searches) == 3 + 3 + 1  # the three rules, their fills, the purge
+    for name, stanza in searches.items():
+        for step in commands(stanza["search"]):
+            if step.startswith("lookup "):
+                assert step.startswith(f"lookup local=true {SEEN} "), name
+    for stanza in conf("props").values():
+        assert not any(SEEN in value for key, value in stanza.items() if key.startswith("LOOKUP-"))
+
+
+def test_the_seen_fills_only_add_or_update_rows_over_a_bounded_window() -> None:
+    fills = {n: s for n, s in _seen_searches().items() if n.endswith(" - Lookup Gen")}
+    assert len(fills) == 3
+    for name, stanza in fills.items():
+        steps = commands(stanza["search"])
+        assert not any("inputlookup" in step or step.startswith(("append", "join")) for step in steps), name
+        assert steps[-1] == f"outputlookup append=true key_field=_key override_if_empty=false {SEEN}", name
+        # The rows it updates are the ones it read by key (a lookup of its own accounts and values), never all.
+        assert [s for s in steps if s.startswith("lookup ")] == [
+            f"lookup local=true {SEEN} rule user value OUTPUT first_seen AS esa_first_seen last_seen AS esa_last_seen"
+        ], name
+        assert re.fullmatch(r"-\d+m@m", stanza["dispatch.earliest_time"]), name
+        earliest, latest = (int(stanza[f"dispatch.{k}_time"][1:-3]) for k in ("earliest", "latest"))
+        assert earliest - latest == 120, name  # two hours of events per hourly run
+        assert stanza["cron_schedule"] == "30 * * * *", name
+        assert stanza["realtime_schedule"] == "0", name
+
+
+def test_the_seen_purge_never_writes_an_incomplete_read() -> None:
+    (purge,) = [s for n, s in _seen_searches().items() if n == "ESA Auth - Purge seen sources"]
+    steps = commands(purge["search"])
+    assert steps[0] == f"| inputlookup {SEEN}"
+    assert not any(step.startswith(("append", "join")) or "[" in step for step in steps)
+    assert any("`esa_auth_seen_sources_max_rows`" in step for step in steps)
+    assert any("`esa_auth_seen_sources_retention`" in step for step in steps)
+    assert steps[-1] == f"outputlookup append=false override_if_empty=false {SEEN}"
+    minute, hour = purge["cron_schedule"].split()[:2]
+    assert hour.isdigit(), "daily"
+    assert minute.isdigit()
+    assert minute != "30", "never at the fills' minute"
+    macros = conf("macros")
+    assert macros["esa_auth_seen_sources_max_rows"]["definition"] == "50000"  # limits.conf default
+    assert macros["esa_auth_seen_sources_retention"]["definition"] == '"-31d@h"'
+
+
+def test_the_seen_fields_are_the_same_everywhere() -> None:
+    fields = ["_key", "rule", "user", "value", "first_seen", "last_seen"]
+    collection = conf("collections")[SEEN]
+    assert sorted(k[len("field.") :] for k in collection if k.startswith("field.")) == sorted(fields[1:])
+    assert [f.strip() for f in conf("transforms")[SEEN]["fields_list"].split(",")] == fields
+    for name, stanza in _seen_searches().items():
+        steps = commands(stanza["search"])
+        written = [s for s in steps if s.startswith(("table ", "fields _key"))]
+        if name.endswith(" - Rule"):
+            assert not written, name
+        else:
+            assert [w.split()[1:] for w in written] == [fields], name
+
+
 def test_the_short_keys_come_before_the_line_in_every_format() -> None:
     """Point 10: KV_MODE = json reads the first 5,000 bytes of an event ([spath] extraction_cutoff); a long line
     must not hide event_id (the key of `dedup event_id`) nor any other short field."""
