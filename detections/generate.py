@@ -391,18 +391,24 @@ def is_first_seen(rule: SigmaCorrelationRule, docs: Dict[str, Dict[str, Any]]) -
     Raises:
         GenerationError: the rule has the shape but another grouping, or a success ratio.
     """
-    if rule.type != SigmaCorrelationType.VALUE_COUNT:
-        return False
-    condition = rule.condition
-    if str(condition.fieldref) != "time" or condition.op != SigmaCorrelationConditionOperator.LTE:
-        return False
-    if condition.count != 1:
+    if not first_seen_shape(rule):
         return False
     if list(rule.group_by or [])[:1] != ["user"] or len(rule.group_by or []) != 2:
         raise GenerationError(f"{rule.title}: a first-seen rule groups by user and one other field")
     if docs[str(rule.id)].get(RATIO_KEY) is not None:
         raise GenerationError(f"{rule.title}: a first-seen rule has no {RATIO_KEY}")
     return True
+
+
+def first_seen_shape(rule: SigmaCorrelationRule) -> bool:
+    """A value count of ``time`` at most 1: the condition of a first-seen rule."""
+    condition = rule.condition
+    return bool(
+        rule.type == SigmaCorrelationType.VALUE_COUNT
+        and str(condition.fieldref) == "time"  # type: ignore[union-attr]
+        and condition.op == SigmaCorrelationConditionOperator.LTE  # type: ignore[union-attr]
+        and condition.count == 1  # type: ignore[union-attr]
+    )
 
 
 def seen_offset() -> int:
@@ -810,7 +816,13 @@ def threshold_macros(collection: SigmaCollection) -> List[Macro]:
                     threshold_macro(rule),
                     value,
                     f"Threshold of '{rule.title}' (Sigma condition {rule.condition.op.name.lower()} {value}"  # type: ignore[union-attr]
-                    f" over {duration(span_seconds(rule))}).",
+                    f" over {duration(span_seconds(rule))})."
+                    + (
+                        f" Keep 1: before its range the search reads the collection {SEEN}, which holds one last-seen "
+                        "time per value."
+                        if first_seen_shape(rule)
+                        else ""
+                    ),
                 )
             )
     return macros
