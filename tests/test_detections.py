@@ -695,11 +695,15 @@ def test_a_rows_first_seen_survives_runs_with_no_events(
     store.tables[generate.SEEN] = {r["_key"]: dict(r) for r in found.values()}
     spl_model.SplModel(macros, 0, day10 + 40 * scenarios.DAY, collections=store).run(fill["search"], [])
     assert store.rows(generate.SEEN) == list(found.values())
-    # 40 days apart: the row starts again at the second success.
+    # 40 days apart: the purge removed the row in between (bob's daily row kept it writing); the row starts again.
     scenario = next(s for s in SCENARIOS if s.name.startswith("user new source edge: 40 days apart"))
     rows = _model_events(normalize(scenario.log()))
-    ((row,),) = [_collection_after(macros, stanza, rows, every_run=True, end=rows[-1]["_time"] + scenarios.DAY)]
-    assert (row["first_seen"], row["last_seen"]) == (rows[1]["_time"], rows[-1]["_time"])
+    alice = [r for r in rows if r["user"] == "alice"]
+    before = [r for r in rows if r["_time"] < alice[1]["_time"]]
+    assert [r["user"] for r in _collection_after(macros, stanza, before, end=alice[1]["_time"] - HOUR)] == ["bob"]
+    found = _collection_after(macros, stanza, rows, every_run=True, end=rows[-1]["_time"] + scenarios.DAY)
+    (row,) = [r for r in found if r["user"] == "alice"]
+    assert (row["first_seen"], row["last_seen"]) == (alice[1]["_time"], alice[-1]["_time"])
 
 
 def _seen_row(user: str, value: str, last: float, rule: str = "esa_smtp_auth_user_new_source") -> Dict[str, Any]:

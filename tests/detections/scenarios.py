@@ -601,12 +601,15 @@ SCENARIOS = [
         [_new("alice", OTHER), _new("alice", OTHER), _new("alice", ATTACKER)],
     ),
     Scenario(
-        "user new source edge: 40 days apart (the row purged in between), then daily for a week",
-        lambda log: _each(
-            [0, 40 * DAY, *[40 * DAY + d * DAY + 3 * HOUR for d in range(7)]],
-            lambda t: log.smtp(t, OTHER, "alice", ok=True),
+        "user new source edge: 40 days apart (the row purged in between, bob daily), then daily for a week",
+        lambda log: (
+            _each(
+                [0, 40 * DAY, *[40 * DAY + d * DAY + 3 * HOUR for d in range(7)]],
+                lambda t: log.smtp(t, OTHER, "alice", ok=True),
+            ),
+            _each([d * DAY + 2 * HOUR for d in range(48)], lambda t: log.smtp(t, ATTACKER, "bob", ok=True)),
         ),
-        [_new("alice", OTHER), _new("alice", OTHER)],
+        [_new("alice", OTHER), _new("alice", OTHER), _new("bob", ATTACKER)],
     ),
     Scenario(
         "user new source edge: the same address within the hour, after a month, from two users",
