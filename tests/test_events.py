@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import json
 import pickle
 from pathlib import Path
 from typing import Any, Dict
@@ -11,7 +12,7 @@ from typing import Any, Dict
 import pytest
 from conftest import GOLDEN_DIR, run_golden_case_events
 from esa_auth.cli import build_parser
-from esa_auth.events import FIELD_ORDER, AuthEvent
+from esa_auth.events import FIELD_ORDER, AuthEvent, json_text
 from esa_auth.timezones import rfc3339
 from hypothesis import given
 from hypothesis import strategies as st
@@ -110,3 +111,37 @@ def test_help_is_complete_whichever_command_is_named(
     text = capsys.readouterr().out
     for word in words:
         assert word in text
+
+
+_JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True, allow_infinity=True) | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=20,
+)
+
+
+@given(_JSON_VALUES)
+def test_json_text_writes_what_the_standard_encoder_writes(document: Any) -> None:
+    # json_text keeps one C encoder for every document (events.py); its text must be encode()'s.
+    expected = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode(document)
+    assert json_text(document) == expected
+
+
+@pytest.mark.parametrize(
+    "document",
+    [
+        "plain",
+        'm\u00fcller \u5c71\u7530 "quoted" \\ \n\t\x00\x1f \ud800',
+        {"a": [1, 2.5, float("nan"), float("inf"), -0.0, True, None], "b": {"c": ["\u00e9"]}},
+        [],
+        {},
+        10**30,
+    ],
+)
+def test_json_text_on_chosen_documents(document: Any) -> None:
+    assert json_text(document) == json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode(document)
+
+
+def test_json_text_refuses_what_json_cannot_write() -> None:
+    with pytest.raises(TypeError):
+        json_text({"when": object()})
