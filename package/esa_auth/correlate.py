@@ -18,6 +18,7 @@ from __future__ import annotations
 import re
 from typing import Any, Callable, Dict, Match, Optional, Tuple
 
+from .patterns import CONTEXT
 from .scan import Template
 from .sessions import INBOUND, OUTBOUND, Session, SessionTable
 
@@ -32,7 +33,7 @@ _MESSAGE = {"C6": INBOUND, "C8": OUTBOUND, "C9": OUTBOUND}
 
 _Values = Tuple[Tuple[str, Any], ...]
 #: A session line's effect on the table: (its match, the appliance, its log time).
-_Handler = Callable[[Match[str], str, Optional[float]], None]
+Effect = Callable[[Match[str], str, Optional[float]], None]
 
 #: The groups each kept session line needs, by template (see _values_of).
 _NEEDED = {
@@ -55,17 +56,28 @@ class Correlator:
     def __init__(self, max_sessions: int, timeout: float) -> None:
         self.table = SessionTable(max_sessions, timeout)
         self.table.resolve = self.resolve
-        #: What each template does to the table, made when a line first needs it (_handler).
-        self._handlers: Dict[Template, _Handler] = {}
+        #: What each template does to the table, made when a line first needs it (effect).
+        self._effects: Dict[Template, Optional[Effect]] = {}
 
     def apply(self, template: Template, match: Match[str], appliance: str, when: Optional[float]) -> None:
         """Apply a session line (role CONTEXT) matched as ``template`` in ``match``."""
-        handler = self._handlers.get(template)
-        if handler is None:
-            handler = self._handlers[template] = self._handler(template)
-        handler(match, appliance, when)
+        effect = self.effect(template)
+        if effect is None:
+            raise ValueError(f"template {template.pattern.name} is no session line")
+        effect(match, appliance, when)
 
-    def _handler(self, template: Template) -> _Handler:
+    def effect(self, template: Template) -> Optional[Effect]:
+        """What a line of ``template`` does to the table (None: it is no session line), made once.
+
+        The reader keeps it by template and calls it for each such line, with no other step between.
+        """
+        try:
+            return self._effects[template]
+        except KeyError:
+            made = self._effects[template] = self._handler(template) if template.pattern.role == CONTEXT else None
+            return made
+
+    def _handler(self, template: Template) -> Effect:
         """What a line of ``template`` does (open, close, verdict, TLS result, message), its groups looked up once.
 
         A kept line (open, verdict, TLS success) holds its template's name and the values of the

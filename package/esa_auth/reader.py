@@ -20,14 +20,14 @@ decoded with :func:`esa_auth.text.decode`, as every line framed one by one is.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable, Dict, List, Match, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Match, Optional, Tuple
 
 from . import patterns as P
 from .clock import KEEP, SKIP, wall_seconds
 from .envelope import ENVELOPE_HEADS, Envelope, all_envelopes, body_start, parse_prefix, starts_envelope
 from .framing import CONTROL, LEADING_CONTROL, MAX_CONTINUATIONS, EnvelopeRead, LogicalLine, Stream, lines_within, show
 from .mapping import Line, make_event
-from .scan import CANDIDATE, Template, match, templates_of
+from .scan import CANDIDATE, Key, Template, match, templates_of
 from .text import clip, decode
 from .timezones import infer_year, rfc3339
 
@@ -41,9 +41,11 @@ _MAX_EPOCH = 253402300799.0
 
 
 _AUTH, _CONTEXT, _HEADER = P.AUTH, P.CONTEXT, P.HEADER
+#: Not looked up yet (an effect may be None).
+_UNKNOWN = object()
 
-#: Printable ASCII and the line end: what most of a log is made of.
-_PLAIN = bytes(range(0x20, 0x7F)) + b"\n"
+#: Bytes to marks: 0 for printable ASCII and the line end (what most of a log is made of), 1 for any other.
+_MARKS = bytes(0 if 0x20 <= b < 0x7F or b == 0x0A else 1 for b in range(256))
 
 
 class Reader:
@@ -63,6 +65,10 @@ class Reader:
         self._times: Dict[float, str] = {}
         #: Envelopes read, by their text, for every source of the run (a new file's first lines share theirs).
         self._prefixes: Dict[str, Envelope] = {}
+        #: Each template's effect on the session table (None: no session line), by template (_block).
+        self._effects: Dict[Template, Any] = {}
+        #: The alternation of each dispatch key as written (any case: at most 16 spellings of 27 keys).
+        self._keyed: Dict[str, Key] = {}
 
     # --- bytes to lines ------------------------------------------------------------
     def feed(self, stream: Stream, data: bytes) -> List[AuthEvent]:
@@ -158,8 +164,13 @@ class Reader:
         # One character per byte: the C loops of the regex engine run on one-byte text, and a
         # position in the text is an offset in the source. A line that is not printable ASCII
         # (UTF-8 user names, control characters) is read from its own bytes, decoded as
-        # text.decode() decodes them; such lines exist only where this is true:
-        unclean = bool(chunk.translate(None, _PLAIN))
+        # text.decode() decodes them. ``unclean`` is where the next byte of such a line is, at or after
+        # the line being read (``end`` if none): one translation of the block in C, and a search of
+        # the marks only once a line has passed the last one found.
+        marks = chunk.translate(_MARKS)
+        unclean = marks.find(1)
+        if unclean < 0:
+            unclean = end
         text = chunk.decode("latin-1")
         first = stream.line
         counted_at = counted = 0  # newlines in text[:counted_at]
@@ -174,6 +185,13 @@ class Reader:
         prefix = ""
         size = -1  # no prefix yet: the next line's envelope is read
         envelope: Optional[EnvelopeRead] = None  # of ``prefix``, once read
+        # A session line's effect is called straight from here with the appliance and time of its
+        # envelope (``session_at``, made once per envelope): most candidate lines are session lines.
+        effects = self._effects
+        keyed = self._keyed
+        effect_of = self.correlator.effect
+        session_at: Optional[Tuple[str, Optional[float]]] = None
+        context = 0  # session lines applied
         read = 0  # candidate lines read
         pos = 0  # the first character not read yet
         for found in CANDIDATE.finditer(text):
@@ -189,27 +207,48 @@ class Reader:
                     continue
                 if start + line_body > at:
                     continue  # a key before the level (a log name): the body comes later
-                prefix, size, envelope = text[start:at], at - start, None
+                prefix, size, envelope, session_at = text[start:at], at - start, None, None
             pos = stop + 1
             read += 1
-            if unclean and not ((line_text := text[start:stop]).isascii() and line_text.isprintable()):
+            if unclean < start:
+                unclean = marks.find(1, start)
+                if unclean < 0:
+                    unclean = end
+            if unclean < stop:
                 raw = buf[start:stop]
                 bs = at - start
                 line = LogicalLine(raw, bs, raw[bs : bs + 4].lower(), offset + start, line_at(start), None)
                 self._read_line(events, stream, line)
-                envelope = None  # it may have read a header (a new time offset)
+                envelope = session_at = None  # it may have read a header (a new time offset)
                 continue
-            key = text[at : at + 4].lower()
-            regex, templates = templates_of(key)
+            key = text[at : at + 4]
+            compiled = keyed.get(key)
+            if compiled is None:
+                compiled = keyed[key] = templates_of(key.lower())
+            regex, templates = compiled
             hit = regex.match(text, at, stop)
             if hit is None:
                 self._unmatched(stream, text[at:stop], line_at(start))
                 continue
             template = templates[hit.lastindex]  # type: ignore[index]
+            effect = effects.get(template, _UNKNOWN)
+            if effect is _UNKNOWN:
+                effect = effects[template] = effect_of(template)
+            if effect is not None:
+                if session_at is None:
+                    if envelope is None:
+                        envelope = stream.envelopes.get(prefix) or self._envelope(stream, prefix, line_at(start))
+                    session_at = (self._appliance(stream, envelope), envelope.epoch)
+                effect(hit, *session_at)
+                context += 1
+                continue
             envelope = self._read(
                 events, stream, template, hit, prefix, text[start:stop], offset + start, envelope, line_at, start
             )
+            if envelope is None:
+                session_at = None  # a header: the appliance or the time offset may have changed
         total = chunk.count(b"\n")
+        self.stats.context += context
         stream.line = first + total
         stream.started = True
         stream.flushed = False
@@ -354,11 +393,14 @@ class Reader:
             envelope = stream.envelopes.get(prefix) or self._envelope(stream, prefix, line_of(start))
         if role == _CONTEXT:
             self.stats.context += 1
-            appliance = envelope.host or self.settings.host or stream.appliance or stream.serial or ""
-            self.correlator.apply(template, hit, appliance, envelope.epoch)
+            self.correlator.apply(template, hit, self._appliance(stream, envelope), envelope.epoch)
         else:
             events.append(self._event(stream, template, hit, raw, envelope, offset))
         return envelope
+
+    def _appliance(self, stream: Stream, envelope: EnvelopeRead) -> str:
+        """The appliance a session line belongs to: its envelope's host, else the source's."""
+        return envelope.host or self.settings.host or stream.appliance or stream.serial or ""
 
     def _unmatched(self, stream: Stream, body: str, lineno: int) -> None:
         """A body under a dispatch key that no template matched."""
