@@ -237,7 +237,7 @@ class Reader:
             if effect is not None:
                 if session_at is None:
                     if envelope is None:
-                        envelope = stream.envelopes.get(prefix) or self._envelope(stream, prefix, line_at(start))
+                        envelope = stream.envelopes.get(prefix) or self._envelope(stream, prefix, line_at, start)
                     session_at = (self._appliance(stream, envelope), envelope.epoch)
                 effect(hit, *session_at)
                 context += 1
@@ -390,7 +390,7 @@ class Reader:
             self.stats.skipped += 1  # a look-alike (IGNORE): its time is not read
             return envelope
         if envelope is None:
-            envelope = stream.envelopes.get(prefix) or self._envelope(stream, prefix, line_of(start))
+            envelope = stream.envelopes.get(prefix) or self._envelope(stream, prefix, line_of, start)
         if role == _CONTEXT:
             self.stats.context += 1
             self.correlator.apply(template, hit, self._appliance(stream, envelope), envelope.epoch)
@@ -427,8 +427,11 @@ class Reader:
         return make_event(line, self.correlator)
 
     # --- envelopes, time and headers ---------------------------------------------------
-    def _envelope(self, stream: Stream, prefix: str, lineno: int) -> EnvelopeRead:
-        """What an envelope says, its time read (cached per source: the lines of a second share it)."""
+    def _envelope(self, stream: Stream, prefix: str, line_of: Callable[[int], int], start: int) -> EnvelopeRead:
+        """What an envelope says, its time read (cached per source: the lines of a second share it).
+
+        The line's number is ``line_of(start)``, counted only for a warning (a new second is no reason to count).
+        """
         cached = stream.envelopes.get(prefix)
         if cached is not None:
             return cached
@@ -440,10 +443,10 @@ class Reader:
                     self._prefixes.clear()
                 self._prefixes[prefix] = envelope
         if envelope is None:
-            self._warn(stream, lineno, f"unrecognised envelope {clip(prefix)!r}; time and host left out")
+            self._warn(stream, line_of(start), f"unrecognised envelope {clip(prefix)!r}; time and host left out")
             result = EnvelopeRead(None, None, None, None)
         else:
-            epoch, utc_offset, keep = self._epoch(stream, envelope, lineno)
+            epoch, utc_offset, keep = self._epoch(stream, envelope, line_of, start)
             if stream.utc_offset is None or epoch is None:
                 utc_offset = None  # the offset is given where a file header gave one
             result = EnvelopeRead(epoch, envelope.host, envelope.log_name, envelope.time_text or None, utc_offset)
@@ -456,7 +459,9 @@ class Reader:
         stream.envelopes[prefix] = result
         return result
 
-    def _epoch(self, stream: Stream, envelope: Envelope, lineno: int) -> Tuple[Optional[float], Optional[int], int]:
+    def _epoch(
+        self, stream: Stream, envelope: Envelope, line_of: Callable[[int], int], start: int
+    ) -> Tuple[Optional[float], Optional[int], int]:
         """The envelope's time as an epoch, the offset it was read with, and what the cache may do (clock.py)."""
         if envelope.month == 0:
             return None, None, KEEP
@@ -466,17 +471,21 @@ class Reader:
             if reference is None:
                 if not stream.year_warned:
                     stream.year_warned = True
-                    self._warn(stream, lineno, "syslog dates carry no year and none is configured; time left out")
+                    self._warn(
+                        stream, line_of(start), "syslog dates carry no year and none is configured; time left out"
+                    )
                 return None, None, KEEP
             year = infer_year(envelope.month, envelope.day, reference)
         seconds = wall_seconds(year, envelope.month, envelope.day, envelope.hms)
         if seconds is None:
-            self._warn(stream, lineno, f"impossible date {year}-{envelope.month}-{envelope.day} {envelope.hms}")
+            self._warn(stream, line_of(start), f"impossible date {year}-{envelope.month}-{envelope.day} {envelope.hms}")
             return None, None, KEEP
         if stream.utc_offset is None and self.settings.zone is None and not stream.zone_warned:
             stream.zone_warned = True
             self._warn(
-                stream, lineno, "no 'Time offset from UTC' header and no time zone configured: times read as UTC"
+                stream,
+                line_of(start),
+                "no 'Time offset from UTC' header and no time zone configured: times read as UTC",
             )
         clock = stream.clock
         try:
@@ -485,13 +494,13 @@ class Reader:
             epoch, offset, keep = -1, None, KEEP
         if clock.notes:
             for note in clock.notes:
-                self._warn(stream, lineno, note)
+                self._warn(stream, line_of(start), note)
             clock.notes.clear()
         # A year the line spells (E1, E6) can be anything: keep to times that RFC 3339
         # with four-digit years can write, from the epoch on (no ESA wrote earlier).
         if not 0 <= epoch <= _MAX_EPOCH:
             local = f"{year:04d}-{envelope.month:02d}-{envelope.day:02d}T{envelope.hms}"  # datetime.isoformat()
-            self._warn(stream, lineno, f"time {local} is out of range in UTC; time left out")
+            self._warn(stream, line_of(start), f"time {local} is out of range in UTC; time left out")
             return None, None, KEEP
         return float(epoch), offset, keep
 
