@@ -205,6 +205,42 @@ def test_a_stanza_s_match_limit_suffices_for_an_event_of_64_kib(
     assert not verdict.limit_hits, verdict.describe()
 
 
+#: The rex of the shipped searches: limits.conf [rex] match_limit holds for every rex of every search, and an
+#: add-on cannot raise it for its own searches only, so each must stay under the default on any event.
+REX = [r for r in SPLUNK if " rex " in r[0]]
+FILLERS = (" ", "(", ":", "a", "\t")
+
+
+@pytest.mark.parametrize(("name", "source", "examples"), REX, ids=[r[0] for r in REX])
+def test_no_rex_of_the_shipped_searches_reaches_the_default_match_limit_on_an_event_of_64_kib(
+    name: str, source: str, examples: Tuple[str, ...]
+) -> None:
+    verdict = adversarial.check(
+        name, pcre2.compile(source), examples, size=LONG_EVENT, anchored=False, splunk=True,
+        prefix=adversarial.ENVELOPE, fillers=FILLERS, bound=float("inf"),
+    )  # fmt: skip
+    assert verdict.lines
+    assert not verdict.limit_hits, verdict.describe()
+
+
+def test_the_64_kib_check_catches_the_c1_rex_of_before() -> None:
+    # The open-line rex as it was: "verified" looked for twice from the end, then a lazy listener, about four
+    # units of match limit a character; a listener of 65,000 letters reached the default match limit.
+    old = pcre2.compile(
+        r"(?i)\bNew\s+SMTP\s+ICID\s+(?<esa_auth_open>\d{1,18})\s+interface(?:(?=.*\sverified\s+"
+        r"(?<esa_auth_verified>yes|no)\s*$)|(?!.*\sverified\s+(?:yes|no)\s*$))\s++(?<esa_auth_listener>.*?\S)"
+        r"(?:\s+\((?<esa_auth_dest>[^()\s]*)\))?\s+address\s+(?<esa_auth_src>\S+)(?(esa_auth_verified)\s+reverse"
+        r"\s+dns\s+host\s++(?:(?<esa_auth_rdns>.*?\S)\s+|)verified\s+(?:yes|no))\s*$"
+    )
+    example = patterns.BY_NAME["C1"].examples[0]
+    at = example.index("IncomingMail")
+    line = adversarial.ENVELOPE + example[:at] + "a" * (LONG_EVENT - at)
+    with pytest.raises(pcre2.LimitError):
+        old.search(line, match_limit=pcre2.SPLUNK_MATCH_LIMIT, depth_limit=pcre2.SPLUNK_DEPTH_LIMIT)
+    (_, source, _) = next(r for r in REX if r[0] == "savedsearches.conf rex 1")
+    assert pcre2.compile(source).least_match_limit(line) < 100
+
+
 @pytest.mark.parametrize("name", ["T2", "T6", "C1", "A12", "W2"])
 def test_the_adversarial_seed_files_keep_the_fuzz_invariants(name: str) -> None:
     # The seeds fuzz/corpus.py writes for the fuzzer, through the harness's invariants (no exception,
