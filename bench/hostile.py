@@ -1,6 +1,7 @@
 """Figures for docs/SECURITY.md: what adversarial lines cost, per template and per Splunk regex (#18).
 
     .venv/bin/python bench/hostile.py [--size 1024] [--py-size 65536] [--templates T1,T2] [--splunk]
+    .venv/bin/python bench/hostile.py --ordinary main [--templates A3,C1]
 
 Library templates: the worst work per byte of the adversarial lines of ``--size`` characters
 (fuzz/adversarial.py) against the template's example lines, counted as PCRE2 matcher steps
@@ -11,6 +12,11 @@ the examples' time per byte. Times are noisy on a shared machine: the best of th
 ``--splunk``: every REGEX of transforms.conf and rex of the shipped searches, on adversarial events of
 10,000 (Splunk's TRUNCATE) and 65,536 characters: the largest match limit a start position needs
 (Splunk's default is 100,000), and how many events reach the default match or depth limit.
+
+``--ordinary BASE``: what a rewrite costs on ordinary lines. For each template whose regex differs from the
+one at git revision BASE (fuzz/compare_templates.py loads it), the time of one match of its example lines
+with Python's ``re``, this tree against BASE, measured in turns (the best of ``--repeat`` turns each, so
+that a busy machine weighs on both alike), and PCRE2's steps per byte of the examples.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ from typing import Pattern
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "fuzz"))
 
 import adversarial
+import compare_templates
 import pcre2
 from esa_auth import patterns
 
@@ -90,15 +97,46 @@ def splunk(wanted: set) -> None:  # type: ignore[type-arg]
         print(f"{name:42} {row[0]:6} {row[1]:11} {row[2]:10} {row[3]:10}", flush=True)
 
 
+def ordinary(base: str, wanted: set, repeat: int) -> None:  # type: ignore[type-arg]
+    old = compare_templates._load(base)
+    print(f"Python {sys.version.split()[0]}: one match of the example lines, {base} against this tree")
+    print(f"{'template':10} {base + ' ns':>10} {'now ns':>10} {'ratio':>6} {base + ' st/B':>10} {'now st/B':>9}")
+    for pattern in patterns.PATTERNS:
+        before = old.BY_NAME[pattern.name]
+        if (wanted and pattern.name not in wanted) or (not wanted and before.source == pattern.source):
+            continue
+        best = [float("inf"), float("inf")]
+        for _ in range(repeat):
+            for i, regex in enumerate((before.regex, pattern.regex)):
+                for example in pattern.examples:
+                    assert regex.match(example), example
+                examples = pattern.examples
+                took = min(timeit.repeat(lambda r=regex, x=examples: [r.match(e) for e in x], number=2000, repeat=3))
+                best[i] = min(best[i], took / 2000 / len(pattern.examples))
+        per_byte = [
+            max((pcre2.from_python(r).steps(e, anchored=True) or 0) / len(e) for e in pattern.examples)
+            for r in (before.regex, pattern.regex)
+        ]
+        print(
+            f"{pattern.name:10} {best[0] * 1e9:10.0f} {best[1] * 1e9:10.0f} {best[1] / best[0]:6.2f}"
+            f" {per_byte[0]:10.2f} {per_byte[1]:9.2f}",
+            flush=True,
+        )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--size", type=int, default=1024, help="length of the lines whose PCRE2 steps are counted")
     parser.add_argument("--py-size", type=int, default=65536, help="length of the lines Python's re is timed on")
     parser.add_argument("--templates", default="", help="comma-separated template names, or parts of regex names")
     parser.add_argument("--splunk", action="store_true", help="the Splunk regexes instead of the templates")
+    parser.add_argument("--ordinary", metavar="BASE", default="", help="time ordinary lines against a git revision")
+    parser.add_argument("--repeat", type=int, default=5, help="turns of --ordinary")
     args = parser.parse_args()
     wanted = set(filter(None, re.split(",", args.templates)))
-    if args.splunk:
+    if args.ordinary:
+        ordinary(args.ordinary, wanted, args.repeat)
+    elif args.splunk:
         splunk(wanted)
     else:
         library(args.size, args.py_size, wanted)

@@ -38,8 +38,8 @@ GROWTH = 1.6
 #: Templates whose worst adversarial line costs more than 3x an ordinary line per byte, though linear:
 #: a lazy free-text value pays a few steps per character (docs/SECURITY.md, open point).
 OVER_BOUND = {
-    "C1", "C2", "C9", "C8t", "H-VERSION", "A10", "A11", "A9", "A12", "A3", "A4", "A1", "A6", "A5", "A8", "A7",
-    "A13", "A14", "L1", "L2", "L3", "L4", "L6", "L7", "X2", "W1", "W2", "W3",
+    "C1", "C2", "C9", "C8t", "H-VERSION", "A7",
+    "X2",
     "X4",
 }  # fmt: skip
 

@@ -14,7 +14,7 @@ that key, never every regex on every line.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 from typing import Dict, Iterable, List, Optional, Pattern, Tuple
 
@@ -109,6 +109,15 @@ def _rx(pattern: str) -> Pattern[str]:
 #   the first run. A value that runs to the end of the line is found from the end (_LAST).
 _SEP = r"\ +(?!\ )"
 _U = r"(?P<user>(?:.*?[^\ ])??)"  # a user name is free text (spaces, @, \ ...): always bounded by literals
+# The user names of the appliance's own logs (A1-A14, L1-L7, W1-W3) are read word by word, in a look-ahead that
+# stops at the first word after which the rest of the template matches: the value of the lazy form above (its
+# shortest value ending with a character that is no space, followed by the rest), but a look-ahead is atomic in
+# Python's re and PCRE2 alike, and the back reference that follows takes what it read, so nothing is given
+# back: a run in the user name is read once, where the lazy form paid three or four steps a character and,
+# on a line that fails, read a run of the address twice. The rest is read once more where the user ends.
+# _UW marks the place; _add writes the look-ahead from the rest of the template (_by_words). T1 and T2 keep
+# _U: their rest is short and they are the most frequent events; they are within the bound already.
+_UW = r"(?#user-by-words)"
 # A user name that runs to the end of the line, before _END: the shortest value the lazy form found is the
 # line up to its last character that is no blank nor dot, or up to the last dot but one when two or more
 # dots follow that character (_END takes one). Found greedily, from the end of the line: no try per character.
@@ -136,7 +145,17 @@ def _tail(name: str) -> str:
 _REGISTRY: List[LinePattern] = []
 
 
+def _by_words(source: str) -> str:
+    """``source`` with its user name at :data:`_UW` read word by word (see there), if it has one."""
+    head, marker, rest = source.partition(_UW)
+    if not marker:
+        return source
+    return head + rf"(?=(?P<user>(?:(?!{_unnamed(rest)})\ *[^\ ]+)*))(?P=user)" + rest
+
+
 def _add(pattern: LinePattern) -> None:
+    if _UW in pattern.source:
+        pattern = replace(pattern, source=_by_words(pattern.source))
     if any(p.name == pattern.name for p in _REGISTRY):
         raise KeyError(f"duplicate pattern name {pattern.name!r}")
     _REGISTRY.append(pattern)
@@ -354,7 +373,7 @@ _other(
 _ADMIN_LOGON = dict(activity="logon")
 _auth(
     "A10",
-    r"User\ " + _U + r"\ +from\ +" + _IP + r"\ +was\ +authenticated\ +successfully\ +with\ +privilege\ +(?P<role>\S+)"
+    r"User\ " + _UW + r"\ +from\ +" + _IP + r"\ +was\ +authenticated\ +successfully\ +with\ +privilege\ +(?P<role>\S+)"
     r"\ +by\ +(?P<method>CLI\ +based)\ +authentication\ +using\ +an?\ +(?P<proto>SSH)\ +connection" + _END,
     ["User admin from 192.0.2.10 was authenticated successfully with privilege admin by CLI based authentication "
      "using an SSH connection."],
@@ -362,7 +381,7 @@ _auth(
 )  # fmt: skip
 _auth(
     "A11",
-    r"User\ " + _U + r"\ +from\ +" + _IP + r"\ +was\ +authenticated\ +successfully\ +with\ +privilege\ +(?P<role>\S+)"
+    r"User\ " + _UW + r"\ +from\ +" + _IP + r"\ +was\ +authenticated\ +successfully\ +with\ +privilege\ +(?P<role>\S+)"
     r"\ +by\ +(?P<method>password\ +based)\ +authentication\ +using\ +an?\ +(?P<proto>SSH)\ +connection" + _END,
     ["User operator1 from 192.0.2.11 was authenticated successfully with privilege operators by password based "
      "authentication using an SSH connection."],
@@ -370,7 +389,7 @@ _auth(
 )  # fmt: skip
 _auth(
     "A9",
-    r"User\ " + _U + r"\ +from\ +" + _IP + r"\ +was\ +authenticated\ +successfully\ +with\ +privilege\ +(?P<role>\S+)"
+    r"User\ " + _UW + r"\ +from\ +" + _IP + r"\ +was\ +authenticated\ +successfully\ +with\ +privilege\ +(?P<role>\S+)"
     r"\ +using\ +an?\ +(?P<proto>\S+)\ +connection" + _END,
     ["User admin from 192.0.2.10 was authenticated successfully with privilege admin using an HTTPS connection",
      "User jdoe from 2001:db8::5 was authenticated successfully with privilege readonly using an HTTPS connection."],
@@ -380,7 +399,7 @@ _auth(
 # place the user name could end reads no further than that (a user name may repeat the template's words).
 _auth(
     "A12",
-    r"User\ " + _U + r"\ +from\ +" + _IP + r"\ +was\ +authenticated\ +successfully"
+    r"User\ " + _UW + r"\ +from\ +" + _IP + r"\ +was\ +authenticated\ +successfully"
     r"(?:\ +by" + _SEP + r"(?P<method>.{0,63}?[^\ ])\ +authentication)?\ +using\ +an?\ +(?P<proto>\S+)\ +connection" + _END,
     ["User helpdesk1 from 192.0.2.12 was authenticated successfully using an HTTPS connection.",
      "User admin from 192.0.2.10 was authenticated successfully by CLI based authentication using an SSH connection."],
@@ -388,19 +407,19 @@ _auth(
 )  # fmt: skip
 _auth(
     "A3",
-    r"User\ " + _U + r"\ +from\ +" + _IP + r"\ +was\ +authenticated\ +successfully" + _END,
+    r"User\ " + _UW + r"\ +from\ +" + _IP + r"\ +was\ +authenticated\ +successfully" + _END,
     ["User admin from 192.0.2.10 was authenticated successfully."],
     signature="Appliance login succeeded", action="success", **_ADMIN_LOGON,
 )  # fmt: skip
 _auth(
     "A4",
-    r"User\ " + _U + r"\ +from\ +" + _IP + r"\ +failed\ +authentication" + _END,
+    r"User\ " + _UW + r"\ +from\ +" + _IP + r"\ +failed\ +authentication" + _END,
     ["User admin from 203.0.113.50 failed authentication."],
     signature="Appliance login failed", action="failure", **_ADMIN_LOGON,
 )  # fmt: skip
 _auth(
     "A1",
-    r"User\ " + _U + r"\ +was\ +authenticated\ +successfully" + _END,
+    r"User\ " + _UW + r"\ +was\ +authenticated\ +successfully" + _END,
     ["User admin was authenticated successfully."],
     signature="Appliance login succeeded", action="success", **_ADMIN_LOGON,
 )  # fmt: skip
@@ -412,41 +431,41 @@ _auth(
 )  # fmt: skip
 _auth(
     "A6",
-    r"The\ +user\ " + _U + r"\ +successfully\ +logged\ +on\ +from\ +" + _IP
+    r"The\ +user\ " + _UW + r"\ +successfully\ +logged\ +on\ +from\ +" + _IP
     + r"\ +with\ +privilege\ +(?P<role>\S+)\ +using\ +an?\ +(?P<proto>\S+)\ +connection" + _END,
     ["The user admin successfully logged on from 192.0.2.10 with privilege admin using an HTTPS connection."],
     signature="Appliance login succeeded", action="success", **_ADMIN_LOGON,
 )  # fmt: skip
 _auth(
     "A5",
-    r"The\ +user\ " + _U + r"\ +successfully\ +logged\ +on\ +from\ +" + _IP
+    r"The\ +user\ " + _UW + r"\ +successfully\ +logged\ +on\ +from\ +" + _IP
     + r"\ +using\ +an?\ +(?P<proto>\S+)\ +connection" + _END,
     ["The user jdoe successfully logged on from 192.0.2.20 using an HTTPS connection."],
     signature="Appliance login succeeded", action="success", **_ADMIN_LOGON,
 )  # fmt: skip
 _auth(
     "A8",
-    r"An\ +authentication\ +attempt\ +by\ +the\ +user\ " + _U + r"\ +from\ +" + _IP
+    r"An\ +authentication\ +attempt\ +by\ +the\ +user\ " + _UW + r"\ +from\ +" + _IP
     + r"\ +failed\ +using\ +an?\ +(?P<proto>\S+)\ +connection" + _END,
     ["An authentication attempt by the user admin from 203.0.113.50 failed using an HTTPS connection."],
     signature="Appliance login failed", action="failure", **_ADMIN_LOGON,
 )  # fmt: skip
 _auth(
     "A7",
-    r"An\ +authentication\ +attempt\ +by\ +the\ +user\ " + _U + r"\ +from\ +" + _IP + r"\ +failed" + _END,
+    r"An\ +authentication\ +attempt\ +by\ +the\ +user\ " + _UW + r"\ +from\ +" + _IP + r"\ +failed" + _END,
     ["An authentication attempt by the user root from 203.0.113.51 failed"],
     signature="Appliance login failed", action="failure", **_ADMIN_LOGON,
 )  # fmt: skip
 _auth(
     "A13",
-    r"Authentication\ +OK,\ +user\ " + _U + r"\ +with\ +privilege\ +(?P<role>\S+)\ +logged\ +in\ +to\ +Spam\ +Quarantine"
+    r"Authentication\ +OK,\ +user\ " + _UW + r"\ +with\ +privilege\ +(?P<role>\S+)\ +logged\ +in\ +to\ +Spam\ +Quarantine"
     + _END,
     ["Authentication OK, user jdoe@example.com with privilege end-user logged in to Spam Quarantine"],
     signature="Spam Quarantine login succeeded", action="success", app="esa:quarantine", **_ADMIN_LOGON,
 )  # fmt: skip
 _auth(
     "A14",
-    r"login:" + _IP + r"\ +user:" + _U + r"\ +session:(?P<session>\S+)\s*$",
+    r"login:" + _IP + r"\ +user:" + _UW + r"\ +session:(?P<session>\S+)\s*$",
     ["login:192.0.2.10 user:admin session:k3Jd9sLqPz0aB1cD2eF3"],
     signature="Appliance GUI session started", action="success", app="esa:gui", **_ADMIN_LOGON,
 )  # fmt: skip
@@ -463,26 +482,26 @@ EXPIRED = "session expired"
 _ADMIN_LOGOFF = dict(activity="logoff", action="success")
 _auth(
     "L1",
-    r"logout:" + _IP + r"\ +user:" + _U + r"\ +session:(?P<session>\S+)\s*$",
+    r"logout:" + _IP + r"\ +user:" + _UW + r"\ +session:(?P<session>\S+)\s*$",
     ["logout:192.0.2.10 user:admin session:k3Jd9sLqPz0aB1cD2eF3"],
     signature="Appliance GUI logout", app="esa:gui", reason=LOGOUT, **_ADMIN_LOGOFF,
 )  # fmt: skip
 _auth(
     "L2",
-    r"CLI:\ +User\ " + _U + r"\ +logged\ +out\ +from\ +" + _IP + r"\ +because\ +of\ +inactivity\ +timeout" + _END,
+    r"CLI:\ +User\ " + _UW + r"\ +logged\ +out\ +from\ +" + _IP + r"\ +because\ +of\ +inactivity\ +timeout" + _END,
     ["CLI: User admin logged out from 192.0.2.10 because of inactivity timeout"],
     signature="Appliance CLI logout (inactivity)", app="esa:cli", reason=INACTIVITY, **_ADMIN_LOGOFF,
 )  # fmt: skip
 _auth(
     "L3",
-    r"GUI:\ +User\ " + _U + r"\ +logged\ +out\ +from\ +session\ +(?P<session>\S+)\ +because\ +of\ +inactivity\ +timeout"
+    r"GUI:\ +User\ " + _UW + r"\ +logged\ +out\ +from\ +session\ +(?P<session>\S+)\ +because\ +of\ +inactivity\ +timeout"
     + _END,
     ["GUI: User admin logged out from session k3Jd9sLqPz0aB1cD2eF3 because of inactivity timeout"],
     signature="Appliance GUI logout (inactivity)", app="esa:gui", reason=INACTIVITY, **_ADMIN_LOGOFF,
 )  # fmt: skip
 _auth(
     "L4",
-    r"User\ " + _U + r"\ +logged\ +out\ +of\ +SSH\ +session\ +" + _IP + _END,
+    r"User\ " + _UW + r"\ +logged\ +out\ +of\ +SSH\ +session\ +" + _IP + _END,
     ["User admin logged out of SSH session 192.0.2.10"],
     signature="Appliance SSH logout", app="esa:ssh", reason=LOGOUT, **_ADMIN_LOGOFF,
 )  # fmt: skip
@@ -494,14 +513,14 @@ _auth(
 )  # fmt: skip
 _auth(
     "L6",
-    r"PID\ +(?P<pid>\d{1,18}):\ +User\ " + _U + r"\ +logged\ +out\ +from\ +session\ +because\ +of\ +inactivity\ +timeout"
+    r"PID\ +(?P<pid>\d{1,18}):\ +User\ " + _UW + r"\ +logged\ +out\ +from\ +session\ +because\ +of\ +inactivity\ +timeout"
     + _END,
     ["PID 4242: User admin logged out from session because of inactivity timeout."],
     signature="Appliance CLI logout (inactivity)", app="esa:cli", reason=INACTIVITY, **_ADMIN_LOGOFF,
 )  # fmt: skip
 _auth(
     "L7",
-    r"User\ " + _U + r"\ +logged\ +out\ +from\ +Spam\ +Quarantine" + _END,
+    r"User\ " + _UW + r"\ +logged\ +out\ +from\ +Spam\ +Quarantine" + _END,
     ["User - logged out from Spam Quarantine"],
     signature="Spam Quarantine logout", app="esa:quarantine", reason=LOGOUT, **_ADMIN_LOGOFF,
 )  # fmt: skip
@@ -524,7 +543,7 @@ _auth(
 # --- HTTP log (gui_logs) ------------------------------------------------------
 _auth(
     "W1",
-    r"SourceIP:" + _IP + r"\ +Destination:(?P<path>\S*)\ +Username:" + _U + r"\ +Privilege:(?P<role>\S*)"
+    r"SourceIP:" + _IP + r"\ +Destination:(?P<path>\S*)\ +Username:" + _UW + r"\ +Privilege:(?P<role>\S*)"
     r"\ +session:(?P<session>\S+)\ +Action:\ +The\ +HTTPS\ +session\ +has\ +been\ +established\ +successfully" + _END,
     ["SourceIP:192.0.2.10 Destination:/login Username:admin Privilege:admin session:k3Jd9sLqPz0aB1cD2eF3 "
      "Action: The HTTPS session has been established successfully."],
@@ -534,7 +553,7 @@ _auth(
 _auth(
     "W2",
     r"(?:SourceIP:" + _IP + r"\ +Destination:\S*\ +Username:\S*\ +Privilege:\S*\ +session:\S+\ +)?"
-    r"Action:\ +User\ " + _U + r"\ +logged\ +out\ +from\ +session\ +(?P<session>\S+)\ +be(?:ac|ca)use\ +of\ +inactivity"
+    r"Action:\ +User\ " + _UW + r"\ +logged\ +out\ +from\ +session\ +(?P<session>\S+)\ +be(?:ac|ca)use\ +of\ +inactivity"
     r"\ +timeout" + _END,
     ["Action: User admin logged out from session k3Jd9sLqPz0aB1cD2eF3 beacuse of inactivity timeout",
      "SourceIP:192.0.2.10 Destination:/ Username:admin Privilege:admin session:k3Jd9sLqPz0aB1cD2eF3 Action: User admin "
@@ -543,7 +562,7 @@ _auth(
 )  # fmt: skip
 _auth(
     "W3",
-    r"Session\ +(?P<session>\S+)\ +user:" + _U + r"\ +expired" + _END,
+    r"Session\ +(?P<session>\S+)\ +user:" + _UW + r"\ +expired" + _END,
     ["Session k3Jd9sLqPz0aB1cD2eF3 user:admin expired"],
     signature="Appliance GUI session expired", app="esa:gui", reason=EXPIRED, **_ADMIN_LOGOFF,
 )  # fmt: skip

@@ -62,14 +62,15 @@ Key = Tuple[Pattern[str], Dict[int, Template]]
 
 _GROUP = re.compile(r"\(\?P<([A-Za-z_][A-Za-z0-9_]*)>")
 _CONDITION = re.compile(r"\(\?\(([A-Za-z_][A-Za-z0-9_]*)\)")
+_BACKREF = re.compile(r"\(\?P=([A-Za-z_][A-Za-z0-9_]*)\)")
 
 
 def _alternative(number: int, pattern: P.LinePattern) -> str:
     """A template's source as an alternative: its groups renamed, in its own flags (patterns._rx)."""
-    if "(?P=" in pattern.source:
-        raise ValueError(f"template {pattern.name}: back references are not supported")
     tag = f"t{number}_"
     source = _GROUP.sub(lambda m: f"(?P<{tag}{m.group(1)}>", pattern.source)
+    # A back reference ("(?P=user)", after the look-ahead that reads a user name word by word) names its group too.
+    source = _BACKREF.sub(lambda m: f"(?P={tag}{m.group(1)})", source)
     # A conditional on a group ("(?(verified)...)", C1) names the group too.
     source = _CONDITION.sub(lambda m: f"(?({tag}{m.group(1)})", source)
     # The group wraps the whole alternative, so that it closes last and names the template.
