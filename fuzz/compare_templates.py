@@ -19,7 +19,7 @@ import subprocess
 import sys
 from pathlib import Path
 from types import ModuleType
-from typing import List
+from typing import Dict, List, Match, Optional
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "fuzz"))
@@ -40,6 +40,13 @@ def _load(base: str) -> ModuleType:
     sys.modules["patterns_base"] = module  # dataclasses look their module up
     exec(compile(text, f"{base}:patterns.py", "exec"), module.__dict__)
     return module
+
+
+def _values(found: Optional[Match[str]]) -> Optional[Dict[str, Optional[str]]]:
+    """A match's values: its named groups, less the private ones that only make a part atomic (``_a1`` ...)."""
+    if found is None:
+        return None
+    return {name: value for name, value in found.groupdict().items() if not name.startswith("_")}
 
 
 def _mutate(line: str, words: List[str], rng: random.Random) -> str:
@@ -86,12 +93,12 @@ def main() -> int:
                 key = NEW.dispatch_key(line.encode("utf-8"))
                 for new in NEW.DISPATCH.get(key, ()):
                     base = old.BY_NAME[new.name]
-                    a, b = base.regex.match(line), new.regex.match(line)
+                    a, b = _values(base.regex.match(line)), _values(new.regex.match(line))
                     compared += 1
-                    if (a and a.groupdict()) != (b and b.groupdict()):
+                    if a != b:
                         differ += 1
                         print(f"{new.name}: {line!r}")
-                        print(f"  {args.base}: {a and a.groupdict()}\n  now: {b and b.groupdict()}")
+                        print(f"  {args.base}: {a}\n  now: {b}")
     print(f"{compared} matches compared, {differ} differ (Python {sys.version.split()[0]})")
     return 1 if differ else 0
 

@@ -96,7 +96,7 @@ def _match(body: str) -> Optional[P.LinePattern]:
 def _groups(body: str) -> Dict[str, Optional[str]]:
     found = P.match(body, P.dispatch_key(body.encode("utf-8")))
     assert found is not None, body
-    return found[1].groupdict()
+    return P.values(found[1])
 
 
 # Variants real logs have (docs/log-formats.md#notation: odd case, double spaces, free-text
