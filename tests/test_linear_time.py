@@ -38,7 +38,7 @@ GROWTH = 1.6
 #: Templates whose worst adversarial line costs more than 3x an ordinary line per byte, though linear:
 #: a lazy free-text value pays a few steps per character (docs/SECURITY.md, open point).
 OVER_BOUND = {
-    "C2", "C9", "C8t", "H-VERSION", "A7",
+    "C9", "C8t", "H-VERSION", "A7",
     "X2",
     "X4",
 }  # fmt: skip

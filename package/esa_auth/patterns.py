@@ -328,15 +328,30 @@ _other(
 # C2: an empty sender group ("SG  match") is taken when the spaces before "match" are more than one.
 # Linear (#18): the sender group ends at the first " match" that the rest can follow (a space or the end
 # of the line after it: the rule takes anything), and the rule at the first run of blanks where what may
-# follow it (_C2_END: SBRS, country or the end of the line) can; each is read by words, and only where a
+# follow it (_c2_end: SBRS, country or the end of the line) can; each is read by words, and only where a
 # word ends is that checked. The country runs to the last non-blank of the line, found from the end.
+# The check of _c2_end reads the run of spaces before SBRS or country, and the SBRS value, atomically
+# (_atomic): a run of spaces at the end of the line, or a long word after SBRS, is not given back and tried
+# again at each place it is checked. (One check, two places: _c2_end() makes each its own groups.)
 _C2_MATCH = r"match(?:\ |\s*$)"
-_C2_END = r"(?:\ +SBRS\ +(?:not\ enabled|\S+))?(?:\ +country\ +[^\ \n]|\s*$)"
+
+
+def _c2_end() -> str:
+    return (
+        r"(?:\s*$|"
+        + _atomic(r"\ +")
+        + r"(?:SBRS\ +(?:not\ enabled|"
+        + _atomic(r"\S+")
+        + r")(?:\s*$|\ +country\ +[^\ \n])"
+        r"|country\ +[^\ \n]))"
+    )
+
+
 _other(
     "C2", CONTEXT,
     r"ICID\ +(?P<icid>\d{1,18})\ +(?P<verdict>ACCEPT|REJECT|TCPREFUSE|RELAY)\ +SG\ +"
     r"(?P<sg>(?=\ " + _C2_MATCH + r")|(?!\ )[^\ ]+(?:\ +(?!" + _C2_MATCH + r")[^\ ]+)*)\ +match"
-    r"(?:(?!" + _C2_END + r")\ +(?!\ )(?P<rule>\s*\S+(?:(?!" + _C2_END + r")\s+\S+)*))?"
+    r"(?:(?!" + _c2_end() + r")\ +(?!\ )(?P<rule>\s*\S+(?:(?!" + _c2_end() + r")\s+\S+)*))?"
     r"(?:\ +SBRS\ +(?P<sbrs>not\ enabled|\S+))?(?:\ +country\ +(?!\ )(?P<country>.*\S|.))?\s*$",
     ["ICID 450 ACCEPT SG None match ALL SBRS None",
      "ICID 9 RELAY SG RELAYLIST match 10.0.0.0/8 SBRS 3.5 country Germany",
