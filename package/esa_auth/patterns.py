@@ -116,6 +116,8 @@ _U = r"(?P<user>(?:.*?[^\ ])??)"  # a user name is free text (spaces, @, \ ...):
 # Python's re and PCRE2 alike, and the back reference that follows takes what it read, so nothing is given
 # back: a run in the user name is read once, where the lazy form paid three or four steps a character and,
 # on a line that fails, read a run of the address twice. The rest is read once more where the user ends.
+# A7 and A8 (short lines: an ordinary one costs little a byte) also read the run of spaces before the address
+# atomically, so that a run there, with no address after it, is not given back at each word that tries the rest.
 # _UW marks the place; _add writes the look-ahead from the rest of the template (_by_words). T1 and T2 keep
 # _U: their rest is short and they are the most frequent events; they are within the bound already.
 _UW = r"(?#user-by-words)"
@@ -383,9 +385,13 @@ _other(
 # C9: the outcome of a delivery on the session ("Delayed:" has "DCID:" with a
 # colon and "Message" for MID). It follows an outbound AUTH failure, and is no
 # authentication event itself: it only keeps the session and its MID current.
+# C9, C8t and H-VERSION read the start of the line only (well under a PCRE2 step a byte on an ordinary line),
+# so a run of spaces given back once, where the word after it is not there, cost several times that (#18):
+# their runs of spaces are read atomically (_atomic), which the next item (a word) makes no difference to.
 _other(
     "C9", CONTEXT,
-    r"(?:Bounced|Delayed):\ +DCID:?\ +(?P<dcid>\d{1,18})\ +(?:MID|Message)\ +(?P<mid>\d{1,18})",
+    r"(?:Bounced|Delayed):" + _atomic(r"\ +") + r"DCID:?" + _atomic(r"\ +") + r"(?P<dcid>\d{1,18})" + _atomic(r"\ +")
+    + r"(?:MID|Message)" + _atomic(r"\ +") + r"(?P<mid>\d{1,18})",
     ["Bounced: DCID 5640 MID 448 to RID 0 - Bounced by destination server with response: 5.1.0 - Unknown address error",
      "Delayed: DCID: 5641 Message 449 to 0 - 4.7.0 Temporary authentication failure"],
 )  # fmt: skip
@@ -396,7 +402,8 @@ _other(
 )  # fmt: skip
 _other(
     "C8t", CONTEXT,
-    r"DCID\ +(?P<dcid>\d{1,18})\ +TLS\ +(?P<result>success|failed)(?:\ +protocol\ +(?P<proto>\S+))?"
+    r"DCID\ +(?P<dcid>\d{1,18})" + _atomic(r"\ +") + r"TLS" + _atomic(r"\ +")
+    + r"(?P<result>success|failed)(?:\ +protocol\ +(?P<proto>\S+))?"
     r"(?:\ +cipher\ +(?P<cipher>\S+))?.*$",
     ["DCID 5633 TLS success protocol TLSv1.2 cipher AES128-SHA"],
 )  # fmt: skip
@@ -407,7 +414,8 @@ _other("X1", IGNORE, r"Connection\ +Error:\ +DCID:", ["Connection Error: DCID: 1
 # --- Section 2: file header --------------------------------------------------
 _other(
     "H-VERSION", HEADER,
-    r"Version:\ *(?P<version>\S+)(?:\ +SN:\ *(?P<serial>\S+))?",
+    r"Version:" + _atomic(r"\ *") + r"(?P<version>\S+)(?:" + _atomic(r"\ +") + r"SN:" + _atomic(r"\ *")
+    + r"(?P<serial>\S+))?",
     ["Version: 15.0.0-104 SN: 4229A1B2C3D4E5F6A7B8-0A1B2C3D4E5F"],
 )  # fmt: skip
 _other(
@@ -499,14 +507,14 @@ _auth(
 )  # fmt: skip
 _auth(
     "A8",
-    r"An\ +authentication\ +attempt\ +by\ +the\ +user\ " + _UW + r"\ +from\ +" + _IP
+    r"An\ +authentication\ +attempt\ +by\ +the\ +user\ " + _UW + r"\ +from" + _atomic(r"\ +") + _IP
     + r"\ +failed\ +using\ +an?\ +(?P<proto>\S+)\ +connection" + _END,
     ["An authentication attempt by the user admin from 203.0.113.50 failed using an HTTPS connection."],
     signature="Appliance login failed", action="failure", **_ADMIN_LOGON,
 )  # fmt: skip
 _auth(
     "A7",
-    r"An\ +authentication\ +attempt\ +by\ +the\ +user\ " + _UW + r"\ +from\ +" + _IP + r"\ +failed" + _END,
+    r"An\ +authentication\ +attempt\ +by\ +the\ +user\ " + _UW + r"\ +from" + _atomic(r"\ +") + _IP + r"\ +failed" + _END,
     ["An authentication attempt by the user root from 203.0.113.51 failed"],
     signature="Appliance login failed", action="failure", **_ADMIN_LOGON,
 )  # fmt: skip
