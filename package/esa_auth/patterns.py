@@ -110,16 +110,17 @@ def _rx(pattern: str) -> Pattern[str]:
 #   the first run. A value that runs to the end of the line is found from the end (_LAST).
 _SEP = r"\ +(?!\ )"
 _U = r"(?P<user>(?:.*?[^\ ])??)"  # a user name is free text (spaces, @, \ ...): always bounded by literals
-# The user names of the appliance's own logs (A1-A14, L1-L7, W1-W3) are read word by word, in a look-ahead that
-# stops at the first word after which the rest of the template matches: the value of the lazy form above (its
-# shortest value ending with a character that is no space, followed by the rest), but a look-ahead is atomic in
-# Python's re and PCRE2 alike, and the back reference that follows takes what it read, so nothing is given
-# back: a run in the user name is read once, where the lazy form paid three or four steps a character and,
-# on a line that fails, read a run of the address twice. The rest is read once more where the user ends.
-# A7 and A8 (short lines: an ordinary one costs little a byte) also read the run of spaces before the address
-# atomically, so that a run there, with no address after it, is not given back at each word that tries the rest.
-# _UW marks the place; _add writes the look-ahead from the rest of the template (_by_words). T1 and T2 keep
-# _U: their rest is short and they are the most frequent events; they are within the bound already.
+# The user names of the appliance's own logs (A1, A3-A14, L1-L4, L6, L7, W1-W3) are read word by word, in a
+# look-ahead that stops at the first word after which the rest of the template matches: the value of the lazy
+# form above (its shortest value ending with a character that is no space, followed by the rest), but a
+# look-ahead is atomic in Python's re and PCRE2 alike, and the back reference that follows takes what it read,
+# so nothing is given back: a run in the user name is read once, where the lazy form paid three or four steps
+# a character and, on a line that fails, read a run of the address twice. The rest is read once more where
+# the user ends. A7 and A8 (short lines: an ordinary one costs little a byte) also read the run of spaces
+# before the address atomically, so that a run there, with no address after it, is not given back at each
+# word that tries the rest. _UW marks the place; _add writes the look-ahead from the rest of the template
+# (_by_words). T1 and T2 keep _U: their rest is short and they are the most frequent events; they are within
+# the bound already, as are A2, L5 and P1 (short lines whose rest is one literal stretch).
 _UW = r"(?#user-by-words)"
 # A user name that runs to the end of the line, before _END: the shortest value the lazy form found is the
 # line up to its last character that is no blank nor dot, or up to the last dot but one when two or more
