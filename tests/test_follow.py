@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import pytest
-from esa_auth import checkpoint, follow
+from esa_auth import checkpoint, listing
 from esa_auth.errors import ConfigError, StateError
 from esa_auth.follow import Follower, check_path, list_files, load_checkpoint, looks_like_esa
 from esa_auth.pipeline import Normalizer, Settings, Stream
@@ -226,10 +226,10 @@ def test_a_file_rotated_between_the_listing_and_its_stat_is_not_missed(
 
     @contextlib.contextmanager
     def after_first_listing(rotate: Any) -> Any:
-        original = follow.list_files
+        original = listing.list_files
         calls = []
 
-        def listing(spec: str) -> List[str]:
+        def listing_of(spec: str) -> List[str]:
             paths = original(spec)
             calls.append(spec)
             if len(calls) == 1:
@@ -237,7 +237,7 @@ def test_a_file_rotated_between_the_listing_and_its_stat_is_not_missed(
             return paths
 
         with monkeypatch.context() as patch:
-            patch.setattr(follow, "list_files", listing)
+            patch.setattr(listing, "list_files", listing_of)
             yield
 
     _read_across_rotation(logs, ck, after_first_listing)

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional
 
 import pytest
-from esa_auth import follow
+from esa_auth import follow, listing
 from esa_auth.cli.reading import read_sources
 from esa_auth.follow import Follower, load_checkpoint
 from esa_auth.pipeline import Normalizer, Settings
@@ -282,7 +282,7 @@ def test_a_run_holds_one_log_file_open_at_a_time(logs: Path, ck: Path, monkeypat
         handle = real_open(path, mode, *args, **kwargs)
         return Counted(handle, held) if str(path).startswith(str(logs)) else handle
 
-    monkeypatch.setattr(follow, "open", counting_open, raising=False)
+    monkeypatch.setattr(listing, "open", counting_open, raising=False)
     assert len(run(logs, ck).events) == 50
     assert held == [0, 1]
 
@@ -460,7 +460,7 @@ def test_a_file_compressed_away_while_listed_holds_back_the_files_after_it(
     os.utime(rolled, (1_700_000_100, 1_700_000_100))
     (logs / "mail.current").write_text(HEADER.format(t=stamp(6)) + "".join(session[2:]), encoding="utf-8")
     os.utime(logs / "mail.current", (1_700_000_200, 1_700_000_200))
-    real_open = follow._Candidate.open
+    real_open = listing.Candidate.open
     opened: List[str] = []
 
     def compressed_meanwhile(self: Any) -> Any:
@@ -473,7 +473,7 @@ def test_a_file_compressed_away_while_listed_holds_back_the_files_after_it(
             rolled.unlink()
         return real_open(self)
 
-    monkeypatch.setattr(follow._Candidate, "open", compressed_meanwhile)
+    monkeypatch.setattr(listing.Candidate, "open", compressed_meanwhile)
     held = run(logs, ck)
     assert held.events == []
     assert any("gone since the directory was listed" in m for m in held.messages("INFO"))
