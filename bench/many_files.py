@@ -3,7 +3,8 @@
 Writes ``--lines`` lines of a bench/generate.py preset once, as one file and
 cut into ``--files`` files of equal line counts (whole lines, oldest first by
 modification time), then runs the modular input's reading path, each in a
-child process of the given interpreter with ``RLIMIT_NOFILE`` set to
+child process of the given interpreter (the app laid out from the checked-out
+tree by build.py's ``assemble``) with ``RLIMIT_NOFILE`` set to
 ``--nofile`` (as ``ulimit -n``): a ``Follower`` over the directory with a new
 checkpoint, each event rendered to CIM JSON and written as Splunk's XML stream
 to ``/dev/null`` (``esa_auth.splunk.modinput.InputRun``). It reports the CPU
@@ -78,12 +79,16 @@ def split(source: Path, directory: Path, files: int) -> None:
         os.utime(path, ns=((1_700_000_000 + index) * 10**9,) * 2)
 
 
-def lib_path() -> Path:
-    """The app's bin/lib as built (the library and splunklib, as the modular input imports them)."""
-    for candidate in sorted((ROOT / "build").glob("*/bin/lib")):
-        if (candidate / "esa_auth").is_dir() and (candidate / "splunklib").is_dir():
-            return candidate
-    raise SystemExit("no built app under build/: run `python3 build.py` first")
+def lay_out_app(directory: Path) -> Path:
+    """The app's bin/lib laid out from the checked-out tree as build.py lays it out (the library and splunklib,
+    as the modular input imports them), so that the runs measure the code checked out, not an older build."""
+    sys.path.insert(0, str(ROOT))
+    import build  # build.py at the repository's root, only when the bench runs
+
+    try:
+        return Path(build.assemble(str(directory))) / "bin" / "lib"
+    except build.BuildError as exc:
+        raise SystemExit(f"cannot lay out the app: {exc}") from exc
 
 
 def main(argv: List[str]) -> int:
@@ -96,9 +101,9 @@ def main(argv: List[str]) -> int:
     parser.add_argument("--python", default=sys.executable, help="the interpreter of the runs")
     parser.add_argument("--out", type=Path, help="write the figures as JSON here too")
     args = parser.parse_args(argv)
-    lib = lib_path()
     with tempfile.TemporaryDirectory(prefix="many-files-") as tmp:
         base = Path(tmp)
+        lib = lay_out_app(base / "app")
         source = base / "all.log"
         generate(source, args.lines, args.seed, args.preset)
         one = base / "one"
