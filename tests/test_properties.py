@@ -155,3 +155,24 @@ def test_state_saved_and_restored_gives_the_same_events(data: bytes, cut: int, c
     restored = Stream.from_state(saved["stream"])
     events += second.feed(restored, data[cut:]) + second.end(restored)
     assert _key(events) == _key(whole.events)
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=log_bytes(), cuts=st.lists(st.integers(0, 4000), max_size=6), config=_settings_strategy)
+def test_a_final_feed_reads_as_feed_then_flush(data: bytes, cuts: List[int], config: Settings) -> None:
+    """``feed(final=True)`` reads a block's last line with the block, where feed then flush reads it on its
+    own: the same events, warnings, counters and stream state (the flushed mark included) after each piece,
+    with pieces that end anywhere (the follower flushes at the end of what each file holds)."""
+    points = sorted({c % (len(data) + 1) for c in cuts} | {len(data)})
+    runs = []
+    for final in (False, True):
+        normalizer, stream = Normalizer(config), Stream("esa.log")
+        states, events, start = [], [], 0
+        for point in points:
+            events += normalizer.feed(stream, data[start:point], final=final) + normalizer.flush(stream)
+            states.append((stream.to_state(), stream.pending))
+            start = point
+        events += normalizer.end(stream)
+        messages = [str(d) for d in normalizer.take_diagnostics()]
+        runs.append((_key(events), messages, normalizer.stats_dict(), states))
+    assert runs[1] == runs[0]

@@ -481,7 +481,10 @@ class Follower:
             left -= len(chunk)
             read_any = True
             self.stats.bytes_read += len(chunk)
-            self._emit(normalizer.feed(stream, chunk), source, emit, log)
+            # Fewer bytes than asked: the end (a file's read returns short only there), where the held-back
+            # line is flushed (below): the reader reads it with the block.
+            at_end = len(chunk) < ask and entry.compression is None
+            self._emit(normalizer.feed(stream, chunk, final=at_end), source, emit, log)
             self._unsaved += len(chunk)
             if self._unsaved >= self._interval:
                 if entry.compression is None:
@@ -489,8 +492,8 @@ class Follower:
                     # run killed after this save reads it on from the position saved.
                     self._refresh(entry, handle)
                 self._save()
-            if len(chunk) < ask and entry.compression is None:
-                break  # fewer bytes than asked: the end (a file's read returns short only there)
+            if at_end:
+                break
         # Live ESA files hold whole lines; a held-back line is finished now
         # rather than when the next line comes, which may be hours away.
         self._emit(normalizer.flush(stream), source, emit, log)

@@ -71,12 +71,14 @@ class Reader:
         self._keyed: Dict[str, Key] = {}
 
     # --- bytes to lines ------------------------------------------------------------
-    def feed(self, stream: Stream, data: bytes) -> List[AuthEvent]:
+    def feed(self, stream: Stream, data: bytes, final: bool = False) -> List[AuthEvent]:
         """Read more bytes of a source; return the events of the lines completed.
 
         A line is complete at its newline; the last logical line is held back
         until the next line (it may be continued by wrapped lines), or until
-        :meth:`flush` or :meth:`end`.
+        :meth:`flush` or :meth:`end`. ``final``: the caller flushes right after
+        (no more bytes for now): the last line is then read with the lines
+        before it, as :meth:`flush` would read it, and nothing is held back.
         """
         if not data:
             return []
@@ -100,7 +102,7 @@ class Reader:
         buf = stream.partial + data if stream.partial else data
         end = buf.rfind(b"\n") + 1
         if end:
-            events.extend(self._lines(stream, buf, end, stream.offset))
+            events.extend(self._lines(stream, buf, end, stream.offset, final))
             stream.offset += end
         tail = buf[end:]
         if len(tail) > limit:
@@ -131,12 +133,16 @@ class Reader:
         events.extend(self.flush(stream))
         return events
 
-    def _lines(self, stream: Stream, buf: bytes, end: int, offset: int) -> List[AuthEvent]:
+    def _lines(self, stream: Stream, buf: bytes, end: int, offset: int, final: bool = False) -> List[AuthEvent]:
         """Read the complete lines of ``buf[:end]``; the first is at byte ``offset`` of the source."""
+        limit = self.settings.max_line_bytes
+        if final and buf.find(b"\r", 0, end) < 0 and lines_within(buf, end, limit) and all_envelopes(buf, end):
+            # No line may continue the last one before the flush that follows: it is read in the block
+            # (a source's last line, once per small file of a directory of thousands, is not read alone).
+            return self._block(stream, buf, end, offset, final=True)
         last = buf.rfind(b"\n", 0, end - 1) + 1  # where the block's last line starts
         # The last line must open a log line too: else it continues the line before it. And it must be
         # within the limit: the warning about its cut comes before the line before it is read.
-        limit = self.settings.max_line_bytes
         if (
             last
             and end - last <= limit + 1
@@ -153,8 +159,13 @@ class Reader:
         events += self._each_line(stream, buf, last, end, offset + last)
         return events
 
-    def _block(self, stream: Stream, buf: bytes, end: int, offset: int) -> List[AuthEvent]:
-        """Read ``buf[:end]``, whose every line opens a log line (see the module's text)."""
+    def _block(self, stream: Stream, buf: bytes, end: int, offset: int, final: bool = False) -> List[AuthEvent]:
+        """Read ``buf[:end]``, whose every line opens a log line (see the module's text).
+
+        ``final``: its last line is read as :meth:`flush` reads a held-back line, which
+        marks the source as flushed when the line was a candidate (a later continuation
+        line is then too late for it, with a warning).
+        """
         events: List[AuthEvent] = []
         if stream.pending is not None:
             # The block's first line opens a log line: the held-back line is whole.
@@ -193,6 +204,7 @@ class Reader:
         session_at: Optional[Tuple[str, Optional[float]]] = None
         context = 0  # session lines applied
         read = 0  # candidate lines read
+        read_from = -1  # where the last candidate line read starts
         pos = 0  # the first character not read yet
         for found in CANDIDATE.finditer(text):
             at = found.end() - 4  # dispatch keys are four characters
@@ -210,6 +222,7 @@ class Reader:
                 prefix, size, envelope, session_at = text[start:at], at - start, None, None
             pos = stop + 1
             read += 1
+            read_from = start
             if unclean < start:
                 unclean = marks.find(1, start)
                 if unclean < 0:
@@ -251,7 +264,7 @@ class Reader:
         self.stats.context += context
         stream.line = first + total
         stream.started = True
-        stream.flushed = False
+        stream.flushed = final and read_from == chunk.rfind(b"\n", 0, len(chunk) - 1) + 1
         self.stats.lines += total
         self.stats.skipped += total - read
         return events
