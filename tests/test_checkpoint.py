@@ -19,9 +19,12 @@ from typing import Any, Dict, List, Tuple
 import pytest
 from esa_auth import checkpoint
 from esa_auth.checkpoint import CHECKPOINT_VERSION, CheckpointStore, load_checkpoint
+from esa_auth.entries import FileEntry
 from esa_auth.errors import StateError
 from esa_auth.follow import Follower
-from esa_auth.pipeline import Settings
+from esa_auth.pipeline import Settings, Stream
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 FIELDS = ["opened", "seen", "client_ip", "mid"]
 
@@ -282,3 +285,56 @@ def test_a_follower_with_a_large_table_restores_it_exactly(tmp_path: Path) -> No
     assert restored._load(lambda level, message: None)
     assert restored.normalizer.state() == follower.normalizer.state()
     assert list(restored.normalizer.sessions) == list(table)
+
+
+# --- file entries (format 3: what defaults say is left out) ----------------------------------------------
+
+_STREAM_VALUES = st.fixed_dictionaries({
+    "source": st.sampled_from(["/logs/mail.current", "/logs/mail.@20250106T101010.s"]),
+    "key": st.sampled_from(["f1", "f2"]),
+    "appliance": st.sampled_from([None, "esa01.example.com"]),
+    "offset": st.integers(0, 10**12), "line": st.integers(0, 10**9),
+    "partial": st.sampled_from(["", "Mon Jan  6 10:10:10 2025 Info: half a li", "\xff\x00"]),
+    "overflow": st.integers(0, 10**6), "started": st.booleans(), "utc_offset": st.sampled_from([None, 0, 3600, -18000]),
+    "version": st.sampled_from([None, "", "15.0.0-104"]), "serial": st.sampled_from([None, "", "4229A1B2C3D4"]),
+    "zone_warned": st.booleans(), "year_warned": st.booleans(), "flushed": st.booleans(),
+    "clock": st.one_of(st.none(), st.fixed_dictionaries({
+        "hands": st.dictionaries(st.sampled_from(["", "esa01"]), st.tuples(
+            st.one_of(st.none(), st.integers(0, 2**40)), st.one_of(st.none(), st.integers(0, 2**40)),
+            st.sampled_from([0, -3600])).map(list)),
+        "check": st.sampled_from([None, 0, 3600]), "gap_warned": st.booleans(), "change_warned": st.booleans(),
+    })),
+})  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None)
+@given(stream=_STREAM_VALUES, ignored=st.booleans(), compression=st.sampled_from([None, "gzip"]))
+def test_a_file_entry_comes_back_the_same_from_its_state(
+    stream: Dict[str, Any], ignored: bool, compression: Any
+) -> None:
+    """Written in format 3 (defaults left out) or as formats 1 and 2 wrote it (every field), an entry is read
+    back the same: position, partial line, what its header said, its clock and its warnings."""
+    full = {
+        "key": "f1", "path": "/logs/mail.current", "dev": 2049, "ino": 77, "head_len": 1024, "head_hash": "ab" * 32,
+        "size": 4096, "mtime_ns": 1_700_000_000 * 10**9, "ignored": ignored, "stream": stream,
+        "compression": compression,
+    }  # fmt: skip
+    entry = FileEntry.from_state(full)  # as format 2 wrote it
+    compact = json.loads(json.dumps(entry.to_state()))
+    again = FileEntry.from_state(compact)
+    assert again.to_state() == compact
+    assert again.stream.to_state() == entry.stream.to_state()
+    assert (again.key, again.path, again.dev, again.ino, again.ignored, again.compression) == (
+        "f1", "/logs/mail.current", 2049, 77, ignored, compression)  # fmt: skip
+    assert len(json.dumps(compact)) <= len(json.dumps(full))
+
+
+def test_an_ordinary_entry_holds_its_position_and_identity_only() -> None:
+    stream = Stream("/logs/mail.@20250106T101010.s", key="f9")
+    stream.offset, stream.line, stream.started = 1638, 20, True
+    entry = FileEntry("f9", stream.source, 2049, 77, 1024, "ab" * 32, 1638, 1, False, stream)
+    state = entry.to_state()
+    assert state["stream"] == {"offset": 1638, "line": 20, "started": True}
+    assert "compression" not in state
+    assert "ignored" not in state
+    assert FileEntry.from_state(json.loads(json.dumps(state))).stream.to_state() == stream.to_state()

@@ -49,11 +49,14 @@ from .errors import StateError
 
 #: The format written. 1: 0.1.0 (file entries without ``compression``); 2:
 #: file entries may name their compression, and event ids no longer depend on
-#: the entries' keys. A version 1 checkpoint is read as it is (its positions
-#: hold) and saved as version 2 from then on; a newer one is refused.
-CHECKPOINT_VERSION = 2
+#: the entries' keys; 3: file entries leave out what defaults say (unset
+#: fields, a stream's source and key where they are the entry's path and key:
+#: :meth:`esa_auth.entries.FileEntry.to_state`). An older checkpoint is read as
+#: it is (its positions hold) and saved in the current format from then on; a
+#: newer one is refused.
+CHECKPOINT_VERSION = 3
 #: The formats read.
-READ_VERSIONS = (1, 2)
+READ_VERSIONS = (1, 2, 3)
 #: The journal is folded into a new snapshot once it is larger than the last
 #: snapshot, or than this, whichever is more (a small table is cheap to rewrite).
 COMPACT_BYTES = 64 << 10

@@ -67,28 +67,42 @@ class FileEntry:
         return stream.offset + len(stream.partial) + stream.overflow
 
     def to_state(self) -> Dict[str, Any]:
-        """JSON-able form. A held-back line is given back to the file (re-read next time)."""
+        """JSON-able form. A held-back line is given back to the file (re-read next time).
+
+        What a default says is left out (checkpoint format 3): of a directory of thousands
+        of files, most entries are a position and an identity, and every save and snapshot
+        encodes them all.
+        """
         stream_state = self.stream.to_state()
         pending = self.stream.pending
         if pending is not None:
             # Rewind to the held-back line, which has not touched the sessions yet.
             stream_state.update(offset=pending.offset, line=pending.line - 1, partial="", overflow=0)
-        return {
+        state = {
             "key": self.key, "path": self.path, "dev": self.dev, "ino": self.ino,
             "head_len": self.head_len, "head_hash": self.head_hash, "size": self.size,
-            "mtime_ns": self.mtime_ns, "ignored": self.ignored, "stream": stream_state,
-            "compression": self.compression,
+            "mtime_ns": self.mtime_ns, "stream": _compact(stream_state, self.path, self.key),
         }  # fmt: skip
+        if self.ignored:
+            state["ignored"] = True
+        if self.compression is not None:
+            state["compression"] = self.compression
+        return state
 
     @classmethod
     def from_state(cls, state: Dict[str, Any]) -> FileEntry:
-        """Rebuild an entry saved by :meth:`to_state` (StateError if damaged)."""
+        """Rebuild an entry saved by :meth:`to_state`, or by a release before (StateError if damaged)."""
         try:
+            stream_state = state["stream"]
+            if not isinstance(stream_state, dict):
+                raise TypeError("the stream state is not a mapping")
+            # Formats 1 and 2 wrote every field: the defaults fill in only what format 3 leaves out.
+            stream_state = {**_STREAM_DEFAULTS, "source": state["path"], "key": state["key"], **stream_state}
             entry = cls(
                 key=str(state["key"]), path=str(state["path"]), dev=int(state["dev"]), ino=int(state["ino"]),
                 head_len=int(state["head_len"]), head_hash=str(state["head_hash"]), size=int(state["size"]),
-                mtime_ns=int(state["mtime_ns"]), ignored=bool(state["ignored"]),
-                stream=Stream.from_state(state["stream"]),
+                mtime_ns=int(state["mtime_ns"]), ignored=bool(state.get("ignored", False)),
+                stream=Stream.from_state(stream_state),
                 # Checkpoint version 1 (0.1.0) knew no compressed files.
                 compression=state.get("compression"),
             )  # fmt: skip
@@ -111,3 +125,43 @@ def ignored_entry(candidate: Candidate, head: bytes, compression: Optional[str])
     key = file_key(st.st_dev, st.st_ino, head_hash)
     stream = Stream(candidate.path, key=key)
     return FileEntry(key, candidate.path, st.st_dev, st.st_ino, len(head), head_hash, 0, 0, True, stream, compression)
+
+
+#: What a stream's state holds where an entry's leaves it out: its unset fields (its ``source`` and ``key`` are
+#: the entry's ``path`` and ``key`` unless it says otherwise; a renamed file keeps the name it was first read under).
+_STREAM_DEFAULTS: Dict[str, Any] = {
+    "appliance": None, "offset": 0, "line": 0, "partial": "", "overflow": 0, "started": False,
+    "utc_offset": None, "version": None, "serial": None, "zone_warned": False, "year_warned": False,
+    "flushed": False, "clock": None,
+}  # fmt: skip
+#: The same for a stream's clock (:meth:`esa_auth.clock.Clock.to_state`), whose ``hands`` are always written.
+_CLOCK_DEFAULTS: Dict[str, Any] = {"check": None, "gap_warned": False, "change_warned": False}
+
+
+def _differs(value: Any, default: Any) -> bool:
+    return value != default or type(value) is not type(default)  # 0 is not False, nor 0.0 0
+
+
+def _compact(stream: Dict[str, Any], path: str, key: str) -> Dict[str, Any]:
+    """A stream's state without what :data:`_STREAM_DEFAULTS`, the entry's path and key say."""
+    out = {
+        name: value
+        for name, value in stream.items()
+        if name not in _STREAM_DEFAULTS or _differs(value, _STREAM_DEFAULTS[name])
+    }
+    if out.get("source") == path:
+        del out["source"]
+    if out.get("key") == key:
+        del out["key"]
+    clock = out.get("clock")
+    if isinstance(clock, dict):
+        slim = {
+            name: value
+            for name, value in clock.items()
+            if name not in _CLOCK_DEFAULTS or _differs(value, _CLOCK_DEFAULTS[name])
+        }
+        if slim == {"hands": {}}:
+            del out["clock"]  # a clock that has read nothing: Clock.from_state(None) gives it back
+        else:
+            out["clock"] = slim
+    return out
