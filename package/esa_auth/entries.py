@@ -138,16 +138,15 @@ _STREAM_DEFAULTS: Dict[str, Any] = {
 _CLOCK_DEFAULTS: Dict[str, Any] = {"check": None, "gap_warned": False, "change_warned": False}
 
 
-def _differs(value: Any, default: Any) -> bool:
-    return value != default or type(value) is not type(default)  # 0 is not False, nor 0.0 0
-
-
 def _compact(stream: Dict[str, Any], path: str, key: str) -> Dict[str, Any]:
     """A stream's state without what :data:`_STREAM_DEFAULTS`, the entry's path and key say."""
+    defaults = _STREAM_DEFAULTS
+    # A value is left out when it is its default, of the same type (0 is not False): inline, as this runs
+    # once for each file read (thousands, in a directory of small files).
     out = {
         name: value
         for name, value in stream.items()
-        if name not in _STREAM_DEFAULTS or _differs(value, _STREAM_DEFAULTS[name])
+        if name not in defaults or value != defaults[name] or type(value) is not type(defaults[name])
     }
     if out.get("source") == path:
         del out["source"]
@@ -158,7 +157,9 @@ def _compact(stream: Dict[str, Any], path: str, key: str) -> Dict[str, Any]:
         slim = {
             name: value
             for name, value in clock.items()
-            if name not in _CLOCK_DEFAULTS or _differs(value, _CLOCK_DEFAULTS[name])
+            if name not in _CLOCK_DEFAULTS
+            or value != _CLOCK_DEFAULTS[name]
+            or type(value) is not type(_CLOCK_DEFAULTS[name])
         }
         if slim == {"hands": {}}:
             del out["clock"]  # a clock that has read nothing: Clock.from_state(None) gives it back

@@ -11,6 +11,7 @@ never reads). Its state goes out as plain JSON-able data and comes back in.
 from __future__ import annotations
 
 import math
+import operator
 from collections import OrderedDict
 from dataclasses import dataclass, field, fields
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple, Type, TypeVar, cast
@@ -105,6 +106,9 @@ class Session:
 
 #: The fields a checkpoint saves (the ``raw_`` bodies are resolved before).
 _FIELDS = tuple(f.name for f in fields(Session) if not f.name.startswith("raw_"))
+
+#: The saved fields of a session, in :data:`_FIELDS` order, as a tuple.
+_VALUES = operator.attrgetter(*_FIELDS)
 
 #: What each saved field may hold: a checkpoint is a file, and files get damaged.
 _NUMBER_FIELDS = frozenset({"opened", "seen"})
@@ -229,10 +233,11 @@ class SessionTable:
         """The table as JSON-able data (for a checkpoint)."""
         rows: List[List[Any]] = []
         resolve = self.resolve
+        values = _VALUES  # one C call per session, not one getattr per field (a save reads every session)
         for (appliance, kind, number), session in self._open.items():
             if resolve is not None:
                 resolve(session)
-            rows.append([appliance, kind, number] + [getattr(session, name) for name in _FIELDS])
+            rows.append([appliance, kind, number, *values(session)])
         return {
             "version": STATE_VERSION,
             "fields": list(_FIELDS),
