@@ -174,6 +174,10 @@ class Clock:
     :attr:`notes`, for the reader to give with the line they concern.
     """
 
+    # Slots: each source has a clock (thousands, in a directory of small files).
+    __slots__ = ("_cache_from", "_repeat", "_span", "_span_zone", "change_warned", "check", "gap_warned", "hands",
+                 "notes")  # fmt: skip
+
     def __init__(self) -> None:
         self.hands: Dict[str, _Hand] = {}
         #: A header's offset to check against the zone at the next timed line.

@@ -497,6 +497,9 @@ class Follower:
         # Live ESA files hold whole lines; a held-back line is finished now
         # rather than when the next line comes, which may be hours away.
         self._emit(normalizer.flush(stream), source, emit, log)
+        # The file is read on by another run, from its saved state, whose cache of envelopes is empty: so is
+        # this one from now (a directory of thousands of small files would hold every file's to the run's end).
+        stream.envelopes.clear()
         if damage is not None:
             self._damaged(entry, candidate, damage, log)
         elif entry.compression is not None:

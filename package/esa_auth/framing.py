@@ -97,6 +97,12 @@ class Stream:
         appliance: the appliance name the source implies (from its file name).
     """
 
+    # Slots: a follower keeps a stream for each file it knows (thousands, in a directory of small files).
+    __slots__ = (
+        "appliance", "clock", "envelopes", "flushed", "key", "line", "offset", "overflow", "partial",
+        "pending", "serial", "source", "started", "utc_offset", "version", "year_warned", "zone_warned",
+    )  # fmt: skip
+
     def __init__(self, source: str, key: Optional[str] = None, appliance: Optional[str] = None) -> None:
         self.source = source
         self.key = key if key is not None else source

@@ -142,7 +142,7 @@ class Candidate:
     It is the file ``stat`` saw (device and inode), not whatever bears its name
     when it is opened: ``mail.current`` may have been rotated since, and
     another file is ``mail.current`` now. Then the file is looked for under
-    its new name (``find``), so that its rest is read, in its turn. A handle
+    its new name (:func:`find`), so that its rest is read, in its turn. A handle
     is held only while the file is read (:meth:`close`), so that a run over
     thousands of files stays far below the open-file limit.
 
@@ -154,7 +154,11 @@ class Candidate:
     file system), the rest is read by the next run, from the position saved.
     """
 
-    def __init__(self, path: str, st: os.stat_result, find: Callable[[int, int], Optional[str]]) -> None:
+    # Slots: a run keeps every file it lists to its end (thousands, in a directory of small files).
+    __slots__ = ("_head", "_spec", "at", "compression", "first", "first_whole", "handle", "head_damage", "path",
+                 "read_ahead", "st")  # fmt: skip
+
+    def __init__(self, path: str, st: os.stat_result, spec: str) -> None:
         self.path = path
         self.st = st
         self.handle: Optional[IO[bytes]] = None
@@ -171,7 +175,8 @@ class Candidate:
         self.read_ahead = 0
         #: Where the handle stands, when known without asking (a seek or a tell is a system call).
         self.at: Optional[int] = None
-        self._find = find
+        #: The setting that listed it, where it is looked for when it is renamed before it is opened.
+        self._spec = spec
 
     def open(self) -> IO[bytes]:
         if self.handle is None:
@@ -183,7 +188,7 @@ class Candidate:
                     self.handle, self.path, self.at = handle, path, 0
                     return handle
                 handle.close()
-                moved = self._find(self.st.st_dev, self.st.st_ino)
+                moved = find(self._spec, self.st.st_dev, self.st.st_ino)
                 path = None if moved == path else moved
             raise FileNotFoundError(errno.ENOENT, "gone since the directory was listed", self.path)
         return self.handle
@@ -226,6 +231,7 @@ class Candidate:
             self.handle.close()
             self.handle = None
             self.at = None
+        self.first = None  # read ahead of a handle that is gone (and the run keeps its files to its end)
 
 
 def scan(spec: str, checkpoint: str, log: Log) -> Tuple[List[Candidate], Optional[str]]:
@@ -304,7 +310,7 @@ def _stat_all(spec: str, checkpoint_path: str, paths: List[str], warnings: List[
         if (st.st_dev, st.st_ino) in inodes:
             continue  # another name of a file already listed (a link): read once
         inodes.add((st.st_dev, st.st_ino))
-        found.append(Candidate(path, st, lambda dev, ino: find(spec, dev, ino)))
+        found.append(Candidate(path, st, spec))
     # Oldest first: a rolled file is finished before its successor is read,
     # so sessions run on across the rotation.
     found.sort(key=lambda c: (c.st.st_mtime_ns, c.path))
