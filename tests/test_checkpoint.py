@@ -165,6 +165,58 @@ def test_the_journal_is_folded_into_a_snapshot_when_it_outgrows_it(tmp_path: Pat
     assert plain(load_checkpoint(path)) == plain(saved)  # type: ignore[arg-type]
 
 
+def test_a_growing_table_is_not_written_again_at_every_fold(tmp_path: Path) -> None:
+    """Every save adds sessions (a first run, a flood): the journal is mostly the state itself, not a history of
+    it, so no snapshot follows the first, where a fold at each journal as large as the snapshot would write the
+    table again and again as it grows. A load gives back the last save; a store that reads that journal back
+    (not knowing what in it is spent) folds it at its first save."""
+    path = str(tmp_path / "ck.json")
+    model = Model(5)
+    store = CheckpointStore(path, compact_bytes=4096)
+    store.save(model.state())
+    for n in range(1, 801):
+        key = ("esa01", "i", n)
+        model.sessions[key] = [*key, float(n), float(n), "198.51.100.7", None]
+        if n % 80 == 0:
+            model.files[0]["stream"]["offset"] += 80
+            store.save(model.state())
+    saved = model.state()
+    assert (store.snapshots, store.records) == (1, 10)
+    assert os.path.getsize(store.journal) > 10 * max(os.path.getsize(path), 4096)
+    assert plain(load_checkpoint(path)) == plain(saved)  # type: ignore[arg-type]
+    again = CheckpointStore(path, compact_bytes=4096)
+    again.load()
+    model.files[0]["stream"]["offset"] += 1
+    again.save(model.state())
+    assert (again.snapshots, again.records) == (1, 0)
+    assert not os.path.exists(again.journal)
+    assert plain(load_checkpoint(path)) == plain(model.state())
+
+
+def test_a_journal_of_rewrites_is_folded_as_soon_as_it_outgrows_the_snapshot(tmp_path: Path) -> None:
+    """The same sessions touched again and again: all but the last record of each is spent, and the journal is
+    folded once that is larger than the snapshot."""
+    path = str(tmp_path / "ck.json")
+    model = Model(6)
+    for n in range(200):
+        key = ("esa01", "i", n)
+        model.sessions[key] = [*key, float(n), float(n), "198.51.100.7", None]
+    store = CheckpointStore(path, compact_bytes=0)
+    store.save(model.state())
+    snapshot = os.path.getsize(path)
+    folds = 0
+    for n in range(60):
+        for row in list(model.sessions.values())[:100]:
+            row[6] = n
+        store.save(model.state())
+        if not os.path.exists(store.journal):
+            folds += 1
+        else:
+            assert os.path.getsize(store.journal) <= 2 * snapshot
+    assert folds >= 2
+    assert plain(load_checkpoint(path)) == plain(model.state())
+
+
 def _two_saves(tmp_path: Path) -> Tuple[str, Dict[str, Any], Dict[str, Any], bytes]:
     """A snapshot, one record, then a second record: the states after each and the journal before the last."""
     path = str(tmp_path / "ck.json")

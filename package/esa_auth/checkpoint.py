@@ -6,8 +6,11 @@ it on disk cheaply and safely. A run saves after every file and every few
 megabytes read, and most of the session table is the same from one save to the
 next when it is large (the table a flood fills, or a long ``session_timeout``):
 so a save appends only what changed to a journal, and the whole state is
-written again (a snapshot) only when the journal has grown as large as the
-last snapshot, which bounds both the journal and the work of reading it back.
+written again (a snapshot) only when what the journal holds in vain (entries
+and rows written again or dropped since, what every record repeats) has grown
+as large as the last snapshot: that bounds the journal by the state and the
+snapshot, and so the work of reading it back, while a table that only grows
+(a first run over thousands of files) is not written whole again and again.
 
 Files, beside the checkpoint ``<name>.json``:
 
@@ -18,8 +21,9 @@ Files, beside the checkpoint ``<name>.json``:
   is read as a whole state.
 * ``<name>.json.journal``: records, one a line, appended and fsynced, each
   ``<crc32 in hex> <JSON>``: its snapshot's generation, its number (1, 2, ...),
-  and the changes: the file entries (the entries that changed, by index or,
-  when files came, went or moved, by key with the keys in order), the session rows dropped and the
+  and the changes: the file entries (the entries that changed, by index, the
+  new ones after them, or, when files went or moved, by key with the keys in
+  order), the session rows dropped and the
   rows written since (in table order: a row written again moves to the end,
   as the table's own order does), and the rest of the normalizer state.
 
@@ -57,8 +61,10 @@ from .errors import StateError
 CHECKPOINT_VERSION = 3
 #: The formats read.
 READ_VERSIONS = (1, 2, 3)
-#: The journal is folded into a new snapshot once it is larger than the last
-#: snapshot, or than this, whichever is more (a small table is cheap to rewrite).
+#: The journal is folded into a new snapshot once what it holds that the state
+#: no longer needs (entries and rows written again, or dropped, the small state
+#: every record repeats) is larger than the last snapshot, or than this,
+#: whichever is more (a small table is cheap to rewrite).
 COMPACT_BYTES = 64 << 10
 
 #: A session row's key: (appliance, kind, number), its first three items (sessions.SessionTable.to_state).
@@ -131,6 +137,7 @@ def _file_changes(saved: List[Dict[str, Any]], files: List[Dict[str, Any]]) -> D
     """What a record says to turn the saved file entries into ``files``.
 
     The same files in the same order: the entries that changed, by index.
+    New files after the same ones: those, and the others that changed, by index.
     Files come, go or change places (the follower lists them oldest first,
     so a file written to moves to the end): their keys in order, and the
     entries that are new or changed, by key. Keys that repeat: the whole list.
@@ -142,6 +149,15 @@ def _file_changes(saved: List[Dict[str, Any]], files: List[Dict[str, Any]]) -> D
         return {"file_changes": changes} if changes else {}
     if len(set(keys)) != len(keys) or len(set(old_keys)) != len(old_keys):
         return {"files": files}
+    count = len(old_keys)
+    if len(keys) > count and keys[:count] == old_keys:  # (the keys are unique: the new ones are new)
+        # New files after the same ones (a first run, which lists its files oldest first): they are appended,
+        # and the order of thousands of keys is not written again at every save.
+        found: Dict[str, Any] = {"file_append": files[count:]}
+        changes = [[index, entry] for index, (entry, old) in enumerate(zip(files, saved)) if entry != old]
+        if changes:
+            found["file_changes"] = changes
+        return found
     by_key = dict(zip(old_keys, saved))
     entries = {key: entry for key, entry in zip(keys, files) if by_key.get(key) != entry}
     return {"file_order": keys, "file_entries": entries} if entries else {"file_order": keys}
@@ -191,6 +207,8 @@ class CheckpointStore:
         self._number = 0
         self._snapshot_bytes = 0
         self._journal_bytes = 0
+        #: The part of the journal that the state no longer needs, estimated (see _save).
+        self._spent_bytes = 0
         # What is on disk, as the last load or save left it.
         self._head: Dict[str, Any] = {}
         self._files: List[Any] = []
@@ -264,6 +282,7 @@ class CheckpointStore:
         self._snapshot_bytes = size
         self._number = 0
         self._journal_bytes = 0
+        self._spent_bytes = 0
 
     def _replay(self) -> None:
         try:
@@ -291,6 +310,7 @@ class CheckpointStore:
             self._number += 1
             good += len(line) + 1
         self._journal_bytes = good
+        self._spent_bytes = good  # not known of records read back: all of it, so the first save may fold it
         if self._repair and good != sum(len(line) + 1 for line in complete) + len(lines[-1]):
             # Cut off what a killed run left half-written, so that records are appended after whole ones.
             try:
@@ -323,6 +343,10 @@ class CheckpointStore:
             if not 0 <= index < len(self._files):
                 raise IndexError(f"file change at {index} of {len(self._files)}")
             self._files[index] = entry
+        if "file_append" in record:
+            if not isinstance(record["file_append"], list):
+                raise TypeError("file_append is not a list")
+            self._files = [*self._files, *record["file_append"]]
         for key in record.get("drop", []):
             self._rows.pop(_key(key), None)
         for row in record.get("rows", []):
@@ -354,7 +378,10 @@ class CheckpointStore:
             raise StateError(f"cannot write the checkpoint {name}: {exc.strerror or exc}") from exc
 
     def _save(self, data: Dict[str, Any]) -> None:
-        if self.generation is None or self._journal_bytes > max(self.compact_bytes, self._snapshot_bytes):
+        # Folded when what the journal holds in vain outgrows the snapshot: a journal that holds mostly new
+        # entries and rows (a first run over thousands of files) is the state itself, and a snapshot of it
+        # at every few saves would write the table again and again as it grows.
+        if self.generation is None or self._spent_bytes > max(self.compact_bytes, self._snapshot_bytes):
             self._snapshot(data)
             return
         rows = _rows_of(data)
@@ -374,6 +401,7 @@ class CheckpointStore:
         record["path"] = data.get("path")
         body = json.dumps(record, separators=(",", ":"), ensure_ascii=True).encode("ascii")
         line = b"%08x %s\n" % (zlib.crc32(body), body)
+        spent = len(line) - self._new_share(record, keys[len(keys) - len(written) :], len(line))
         new = self._journal_bytes == 0
         try:
             with open(self.journal, "ab") as handle:
@@ -389,6 +417,7 @@ class CheckpointStore:
         if new:
             _sync_directory(self.journal)
         self._journal_bytes += len(line)
+        self._spent_bytes += spent
         self._number += 1
         self.records += 1
         self._files = list(files)
@@ -396,6 +425,24 @@ class CheckpointStore:
         self._head["path"] = data.get("path")
         self._order = keys
         self._rows = dict(zip(keys, rows))
+
+    def _new_share(self, record: Dict[str, Any], written: List[RowKey], size: int) -> int:
+        """The bytes of a record that hold what the saved state did not have (new files, new sessions).
+
+        Estimated by counting: the record's size shared out among its items (entries, rows, dropped rows,
+        the small state every record repeats, and a tenth of an item per key of a file order).
+        """
+        known_files = {entry.get("key") for entry in self._files}
+        if "files" in record:
+            entries = record["files"]
+            new = sum(1 for entry in entries if entry.get("key") not in known_files)
+        else:
+            entries = record.get("file_entries", {})
+            new = sum(1 for key in entries if key not in known_files) + len(record.get("file_append", ()))
+        count = len(entries) + len(record.get("file_changes", ())) + len(record.get("file_append", ()))
+        new += sum(1 for key in written if key not in self._rows)
+        items = count + len(written) + len(record.get("drop", ())) + 1 + len(record.get("file_order", ())) / 10
+        return int(size * new / items)
 
     def _snapshot(self, data: Dict[str, Any]) -> None:
         generation = os.urandom(8).hex()
