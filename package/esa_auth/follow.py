@@ -555,9 +555,10 @@ class Follower:
         if events:
             emit(events, source)
             self.stats.events += len(events)
-        for diagnostic in self.normalizer.take_diagnostics():
-            self.stats.warnings += 1
-            log("WARN", str(diagnostic))
+        if self.normalizer.diagnostics:  # most blocks have none: no new list for them
+            for diagnostic in self.normalizer.take_diagnostics():
+                self.stats.warnings += 1
+                log("WARN", str(diagnostic))
 
 
 class _Vanished(Exception):
