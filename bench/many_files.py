@@ -10,7 +10,10 @@ checkpoint, each event rendered to CIM JSON and written as Splunk's XML stream
 to ``/dev/null`` (``esa_auth.splunk.modinput.InputRun``). It reports the CPU
 time (user + system) of each run, their ratio, the events, the checkpoint
 saves and the warnings. The target: the many-files run at most 3 times the
-CPU time of the one-file run, with every event out and no warning.
+CPU time of the one-file run, with every event out and no warning. With
+``--repeat N`` each run is made N times, alternating, and the least CPU time
+of each counts (all are in the JSON); the load average before and after is
+reported too.
 
 Usage::
 
@@ -30,7 +33,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from typing import List
+from typing import Any, Dict, List
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -99,8 +102,11 @@ def main(argv: List[str]) -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--preset", default="classic")
     parser.add_argument("--python", default=sys.executable, help="the interpreter of the runs")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="runs of each, alternating; the least CPU time of each counts (default: 1)")  # fmt: skip
     parser.add_argument("--out", type=Path, help="write the figures as JSON here too")
     args = parser.parse_args(argv)
+    load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="many-files-") as tmp:
         base = Path(tmp)
         lib = lay_out_app(base / "app")
@@ -111,22 +117,30 @@ def main(argv: List[str]) -> int:
         (one / "mail.@20240101T000000.s").write_bytes(source.read_bytes())
         many = base / "many"
         split(source, many, args.files)
-        results = {}
-        for name, directory in (("one_file", one), ("many_files", many)):
-            checkpoint = base / f"{name}.json"
-            done = subprocess.run(
-                [args.python, "-c", CHILD, str(directory), str(checkpoint), str(args.nofile), str(lib)],
-                capture_output=True, text=True, check=False,
-            )  # fmt: skip
-            if done.returncode != 0:
-                raise SystemExit(f"{name}: the run failed: {done.stderr[-2000:]}")
-            results[name] = json.loads(done.stdout)
+        results: Dict[str, Dict[str, Any]] = {}
+        # Alternating, so that other work on the machine weighs on both alike; the least CPU time of each is
+        # the one least disturbed by it.
+        for attempt in range(max(1, args.repeat)):
+            for name, directory in (("one_file", one), ("many_files", many)):
+                checkpoint = base / f"{name}-{attempt}.json"
+                done = subprocess.run(
+                    [args.python, "-c", CHILD, str(directory), str(checkpoint), str(args.nofile), str(lib)],
+                    capture_output=True, text=True, check=False,
+                )  # fmt: skip
+                if done.returncode != 0:
+                    raise SystemExit(f"{name}: the run failed: {done.stderr[-2000:]}")
+                figures = json.loads(done.stdout)
+                runs = [*results.get(name, {}).get("cpu_runs", []), figures["cpu_s"]]
+                if name not in results or figures["cpu_s"] < results[name]["cpu_s"]:
+                    results[name] = figures
+                results[name]["cpu_runs"] = runs
     ratio = results["many_files"]["cpu_s"] / max(results["one_file"]["cpu_s"], 1e-9)
     document = {
         "files": args.files, "lines": args.lines, "nofile": args.nofile, "preset": args.preset, "seed": args.seed,
         "python": subprocess.run([args.python, "-c", "import sys; print(sys.version.split()[0])"],
                                  capture_output=True, text=True, check=True).stdout.strip(),
-        "results": results, "ratio": round(ratio, 2),
+        "results": results, "ratio": round(ratio, 2), "repeat": max(1, args.repeat),
+        "load_average": [round(load_before, 2), round(os.getloadavg()[0], 2)],
         "target_met": ratio <= 3.0 and results["many_files"]["events"] == results["one_file"]["events"]
                       and results["many_files"]["warning_count"] == 0,
     }  # fmt: skip
@@ -134,7 +148,10 @@ def main(argv: List[str]) -> int:
         print(f"{name:>10}: {figures['cpu_s']:8.2f} s CPU  {figures['events']:>7} events  "
               f"{figures['files_read']:>6} files  {figures['checkpoints']:>3} saves  "
               f"{figures['warning_count']} warnings")  # fmt: skip
-    print(f"     ratio: {ratio:.2f} (target: at most 3)")
+    print(
+        f"     ratio: {ratio:.2f} (target: at most 3); least of {max(1, args.repeat)} run(s) each; "
+        f"load average {document['load_average'][0]:.2f} before, {document['load_average'][1]:.2f} after"
+    )
     if args.out:
         args.out.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
     return 0 if document["target_met"] else 1
