@@ -88,9 +88,11 @@ def list_files(spec: str) -> List[str]:
         paths = [p for p in glob.glob(spec) if not os.path.basename(p).startswith(".")]
     elif os.path.isdir(spec):
         try:
-            paths = [os.path.join(spec, name) for name in os.listdir(spec) if not name.startswith(".")]
+            names = os.listdir(spec)
         except OSError:
             return []
+        prefix = os.path.join(spec, "")  # what os.path.join(spec, name) puts before a name: joined once
+        paths = [prefix + name for name in names if not name.startswith(".")]
     else:
         paths = [] if os.path.basename(spec).startswith(".") else [spec]
     paths.sort()
