@@ -305,7 +305,7 @@ class Follower:
                 else:
                     self._read(known, candidate, emit, log)
             finally:
-                candidate.close()
+                candidate.release()
                 if self._reading is not None:
                     self._touched.add(id(self._reading))
                 self._reading = None

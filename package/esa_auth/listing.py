@@ -235,6 +235,11 @@ class Candidate:
             self.at = None
         self.first = None  # read ahead of a handle that is gone (and the run keeps its files to its end)
 
+    def release(self) -> None:
+        """Close it and forget its head: the file is read for this run (a run keeps its files to its end)."""
+        self.close()
+        self._head = None
+
 
 def scan(spec: str, checkpoint: str, log: Log) -> Tuple[List[Candidate], Optional[str]]:
     """The files to read, oldest first, as one listing of the directory saw them.
