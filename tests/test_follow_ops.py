@@ -446,6 +446,28 @@ def test_a_checkpoint_of_0_1_0_is_read_on_without_repeating(tmp_path: Path) -> N
     assert run(logs, ck).events == []
 
 
+def test_a_checkpoint_of_format_2_is_read_on_without_repeating(tmp_path: Path) -> None:
+    # Format 2 was saved before format 3 left out what defaults say (checkpoint.py).
+    fixture = DATA / "checkpoint-format-2"
+    logs = tmp_path / "logs"
+    shutil.copytree(fixture / "logs", logs)  # other inodes than when the checkpoint was written
+    ck = tmp_path / "ck" / "esa1.json"
+    ck.parent.mkdir()
+    shutil.copy(fixture / "esa1.json", ck)
+    shutil.copy(fixture / "esa1.json.journal", f"{ck}.journal")
+    assert json.loads(ck.read_text(encoding="utf-8"))["version"] == 2
+    rolled, small = logs / "mail.@20250106T000000.s", logs / "mail.current"
+    with open(rolled, "a", encoding="utf-8") as handle:
+        handle.write(mail_sessions(111, 1, start=11))
+    with open(small, "a", encoding="utf-8") as handle:
+        handle.write(mail_sessions(201, 1, start=101))
+    sink = run(logs, ck)
+    assert [e["icid"] for e in sink.events] == [111, 201]
+    assert sink.messages("WARN") == []
+    assert json.loads(ck.read_text(encoding="utf-8"))["version"] == follow.CHECKPOINT_VERSION == 3
+    assert run(logs, ck).events == []
+
+
 def test_a_file_compressed_away_while_listed_holds_back_the_files_after_it(
     logs: Path, ck: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
