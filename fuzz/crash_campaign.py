@@ -342,6 +342,11 @@ def campaign(
     return figures
 
 
+def _differing_fields(one: Dict[str, Any], other: Dict[str, Any]) -> Dict[str, Tuple[Any, Any]]:
+    """The fields two events of one line disagree on, with both values (what a report needs to be read)."""
+    return {k: (one.get(k), other.get(k)) for k in sorted(set(one) | set(other)) if one.get(k) != other.get(k)}
+
+
 def verdict(result: Campaign, clean: List[Dict[str, Any]], writer: LogWriter, reference: RunRecord) -> Dict[str, Any]:
     """Compare the campaign's union of events with the clean run."""
     problems = list(result.problems)
@@ -353,11 +358,15 @@ def verdict(result: Campaign, clean: List[Dict[str, Any]], writer: LogWriter, re
     for event in result.emitted:
         ids[event["raw"]].add(event["event_id"])
         if event["raw"] in seen and seen[event["raw"]] != event:
-            problems.append(f"one line gave two different events: {event['raw']!r}")
+            fields = _differing_fields(seen[event["raw"]], event)
+            problems.append(f"one line gave two different events (fields {fields}): {event['raw']!r}")
         seen[event["raw"]] = event
     lost = sorted(set(clean_by_raw) - set(seen))
     extra = sorted(set(seen) - set(clean_by_raw))
     differing = sorted(r for r in set(seen) & set(clean_by_raw) if seen[r] != clean_by_raw[r])
+    for raw in differing:
+        fields = _differing_fields(clean_by_raw[raw], seen[raw])
+        problems.append(f"an event differs from the clean run's (fields {fields}): {raw!r}")
     two_ids = sorted(r for r, s in ids.items() if len(s) > 1)
     other_id = sorted(r for r, s in ids.items() if r in clean_by_raw and s != {clean_by_raw[r]["event_id"]})
     copies = Counter(e["raw"] for e in result.emitted)
