@@ -174,9 +174,16 @@ def test_ids_are_the_same_live_rotated_copied_and_compressed(logs: Path, ck: Pat
         (elsewhere / f"mail.@20250106T000000.s.{suffix}").write_bytes(compress(rolled.read_bytes()))
     for name in sorted(os.listdir(elsewhere)):
         assert cli_ids(elsewhere / name) == live, name
-    other = tmp_path / "other-ck" / "esa1.json"
-    other.parent.mkdir()
-    assert sorted(run(elsewhere, other).ids) == sorted(live * 4)
+        alone = tmp_path / f"alone-{name}"
+        alone.mkdir()
+        shutil.copy(elsewhere / name, alone / name)
+        other = tmp_path / f"ck-{name}" / "esa1.json"
+        other.parent.mkdir()
+        assert run(alone, other).ids == live, name
+    # All four together, new: the archives are those of the copy, which is there: its lines once.
+    together = run(elsewhere, tmp_path / "ck-copy.log" / "esa2.json")
+    assert together.ids == live
+    assert sum("an archive of" in m for m in together.messages("INFO")) == 3
 
 
 # --- 2. directories out of reach -------------------------------------------------------------------
@@ -377,6 +384,29 @@ def test_a_rotated_then_compressed_file_is_read_on_from_where_it_was_left(logs: 
     assert [e["icid"] for e in after.events] == [10]
     assert run(logs, ck).events == []
     assert sorted(first.ids + both.ids + after.ids) == sorted(cli_ids(logs / "mail.log.1.gz") + cli_ids(live))
+
+
+def test_a_new_file_and_its_archive_listed_together_are_read_once(logs: Path, ck: Path) -> None:
+    # A rotated file never read yet, and its archive being made beside it (gzip at work, logrotate's
+    # compress) in the same listing: its lines once, and the archive read on from there once the file is gone.
+    # The sessions run past the end of the first file: read twice, the archive's AUTH lines would come after
+    # the close lines of mail.log and lose their sessions.
+    rolled = logs / "mail.log.1"
+    sessions = mail_sessions(1, 12).splitlines(keepends=True)
+    rolled.write_text(HEADER.format(t=stamp(0)) + "".join(sessions[:-3]), encoding="utf-8")
+    assert rolled.stat().st_size > follow.HEAD_BYTES
+    os.utime(rolled, (1_700_000_000, 1_700_000_000))
+    (logs / "mail.log.1.gz").write_bytes(gzip.compress(rolled.read_bytes()))
+    os.utime(logs / "mail.log.1.gz", (1_700_000_100, 1_700_000_100))
+    live = logs / "mail.log"
+    live.write_text(HEADER.format(t=stamp(12)) + "".join(sessions[-3:]), encoding="utf-8")
+    os.utime(live, (1_700_000_200, 1_700_000_200))
+    first = run(logs, ck)
+    assert len(first.ids) == len(set(first.ids)) == 12
+    assert all(e.get("src") for e in first.events if "icid" in e)
+    assert any("an archive of" in m for m in first.messages("INFO"))
+    rolled.unlink()
+    assert run(logs, ck).events == []
 
 
 def test_a_file_compressed_between_two_runs_gives_its_unread_rest(logs: Path, ck: Path) -> None:

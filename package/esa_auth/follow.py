@@ -57,7 +57,7 @@ from .compressed import describe as describe_damage
 from .entries import FileEntry, file_key, ignored_entry
 from .errors import ConfigError, StateError
 from .events import AuthEvent
-from .identity import Matcher
+from .identity import HeadIndex, Matcher, archive_of_live
 from .listing import HEAD_BYTES, Candidate, Log, digest, looks_like_esa, scan
 from .listing import check_path as check_path  # callers import these from here
 from .listing import list_files as list_files
@@ -175,6 +175,7 @@ class Follower:
         self._now: Optional[float] = None
         self._listing_error: Optional[str] = None
         self._finishing: Set[Candidate] = set()
+        self._read_new = HeadIndex([])
         self.entries: List[FileEntry] = []
         self.changed = False
         self.normalizer = Normalizer(settings)
@@ -290,6 +291,8 @@ class Follower:
         self, work: List[Tuple[Optional[FileEntry], Candidate]], first_run: bool, emit: Emit, log: Log
     ) -> None:
         """Read the files of the run in order (a file with no entry yet is registered first)."""
+        # The new files read in this run: an archive of one of them, listed beside it, is not read (_register).
+        self._read_new = HeadIndex([])
         for known, candidate in work:
             self._reading = known
             try:
@@ -358,6 +361,10 @@ class Follower:
         entry = self._new_entry(candidate, first_run, log)
         if entry is None:
             return None
+        if entry.compression is not None and archive_of_live(candidate, self._read_new, log):
+            return None  # its lines are being read from the file it was made from
+        if entry.compression is None:
+            self._read_new.vouch((entry,))
         self.entries.append(entry)
         self._dirty = True
         if entry.ignored or (entry.compression is None and candidate.st.st_size <= entry.position):

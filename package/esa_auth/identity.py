@@ -13,7 +13,7 @@ files (an unreadable directory or an unmounted share keeps its entries).
 from __future__ import annotations
 
 import os
-from typing import Dict, List, NamedTuple, Optional, Set, Tuple
+from typing import Dict, Iterable, List, NamedTuple, Optional, Set, Tuple
 
 from .compressed import UnreadableCompression
 from .entries import FileEntry
@@ -140,25 +140,11 @@ class Matcher:
     def _is_copy_of_live(self, candidate: Candidate, index: HeadIndex, claimed: Dict[int, FileEntry], log: Log) -> bool:
         """Is a new compressed file an archive of a known file still on disk (gzip at work, ``gzip -k``)?
 
-        It is read once the file it was made from is gone, from where that one was left.
+        It is read once the file it was made from is gone, from where that one is left.
         """
-        try:
-            candidate.head(HEAD_BYTES)
-        except (OSError, UnreadableCompression):
-            return False
-        if candidate.compression is None:
-            return False
-        if index.entries is None:
-            # Only a whole head (1 KiB) vouches for it: a file's first few bytes (``Sun Jun  1 08:0``) are those
-            # of every file written in the same minute, and an archive put off for another file's sake would be
-            # read late, after the files that came after it.
-            index.entries = [entry for entry in claimed.values() if not entry.ignored and entry.head_len == HEAD_BYTES]
-        source = index.match_entry(candidate)
-        if source is None:
-            return False
-        log("INFO", f"{candidate.path}: an archive of {source.path}, which is still there; read from where that "
-                    "one is left once it is gone")  # fmt: skip
-        return True
+        if not index.vouched:
+            index.vouch(claimed.values())
+        return archive_of_live(candidate, index, log)
 
     def _same(self, entry: FileEntry, candidate: Candidate, log: Log) -> bool:
         """Is the file with the entry's inode still the entry's content?"""
@@ -195,6 +181,26 @@ class Matcher:
         return self.now is not None and self.now - st.st_mtime_ns / 1e9 >= self.finish_after
 
 
+def archive_of_live(candidate: Candidate, index: HeadIndex, log: Log) -> bool:
+    """Is a new file an archive of a file that ``index`` vouches for, which is still on disk (gzip at work)?
+
+    Such an archive is not read now: its lines are those of that file, which is read; once the file is gone,
+    the archive is found again by its content and read on from where the file was left. Said once (INFO).
+    """
+    try:
+        candidate.head(HEAD_BYTES)
+    except (OSError, UnreadableCompression):
+        return False
+    if candidate.compression is None:
+        return False
+    source = index.match_entry(candidate)
+    if source is None:
+        return False
+    log("INFO", f"{candidate.path}: an archive of {source.path}, which is still there; read from where that "
+                "one is left once it is gone")  # fmt: skip
+    return True
+
+
 class HeadIndex:
     """Files found in a run, looked up by the hash of their first bytes (computed once per length asked)."""
 
@@ -202,10 +208,9 @@ class HeadIndex:
         self.candidates = candidates
         self._by_length: Dict[int, Dict[str, List[Candidate]]] = {}
         self.taken: Set[int] = set()
-        #: Entries to look candidates up in (:meth:`match_entry`).
-        self.entries: Optional[List[FileEntry]] = None
-        self._entries_by: Optional[Dict[Tuple[int, str], FileEntry]] = None
-        self._lengths: List[int] = []
+        #: Whether entries were given to look candidates up in (:meth:`vouch`, :meth:`match_entry`).
+        self.vouched = False
+        self._entries_by: Dict[str, FileEntry] = {}
 
     def find(self, entry: FileEntry) -> Optional[Candidate]:
         """The first file not yet taken that opens with the entry's head (and is long enough)."""
@@ -225,16 +230,21 @@ class HeadIndex:
             return candidate
         return None
 
+    def vouch(self, entries: Iterable[FileEntry]) -> None:
+        """Entries that :meth:`match_entry` looks candidates up in (more may come).
+
+        Only a whole head (1 KiB) vouches for a file: a file's first few bytes (``Sun Jun  1 08:0``) are those
+        of every file written in the same minute, and an archive put off for another file's sake would be
+        read late, after the files that came after it.
+        """
+        self.vouched = True
+        for entry in entries:
+            if not entry.ignored and entry.head_len == HEAD_BYTES:
+                self._entries_by[entry.head_hash] = entry
+
     def match_entry(self, candidate: Candidate) -> Optional[FileEntry]:
-        """The entry whose head the candidate opens with, if any."""
-        entries = self.entries or []
-        if self._entries_by is None:
-            self._entries_by = {(entry.head_len, entry.head_hash): entry for entry in entries}
-            self._lengths = sorted({entry.head_len for entry in entries}, reverse=True)
-        for length in self._lengths:
-            digest = head_hash(candidate, length)
-            if digest is not None:
-                found = self._entries_by.get((length, digest))
-                if found is not None:
-                    return found
-        return None
+        """The entry (of :meth:`vouch`) whose whole head the candidate opens with, if any."""
+        if not self._entries_by:
+            return None
+        digest = head_hash(candidate, HEAD_BYTES)
+        return self._entries_by.get(digest) if digest is not None else None
