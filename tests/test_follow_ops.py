@@ -451,48 +451,37 @@ def test_a_zstd_file_is_named_and_skipped(logs: Path, ck: Path) -> None:
     assert run(logs, ck).messages("WARN") == []
 
 
-# --- 8. checkpoints of 0.1.0 -----------------------------------------------------------------------
+# --- 8. checkpoints of 0.1.0 and format 2 ----------------------------------------------------------
 
 
-def test_a_checkpoint_of_0_1_0_is_read_on_without_repeating(tmp_path: Path) -> None:
-    fixture = DATA / "checkpoint-0.1.0"
+@pytest.mark.parametrize(
+    ("fixture", "version", "appended"),
+    [
+        # 0.1.0's (format 1); format 2 was saved before format 3 left out what defaults say (checkpoint.py).
+        ("checkpoint-0.1.0", 1, 110),
+        ("checkpoint-format-2", 2, 111),
+    ],
+)
+def test_a_checkpoint_of_an_earlier_format_is_read_on_without_repeating(
+    tmp_path: Path, fixture: str, version: int, appended: int
+) -> None:
+    source = DATA / fixture  # its README says how it was written
     logs = tmp_path / "logs"
-    shutil.copytree(fixture / "logs", logs)  # other inodes than when the checkpoint was written
+    shutil.copytree(source / "logs", logs)  # other inodes than when the checkpoint was written
     ck = tmp_path / "ck" / "esa1.json"
     ck.parent.mkdir()
-    shutil.copy(fixture / "esa1.json", ck)
-    shutil.copy(fixture / "esa1.json.journal", f"{ck}.journal")
-    assert json.loads(ck.read_text(encoding="utf-8"))["version"] == 1
+    shutil.copy(source / "esa1.json", ck)
+    shutil.copy(source / "esa1.json.journal", f"{ck}.journal")
+    assert json.loads(ck.read_text(encoding="utf-8"))["version"] == version
     rolled, small = logs / "mail.@20250106T000000.s", logs / "mail.current"
     assert small.stat().st_size < follow.HEAD_BYTES
     with open(rolled, "a", encoding="utf-8") as handle:
-        handle.write(mail_sessions(110, 1, start=10))
+        handle.write(mail_sessions(appended, 1, start=10))
     with open(small, "a", encoding="utf-8") as handle:
         handle.write(mail_sessions(201, 1, start=101))
     sink = run(logs, ck)
-    assert [e["icid"] for e in sink.events] == [110, 201]
-    assert any("of format 1 read" in m for m in sink.messages("INFO"))
-    assert json.loads(ck.read_text(encoding="utf-8"))["version"] == follow.CHECKPOINT_VERSION
-    assert run(logs, ck).events == []
-
-
-def test_a_checkpoint_of_format_2_is_read_on_without_repeating(tmp_path: Path) -> None:
-    # Format 2 was saved before format 3 left out what defaults say (checkpoint.py).
-    fixture = DATA / "checkpoint-format-2"
-    logs = tmp_path / "logs"
-    shutil.copytree(fixture / "logs", logs)  # other inodes than when the checkpoint was written
-    ck = tmp_path / "ck" / "esa1.json"
-    ck.parent.mkdir()
-    shutil.copy(fixture / "esa1.json", ck)
-    shutil.copy(fixture / "esa1.json.journal", f"{ck}.journal")
-    assert json.loads(ck.read_text(encoding="utf-8"))["version"] == 2
-    rolled, small = logs / "mail.@20250106T000000.s", logs / "mail.current"
-    with open(rolled, "a", encoding="utf-8") as handle:
-        handle.write(mail_sessions(111, 1, start=11))
-    with open(small, "a", encoding="utf-8") as handle:
-        handle.write(mail_sessions(201, 1, start=101))
-    sink = run(logs, ck)
-    assert [e["icid"] for e in sink.events] == [111, 201]
+    assert [e["icid"] for e in sink.events] == [appended, 201]
+    assert any(f"of format {version} read" in m for m in sink.messages("INFO"))
     assert sink.messages("WARN") == []
     assert json.loads(ck.read_text(encoding="utf-8"))["version"] == follow.CHECKPOINT_VERSION == 3
     assert run(logs, ck).events == []
