@@ -7,6 +7,7 @@ from typing import Dict, Optional
 
 import pytest
 from esa_auth import patterns as P
+from esa_auth.shapes import values
 
 # Every form id of docs/log-formats.md (header, message templates, session lines).
 FORM_IDS = (
@@ -96,7 +97,7 @@ def _match(body: str) -> Optional[P.LinePattern]:
 def _groups(body: str) -> Dict[str, Optional[str]]:
     found = P.match(body, P.dispatch_key(body.encode("utf-8")))
     assert found is not None, body
-    return P.values(found[1])
+    return values(found[1])
 
 
 # Variants real logs have (docs/log-formats.md#notation: odd case, double spaces, free-text

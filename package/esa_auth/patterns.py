@@ -13,11 +13,12 @@ that key, never every regex on every line.
 
 from __future__ import annotations
 
-import itertools
 import re
 from dataclasses import dataclass, replace
 from functools import cached_property
 from typing import Dict, Iterable, List, Optional, Pattern, Tuple
+
+from .shapes import END, IP, LAST, SEP, U_END, UW, U, atomic, by_words, free, tail, unnamed
 
 #: Roles of a pattern.
 AUTH = "auth"  # an authentication event (becomes an AuthEvent)
@@ -94,104 +95,12 @@ def _rx(pattern: str) -> Pattern[str]:
 # a longer run of digits is damage, and must not reach int() (which refuses
 # more than 4300 digits) nor a consumer's JSON parser.
 
-# Linear time on any line (#18, docs/SECURITY.md): a user name is whatever an SMTP client sends before
-# authenticating, and a relay takes lines from anyone, so no shape here may go over a run of the line
-# more than a bounded number of times (tests/test_linear_time.py holds every template to it). Python
-# 3.9's re has no possessive or atomic forms; the shapes below do the same with what it has:
-# - A free-text value before "<spaces><literal>" ends with a character that is no space (_U, _free): the
-#   separator is then tried at the start of each run of spaces only, not at every space of the run. The
-#   shortest value the plain lazy form found never ended with a space either (one space fewer would do),
-#   so the value found is the same. A value before "\s*$" ends with a non-blank (_tail) for the same reason.
-# - The spaces before a free-text value are followed by no space (_SEP, "\ *(?!\ )" in the audit log):
-#   giving one back to the value cannot help, so the value is not tried again from every space of the
-#   run. (The one difference: a value made of spaces only, on a line that has no value there, is no
-#   longer taken.)
-# - "\s*\.?\s*$" tried every split of a run of blanks between its two runs: _END takes a dot only after
-#   the first run. A value that runs to the end of the line is found from the end (_LAST).
-_SEP = r"\ +(?!\ )"
-_U = r"(?P<user>(?:.*?[^\ ])??)"  # a user name is free text (spaces, @, \ ...): always bounded by literals
-# The user names of the appliance's own logs (A1, A3-A14, L1-L4, L6, L7, W1-W3) are read word by word, in a
-# look-ahead that stops at the first word after which the rest of the template matches: the value of the lazy
-# form above (its shortest value ending with a character that is no space, followed by the rest), but a
-# look-ahead is atomic in Python's re and PCRE2 alike, and the back reference that follows takes what it read,
-# so nothing is given back: a run in the user name is read once, where the lazy form paid three or four steps
-# a character and, on a line that fails, read a run of the address twice. The rest is read once more where
-# the user ends. A7 and A8 (short lines: an ordinary one costs little a byte) also read the run of spaces
-# before the address atomically, so that a run there, with no address after it, is not given back at each
-# word that tries the rest. _UW marks the place; _add writes the look-ahead from the rest of the template
-# (_by_words). T1 and T2 keep _U: their rest is short and they are the most frequent events; they are within
-# the bound already, as are A2, L5 and P1 (short lines whose rest is one literal stretch).
-_UW = r"(?#user-by-words)"
-# A user name that runs to the end of the line, before _END: the shortest value the lazy form found is the
-# line up to its last character that is no blank nor dot, or up to the last dot but one when two or more
-# dots follow that character (_END takes one). Found greedily, from the end of the line: no try per character.
-_LAST = r".*(?:\.(?=\s*\.\s*$)|[^\s.])"
-_U_END = rf"(?P<user>(?:{_LAST})?)"
-_IP = r"(?P<src>[0-9A-Fa-f:.]+)"  # IPv4, IPv6 or IPv4-mapped IPv6
-_END = r"\s*(?:\.\s*)?$"
-
-
-def _free(name: str) -> str:
-    """A free-text value of one character or more, followed by spaces and a literal."""
-    return rf"(?P<{name}>.*?[^\ ])"
-
-
-def _unnamed(source: str) -> str:
-    """``source`` with its named groups made plain groups: for a look-ahead that reads what they will read.
-
-    The groups of :func:`_atomic` keep a name (their back reference needs one): a new one, as a name is
-    defined once in a regex.
-    """
-    fresh: Dict[str, str] = {}
-
-    def group(found: re.Match[str]) -> str:
-        name = found.group(1)
-        if not name.startswith(_PRIVATE):
-            return "(?:"
-        fresh[name] = f"{_PRIVATE}a{next(_ATOMS)}"
-        return f"(?P<{fresh[name]}>"
-
-    source = re.sub(r"\(\?P<(\w+)>", group, source)
-    return re.sub(r"\(\?P=(\w+)\)", lambda found: f"(?P={fresh[found.group(1)]})", source)
-
-
-#: The prefix of the names of groups that hold no value (:func:`_atomic`): :func:`values` leaves them out.
-_PRIVATE = "_"
-_ATOMS = itertools.count(1)
-
-
-def _atomic(source: str) -> str:
-    """``source`` matched as an atomic group: what it takes is never given back (Python 3.9's re has no
-    ``(?>...)``). A look-ahead is atomic, and the back reference after it takes what it read; its group
-    is private (:data:`_PRIVATE`). Costs three items more than ``source`` alone."""
-    name = f"{_PRIVATE}a{next(_ATOMS)}"
-    return rf"(?=(?P<{name}>{source}))(?P={name})"
-
-
-def values(found: re.Match[str]) -> Dict[str, Optional[str]]:
-    """The values of a template's match: its named groups, less the private ones of :func:`_atomic`."""
-    return {name: value for name, value in found.groupdict().items() if not name.startswith(_PRIVATE)}
-
-
-def _tail(name: str) -> str:
-    """A free-text value of one character or more that runs to the end of the line (trailing blanks apart)."""
-    return rf"(?P<{name}>.*?\S|.)\s*$"
-
-
 _REGISTRY: List[LinePattern] = []
 
 
-def _by_words(source: str) -> str:
-    """``source`` with its user name at :data:`_UW` read word by word (see there), if it has one."""
-    head, marker, rest = source.partition(_UW)
-    if not marker:
-        return source
-    return head + rf"(?=(?P<user>(?:(?!{_unnamed(rest)})\ *[^\ ]+)*))(?P=user)" + rest
-
-
 def _add(pattern: LinePattern) -> None:
-    if _UW in pattern.source:
-        pattern = replace(pattern, source=_by_words(pattern.source))
+    if UW in pattern.source:
+        pattern = replace(pattern, source=by_words(pattern.source))
     if any(p.name == pattern.name for p in _REGISTRY):
         raise KeyError(f"duplicate pattern name {pattern.name!r}")
     _REGISTRY.append(pattern)
@@ -217,50 +126,50 @@ def _other(name: str, role: str, regex: str, examples: Iterable[str]) -> None:
 _INBOUND = dict(app="smtp", direction="inbound", activity="authenticate")
 _auth(
     "T1",
-    r"SMTP\ +Auth:?\ +\(ICID\ +(?P<icid>\d{1,18})\)\ +succeeded\ +for\ +user:?\ " + _U
-    + r"\ +using\ +AUTH\ +mechanism:\ *(?P<mech>\S+)\ +with\ +profile:\ *" + _tail("profile"),
+    r"SMTP\ +Auth:?\ +\(ICID\ +(?P<icid>\d{1,18})\)\ +succeeded\ +for\ +user:?\ " + U
+    + r"\ +using\ +AUTH\ +mechanism:\ *(?P<mech>\S+)\ +with\ +profile:\ *" + tail("profile"),
     ["SMTP Auth: (ICID 450) succeeded for user: ironport using AUTH mechanism: PLAIN with profile: IncomingAuthentication"],
     signature="SMTP AUTH succeeded", action="success", **_INBOUND,
 )  # fmt: skip
 _auth(
     "T2",
-    r"SMTP\ +Auth:?\ +\(ICID\ +(?P<icid>\d{1,18})\)\ +failed\ +for\ +user:?\ " + _U
-    + r"\ +using\ +AUTH\ +mechanism:\ *(?P<mech>\S+)\ +with\ +profile:\ *" + _tail("profile"),
+    r"SMTP\ +Auth:?\ +\(ICID\ +(?P<icid>\d{1,18})\)\ +failed\ +for\ +user:?\ " + U
+    + r"\ +using\ +AUTH\ +mechanism:\ *(?P<mech>\S+)\ +with\ +profile:\ *" + tail("profile"),
     ["SMTP Auth: (ICID 451) failed for user: ironport using AUTH mechanism: PLAIN with profile: IncomingAuthentication",
      "SMTP Auth (ICID 7) failed for user: j doe@example.com using AUTH mechanism: LOGIN with profile: Corp Auth"],
     signature="SMTP AUTH failed", action="failure", **_INBOUND,
 )  # fmt: skip
 _auth(
     "T3",
-    r"SMTP\ +Auth:?\ +\(ICID\ +(?P<icid>\d{1,18})\)\ +profile:\ *(?!\ )" + _free("profile") + r"\ +is\ +misconfigured\ +or\ +missing"
-    r"\ +causing\ +an\ +Auth\ +failure" + _END,
+    r"SMTP\ +Auth:?\ +\(ICID\ +(?P<icid>\d{1,18})\)\ +profile:\ *(?!\ )" + free("profile") + r"\ +is\ +misconfigured\ +or\ +missing"
+    r"\ +causing\ +an\ +Auth\ +failure" + END,
     ["SMTP Auth (ICID 31) profile: smtp_auth_ldap is misconfigured or missing causing an Auth failure"],
     signature="SMTP AUTH profile misconfigured", action="error",
     reason="SMTP AUTH profile is misconfigured or missing", **_INBOUND,
 )  # fmt: skip
 _auth(
     "T5",
-    r"SMTP\ +Auth:?\ +\(ICID\ +(?P<icid>\d{1,18})\)\ +could\ +not\ +reach\ +forwarding\ +server" + _SEP + _free("server")
-    + r"\ +with\ +reason:\ *" + _tail("detail"),
+    r"SMTP\ +Auth:?\ +\(ICID\ +(?P<icid>\d{1,18})\)\ +could\ +not\ +reach\ +forwarding\ +server" + SEP + free("server")
+    + r"\ +with\ +reason:\ *" + tail("detail"),
     ["SMTP Auth (ICID 32) could not reach forwarding server auth.example.com with reason: Connection refused"],
     signature="SMTP AUTH forwarding server unreachable", action="error", **_INBOUND,
 )  # fmt: skip
 _auth(
     "T4",
-    r"SMTP\ +Auth:?\ +\(ICID\ +(?P<icid>\d{1,18})\)\ +could\ +not\ +reach\ +forwarding\ +server" + _SEP + rf"(?P<server>{_LAST}|.)" + _END,
+    r"SMTP\ +Auth:?\ +\(ICID\ +(?P<icid>\d{1,18})\)\ +could\ +not\ +reach\ +forwarding\ +server" + SEP + rf"(?P<server>{LAST}|.)" + END,
     ["SMTP Auth (ICID 33) could not reach forwarding server 192.0.2.25"],
     signature="SMTP AUTH forwarding server unreachable", action="error", **_INBOUND,
 )  # fmt: skip
 _auth(
     "T6",
-    r"SMTP\ +Auth:?\ +\(ICID\ +(?P<icid>\d{1,18})\)\ +LDAP\ +query/user\ +lookup\ +failed\ +for\ +user:?\ " + _U_END + _END,
+    r"SMTP\ +Auth:?\ +\(ICID\ +(?P<icid>\d{1,18})\)\ +LDAP\ +query/user\ +lookup\ +failed\ +for\ +user:?\ " + U_END + END,
     ["SMTP Auth (ICID 34) LDAP query/user lookup failed for user: mallory"],
     signature="SMTP AUTH LDAP user lookup failed", action="failure",
     reason="LDAP query/user lookup failed", **_INBOUND,
 )  # fmt: skip
 _auth(
     "T7",
-    r"SMTP\ +Auth:?\ +\(ICID\ +(?P<icid>\d{1,18})\)\ +was\ +required\ +but\ +remote\ +host\ +did\ +not\ +initiate\ +it" + _END,
+    r"SMTP\ +Auth:?\ +\(ICID\ +(?P<icid>\d{1,18})\)\ +was\ +required\ +but\ +remote\ +host\ +did\ +not\ +initiate\ +it" + END,
     ["SMTP Auth (ICID 35) was required but remote host did not initiate it"],
     signature="SMTP AUTH required but not attempted", action="error",
     reason="SMTP AUTH was required but the client did not initiate it", **_INBOUND,
@@ -282,14 +191,14 @@ _other(
 _OUTBOUND = dict(app="smtp", direction="outbound", activity="authenticate")
 _auth(
     "T10",
-    r"DCID:\ *(?P<dcid>\d{1,18})\ +IP:\ *(?P<ip>\S+)\ +SMTP\ +authentication\ +using\ +the\ +profile" + _SEP + _free("profile")
-    + r"\ +succeeded" + _END,
+    r"DCID:\ *(?P<dcid>\d{1,18})\ +IP:\ *(?P<ip>\S+)\ +SMTP\ +authentication\ +using\ +the\ +profile" + SEP + free("profile")
+    + r"\ +succeeded" + END,
     ["DCID: 5633 IP: 172.16.155.102 SMTP authentication using the profile OutboundAuthentication succeeded."],
     signature="SMTP AUTH to smart host succeeded", action="success", **_OUTBOUND,
 )  # fmt: skip
 _auth(
     "T11",
-    r"DCID:\ *(?P<dcid>\d{1,18})\ +IP:\ *(?P<ip>\S+)\ +SMTP\ +authentication\ +using\ +the\ +profile" + _SEP + _free("profile")
+    r"DCID:\ *(?P<dcid>\d{1,18})\ +IP:\ *(?P<ip>\S+)\ +SMTP\ +authentication\ +using\ +the\ +profile" + SEP + free("profile")
     + r"\ +failed(?::\ *(?P<tail>(?:.*?\S)??))?\s*$",
     ["DCID: 5640 IP: 172.16.155.102 SMTP authentication using the profile OutboundAuthentication failed: "
      "('535', ['5.7.8 Error: authentication failed: authentication failure'])"],
@@ -304,17 +213,17 @@ _auth(
 # host " (the rDNS then always reaches that "verified"). Asked at each try (the rDNS read lazily to the end,
 # before #18), a line of repeated "address A reverse dns host H" took time that grew with its square.
 # The listener is read word by word in a look-ahead (atomic), the runs of spaces after a word, after
-# "address" and after the listener atomically (_atomic): nothing is given back and tried again. The rDNS is
+# "address" and after the listener atomically (atomic): nothing is given back and tried again. The rDNS is
 # read by words: a word is no try, the "verified" check is made after each run of spaces. The look-ahead at
 # the start finds "verified" from the end of the line and then checks the space before it (a look-behind):
 # a run of spaces given back costs one try a character, not two.
 _VERIFIED = r"verified\ +(?:yes|no)\s*$"
-_C1_STOP = r"(?:\([^()\s]*\)\ +(?!\ ))?address" + _atomic(r"\ +") + r"\S+(?(verified)\ +reverse\ +dns\ +host\ |\s*$)"
+_C1_STOP = r"(?:\([^()\s]*\)\ +(?!\ ))?address" + atomic(r"\ +") + r"\S+(?(verified)\ +reverse\ +dns\ +host\ |\s*$)"
 _other(
     "C1", CONTEXT,
-    r"New\ +SMTP\ +ICID\ +(?P<icid>\d{1,18})\ +interface(?=(?:.*verified(?<=\ verified)\ +(?P<verified>yes|no)\s*$)?)" + _SEP
-    + r"(?=(?P<listener>[^\ ]+(?:" + _atomic(r"\ +") + r"(?!" + _C1_STOP + r")[^\ ]+)*))(?P=listener)"
-    + _atomic(r"\ +") + r"(?:\((?P<listener_ip>[^()\s]*)\)\ +(?!\ ))?address\ +(?P<client>\S+)"
+    r"New\ +SMTP\ +ICID\ +(?P<icid>\d{1,18})\ +interface(?=(?:.*verified(?<=\ verified)\ +(?P<verified>yes|no)\s*$)?)" + SEP
+    + r"(?=(?P<listener>[^\ ]+(?:" + atomic(r"\ +") + r"(?!" + _C1_STOP + r")[^\ ]+)*))(?P=listener)"
+    + atomic(r"\ +") + r"(?:\((?P<listener_ip>[^()\s]*)\)\ +(?!\ ))?address\ +(?P<client>\S+)"
     r"(?(verified)\ +reverse\ +dns\ +host\ +(?:(?P<rdns>[^\ ]+(?:\ +(?![\ ]|" + _VERIFIED + r")[^\ ]+)*)\ +|)"
     + _VERIFIED + r")\s*$",
     ["New SMTP ICID 450 interface IncomingMail (172.16.155.16) address 172.16.155.102 reverse dns host unknown verified no",
@@ -334,7 +243,7 @@ _other(
 # follow it (_c2_end: SBRS, country or the end of the line) can; each is read by words, and only where a
 # word ends is that checked. The country runs to the last non-blank of the line, found from the end.
 # The check of _c2_end reads the run of spaces before SBRS or country, and the SBRS value, atomically
-# (_atomic): a run of spaces at the end of the line, or a long word after SBRS, is not given back and tried
+# (atomic): a run of spaces at the end of the line, or a long word after SBRS, is not given back and tried
 # again at each place it is checked. (One check, two places: _c2_end() makes each its own groups.)
 _C2_MATCH = r"match(?:\ |\s*$)"
 
@@ -342,9 +251,9 @@ _C2_MATCH = r"match(?:\ |\s*$)"
 def _c2_end() -> str:
     return (
         r"(?:\s*$|"
-        + _atomic(r"\ +")
+        + atomic(r"\ +")
         + r"(?:SBRS\ +(?:not\ enabled|"
-        + _atomic(r"\S+")
+        + atomic(r"\S+")
         + r")(?:\s*$|\ +country\ +[^\ \n])"
         r"|country\ +[^\ \n]))"
     )
@@ -388,11 +297,11 @@ _other(
 # authentication event itself: it only keeps the session and its MID current.
 # C9, C8t and H-VERSION read the start of the line only (well under a PCRE2 step a byte on an ordinary line),
 # so a run of spaces given back once, where the word after it is not there, cost several times that (#18):
-# their runs of spaces are read atomically (_atomic), which the next item (a word) makes no difference to.
+# their runs of spaces are read atomically (atomic), which the next item (a word) makes no difference to.
 _other(
     "C9", CONTEXT,
-    r"(?:Bounced|Delayed):" + _atomic(r"\ +") + r"DCID:?" + _atomic(r"\ +") + r"(?P<dcid>\d{1,18})" + _atomic(r"\ +")
-    + r"(?:MID|Message)" + _atomic(r"\ +") + r"(?P<mid>\d{1,18})",
+    r"(?:Bounced|Delayed):" + atomic(r"\ +") + r"DCID:?" + atomic(r"\ +") + r"(?P<dcid>\d{1,18})" + atomic(r"\ +")
+    + r"(?:MID|Message)" + atomic(r"\ +") + r"(?P<mid>\d{1,18})",
     ["Bounced: DCID 5640 MID 448 to RID 0 - Bounced by destination server with response: 5.1.0 - Unknown address error",
      "Delayed: DCID: 5641 Message 449 to 0 - 4.7.0 Temporary authentication failure"],
 )  # fmt: skip
@@ -403,7 +312,7 @@ _other(
 )  # fmt: skip
 _other(
     "C8t", CONTEXT,
-    r"DCID\ +(?P<dcid>\d{1,18})" + _atomic(r"\ +") + r"TLS" + _atomic(r"\ +")
+    r"DCID\ +(?P<dcid>\d{1,18})" + atomic(r"\ +") + r"TLS" + atomic(r"\ +")
     + r"(?P<result>success|failed)(?:\ +protocol\ +(?P<proto>\S+))?"
     r"(?:\ +cipher\ +(?P<cipher>\S+))?.*$",
     ["DCID 5633 TLS success protocol TLSv1.2 cipher AES128-SHA"],
@@ -415,7 +324,7 @@ _other("X1", IGNORE, r"Connection\ +Error:\ +DCID:", ["Connection Error: DCID: 1
 # --- Section 2: file header --------------------------------------------------
 _other(
     "H-VERSION", HEADER,
-    r"Version:" + _atomic(r"\ *") + r"(?P<version>\S+)(?:" + _atomic(r"\ +") + r"SN:" + _atomic(r"\ *")
+    r"Version:" + atomic(r"\ *") + r"(?P<version>\S+)(?:" + atomic(r"\ +") + r"SN:" + atomic(r"\ *")
     + r"(?P<serial>\S+))?",
     ["Version: 15.0.0-104 SN: 4229A1B2C3D4E5F6A7B8-0A1B2C3D4E5F"],
 )  # fmt: skip
@@ -436,24 +345,24 @@ _other(
 _ADMIN_LOGON = dict(activity="logon")
 _auth(
     "A10",
-    r"User\ " + _UW + r"\ +from\ +" + _IP + r"\ +was\ +authenticated\ +successfully\ +with\ +privilege\ +(?P<role>\S+)"
-    r"\ +by\ +(?P<method>CLI\ +based)\ +authentication\ +using\ +an?\ +(?P<proto>SSH)\ +connection" + _END,
+    r"User\ " + UW + r"\ +from\ +" + IP + r"\ +was\ +authenticated\ +successfully\ +with\ +privilege\ +(?P<role>\S+)"
+    r"\ +by\ +(?P<method>CLI\ +based)\ +authentication\ +using\ +an?\ +(?P<proto>SSH)\ +connection" + END,
     ["User admin from 192.0.2.10 was authenticated successfully with privilege admin by CLI based authentication "
      "using an SSH connection."],
     signature="Appliance login succeeded (SSH, CLI based)", action="success", **_ADMIN_LOGON,
 )  # fmt: skip
 _auth(
     "A11",
-    r"User\ " + _UW + r"\ +from\ +" + _IP + r"\ +was\ +authenticated\ +successfully\ +with\ +privilege\ +(?P<role>\S+)"
-    r"\ +by\ +(?P<method>password\ +based)\ +authentication\ +using\ +an?\ +(?P<proto>SSH)\ +connection" + _END,
+    r"User\ " + UW + r"\ +from\ +" + IP + r"\ +was\ +authenticated\ +successfully\ +with\ +privilege\ +(?P<role>\S+)"
+    r"\ +by\ +(?P<method>password\ +based)\ +authentication\ +using\ +an?\ +(?P<proto>SSH)\ +connection" + END,
     ["User operator1 from 192.0.2.11 was authenticated successfully with privilege operators by password based "
      "authentication using an SSH connection."],
     signature="Appliance login succeeded (SSH, password)", action="success", **_ADMIN_LOGON,
 )  # fmt: skip
 _auth(
     "A9",
-    r"User\ " + _UW + r"\ +from\ +" + _IP + r"\ +was\ +authenticated\ +successfully\ +with\ +privilege\ +(?P<role>\S+)"
-    r"\ +using\ +an?\ +(?P<proto>\S+)\ +connection" + _END,
+    r"User\ " + UW + r"\ +from\ +" + IP + r"\ +was\ +authenticated\ +successfully\ +with\ +privilege\ +(?P<role>\S+)"
+    r"\ +using\ +an?\ +(?P<proto>\S+)\ +connection" + END,
     ["User admin from 192.0.2.10 was authenticated successfully with privilege admin using an HTTPS connection",
      "User jdoe from 2001:db8::5 was authenticated successfully with privilege readonly using an HTTPS connection."],
     signature="Appliance login succeeded", action="success", **_ADMIN_LOGON,
@@ -462,73 +371,73 @@ _auth(
 # place the user name could end reads no further than that (a user name may repeat the template's words).
 _auth(
     "A12",
-    r"User\ " + _UW + r"\ +from\ +" + _IP + r"\ +was\ +authenticated\ +successfully"
-    r"(?:\ +by" + _SEP + r"(?P<method>.{0,63}?[^\ ])\ +authentication)?\ +using\ +an?\ +(?P<proto>\S+)\ +connection" + _END,
+    r"User\ " + UW + r"\ +from\ +" + IP + r"\ +was\ +authenticated\ +successfully"
+    r"(?:\ +by" + SEP + r"(?P<method>.{0,63}?[^\ ])\ +authentication)?\ +using\ +an?\ +(?P<proto>\S+)\ +connection" + END,
     ["User helpdesk1 from 192.0.2.12 was authenticated successfully using an HTTPS connection.",
      "User admin from 192.0.2.10 was authenticated successfully by CLI based authentication using an SSH connection."],
     signature="Appliance login succeeded", action="success", **_ADMIN_LOGON,
 )  # fmt: skip
 _auth(
     "A3",
-    r"User\ " + _UW + r"\ +from\ +" + _IP + r"\ +was\ +authenticated\ +successfully" + _END,
+    r"User\ " + UW + r"\ +from\ +" + IP + r"\ +was\ +authenticated\ +successfully" + END,
     ["User admin from 192.0.2.10 was authenticated successfully."],
     signature="Appliance login succeeded", action="success", **_ADMIN_LOGON,
 )  # fmt: skip
 _auth(
     "A4",
-    r"User\ " + _UW + r"\ +from\ +" + _IP + r"\ +failed\ +authentication" + _END,
+    r"User\ " + UW + r"\ +from\ +" + IP + r"\ +failed\ +authentication" + END,
     ["User admin from 203.0.113.50 failed authentication."],
     signature="Appliance login failed", action="failure", **_ADMIN_LOGON,
 )  # fmt: skip
 _auth(
     "A1",
-    r"User\ " + _UW + r"\ +was\ +authenticated\ +successfully" + _END,
+    r"User\ " + UW + r"\ +was\ +authenticated\ +successfully" + END,
     ["User admin was authenticated successfully."],
     signature="Appliance login succeeded", action="success", **_ADMIN_LOGON,
 )  # fmt: skip
 _auth(
     "A2",
-    r"User\ " + _U + r"\ +failed\ +authentication" + _END,
+    r"User\ " + U + r"\ +failed\ +authentication" + END,
     ["User guest failed authentication."],
     signature="Appliance login failed", action="failure", **_ADMIN_LOGON,
 )  # fmt: skip
 _auth(
     "A6",
-    r"The\ +user\ " + _UW + r"\ +successfully\ +logged\ +on\ +from\ +" + _IP
-    + r"\ +with\ +privilege\ +(?P<role>\S+)\ +using\ +an?\ +(?P<proto>\S+)\ +connection" + _END,
+    r"The\ +user\ " + UW + r"\ +successfully\ +logged\ +on\ +from\ +" + IP
+    + r"\ +with\ +privilege\ +(?P<role>\S+)\ +using\ +an?\ +(?P<proto>\S+)\ +connection" + END,
     ["The user admin successfully logged on from 192.0.2.10 with privilege admin using an HTTPS connection."],
     signature="Appliance login succeeded", action="success", **_ADMIN_LOGON,
 )  # fmt: skip
 _auth(
     "A5",
-    r"The\ +user\ " + _UW + r"\ +successfully\ +logged\ +on\ +from\ +" + _IP
-    + r"\ +using\ +an?\ +(?P<proto>\S+)\ +connection" + _END,
+    r"The\ +user\ " + UW + r"\ +successfully\ +logged\ +on\ +from\ +" + IP
+    + r"\ +using\ +an?\ +(?P<proto>\S+)\ +connection" + END,
     ["The user jdoe successfully logged on from 192.0.2.20 using an HTTPS connection."],
     signature="Appliance login succeeded", action="success", **_ADMIN_LOGON,
 )  # fmt: skip
 _auth(
     "A8",
-    r"An\ +authentication\ +attempt\ +by\ +the\ +user\ " + _UW + r"\ +from" + _atomic(r"\ +") + _IP
-    + r"\ +failed\ +using\ +an?\ +(?P<proto>\S+)\ +connection" + _END,
+    r"An\ +authentication\ +attempt\ +by\ +the\ +user\ " + UW + r"\ +from" + atomic(r"\ +") + IP
+    + r"\ +failed\ +using\ +an?\ +(?P<proto>\S+)\ +connection" + END,
     ["An authentication attempt by the user admin from 203.0.113.50 failed using an HTTPS connection."],
     signature="Appliance login failed", action="failure", **_ADMIN_LOGON,
 )  # fmt: skip
 _auth(
     "A7",
-    r"An\ +authentication\ +attempt\ +by\ +the\ +user\ " + _UW + r"\ +from" + _atomic(r"\ +") + _IP + r"\ +failed" + _END,
+    r"An\ +authentication\ +attempt\ +by\ +the\ +user\ " + UW + r"\ +from" + atomic(r"\ +") + IP + r"\ +failed" + END,
     ["An authentication attempt by the user root from 203.0.113.51 failed"],
     signature="Appliance login failed", action="failure", **_ADMIN_LOGON,
 )  # fmt: skip
 _auth(
     "A13",
-    r"Authentication\ +OK,\ +user\ " + _UW + r"\ +with\ +privilege\ +(?P<role>\S+)\ +logged\ +in\ +to\ +Spam\ +Quarantine"
-    + _END,
+    r"Authentication\ +OK,\ +user\ " + UW + r"\ +with\ +privilege\ +(?P<role>\S+)\ +logged\ +in\ +to\ +Spam\ +Quarantine"
+    + END,
     ["Authentication OK, user jdoe@example.com with privilege end-user logged in to Spam Quarantine"],
     signature="Spam Quarantine login succeeded", action="success", app="esa:quarantine", **_ADMIN_LOGON,
 )  # fmt: skip
 _auth(
     "A14",
-    r"login:" + _IP + r"\ +user:" + _UW + r"\ +session:(?P<session>\S+)\s*$",
+    r"login:" + IP + r"\ +user:" + UW + r"\ +session:(?P<session>\S+)\s*$",
     ["login:192.0.2.10 user:admin session:k3Jd9sLqPz0aB1cD2eF3"],
     signature="Appliance GUI session started", action="success", app="esa:gui", **_ADMIN_LOGON,
 )  # fmt: skip
@@ -545,45 +454,45 @@ EXPIRED = "session expired"
 _ADMIN_LOGOFF = dict(activity="logoff", action="success")
 _auth(
     "L1",
-    r"logout:" + _IP + r"\ +user:" + _UW + r"\ +session:(?P<session>\S+)\s*$",
+    r"logout:" + IP + r"\ +user:" + UW + r"\ +session:(?P<session>\S+)\s*$",
     ["logout:192.0.2.10 user:admin session:k3Jd9sLqPz0aB1cD2eF3"],
     signature="Appliance GUI logout", app="esa:gui", reason=LOGOUT, **_ADMIN_LOGOFF,
 )  # fmt: skip
 _auth(
     "L2",
-    r"CLI:\ +User\ " + _UW + r"\ +logged\ +out\ +from\ +" + _IP + r"\ +because\ +of\ +inactivity\ +timeout" + _END,
+    r"CLI:\ +User\ " + UW + r"\ +logged\ +out\ +from\ +" + IP + r"\ +because\ +of\ +inactivity\ +timeout" + END,
     ["CLI: User admin logged out from 192.0.2.10 because of inactivity timeout"],
     signature="Appliance CLI logout (inactivity)", app="esa:cli", reason=INACTIVITY, **_ADMIN_LOGOFF,
 )  # fmt: skip
 _auth(
     "L3",
-    r"GUI:\ +User\ " + _UW + r"\ +logged\ +out\ +from\ +session\ +(?P<session>\S+)\ +because\ +of\ +inactivity\ +timeout"
-    + _END,
+    r"GUI:\ +User\ " + UW + r"\ +logged\ +out\ +from\ +session\ +(?P<session>\S+)\ +because\ +of\ +inactivity\ +timeout"
+    + END,
     ["GUI: User admin logged out from session k3Jd9sLqPz0aB1cD2eF3 because of inactivity timeout"],
     signature="Appliance GUI logout (inactivity)", app="esa:gui", reason=INACTIVITY, **_ADMIN_LOGOFF,
 )  # fmt: skip
 _auth(
     "L4",
-    r"User\ " + _UW + r"\ +logged\ +out\ +of\ +SSH\ +session\ +" + _IP + _END,
+    r"User\ " + UW + r"\ +logged\ +out\ +of\ +SSH\ +session\ +" + IP + END,
     ["User admin logged out of SSH session 192.0.2.10"],
     signature="Appliance SSH logout", app="esa:ssh", reason=LOGOUT, **_ADMIN_LOGOFF,
 )  # fmt: skip
 _auth(
     "L5",
-    r"User\ " + _U + r"\ +logged\ +out\ +of\ +GUI\ +session" + _END,
+    r"User\ " + U + r"\ +logged\ +out\ +of\ +GUI\ +session" + END,
     ["User admin logged out of GUI session"],
     signature="Appliance GUI logout", app="esa:gui", reason=LOGOUT, **_ADMIN_LOGOFF,
 )  # fmt: skip
 _auth(
     "L6",
-    r"PID\ +(?P<pid>\d{1,18}):\ +User\ " + _UW + r"\ +logged\ +out\ +from\ +session\ +because\ +of\ +inactivity\ +timeout"
-    + _END,
+    r"PID\ +(?P<pid>\d{1,18}):\ +User\ " + UW + r"\ +logged\ +out\ +from\ +session\ +because\ +of\ +inactivity\ +timeout"
+    + END,
     ["PID 4242: User admin logged out from session because of inactivity timeout."],
     signature="Appliance CLI logout (inactivity)", app="esa:cli", reason=INACTIVITY, **_ADMIN_LOGOFF,
 )  # fmt: skip
 _auth(
     "L7",
-    r"User\ " + _UW + r"\ +logged\ +out\ +from\ +Spam\ +Quarantine" + _END,
+    r"User\ " + UW + r"\ +logged\ +out\ +from\ +Spam\ +Quarantine" + END,
     ["User - logged out from Spam Quarantine"],
     signature="Spam Quarantine logout", app="esa:quarantine", reason=LOGOUT, **_ADMIN_LOGOFF,
 )  # fmt: skip
@@ -592,14 +501,14 @@ _auth(
 # Found greedily, from the end of the line: a lazy user paid three or four PCRE2 steps a character (#18).
 _other(
     "X2", IGNORE,
-    r"PID\ +\d+:\ +User\ .*\ (?:entered\ |commit" + _atomic(r"\ +") + r"changes)",
+    r"PID\ +\d+:\ +User\ .*\ (?:entered\ |commit" + atomic(r"\ +") + r"changes)",
     ["PID 4242: User admin entered 'logconfig'", "PID 4242: User admin commit changes: new listener"],
 )  # fmt: skip
 
 # --- API log (AsyncOS 12+): the client IP is only on a neighbouring line ----
 _auth(
     "P1",
-    r"User\ " + _U + r"\ +not\ +authorized" + _END,
+    r"User\ " + U + r"\ +not\ +authorized" + END,
     ["User apiuser not authorized"],
     signature="API request not authorized", action="failure", app="esa:api", activity="logon",
     reason="not authorized",
@@ -608,8 +517,8 @@ _auth(
 # --- HTTP log (gui_logs) ------------------------------------------------------
 _auth(
     "W1",
-    r"SourceIP:" + _IP + r"\ +Destination:(?P<path>\S*)\ +Username:" + _UW + r"\ +Privilege:(?P<role>\S*)"
-    r"\ +session:(?P<session>\S+)\ +Action:\ +The\ +HTTPS\ +session\ +has\ +been\ +established\ +successfully" + _END,
+    r"SourceIP:" + IP + r"\ +Destination:(?P<path>\S*)\ +Username:" + UW + r"\ +Privilege:(?P<role>\S*)"
+    r"\ +session:(?P<session>\S+)\ +Action:\ +The\ +HTTPS\ +session\ +has\ +been\ +established\ +successfully" + END,
     ["SourceIP:192.0.2.10 Destination:/login Username:admin Privilege:admin session:k3Jd9sLqPz0aB1cD2eF3 "
      "Action: The HTTPS session has been established successfully."],
     signature="Appliance GUI session established", action="success", app="esa:gui", activity="logon",
@@ -617,9 +526,9 @@ _auth(
 # "beacuse" is how AsyncOS spells it; "because" is accepted in case it is fixed.
 _auth(
     "W2",
-    r"(?:SourceIP:" + _IP + r"\ +Destination:\S*\ +Username:\S*\ +Privilege:\S*\ +session:\S+\ +)?"
-    r"Action:\ +User\ " + _UW + r"\ +logged\ +out\ +from\ +session\ +(?P<session>\S+)\ +be(?:ac|ca)use\ +of\ +inactivity"
-    r"\ +timeout" + _END,
+    r"(?:SourceIP:" + IP + r"\ +Destination:\S*\ +Username:\S*\ +Privilege:\S*\ +session:\S+\ +)?"
+    r"Action:\ +User\ " + UW + r"\ +logged\ +out\ +from\ +session\ +(?P<session>\S+)\ +be(?:ac|ca)use\ +of\ +inactivity"
+    r"\ +timeout" + END,
     ["Action: User admin logged out from session k3Jd9sLqPz0aB1cD2eF3 beacuse of inactivity timeout",
      "SourceIP:192.0.2.10 Destination:/ Username:admin Privilege:admin session:k3Jd9sLqPz0aB1cD2eF3 Action: User admin "
      "logged out from session k3Jd9sLqPz0aB1cD2eF3 beacuse of inactivity timeout"],
@@ -627,7 +536,7 @@ _auth(
 )  # fmt: skip
 _auth(
     "W3",
-    r"Session\ +(?P<session>\S+)\ +user:" + _UW + r"\ +expired" + _END,
+    r"Session\ +(?P<session>\S+)\ +user:" + UW + r"\ +expired" + END,
     ["Session k3Jd9sLqPz0aB1cD2eF3 user:admin expired"],
     signature="Appliance GUI session expired", app="esa:gui", reason=EXPIRED, **_ADMIN_LOGOFF,
 )  # fmt: skip
@@ -643,7 +552,7 @@ _AUDIT_WHO = (
     r"Appliance:\ *(?!\ )(?P<appliance>[^,]+?),\ *Interaction\ +Mode:\ *(?P<mode>GUI|CLI|API),\ *User:\ *(?!\ )"
 )
 _AUDIT_FROM = (
-    r",\ *(?!\ )(?:Role:\ *(?!\ )(?P<role>[^,]*?),\ *(?!\ ))?Source\ +IP:\ *" + _IP + r",\ *(?!\ )"
+    r",\ *(?!\ )(?:Role:\ *(?!\ )(?P<role>[^,]*?),\ *(?!\ ))?Source\ +IP:\ *" + IP + r",\ *(?!\ )"
     r"(?:Destination\ +IP:\ *(?P<dest_ip>[^,\s]*),\ *(?!\ ))?"
 )
 _AUDIT_WHERE = r"(?:Location:\ *(?!\ )(?P<location>.*?),\ *(?!\ ))?Event:\ *"
@@ -662,7 +571,7 @@ _AUDIT_EVENTS: Tuple[Tuple[str, str, Optional[Dict[str, str]]], ...] = (
     ("U3", r"User\ +logged\ +out",
      dict(signature="Appliance logout", action="success", activity="logoff", reason=LOGOUT)),
     ("U4", r"Session\ +terminated", None),
-    ("U5", r"Permission\ +denied\ +reason\ *-\ *(?P<detail>" + _LAST + r"|.)",
+    ("U5", r"Permission\ +denied\ +reason\ *-\ *(?P<detail>" + LAST + r"|.)",
 
      dict(signature="Appliance login failed", action="failure", activity="logon")),
     ("U6", r"API\ +Access\ +Success", dict(signature="API access succeeded", action="success", activity="logon")),
@@ -673,11 +582,11 @@ for _name, _event, _kwargs in _AUDIT_EVENTS:
     # The event ends the line, so whether it is there is asked once, at the start (the look-ahead, which finds
     # it from the end): a user or location tried at each comma then never reads to the end of the line again.
     # Without it, a line of repeated "Source IP: A, Location: L, " took time that grew with its square.
-    _guard = r"(?=.*,\ *Event:\ *" + _unnamed(_event) + _END + ")"
+    _guard = r"(?=.*,\ *Event:\ *" + unnamed(_event) + END + ")"
     if _kwargs is None:
-        _other(_name, IGNORE, _guard + _AUDIT + _event + _END, [_AUDIT_EXAMPLE + _literal])
+        _other(_name, IGNORE, _guard + _AUDIT + _event + END, [_AUDIT_EXAMPLE + _literal])
     else:
-        _auth(_name, _guard + _AUDIT + _event + _END, [_AUDIT_EXAMPLE + _literal], **_kwargs)
+        _auth(_name, _guard + _AUDIT + _event + END, [_AUDIT_EXAMPLE + _literal], **_kwargs)
 # X4's event need not end the line, so the check at the start (which stays: it fails most other audit events at
 # once) cannot tell a location from where it starts. Where the user ends at a comma that the rest of the fields can
 # follow up to "Location:", the location is read up to the first ", Event: <X4 event>" after it; if none is
@@ -686,7 +595,7 @@ for _name, _event, _kwargs in _AUDIT_EVENTS:
 # the location is read to the end of the line once, not once per repetition of "Source IP: A, Location: L, "
 # (which, before, took time that grew with the square of the line). The values found are the same.
 _X4_EVENT = r"(?:User\ +input\ +was|User\ +visited\ +the\ +web\ +page)"
-_X4_USER = r"(?P<user>(?:[^,]|(?!" + _unnamed(_AUDIT_FROM) + r"Location:),)*?)"
+_X4_USER = r"(?P<user>(?:[^,]|(?!" + unnamed(_AUDIT_FROM) + r"Location:),)*?)"
 _other(
     "X4", IGNORE,
     r"(?=.*,\ *Event:\ *" + _X4_EVENT + ")" + _AUDIT_WHO + _X4_USER + _AUDIT_FROM + _AUDIT_WHERE + _X4_EVENT,

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Dict, List, Match, Optional, Pattern, Tuple
 
 from . import patterns as P
+from .shapes import PRIVATE
 
 
 @dataclass(frozen=True, eq=False)
@@ -69,7 +70,7 @@ def _alternative(number: int, pattern: P.LinePattern) -> str:
     """A template's source as an alternative: its groups renamed, in its own flags (patterns._rx)."""
     tag = f"t{number}_"
     source = _GROUP.sub(lambda m: f"(?P<{tag}{m.group(1)}>", pattern.source)
-    # A back reference (after a look-ahead that makes a part atomic: patterns._atomic, _by_words) names its group too.
+    # A back reference (after a look-ahead that makes a part atomic: shapes.atomic, by_words) names its group too.
     source = _BACKREF.sub(lambda m: f"(?P={tag}{m.group(1)})", source)
     # A conditional on a group ("(?(verified)...)", C1) names the group too.
     source = _CONDITION.sub(lambda m: f"(?({tag}{m.group(1)})", source)
@@ -83,11 +84,11 @@ def _compile(key: bytes) -> Key:
     templates: Dict[int, Template] = {}
     for number, pattern in enumerate(patterns):
         tag = f"t{number}_"
-        # The private groups of patterns._atomic hold no value.
+        # The private groups of shapes.atomic hold no value.
         own = sorted(
             (i, n[len(tag) :])
             for n, i in regex.groupindex.items()
-            if n.startswith(tag) and n != tag and not n[len(tag) :].startswith(P._PRIVATE)
+            if n.startswith(tag) and n != tag and not n[len(tag) :].startswith(PRIVATE)
         )
         by_name = {name: i for i, name in own}
         index = regex.groupindex[tag]
