@@ -30,15 +30,25 @@ from esa_auth import patterns as NEW  # noqa: E402
 
 
 def _load(base: str) -> ModuleType:
-    text = subprocess.run(
-        ["git", "-C", str(ROOT), "show", f"{base}:package/esa_auth/patterns.py"],
-        check=True, capture_output=True, text=True,
-    ).stdout  # fmt: skip
-    spec = importlib.util.spec_from_loader("patterns_base", loader=None)
-    assert spec is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["patterns_base"] = module  # dataclasses look their module up
-    exec(compile(text, f"{base}:patterns.py", "exec"), module.__dict__)
+    """``package/esa_auth/patterns.py`` as it is at git revision ``base``, with the modules it imports from its
+    package (``shapes.py``, where a revision has it), loaded as a package of their own beside the current one."""
+    package = ModuleType("esa_auth_base")
+    package.__path__ = []  # a package: patterns.py imports ".shapes"
+    sys.modules[package.__name__] = package
+    module = package
+    for name in ("shapes", "patterns"):
+        shown = subprocess.run(
+            ["git", "-C", str(ROOT), "show", f"{base}:package/esa_auth/{name}.py"],
+            check=False, capture_output=True, text=True,
+        )  # fmt: skip
+        if shown.returncode != 0 and name != "patterns":
+            continue  # a revision from before the shapes had a module of their own
+        shown.check_returncode()
+        spec = importlib.util.spec_from_loader(f"{package.__name__}.{name}", loader=None)
+        assert spec is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = module  # dataclasses and the relative import look their module up
+        exec(compile(shown.stdout, f"{base}:{name}.py", "exec"), module.__dict__)
     return module
 
 
