@@ -18,7 +18,9 @@ Two speeds:
 from __future__ import annotations
 
 import re
-from typing import Dict, List, NamedTuple, Optional, Union, overload
+from typing import NamedTuple, Optional, Union, overload
+
+from .shapes import alternation_tree
 
 #: Levels ESA writes before the body (docs/log-formats.md#envelopes). Real logs vary in case.
 LEVELS = frozenset({b"info", b"warning", b"critical", b"debug", b"trace"})
@@ -46,19 +48,9 @@ def starts_envelope(line: bytes) -> bool:
 
 # A newline followed by a line that does not open a log line (the negation of
 # starts_envelope() at every line start, so that a whole buffer is checked in C).
-def _trie(words: frozenset[bytes]) -> bytes:
-    """An alternation of ``words`` as a tree of their first bytes: the engine tries one branch per byte."""
-    heads: Dict[bytes, List[bytes]] = {}
-    for word in sorted(words):
-        heads.setdefault(word[:1], []).append(word[1:])
-    branches = [
-        re.escape(head) + (_trie(frozenset(tails)) if len(tails) > 1 or tails[0] else b"")
-        for head, tails in heads.items()
-    ]
-    return b"(?:" + b"|".join(branches) + b")"
-
-
-_NOT_ENVELOPE = re.compile(rb"\n(?!" + _trie(ENVELOPE_HEADS) + rb"|<\d)")
+_NOT_ENVELOPE = re.compile(
+    rb"\n(?!" + alternation_tree(h.decode("latin-1") for h in ENVELOPE_HEADS).encode("latin-1") + rb"|<\d)"
+)
 
 
 def all_envelopes(buf: bytes, end: int) -> bool:

@@ -22,10 +22,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Dict, List, Match, Optional, Pattern, Tuple
+from typing import Dict, Match, Optional, Pattern, Tuple
 
 from . import patterns as P
-from .shapes import PRIVATE
+from .shapes import PRIVATE, alternation_tree
 
 
 @dataclass(frozen=True, eq=False)
@@ -127,23 +127,12 @@ def _ascii_caseless(word: str) -> str:
     return "".join(f"[{c.lower()}{c.upper()}]" if c.isalpha() else re.escape(c) for c in word)
 
 
-def _trie(keys: List[str]) -> str:
-    """An alternation of ``keys`` (lower case, same length) sharing their heads: each character is
-    tried once per branch, not once per key (``logf|logi|logo`` is ``log(?:f|i|o)``), in any ASCII case."""
-    if not keys[0]:
-        return ""
-    branches = []
-    for head in sorted({key[0] for key in keys}):
-        branches.append(_ascii_caseless(head) + _trie([key[1:] for key in keys if key[0] == head]))
-    return branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
-
-
 def _candidate() -> Pattern[str]:
     keys = sorted(key.decode("ascii") for key in P.DISPATCH)
     heads = sorted({key[0].lower() for key in keys} | {key[0].upper() for key in keys})
     # ": " then spaces then a dispatch key: the lookahead on the keys' first letters
     # lets the engine drop most colons at one character.
-    return re.compile(": +(?=[" + re.escape("".join(heads)) + "])" + _trie(keys))
+    return re.compile(": +(?=[" + re.escape("".join(heads)) + "])" + alternation_tree(keys, _ascii_caseless))
 
 
 #: The next candidate: ``: `` (and more spaces), then a dispatch key (its last four characters).

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import itertools
 import re
-from typing import Dict, Optional
+from typing import Callable, Dict, Iterable, List, Optional
 
 # Linear time on any line (#18, docs/SECURITY.md): a user name is whatever an SMTP client sends before
 # authenticating, and a relay takes lines from anyone, so no shape here may go over a run of the line
@@ -102,3 +102,14 @@ def by_words(source: str) -> str:
     if not marker:
         return source
     return head + rf"(?=(?P<user>(?:(?!{unnamed(rest)})\ *[^\ ]+)*))(?P=user)" + rest
+
+
+def alternation_tree(words: Iterable[str], atom: Callable[[str], str] = re.escape) -> str:
+    """An alternation of ``words`` (all of one length) as a tree of their characters: the engine tries each
+    branch once per character, not each word once (``logf|logi|logo`` is ``log(?:f|i|o)``). ``atom`` writes
+    one character (escaped, or in any ASCII case)."""
+    heads: Dict[str, List[str]] = {}
+    for word in sorted(set(words)):
+        heads.setdefault(word[:1], []).append(word[1:])
+    branches = [atom(head) + (alternation_tree(tails, atom) if tails[0] else "") for head, tails in heads.items()]
+    return branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
