@@ -56,8 +56,9 @@ class Correlator:
     def __init__(self, max_sessions: int, timeout: float) -> None:
         self.table = SessionTable(max_sessions, timeout)
         self.table.resolve = self.resolve
-        #: What each template does to the table, made when a line first needs it (effect).
-        self._effects: Dict[Template, Optional[Effect]] = {}
+        #: What each template does to the table (None: no session line), made when a line first needs it
+        #: (effect); the reader looks effects up here before calling effect for one not made yet.
+        self.effects: Dict[Template, Optional[Effect]] = {}
 
     def apply(self, template: Template, match: Match[str], appliance: str, when: Optional[float]) -> None:
         """Apply a session line (role CONTEXT) matched as ``template`` in ``match``."""
@@ -72,9 +73,9 @@ class Correlator:
         The reader keeps it by template and calls it for each such line, with no other step between.
         """
         try:
-            return self._effects[template]
+            return self.effects[template]
         except KeyError:
-            made = self._effects[template] = self._handler(template) if template.pattern.role == CONTEXT else None
+            made = self.effects[template] = self._handler(template) if template.pattern.role == CONTEXT else None
             return made
 
     def _handler(self, template: Template) -> Effect:

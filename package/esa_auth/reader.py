@@ -27,7 +27,7 @@ from .clock import KEEP, SKIP, wall_seconds
 from .envelope import ENVELOPE_HEADS, Envelope, all_envelopes, body_start, parse_prefix, starts_envelope
 from .framing import CONTROL, LEADING_CONTROL, MAX_CONTINUATIONS, EnvelopeRead, LogicalLine, Stream, lines_within, show
 from .mapping import Line, make_event
-from .scan import CANDIDATE, Key, Template, match, templates_of
+from .scan import CANDIDATE, KEYS, Template, match, templates_of
 from .text import clip, decode
 from .timezones import infer_year, rfc3339
 
@@ -65,10 +65,6 @@ class Reader:
         self._times: Dict[float, str] = {}
         #: Envelopes read, by their text, for every source of the run (a new file's first lines share theirs).
         self._prefixes: Dict[str, Envelope] = {}
-        #: Each template's effect on the session table (None: no session line), by template (_block).
-        self._effects: Dict[Template, Any] = {}
-        #: The alternation of each dispatch key as written (any case: at most 16 spellings of 27 keys).
-        self._keyed: Dict[str, Key] = {}
 
     # --- bytes to lines ------------------------------------------------------------
     def feed(self, stream: Stream, data: bytes, final: bool = False) -> List[AuthEvent]:
@@ -198,8 +194,7 @@ class Reader:
         envelope: Optional[EnvelopeRead] = None  # of ``prefix``, once read
         # A session line's effect is called straight from here with the appliance and time of its
         # envelope (``session_at``, made once per envelope): most candidate lines are session lines.
-        effects = self._effects
-        keyed = self._keyed
+        effects: Dict[Template, Any] = self.correlator.effects
         effect_of = self.correlator.effect
         session_at: Optional[Tuple[str, Optional[float]]] = None
         context = 0  # session lines applied
@@ -235,10 +230,7 @@ class Reader:
                 envelope = session_at = None  # it may have read a header (a new time offset)
                 continue
             key = text[at : at + 4]
-            compiled = keyed.get(key)
-            if compiled is None:
-                compiled = keyed[key] = templates_of(key.lower())
-            regex, templates = compiled
+            regex, templates = KEYS.get(key) or templates_of(key)
             hit = regex.match(text, at, stop)
             if hit is None:
                 self._unmatched(stream, text[at:stop], line_at(start))
@@ -246,7 +238,7 @@ class Reader:
             template = templates[hit.lastindex]  # type: ignore[index]
             effect = effects.get(template, _UNKNOWN)
             if effect is _UNKNOWN:
-                effect = effects[template] = effect_of(template)
+                effect = effect_of(template)
             if effect is not None:
                 if session_at is None:
                     if envelope is None:

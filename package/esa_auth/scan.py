@@ -99,15 +99,19 @@ def _compile(key: bytes) -> Key:
     return regex, templates
 
 
-#: The alternations compiled so far, by key (see templates_of).
-_KEYS: Dict[str, Key] = {}
+#: The alternations compiled so far, by key as written (any case: at most 16 spellings of each key).
+KEYS: Dict[str, Key] = {}
 
 
 def templates_of(key: str) -> Key:
-    """The alternation of a dispatch key's templates (``key``: four characters, lower case)."""
-    found = _KEYS.get(key)
+    """The alternation of a dispatch key's templates (``key``: four characters, in any case)."""
+    found = KEYS.get(key)
     if found is None:
-        found = _KEYS[key] = _compile(key.encode("ascii"))
+        lower = key.lower()
+        found = KEYS.get(lower)
+        if found is None:
+            found = KEYS[lower] = _compile(lower.encode("ascii"))
+        KEYS[key] = found
     return found
 
 
