@@ -153,6 +153,25 @@ def test_every_splunk_regex_reads_adversarial_lines_in_linear_time(
     assert not bad, f"{name}: work per byte grows with the line on {len(bad)} line(s), e.g. {bad[:3]}"
 
 
+#: What the runs of a Splunk event are made of: a space, "(", ":", a letter, a tab.
+FILLERS = (" ", "(", ":", "a", "\t")
+
+
+def _splunk_check(
+    name: str,
+    source: str,
+    examples: Tuple[str, ...],
+    size: int,
+    limits: Tuple[int, int] = (pcre2.SPLUNK_MATCH_LIMIT, pcre2.SPLUNK_DEPTH_LIMIT),
+) -> adversarial.Verdict:
+    """A Splunk regex searched, as Splunk searches an event, in adversarial events of ``size`` bytes under
+    ``limits`` (MATCH_LIMIT, DEPTH_LIMIT): what matters is whether a limit is reached, not the 3x bound."""
+    return adversarial.check(
+        name, pcre2.compile(source), examples, size=size, anchored=False, splunk=True,
+        prefix=adversarial.ENVELOPE, fillers=FILLERS, bound=float("inf"), limits=limits,
+    )  # fmt: skip
+
+
 def test_every_splunk_regex_has_examples() -> None:
     assert [name for name, _, examples in SPLUNK if not examples] == []
 
@@ -163,11 +182,7 @@ def test_every_splunk_regex_has_examples() -> None:
 def test_no_splunk_regex_reaches_splunks_limits_on_an_event_of_truncate_length(
     name: str, source: str, examples: Tuple[str, ...]
 ) -> None:
-    regex = pcre2.compile(source)
-    verdict = adversarial.check(
-        name, regex, examples, size=TRUNCATE, anchored=False, splunk=True, prefix=adversarial.ENVELOPE,
-        fillers=(" ", "(", ":", "a", "\t"), bound=float("inf"),
-    )  # fmt: skip
+    verdict = _splunk_check(name, source, examples, TRUNCATE)
     assert not verdict.limit_hits, verdict.describe()
 
 
@@ -203,27 +218,20 @@ def test_the_stanzas_that_need_a_higher_match_limit_set_one() -> None:
 def test_a_stanza_s_match_limit_suffices_for_an_event_of_64_kib(
     name: str, source: str, examples: Tuple[str, ...]
 ) -> None:
-    verdict = adversarial.check(
-        name, pcre2.compile(source), examples, size=LONG_EVENT, anchored=False, splunk=True,
-        prefix=adversarial.ENVELOPE, fillers=(" ", "(", ":", "a", "\t"), bound=float("inf"), limits=_limits(name),
-    )  # fmt: skip
+    verdict = _splunk_check(name, source, examples, LONG_EVENT, _limits(name))
     assert not verdict.limit_hits, verdict.describe()
 
 
 #: The rex of the shipped searches: limits.conf [rex] match_limit holds for every rex of every search, and an
 #: add-on cannot raise it for its own searches only, so each must stay under the default on any event.
 REX = [r for r in SPLUNK if " rex " in r[0]]
-FILLERS = (" ", "(", ":", "a", "\t")
 
 
 @pytest.mark.parametrize(("name", "source", "examples"), REX, ids=[r[0] for r in REX])
 def test_no_rex_of_the_shipped_searches_reaches_the_default_match_limit_on_an_event_of_64_kib(
     name: str, source: str, examples: Tuple[str, ...]
 ) -> None:
-    verdict = adversarial.check(
-        name, pcre2.compile(source), examples, size=LONG_EVENT, anchored=False, splunk=True,
-        prefix=adversarial.ENVELOPE, fillers=FILLERS, bound=float("inf"),
-    )  # fmt: skip
+    verdict = _splunk_check(name, source, examples, LONG_EVENT)
     assert verdict.lines
     assert not verdict.limit_hits, verdict.describe()
 
