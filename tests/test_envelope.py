@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import List, Optional, Tuple
 
 import pytest
-from esa_auth.envelope import body_start, parse_prefix, starts_envelope
+from esa_auth.envelope import Prefixes, body_start, parse_prefix, starts_envelope
+from hypothesis import given
+from hypothesis import strategies as st
 
 BODY = "SMTP Auth: (ICID 30) succeeded for user: alice using AUTH mechanism: PLAIN with profile: Corp"
 
@@ -141,3 +143,42 @@ def test_starts_envelope_tells_wrapped_lines(line: bytes, opens: bool) -> None:
 )
 def test_unreadable_prefixes_give_none(prefix: str) -> None:
     assert parse_prefix(prefix) is None
+
+
+def _with_time(prefix: str, hms: str) -> str:
+    """The envelope text with its first ``HH:MM:SS`` replaced."""
+    at = next(i for i in range(len(prefix) - 7) if prefix[i + 2] == ":" and prefix[i + 5] == ":")
+    return prefix[:at] + hms + prefix[at + 8 :]
+
+
+#: Times that are and are not read as one (a form reads \d, any decimal digit, "٣" too).
+TIMES = ("11:44:49", "00:00:00", "23:59:59", "99:99:99", "٠١:٠٢:٠٣", "1a:00:00", "11:4400", "11:44:4", "11 44 48")
+
+
+@pytest.mark.parametrize("row", ENVELOPES, ids=[row[0] for row in ENVELOPES])
+def test_an_envelope_that_differs_in_its_time_only_is_read_as_its_text_says(row: tuple) -> None:  # type: ignore[type-arg]
+    # Prefixes reads such a text from the last one read (a quiet appliance: a new second each line).
+    prefix = row[1].rstrip()
+    prefixes = Prefixes()
+    texts = [prefix] + ([_with_time(prefix, hms) for hms in TIMES] if row[5] else []) + [prefix]
+    # E8 names a second time (the relay's); changing it is a new text, read in full.
+    if row[0] == "E8":
+        texts.append(prefix.replace("Oct 20 16:11:05 esa", "Oct 20 16:11:06 esa"))
+    for text in texts:
+        assert prefixes.read(text) == parse_prefix(text), text
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from([row[1].rstrip() for row in ENVELOPES if row[5]]),
+            st.text(alphabet="0123456789:a ٣", min_size=8, max_size=8),
+        ),
+        max_size=30,
+    )
+)
+def test_envelopes_read_one_after_the_other_are_read_as_each_alone(texts: List[Tuple[str, str]]) -> None:
+    prefixes = Prefixes()
+    for prefix, hms in texts:
+        text = _with_time(prefix, hms)
+        assert prefixes.read(text) == parse_prefix(text), text

@@ -18,7 +18,7 @@ Two speeds:
 from __future__ import annotations
 
 import re
-from typing import NamedTuple, Optional, Union, overload
+from typing import Dict, NamedTuple, Optional, Tuple, Union, overload
 
 from .shapes import alternation_tree
 
@@ -159,12 +159,19 @@ def parse_prefix(prefix: str) -> Optional[Envelope]:
     Returns:
         The envelope, or None when the prefix is none of E1-E10.
     """
+    read = _parse(prefix)
+    return read[0] if read is not None else None
+
+
+def _parse(prefix: str) -> Optional[Tuple[Envelope, int, int]]:
+    """:func:`parse_prefix`, with where its ``HH:MM:SS`` and its time text start in ``prefix`` (-1: none)."""
     match = _NATIVE.match(prefix)
     if match:
-        return Envelope(
+        envelope = Envelope(
             _MONTH_NUM[match["mon"]], int(match["day"]), match["hms"], int(match["year"]),
             None, None, match["level"], "E1", prefix[: match.end("year")],
         )  # fmt: skip
+        return envelope, match.start("hms"), 0
     match = _SYSLOG.match(prefix)
     if match:
         host = match["orig"] or match["host"]
@@ -177,12 +184,73 @@ def parse_prefix(prefix: str) -> Optional[Envelope]:
         else:
             form = "E5" if match["logname"] else "E7"
         year = int(match["year"]) if match["year"] else None
-        return Envelope(
+        envelope = Envelope(
             _MONTH_NUM[match["mon"]], int(match["day"]), match["hms"], year,
             host, match["logname"], match["level"], form,
             prefix[match.start("mon") : match.end("year" if match["year"] else "hms")],
         )  # fmt: skip
+        return envelope, match.start("hms"), match.start("mon")
     match = _BARE.match(prefix)
     if match:
-        return Envelope(0, 0, "", None, None, None, match["level"], "E10")
+        return Envelope(0, 0, "", None, None, None, match["level"], "E10"), -1, -1
     return None
+
+
+#: The wall-clock time of E1-E8, as their regexes read it (``\d`` is any decimal digit, as ``str.isdecimal``).
+_HMS = re.compile(r"\d{2}:\d{2}:\d{2}")
+
+
+class Prefixes:
+    """Reads the envelopes of a run (:func:`parse_prefix`), each text once while it is recent.
+
+    A quiet appliance writes each line in a new second, and a relay's lines name a new second
+    every few lines: most new envelopes differ from the last one read only in their ``HH:MM:SS``.
+    Such an envelope is the last one with that time, and the regexes are not run again: every
+    form reads the time as two decimal digits, a colon, two, a colon and two, between texts that
+    do not depend on it, so eight such characters in its place give the same reading.
+    """
+
+    __slots__ = ("_head", "_hms", "_known", "_last", "_tail", "_time")
+
+    #: Envelope texts kept at most (the lines of a second share one; a relay's hosts each have theirs).
+    SIZE = 4096
+
+    def __init__(self) -> None:
+        self._known: Dict[str, Envelope] = {}
+        self._last: Optional[Envelope] = None
+        self._hms = -1  # where the last envelope's HH:MM:SS starts in its text
+        self._time = 0  # where its time text starts
+        self._head = self._tail = ""  # its text before and after HH:MM:SS
+
+    def read(self, prefix: str) -> Optional[Envelope]:
+        """What ``prefix`` says, as :func:`parse_prefix` reads it."""
+        known = self._known.get(prefix)
+        if known is not None:
+            return known
+        last, at = self._last, self._hms
+        if (
+            last is not None
+            and len(prefix) == at + 8 + len(self._tail)
+            and prefix.startswith(self._head)
+            and prefix.endswith(self._tail)
+            and _HMS.fullmatch(prefix, at, at + 8) is not None
+        ):
+            time = self._time
+            month, day, _, year, host, log_name, level, form, time_text = last
+            envelope = Envelope(
+                month, day, prefix[at : at + 8], year, host, log_name, level, form,
+                prefix[time : time + len(time_text)],
+            )  # fmt: skip
+        else:
+            read = _parse(prefix)
+            if read is None:
+                return None
+            envelope, at, time = read
+            if at >= 0:
+                self._last, self._hms, self._time = envelope, at, time
+                self._head, self._tail = prefix[:at], prefix[at + 8 :]
+        texts = self._known
+        if len(texts) >= self.SIZE:
+            texts.clear()
+        texts[prefix] = envelope
+        return envelope

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Callable, Dict, List, Match, Optional, Tu
 
 from . import patterns as P
 from .clock import KEEP, SKIP, wall_seconds
-from .envelope import ENVELOPE_HEADS, Envelope, all_envelopes, body_start, parse_prefix, starts_envelope
+from .envelope import ENVELOPE_HEADS, Envelope, Prefixes, all_envelopes, body_start, starts_envelope
 from .framing import CONTROL, LEADING_CONTROL, MAX_CONTINUATIONS, EnvelopeRead, LogicalLine, Stream, lines_within, show
 from .mapping import Line, make_event
 from .scan import CANDIDATE, KEYS, Template, match, templates_of
@@ -64,7 +64,7 @@ class Reader:
     def _init_reader(self) -> None:
         self._times: Dict[float, str] = {}
         #: Envelopes read, by their text, for every source of the run (a new file's first lines share theirs).
-        self._prefixes: Dict[str, Envelope] = {}
+        self._prefixes = Prefixes()
 
     # --- bytes to lines ------------------------------------------------------------
     def feed(self, stream: Stream, data: bytes, final: bool = False) -> List[AuthEvent]:
@@ -440,13 +440,7 @@ class Reader:
         cached = stream.envelopes.get(prefix)
         if cached is not None:
             return cached
-        envelope = self._prefixes.get(prefix)
-        if envelope is None:
-            envelope = parse_prefix(prefix)
-            if envelope is not None:
-                if len(self._prefixes) >= 4096:
-                    self._prefixes.clear()
-                self._prefixes[prefix] = envelope
+        envelope = self._prefixes.read(prefix)
         if envelope is None:
             self._warn(stream, line_of(start), f"unrecognised envelope {clip(prefix)!r}; time and host left out")
             result = EnvelopeRead(None, None, None, None)
