@@ -166,6 +166,12 @@ def test_an_envelope_that_differs_in_its_time_only_is_read_as_its_text_says(row:
         texts.append(prefix.replace("Oct 20 16:11:05 esa", "Oct 20 16:11:06 esa"))
     for text in texts:
         assert prefixes.read(text) == parse_prefix(text), text
+    # The same envelope in a new second is taken for it (its body not looked for again), another one is not.
+    prefixes = Prefixes()
+    assert prefixes.read(prefix) is not None
+    line = (_with_time(prefix, "10:11:12") if row[5] else prefix) + " " + BODY
+    assert prefixes.retimed(line, 0, len(prefix)) is bool(row[5])
+    assert not prefixes.retimed(line.swapcase(), 0, len(prefix))
 
 
 @given(
@@ -182,3 +188,29 @@ def test_envelopes_read_one_after_the_other_are_read_as_each_alone(texts: List[T
     for prefix, hms in texts:
         text = _with_time(prefix, hms)
         assert prefixes.read(text) == parse_prefix(text), text
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from([row[1] for row in ENVELOPES if row[5]]),
+            st.text(alphabet="0123456789:a ٣", min_size=8, max_size=8),
+        ),
+        min_size=1,
+        max_size=30,
+    )
+)
+def test_a_line_the_reader_takes_as_a_new_second_has_its_body_where_body_start_finds_it(
+    lines: List[Tuple[str, str]],
+) -> None:
+    # The reader skips body_start for such a line (Prefixes.retimed): the body must start where the
+    # envelope it was taken for ends.
+    prefixes = Prefixes()
+    for prefix, hms in lines:
+        line = _with_time(prefix, hms) + BODY
+        found = body_start(line)
+        taken = prefixes.retimed(line, 0, len(prefix))
+        if taken:
+            assert found == len(prefix), line
+        if found > 0:
+            prefixes.read(line[:found])

@@ -222,19 +222,29 @@ class Prefixes:
         self._time = 0  # where its time text starts
         self._head = self._tail = ""  # its text before and after HH:MM:SS
 
+    def retimed(self, text: str, start: int, end: int) -> bool:
+        """Whether ``text[start:end]`` is the last envelope read with another ``HH:MM:SS``.
+
+        Every text read here ends where :func:`body_start` put the body of its line, and a line that
+        differs only in those eight characters (digits and colons: no ``": "`` made or lost, no level
+        word changed) has its body at the same place: the reader need not look for it again.
+        """
+        at = self._hms
+        return (
+            self._last is not None
+            and end - start == at + 8 + len(self._tail)
+            and text.startswith(self._head, start)
+            and text.startswith(self._tail, start + at + 8)
+            and _HMS.fullmatch(text, start + at, start + at + 8) is not None
+        )
+
     def read(self, prefix: str) -> Optional[Envelope]:
         """What ``prefix`` says, as :func:`parse_prefix` reads it."""
         known = self._known.get(prefix)
         if known is not None:
             return known
         last, at = self._last, self._hms
-        if (
-            last is not None
-            and len(prefix) == at + 8 + len(self._tail)
-            and prefix.startswith(self._head)
-            and prefix.endswith(self._tail)
-            and _HMS.fullmatch(prefix, at, at + 8) is not None
-        ):
+        if last is not None and self.retimed(prefix, 0, len(prefix)):
             time = self._time
             month, day, _, year, host, log_name, level, form, time_text = last
             envelope = Envelope(

@@ -191,6 +191,7 @@ class Reader:
 
         prefix = ""
         size = -1  # no prefix yet: the next line's envelope is read
+        retimed = self._prefixes.retimed
         envelope: Optional[EnvelopeRead] = None  # of ``prefix``, once read
         # A session line's effect is called straight from here with the appliance and time of its
         # envelope (``session_at``, made once per envelope): most candidate lines are session lines.
@@ -208,12 +209,13 @@ class Reader:
             start = text.rfind("\n", 0, at) + 1
             stop = text.find("\n", at)
             if at - start != size or not text.startswith(prefix, start):
-                line_body = body_start(text[start:stop])
-                if line_body < 0 or start + line_body < at:
-                    pos = stop + 1  # the key is inside the body (or no body): not this line's key
-                    continue
-                if start + line_body > at:
-                    continue  # a key before the level (a log name): the body comes later
+                if not retimed(text, start, at):  # a new second of the last envelope: its body starts at ``at``
+                    line_body = body_start(text[start:stop])
+                    if line_body < 0 or start + line_body < at:
+                        pos = stop + 1  # the key is inside the body (or no body): not this line's key
+                        continue
+                    if start + line_body > at:
+                        continue  # a key before the level (a log name): the body comes later
                 prefix, size, envelope, session_at = text[start:at], at - start, None, None
             pos = stop + 1
             read += 1
