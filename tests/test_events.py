@@ -6,6 +6,8 @@ import copy
 import dataclasses
 import json
 import pickle
+import re
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Dict
 
@@ -145,3 +147,19 @@ def test_json_text_on_chosen_documents(document: Any) -> None:
 def test_json_text_refuses_what_json_cannot_write() -> None:
     with pytest.raises(TypeError):
         json_text({"when": object()})
+
+
+@given(
+    st.one_of(
+        st.integers(min_value=0, max_value=253402300799).map(float),
+        st.floats(min_value=0, max_value=253402300799, allow_nan=False, allow_infinity=False),
+    )
+)
+def test_an_event_time_is_written_as_rfc_3339_with_four_digit_years_and_six_fraction_digits_or_none(
+    epoch: float,
+) -> None:
+    # The times the reader writes (from 1970 to 9999: reader._MAX_EPOCH), as the strftime form of RFC 3339.
+    moment = datetime(1970, 1, 1) + timedelta(seconds=epoch)  # noqa: DTZ001 - UTC wall clock
+    form = "%Y-%m-%dT%H:%M:%S.%fZ" if moment.microsecond else "%Y-%m-%dT%H:%M:%SZ"
+    assert rfc3339(epoch) == moment.strftime(form)
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{6})?Z", rfc3339(epoch))

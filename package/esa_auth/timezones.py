@@ -81,8 +81,9 @@ def infer_year(month: int, day: int, reference: datetime) -> int:
 
 
 def rfc3339(epoch: float) -> str:
-    """Format seconds since the epoch as RFC 3339 UTC (``2009-04-22T11:44:48Z``)."""
-    moment = _EPOCH + timedelta(seconds=epoch)
-    if moment.microsecond:
-        return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+    """Format seconds since the epoch as RFC 3339 UTC (``2009-04-22T11:44:48Z``, ``...:48.500000Z``).
+
+    ``isoformat`` writes the fraction only when there is one, as six digits, and the year as four
+    digits; it costs a third of ``strftime`` (an event of a quiet appliance's log has a second of its own).
+    """
+    return (_EPOCH + timedelta(seconds=epoch)).isoformat() + "Z"
