@@ -10,7 +10,8 @@ characters (runs of a space, ``(``, ``:``, a letter, a tab, and the template's l
 the examples' time per byte. Times are noisy on a shared machine: the best of three runs is kept.
 
 ``--splunk``: every REGEX of transforms.conf and rex of the shipped searches, on adversarial events of
-10,000 (Splunk's TRUNCATE) and 65,536 characters: the largest match limit a start position needs
+10,000 (Splunk's TRUNCATE) and 65,536 characters (with the runs of short words of
+``adversarial.SPLUNK_FILLERS``): the largest match limit a start position needs
 (Splunk's default is 100,000), and how many events reach the default match or depth limit.
 
 ``--ordinary BASE``: what a rewrite costs on ordinary lines. For each template whose regex differs from the
@@ -84,7 +85,7 @@ def splunk(wanted: set) -> None:  # type: ignore[type-arg]
                 assert found is not None
                 offset = len(adversarial.ENVELOPE)
                 spans = [(s - offset, e - offset) if s >= offset else (-1, -1) for s, e in found.spans[1:]]
-                for hostile in adversarial.hostile_lines(example, size, spans):
+                for hostile in adversarial.hostile_lines(example, size, spans, adversarial.SPLUNK_FILLERS):
                     line = adversarial.ENVELOPE + hostile.line
                     row[0] += size == 10_000
                     try:
