@@ -163,12 +163,14 @@ def _splunk_check(
     examples: Tuple[str, ...],
     size: int,
     limits: Tuple[int, int] = (pcre2.SPLUNK_MATCH_LIMIT, pcre2.SPLUNK_DEPTH_LIMIT),
+    more: Tuple[str, ...] = (),
 ) -> adversarial.Verdict:
     """A Splunk regex searched, as Splunk searches an event, in adversarial events of ``size`` bytes under
-    ``limits`` (MATCH_LIMIT, DEPTH_LIMIT): what matters is whether a limit is reached, not the 3x bound."""
+    ``limits`` (MATCH_LIMIT, DEPTH_LIMIT): what matters is whether a limit is reached, not the 3x bound.
+    ``more``: fillers besides :data:`FILLERS`."""
     return adversarial.check(
         name, pcre2.compile(source), examples, size=size, anchored=False, splunk=True,
-        prefix=adversarial.ENVELOPE, fillers=FILLERS, bound=float("inf"), limits=limits,
+        prefix=adversarial.ENVELOPE, fillers=FILLERS, more=more, bound=float("inf"), limits=limits,
     )  # fmt: skip
 
 
@@ -225,13 +227,15 @@ def test_a_stanza_s_match_limit_suffices_for_an_event_of_64_kib(
 #: The rex of the shipped searches: limits.conf [rex] match_limit holds for every rex of every search, and an
 #: add-on cannot raise it for its own searches only, so each must stay under the default on any event.
 REX = [r for r in SPLUNK if " rex " in r[0]]
+#: The C1 rex reads its listener and rDNS host word by word: runs of short words weigh most there.
+REX_FILLERS = (*FILLERS, ") ", *adversarial.SPLUNK_FILLERS)
 
 
 @pytest.mark.parametrize(("name", "source", "examples"), REX, ids=[r[0] for r in REX])
 def test_no_rex_of_the_shipped_searches_reaches_the_default_match_limit_on_an_event_of_64_kib(
     name: str, source: str, examples: Tuple[str, ...]
 ) -> None:
-    verdict = _splunk_check(name, source, examples, LONG_EVENT)
+    verdict = _splunk_check(name, source, examples, LONG_EVENT, more=REX_FILLERS)
     assert verdict.lines
     assert not verdict.limit_hits, verdict.describe()
 
@@ -252,6 +256,29 @@ def test_the_64_kib_check_catches_the_c1_rex_of_before() -> None:
         old.search(line, match_limit=pcre2.SPLUNK_MATCH_LIMIT, depth_limit=pcre2.SPLUNK_DEPTH_LIMIT)
     (_, source, _) = next(r for r in REX if r[0] == "savedsearches.conf rex 1")
     assert pcre2.compile(source).least_match_limit(line) < 100
+
+
+def test_the_64_kib_check_catches_the_c1_rex_of_words_of_before() -> None:
+    # The open-line rex as it was before it asked at the start whether the line ends with "verified yes|no":
+    # it stopped its listener at the first "address A reverse dns host", asked there, and when the line did not
+    # end so read on to the address that ends the line. A run of two-character words after "verified" was read
+    # twice, each word a repetition and two or three look-aheads: about five units of match limit a word.
+    stop = r"\s++(?:\([^()\s]*+\)\s++)?address\s++\S++"
+    old = pcre2.compile(
+        r"(?i)\bNew\s+SMTP\s+ICID\s+(?<esa_auth_open>\d{1,18})\s+interface\s++(?<esa_auth_listener>\S++(?:(?!"
+        + stop + r"(?:\s*+$|\s++reverse\s++dns\s++host\s))[^\S\n]++\S++)*+(?:(?=" + stop
+        + r"\s++reverse\s++dns\s++host(?:\s++(?!verified\s++(?:yes|no)\s*+$)\S++)*+\s++verified\s++(?:yes|no)\s*+$)"
+        + r"|(?:(?!" + stop + r"\s*+$)[^\S\n]++\S++)*+))(?:\s+\((?<esa_auth_dest>[^()\s]*)\))?\s+address\s+"
+        + r"(?<esa_auth_src>\S+)(?:\s+reverse\s+dns\s+host\s++(?:(?<esa_auth_rdns>\S++(?:[^\S\n]++(?!verified"
+        + r"\s++(?:yes|no)\s*+$)\S++)*+)\s+|)verified\s+(?<esa_auth_verified>yes|no))?\s*$"
+    )  # fmt: skip
+    example = patterns.BY_NAME["C1"].examples[1]
+    at = example.index("verified ") + len("verified ")
+    line = adversarial.ENVELOPE + example[:at] + ") " * ((LONG_EVENT - at) // 2) + example[at:]
+    with pytest.raises(pcre2.LimitError):
+        old.search(line, match_limit=pcre2.SPLUNK_MATCH_LIMIT, depth_limit=pcre2.SPLUNK_DEPTH_LIMIT)
+    (_, source, _) = next(r for r in REX if r[0] == "savedsearches.conf rex 1")
+    assert pcre2.compile(source).least_match_limit(line) < pcre2.SPLUNK_MATCH_LIMIT * 3 // 4
 
 
 @pytest.mark.parametrize("name", ["T2", "T6", "C1", "A12", "W2"])
