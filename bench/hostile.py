@@ -10,8 +10,11 @@ characters (runs of a space, ``(``, ``:``, a letter, a tab, and the template's l
 the examples' time per byte. Times are noisy on a shared machine: the best of three runs is kept.
 
 ``--splunk``: every REGEX of transforms.conf and rex of the shipped searches, on adversarial events of
-10,000 (Splunk's TRUNCATE) and 65,536 characters: the largest match limit a start position needs
-(Splunk's default is 100,000), and how many events reach the default match or depth limit.
+10,000 (Splunk's TRUNCATE) and 65,536 characters (with the runs of short words of
+``adversarial.SPLUNK_FILLERS``): the largest match limit a start position needs
+(Splunk's default is 100,000), and how many events reach the default match or depth limit; then, as for the
+templates, the worst steps per byte of the adversarial events of ``--size`` characters against the examples'
+(tests/test_linear_time.py holds them to 3x, or to the ceiling of SPLUNK_OVER_THE_BOUND).
 
 ``--ordinary BASE``: what a rewrite costs on ordinary lines. For each template whose regex differs from the
 one at git revision BASE (fuzz/compare_templates.py loads it), the time of one match of its example lines
@@ -67,34 +70,44 @@ def library(size: int, py_size: int, wanted: set) -> None:  # type: ignore[type-
         )
 
 
-def splunk(wanted: set) -> None:  # type: ignore[type-arg]
+def splunk(wanted: set, size: int) -> None:  # type: ignore[type-arg]
     print(
         f"PCRE2 {pcre2.version()}: Splunk's default limits: match {pcre2.SPLUNK_MATCH_LIMIT}, "
-        f"depth {pcre2.SPLUNK_DEPTH_LIMIT}"
+        f"depth {pcre2.SPLUNK_DEPTH_LIMIT}; steps per byte on events of {size} characters"
     )
-    print(f"{'regex':42} {'events':>6} {'limit@10000':>11} {'hits@10000':>10} {'hits@65536':>10}")
+    print(
+        f"{'regex':42} {'events':>6} {'limit@10000':>11} {'hits@10000':>10} {'hits@65536':>10}"
+        f" {'steps/B':>8} {'worst':>7} {'ratio':>6}  worst event"
+    )
     for name, source, examples in adversarial.splunk_regexes():
         if wanted and not any(w in name for w in wanted):
             continue
         regex = pcre2.compile(source)
+        verdict = adversarial.check(
+            name, regex, examples, size=size, anchored=False, prefix=adversarial.ENVELOPE, exact=True
+        )
         row = [0, 0, 0, 0]
-        for size, column in ((10_000, 2), (65_536, 3)):
+        for length, column in ((10_000, 2), (65_536, 3)):
             for example in examples:
                 found = regex.search(adversarial.ENVELOPE + example)
                 assert found is not None
                 offset = len(adversarial.ENVELOPE)
                 spans = [(s - offset, e - offset) if s >= offset else (-1, -1) for s, e in found.spans[1:]]
-                for hostile in adversarial.hostile_lines(example, size, spans):
+                for hostile in adversarial.hostile_lines(example, length, spans, adversarial.SPLUNK_FILLERS):
                     line = adversarial.ENVELOPE + hostile.line
-                    row[0] += size == 10_000
+                    row[0] += length == 10_000
                     try:
                         regex.search(line, match_limit=pcre2.SPLUNK_MATCH_LIMIT, depth_limit=pcre2.SPLUNK_DEPTH_LIMIT)
                     except pcre2.LimitError:
                         row[column] += 1
                         continue
-                    if size == 10_000:
+                    if length == 10_000:
                         row[1] = max(row[1], regex.least_match_limit(line) or 0)
-        print(f"{name:42} {row[0]:6} {row[1]:11} {row[2]:10} {row[3]:10}", flush=True)
+        print(
+            f"{name:42} {row[0]:6} {row[1]:11} {row[2]:10} {row[3]:10} {verdict.ordinary:8.2f} {verdict.worst:7.2f}"
+            f" {verdict.ratio:6.2f}  {verdict.worst_line}",
+            flush=True,
+        )
 
 
 def ordinary(base: str, wanted: set, repeat: int) -> None:  # type: ignore[type-arg]
@@ -137,7 +150,7 @@ def main() -> int:
     if args.ordinary:
         ordinary(args.ordinary, wanted, args.repeat)
     elif args.splunk:
-        splunk(wanted)
+        splunk(wanted, args.size)
     else:
         library(args.size, args.py_size, wanted)
     return 0

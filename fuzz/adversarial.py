@@ -52,6 +52,11 @@ import pcre2
 #: free-text groups accept, and what ends a group: ``,`` ``.`` ``-`` a tab).
 BASE_FILLERS: Tuple[str, ...] = (" ", "(", "'", ":", ",", ".", "-", "a", "0", "\t", ") ", "  a")
 
+#: Runs of short words, for the regexes that read a value word by word (a possessive group a word: the
+#: work, and PCRE2's match limit, count the words, not the bytes): two-character words, the words a stop
+#: is looked for at (C1's ``address`` and ``verified``), and the separator words repeated.
+SPLUNK_FILLERS: Tuple[str, ...] = ("a ", "ab ", "( ", "verified yes ", "address 192.0.2.7 ", "reverse dns host ")
+
 #: Default bound: the worst cost per byte of an adversarial line, in ordinary cost per byte.
 BOUND = 3.0
 
@@ -80,8 +85,8 @@ def _stretch_points(example: str, spans: Sequence[Tuple[int, int]]) -> List[int]
     return sorted(points)
 
 
-def _fillers(example: str, spans: Sequence[Tuple[int, int]]) -> List[str]:
-    fillers = list(BASE_FILLERS)
+def _fillers(example: str, spans: Sequence[Tuple[int, int]], more: Sequence[str] = ()) -> List[str]:
+    fillers = list(BASE_FILLERS) + list(more)
     fillers.extend(word + " " for word in example.split(" ") if word)
     # The literal stretches between groups: the separators a lazy group looks ahead for.
     bounds = sorted((s, e) for s, e in spans if s >= 0)
@@ -97,13 +102,16 @@ def _fillers(example: str, spans: Sequence[Tuple[int, int]]) -> List[str]:
     return seen
 
 
-def hostile_lines(example: str, size: int, spans: Sequence[Tuple[int, int]] = ()) -> Iterator[Hostile]:
+def hostile_lines(
+    example: str, size: int, spans: Sequence[Tuple[int, int]] = (), more: Sequence[str] = ()
+) -> Iterator[Hostile]:
     """The adversarial lines of one example, each about ``size`` characters long (see the module doc).
 
-    ``spans`` are the group spans of the example's match (``(-1, -1)`` for a group that took no part).
+    ``spans`` are the group spans of the example's match (``(-1, -1)`` for a group that took no part);
+    ``more``: fillers tried besides those of the module doc (:data:`SPLUNK_FILLERS`).
     """
     room = max(size - len(example), 1)
-    for filler in _fillers(example, spans):
+    for filler in _fillers(example, spans, more):
         run = filler * max(room // len(filler), 1)
         for at in _stretch_points(example, spans):
             yield Hostile(example[:at] + run + example[at:], filler, at, False)
@@ -185,6 +193,7 @@ def check(
     exact: bool = False,
     prefix: str = "",
     fillers: Optional[Sequence[str]] = None,
+    more: Sequence[str] = (),
     limits: Tuple[int, int] = (pcre2.SPLUNK_MATCH_LIMIT, pcre2.SPLUNK_DEPTH_LIMIT),
 ) -> Verdict:
     """Measure ``regex`` on ``examples`` and on their adversarial lines of ``size`` characters.
@@ -200,6 +209,7 @@ def check(
         exact: measure each adversarial line's cost (slower), not only whether it is over budget.
         prefix: text put before every line (an envelope), not stretched.
         fillers: only the fillers given (default: all, see :func:`hostile_lines`).
+        more: fillers tried besides those (:func:`hostile_lines`); kept by ``fillers`` too.
     """
     ordinary = 0.0
     spans_of: List[Tuple[str, Tuple[Tuple[int, int], ...]]] = []
@@ -215,8 +225,8 @@ def check(
         spans_of.append((example, spans))
     verdict = Verdict(name, ordinary, bound=bound)
     for example, spans in spans_of:
-        for hostile in hostile_lines(example, size, spans):
-            if fillers is not None and hostile.filler not in fillers:
+        for hostile in hostile_lines(example, size, spans, more):
+            if fillers is not None and hostile.filler not in fillers and hostile.filler not in more:
                 continue
             line = prefix + hostile.line
             verdict.lines += 1
