@@ -119,21 +119,44 @@ def test_no_adversarial_line_costs_more_than_three_ordinary_ones_per_byte(patter
     assert verdict.ok, verdict.describe()
 
 
+#: The location of an audit line as it was read before #18's last round: lazily, a character at a time.
+_OLD_AUDIT_WHERE = r"(?:Location:\ *(?!\ )(?P<location>.*?),\ *(?!\ ))?Event:\ *"
+
+
 def test_the_bound_catches_the_x4_of_before() -> None:
     # X4 as it was before its user was read by the stretches between commas (#18): a user read lazily, a
     # character at a time, and checked at each comma for the fields that may follow it, cost 6.15 times an
-    # ordinary line per byte on a run of commas. The last template over the bound: the bound test still fails
-    # on it.
+    # ordinary line per byte on a run of commas.
     user = r"(?P<user>(?:[^,]|(?!" + shapes.unnamed(patterns._AUDIT_FROM) + r"Location:),)*?)"
     old_x4 = re.compile(
         r"(?=.*,\ *Event:\ *" + patterns._X4_EVENT + ")" + patterns._AUDIT_WHO + user + patterns._AUDIT_FROM
-        + patterns._AUDIT_WHERE + patterns._X4_EVENT,
+        + _OLD_AUDIT_WHERE + patterns._X4_EVENT,
         re.VERBOSE | re.IGNORECASE,
     )  # fmt: skip
     examples = patterns.BY_NAME["X4"].examples
     verdict = adversarial.check("X4 of before", pcre2.from_python(old_x4), examples, size=256, anchored=True)
     assert not verdict.ok
     assert any(label.startswith("','") for label in verdict.over_budget), verdict.describe()
+
+
+def test_the_bound_catches_the_u1_of_before_on_long_lines_only() -> None:
+    # U1 as it was before its user and location were read by the stretches between commas (#18): a user read
+    # lazily, each comma checked for the fields that may follow it, was within the bound on lines of 256
+    # characters (2.97x) and past it on 1,024 (4.26x, a run of commas in the user), and more on longer ones.
+    event = r"Successful\ +login"
+    old_u1 = re.compile(
+        r"(?=.*,\ *Event:\ *" + event + shapes.END + ")" + patterns._AUDIT_WHO + r"(?P<user>.*?)"
+        + patterns._AUDIT_FROM + _OLD_AUDIT_WHERE + event + shapes.END,
+        re.VERBOSE | re.IGNORECASE,
+    )  # fmt: skip
+    examples = patterns.BY_NAME["U1"].examples
+    short, long = (
+        adversarial.check("U1 of before", pcre2.from_python(old_u1), examples, size=size, anchored=True)
+        for size in (256, 1024)
+    )
+    assert short.ok, short.describe()
+    assert not long.ok
+    assert any(label.startswith("','") for label in long.over_budget), long.describe()
 
 
 # --- Splunk's regexes: REGEX of transforms.conf, rex of the shipped searches ----------------------------------

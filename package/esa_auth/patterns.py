@@ -547,7 +547,7 @@ _other(
 )  # fmt: skip
 
 # --- Audit log (AsyncOS 13+) ------------------------------------------------
-# The audit line's fields, in three parts: X4 reads its user in its own way (below).
+# The audit line's fields, in three parts, with the user between the first two (_audit_user).
 _AUDIT_WHO = (
     r"Appliance:\ *(?!\ )(?P<appliance>[^,]+?),\ *Interaction\ +Mode:\ *(?P<mode>GUI|CLI|API),\ *User:\ *(?!\ )"
 )
@@ -555,8 +555,39 @@ _AUDIT_FROM = (
     r",\ *(?!\ )(?:Role:\ *(?!\ )(?P<role>[^,]*?),\ *(?!\ ))?Source\ +IP:\ *" + IP + r",\ *(?!\ )"
     r"(?:Destination\ +IP:\ *(?P<dest_ip>[^,\s]*),\ *(?!\ ))?"
 )
-_AUDIT_WHERE = r"(?:Location:\ *(?!\ )(?P<location>.*?),\ *(?!\ ))?Event:\ *"
-_AUDIT = _AUDIT_WHO + r"(?P<user>.*?)" + _AUDIT_FROM + _AUDIT_WHERE
+_AUDIT_EVENT = r",\ *(?!\ )Event:\ *"
+
+
+def _audit_where(event: str) -> str:
+    """The location of an audit line whose event is ``event``, read as its user is (_audit_user), and the event's
+    head: the location ends at the first comma that ", Event: <event>" follows (the value the lazy form found, as
+    that is all that follows it), checked at the last comma of a run only (a comma followed by a comma starts no
+    event). Read lazily, a run of commas in the location cost about seven steps a comma (#18)."""
+    stop = _AUDIT_EVENT + unnamed(event)
+    location = r"(?=(?P<location>[^,]*(?:,*(?!" + stop + r"),[^,]*)*))(?P=location)"
+    return r"(?:Location:\ *(?!\ )" + location + r",\ *(?!\ ))?Event:\ *"
+
+
+def _audit_user(event: str) -> str:
+    """The user of an audit line whose event is ``event`` (U1-U6, X4: docs/log-formats.md#U1), read linearly (#18).
+
+    Where the user ends at a comma that the fields (_AUDIT_FROM) can follow up to "Location:", the location is read
+    up to the first ", Event: <event>" after it; if none is there, no longer user can succeed either (its location
+    would start later, and a user followed at once by "Event: <event>" would have put one there). So the user never
+    holds such a comma: it stops growing at the first, and the location is read to the end of the line once, not
+    once per repetition of "Source IP: A, Location: L, " (which, before #18, took time that grew with the square of
+    the line). The user ends at the first comma the fields can follow up to "Location:" or the event, the value the
+    lazy form (``.*?``) found, and is read in a look-ahead, atomically (the form of shapes.atomic), by the stretches
+    between commas: a stretch is read greedily, and only the last comma of a run of commas is checked (the fields
+    start with a comma followed by "Role:" or "Source IP:", never by another comma), where the lazy form paid three
+    or four steps a character and checked every comma for the fields: a run of commas in the user cost 6.15 times
+    an ordinary line per byte in X4 and up to 4.58 times in U1-U6, growing with the line (docs/SECURITY.md). The
+    values found are the same. ``event`` is checked as written, with END for U1-U6, whose event ends the line.
+    """
+    stop = unnamed(_AUDIT_FROM) + r"(?:Location:|Event:\ *" + unnamed(event) + ")"
+    return r"(?=(?P<user>[^,]*(?:,*(?!" + stop + r"),[^,]*)*))(?P=user)"
+
+
 _AUDIT_EXAMPLE = (
     "Appliance: esa01.example.com, Interaction Mode: GUI, User: admin, Role: Administrator, "
     "Source IP: 192.0.2.10, Destination IP: 192.0.2.1, Location: /login, Event: "
@@ -582,29 +613,23 @@ for _name, _event, _kwargs in _AUDIT_EVENTS:
     # The event ends the line, so whether it is there is asked once, at the start (the look-ahead, which finds
     # it from the end): a user or location tried at each comma then never reads to the end of the line again.
     # Without it, a line of repeated "Source IP: A, Location: L, " took time that grew with its square.
-    _guard = r"(?=.*,\ *Event:\ *" + unnamed(_event) + END + ")"
+    # U5's detail, (?P<detail>LAST|.) before END, takes any rest of one character or more: the check asks only
+    # that there is one, not where the detail ends (which read a run of blanks at the end of the line once more).
+    _head, _detail, _ = _event.partition("(?P<detail>")
+    _guard = r"(?=.*,\ *Event:\ *" + (_head + "." if _detail else unnamed(_event) + END) + ")"
+    _source = _guard + _AUDIT_WHO + _audit_user(_event + END) + _AUDIT_FROM + _audit_where(_event + END) + _event + END
     if _kwargs is None:
-        _other(_name, IGNORE, _guard + _AUDIT + _event + END, [_AUDIT_EXAMPLE + _literal])
+        _other(_name, IGNORE, _source, [_AUDIT_EXAMPLE + _literal])
     else:
-        _auth(_name, _guard + _AUDIT + _event + END, [_AUDIT_EXAMPLE + _literal], **_kwargs)
+        _auth(_name, _source, [_AUDIT_EXAMPLE + _literal], **_kwargs)
 # X4's event (docs/log-formats.md#X4) need not end the line, so the check at the start (which stays: it fails most
-# other audit events at once) cannot tell a location from where it starts. Where the user ends at a comma that the
-# rest of the fields can follow up to "Location:", the location is read up to the first ", Event: <X4 event>" after
-# it; if none is there, no longer user can succeed either (its location would start later, and a user followed at once
-# by "Event:" would have put one there). So the user never holds such a comma: it stops growing at the first, and the
-# location is read to the end of the line once, not once per repetition of "Source IP: A, Location: L, " (which,
-# before, took time that grew with the square of the line). The user ends at the first comma the fields can follow up
-# to "Location:" or the X4 event (_X4_STOP), the value the lazy form found, and is read in a look-ahead, atomically
-# (the form of shapes.atomic), by the stretches between commas: a stretch is read greedily, and only the last comma of
-# a run of commas is checked (the fields start with a comma followed by "Role:" or "Source IP:", never by another
-# comma), where the lazy form paid three or four steps a character and checked every comma twice: a run of commas in
-# the user cost 6.15 times an ordinary line per byte (docs/SECURITY.md). The values found are the same.
+# other audit events at once) cannot tell a location from where it starts: its user stops at the first comma the
+# fields can follow up to "Location:" or its event (_audit_user), for the same reason as U1-U6's.
 _X4_EVENT = r"(?:User\ +input\ +was|User\ +visited\ +the\ +web\ +page)"
-_X4_STOP = unnamed(_AUDIT_FROM) + r"(?:Location:|Event:\ *" + _X4_EVENT + ")"
-_X4_USER = r"(?=(?P<user>[^,]*(?:,*(?!" + _X4_STOP + r"),[^,]*)*))(?P=user)"
 _other(
     "X4", IGNORE,
-    r"(?=.*,\ *Event:\ *" + _X4_EVENT + ")" + _AUDIT_WHO + _X4_USER + _AUDIT_FROM + _AUDIT_WHERE + _X4_EVENT,
+    r"(?=.*,\ *Event:\ *" + _X4_EVENT + ")" + _AUDIT_WHO + _audit_user(_X4_EVENT) + _AUDIT_FROM
+    + _audit_where(_X4_EVENT) + _X4_EVENT,
     [_AUDIT_EXAMPLE + "User visited the web page."],
 )  # fmt: skip
 
