@@ -325,14 +325,20 @@ class Regex:
         return None if count[0] > cap else count[0]
 
     def _least(self, subject: Union[str, bytes], anchored: bool, which: str, cap: int) -> Optional[int]:
+        raw = subject.encode("utf-8") if isinstance(subject, str) else subject
+        options = ANCHORED if anchored else 0
+
         def fits(limit: int) -> bool:
-            try:
-                if which == "match":
-                    self.search(subject, anchored=anchored, match_limit=limit)
-                else:
-                    self.search(subject, anchored=anchored, depth_limit=limit)
-            except LimitError:
+            # The return code only: a Match (its spans read back as str offsets) is not needed here, and
+            # building one at each step of the bisection was most of the time it took.
+            if which == "match":
+                rc = self._run(raw, options, limit, _MAX_LIMIT)
+            else:
+                rc = self._run(raw, options, _MAX_LIMIT, limit)
+            if rc in (_ERROR_MATCHLIMIT, _ERROR_DEPTHLIMIT, _ERROR_HEAPLIMIT):
                 return False
+            if rc < 0 and rc != _ERROR_NOMATCH:
+                raise Pcre2Error(_message(rc))
             return True
 
         if not fits(cap):
