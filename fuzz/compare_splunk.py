@@ -1,0 +1,122 @@
+"""The fields the Splunk regexes give, this tree against a git revision, with PCRE2 (#18, docs/SECURITY.md).
+
+    .venv/bin/python fuzz/compare_splunk.py [--base main] [--lines 2000] [--generated 20000] [--seed 1]
+
+A rewrite of a ``REGEX`` of default/transforms.conf must keep the events it matches and the fields it gives. This
+reads the stanzas of transforms.conf as it is at ``--base`` and as it is now, and for every stanza whose ``REGEX``
+changed searches both with PCRE2 (tests/pcre2.py, the engine of Splunk) on: the stanza's examples in each envelope
+of :data:`ENVELOPES`, ``--lines`` of them edited at random (the edits of fuzz/compare_templates.py), their
+adversarial lines (fuzz/adversarial.py) and ``--generated`` lines of bench/generate.py for every preset. It prints
+every line on which the two give other groups (no match, or other values). Exit status 1 when any differs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Dict, List, Optional, Tuple
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "fuzz"))
+sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "package"))
+sys.path.insert(0, str(ROOT / "bench"))
+
+import adversarial  # noqa: E402
+import pcre2  # noqa: E402
+from compare_templates import _mutate  # noqa: E402
+from esa_auth import patterns  # noqa: E402
+
+#: Envelopes put before the examples: none (a relay kept the body only), syslog and the appliance's own, each level
+#: word, upper case, several blanks after the colon, a level word glued to a word before it (no level then).
+ENVELOPES = (
+    "",
+    adversarial.ENVELOPE,
+    "<22>Apr 22 11:44:48 esa1 mail_logs: Warning: ",
+    "Wed Apr 22 11:44:48 2009 CRITICAL:   ",
+    "Wed Apr 22 11:44:48 2009 debug:\t",
+    "Wed Apr 22 11:44:48 2009 Trace: \t ",
+    "Wed Apr 22 11:44:48 2009 xinfo: ",
+    "Wed Apr 22 11:44:48 2009 Info:",
+    "Info: Info: ",
+    "trace: ",
+)
+
+
+def _regexes(text: str) -> Dict[str, str]:
+    out: Dict[str, str] = {}
+    stanza = ""
+    for raw in text.splitlines():
+        if raw.startswith("["):
+            stanza = raw.strip("[]")
+        elif raw.startswith("REGEX = ") and stanza.startswith("esa_auth_"):
+            out[stanza] = raw[len("REGEX = ") :]
+    return out
+
+
+def _groups(regex: pcre2.Regex, line: str) -> Optional[Tuple[Optional[str], ...]]:
+    found = regex.search(line, match_limit=10**9, depth_limit=10**9)
+    return None if found is None else found.groups()
+
+
+def _generated(count: int, seed: int) -> List[str]:
+    import generate
+
+    lines: List[str] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for preset in sorted(generate.PRESETS):
+            path = Path(tmp) / f"{preset}.log"
+            generate.generate(path, count, seed, preset)
+            lines += path.read_text(encoding="utf-8", errors="replace").splitlines()
+    return lines
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--base", default="main")
+    parser.add_argument("--lines", type=int, default=2000, help="randomly edited lines per example")
+    parser.add_argument("--generated", type=int, default=20000, help="lines of bench/generate.py per preset")
+    parser.add_argument("--seed", type=int, default=1)
+    args = parser.parse_args()
+    base_text = subprocess.run(
+        ["git", "-C", str(ROOT), "show", f"{args.base}:default/transforms.conf"],
+        check=True, capture_output=True, text=True,
+    ).stdout  # fmt: skip
+    old = _regexes(base_text)
+    new = _regexes((ROOT / "default" / "transforms.conf").read_text(encoding="utf-8"))
+    changed = sorted(name for name in new if name in old and old[name] != new[name])
+    rng = random.Random(args.seed)
+    examples = {name: ex for name, _, ex in adversarial.splunk_regexes()}
+    words = sorted({w for p in patterns.PATTERNS for e in p.examples for w in e.split()})
+    generated = _generated(args.generated, args.seed) if args.generated else []
+    compared = matched = differ = 0
+    for name in changed:
+        a, b = pcre2.compile(old[name]), pcre2.compile(new[name])
+        lines = [envelope + e for e in examples.get(name, ()) for envelope in ENVELOPES]
+        lines += [_mutate(line, words, rng) for line in list(lines) for _ in range(args.lines // len(ENVELOPES))]
+        for example in examples.get(name, ()):
+            found = a.search(adversarial.ENVELOPE + example)
+            assert found is not None
+            offset = len(adversarial.ENVELOPE)
+            spans = [(s - offset, e - offset) if s >= offset else (-1, -1) for s, e in found.spans[1:]]
+            for size in (64, 160, 1024):
+                lines += [adversarial.ENVELOPE + h.line for h in adversarial.hostile_lines(example, size, spans)]
+        lines += generated
+        for line in lines:
+            x, y = _groups(a, line), _groups(b, line)
+            compared += 1
+            matched += x is not None
+            if x != y:
+                differ += 1
+                print(f"{name}: {line!r}\n  {args.base}: {x}\n  now: {y}")
+        print(f"{name}: {len(lines)} lines", flush=True)
+    print(f"{len(changed)} regexes changed; {compared} searches compared, {matched} matches, {differ} differ")
+    return 1 if differ else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
