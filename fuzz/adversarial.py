@@ -42,7 +42,7 @@ import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator, List, Optional, Sequence, Tuple
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
@@ -327,6 +327,18 @@ def reading_regexes() -> List[Tuple[str, re.Pattern[str], Tuple[str, ...], bool]
     ]
 
 
+def transforms_regexes(text: str) -> Dict[str, str]:
+    """The ``REGEX`` of each ``esa_auth_*`` stanza of a transforms.conf text, by stanza, in file order."""
+    out: Dict[str, str] = {}
+    stanza = ""
+    for raw in text.splitlines():
+        if raw.startswith("["):
+            stanza = raw.strip("[]")
+        elif raw.startswith("REGEX = ") and stanza.startswith("esa_auth_"):
+            out[stanza] = raw[len("REGEX = ") :]
+    return out
+
+
 def splunk_regexes(root: Optional[Path] = None) -> List[Tuple[str, str, Tuple[str, ...]]]:
     """Every ``REGEX`` of default/transforms.conf and ``rex`` of the shipped searches: (name, PCRE2 source, examples).
 
@@ -336,13 +348,7 @@ def splunk_regexes(root: Optional[Path] = None) -> List[Tuple[str, str, Tuple[st
     from esa_auth import patterns
 
     root = root or Path(__file__).resolve().parent.parent
-    sources: List[Tuple[str, str]] = []
-    stanza = ""
-    for raw in (root / "default" / "transforms.conf").read_text(encoding="utf-8").splitlines():
-        if raw.startswith("["):
-            stanza = raw.strip("[]")
-        elif raw.startswith("REGEX = ") and stanza.startswith("esa_auth_"):
-            sources.append((stanza, raw[len("REGEX = ") :]))
+    sources = list(transforms_regexes((root / "default" / "transforms.conf").read_text(encoding="utf-8")).items())
     searches = [root / "default" / "savedsearches.conf", *sorted((root / "detections" / "searches").glob("*.conf"))]
     for path in searches:
         for i, found in enumerate(re.finditer(r'\| rex field=_raw "((?:[^"\\]|\\.)*)"', path.read_text("utf-8"))):

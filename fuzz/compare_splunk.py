@@ -18,7 +18,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple
+from typing import List, Optional, Tuple
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "fuzz"))
@@ -45,17 +45,6 @@ ENVELOPES = (
     "Info: Info: ",
     "trace: ",
 )
-
-
-def _regexes(text: str) -> Dict[str, str]:
-    out: Dict[str, str] = {}
-    stanza = ""
-    for raw in text.splitlines():
-        if raw.startswith("["):
-            stanza = raw.strip("[]")
-        elif raw.startswith("REGEX = ") and stanza.startswith("esa_auth_"):
-            out[stanza] = raw[len("REGEX = ") :]
-    return out
 
 
 def _groups(regex: pcre2.Regex, line: str) -> Optional[Tuple[Optional[str], ...]]:
@@ -86,8 +75,8 @@ def main() -> int:
         ["git", "-C", str(ROOT), "show", f"{args.base}:default/transforms.conf"],
         check=True, capture_output=True, text=True,
     ).stdout  # fmt: skip
-    old = _regexes(base_text)
-    new = _regexes((ROOT / "default" / "transforms.conf").read_text(encoding="utf-8"))
+    old = adversarial.transforms_regexes(base_text)
+    new = adversarial.transforms_regexes((ROOT / "default" / "transforms.conf").read_text(encoding="utf-8"))
     changed = sorted(name for name in new if name in old and old[name] != new[name])
     rng = random.Random(args.seed)
     examples = {name: ex for name, _, ex in adversarial.splunk_regexes()}
