@@ -15,6 +15,7 @@ import pytest
 from conftest import GOLDEN_DIR, run_golden_case_events
 from esa_auth.cli import build_parser
 from esa_auth.events import FIELD_ORDER, AuthEvent, json_text
+from esa_auth.mapping import event_id
 from esa_auth.timezones import rfc3339
 from hypothesis import given
 from hypothesis import strategies as st
@@ -82,6 +83,30 @@ def test_epoch_rides_along_but_is_no_part_of_the_event() -> None:
     again = pickle.loads(pickle.dumps(event))
     assert (again, again.epoch) == (event, event.epoch)
     assert copy.deepcopy(event).epoch == event.epoch
+
+
+def test_the_offset_rides_along_but_is_no_part_of_the_event() -> None:
+    event = AuthEvent.from_fields(dict(REQUIRED), None, 4096)
+    assert event.offset == 4096
+    assert "offset" not in event.to_dict()
+    assert event == AuthEvent(**REQUIRED)  # equality reads the fields only
+    assert AuthEvent(**REQUIRED).offset is None
+    assert "4096" not in repr(event)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        event.offset = 0  # type: ignore[misc]
+    again = pickle.loads(pickle.dumps(event))
+    assert (again, again.offset) == (event, event.offset)
+    assert copy.deepcopy(event).offset == 4096
+
+
+@pytest.mark.parametrize("log", sorted(GOLDEN_DIR.glob("*/*.log")), ids=lambda p: p.relative_to(GOLDEN_DIR).as_posix())
+def test_every_golden_event_carries_the_offset_its_id_was_made_from(log: Path) -> None:
+    # The offset is where the event's line starts in the file, and the position its event_id hashes.
+    data = log.read_bytes()
+    for event in run_golden_case_events(log):
+        assert event.offset is not None, event.raw
+        assert event.offset == 0 or data[event.offset - 1 : event.offset] == b"\n", event.raw
+        assert event.event_id == event_id(event.dvc_serial, event.offset, event.raw), event.raw
 
 
 @pytest.mark.parametrize("log", sorted(GOLDEN_DIR.glob("*/*.log")), ids=lambda p: p.relative_to(GOLDEN_DIR).as_posix())

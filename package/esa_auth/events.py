@@ -85,12 +85,18 @@ class AuthEvent:
     input's ``<time>``) does not parse the text back. It is no part of the
     schema: ``to_dict``, equality and ``repr`` leave it out. An event made
     otherwise (``AuthEvent(...)``, ``dataclasses.replace``) has None.
+
+    Not a field either, kept the same way: ``offset``, the byte offset of the
+    event's line in the source it was read from (what ``event_id`` hashes), or
+    None. A consumer that feeds many lines at once tells by it which line an
+    event came from (the ``esaauth`` command: each input record's ``_time``).
     """
 
-    # ``epoch`` lives in a slot, outside the instance dict that to_dict() and the
-    # generated __eq__ read; "__dict__" keeps the fields where they are.
-    __slots__ = ("__dict__", "epoch")
+    # ``epoch`` and ``offset`` live in slots, outside the instance dict that to_dict() and
+    # the generated __eq__ read; "__dict__" keeps the fields where they are.
+    __slots__ = ("__dict__", "epoch", "offset")
     epoch: ClassVar[Optional[float]]  # declared for type checkers; a slot, not a dataclass field
+    offset: ClassVar[Optional[int]]  # the same
 
     action: str
     activity: str
@@ -142,6 +148,7 @@ class AuthEvent:
         # Keep the instance dict in FIELD_ORDER (the generated __init__ fills it
         # in declaration order), so that to_dict() is one pass over it.
         object.__setattr__(self, "epoch", None)
+        object.__setattr__(self, "offset", None)
         values = self.__dict__
         ordered = {name: values[name] for name in FIELD_ORDER}
         values.clear()
@@ -152,16 +159,19 @@ class AuthEvent:
         values, slots = state
         self.__dict__.update(values)
         object.__setattr__(self, "epoch", slots.get("epoch"))
+        object.__setattr__(self, "offset", slots.get("offset"))
 
     @classmethod
-    def from_fields(cls, values: Dict[str, Any], epoch: Optional[float] = None) -> AuthEvent:
+    def from_fields(
+        cls, values: Dict[str, Any], epoch: Optional[float] = None, offset: Optional[int] = None
+    ) -> AuthEvent:
         """Build an event from field values; fields not given take their defaults.
 
         The same event as ``AuthEvent(**values)``, built without the generated
         ``__init__`` (one frozen-attribute assignment per field): the pipeline
         builds one event per authentication line. The caller gives field names
         only, and every required field; ``epoch`` is the number ``time`` was
-        written from (see the class).
+        written from, ``offset`` where the line is in its source (see the class).
 
         Raises:
             TypeError: a name is no field, or a required field is missing.
@@ -171,6 +181,7 @@ class AuthEvent:
         fields_.update(_DEFAULTS)
         fields_.update(values)
         object.__setattr__(event, "epoch", epoch)
+        object.__setattr__(event, "offset", offset)
         if len(fields_) != len(_DEFAULTS) or not values.keys() >= _REQUIRED:
             cls(**values)  # raises the TypeError that names the culprit
             raise TypeError("invalid AuthEvent fields")  # pragma: no cover - __init__ raised

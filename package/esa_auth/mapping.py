@@ -176,7 +176,7 @@ def make_event(line: Line, sessions: Correlator) -> AuthEvent:
         value = values.get(key)
         if value:
             values[key] = unmapped(value)
-    return AuthEvent.from_fields(values, line.epoch)
+    return AuthEvent.from_fields(values, line.epoch, line.offset)
 
 
 #: Fields that hold an address (dvc: or a name): an IPv4-mapped IPv6 one is written as its IPv4 address (text.unmapped).

@@ -43,7 +43,7 @@ class ProfileMap:
         user = self.user_of(event)
         if user is None:
             return event
-        return AuthEvent.from_fields(dict(event.__dict__, user=user), event.epoch)
+        return AuthEvent.from_fields(dict(event.__dict__, user=user), event.epoch, event.offset)
 
 
 def parse_profile_map(text: str, source: str = "profile map") -> ProfileMap:
