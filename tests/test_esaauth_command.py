@@ -23,8 +23,12 @@ from typing import Any, Dict, List, Optional, Tuple
 import pytest
 from chunked import Record, conversation, messages, parse
 from esa_auth import Normalizer, Settings, Stream
+from esa_auth.envelope import body_start, starts_envelope
+from esa_auth.patterns import DISPATCH, dispatch_key
 from esa_auth.render import RENDERERS, SOURCETYPES, render
-from esa_auth.splunk.search import EsaAuthCommand, flatten
+from esa_auth.splunk.search import EsaAuthCommand, flatten, wanted
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from ksconf.conf.parser import PARSECONF_STRICT_NC, parse_conf
 from splunkd import SPLUNK_PYTHONS, splunk_python
 from splunklib.searchcommands import EventingCommand, Option
@@ -353,3 +357,121 @@ def test_packaged_script_imports_only_what_the_app_ships(app_tree: Path, tmp_pat
     assert proc.returncode == 0, proc.stderr
     for line in proc.stdout.splitlines():
         assert line.startswith(str(app_tree / "bin" / "lib")), line
+
+
+# --- reading in blocks ------------------------------------------------------------------------------------------
+def _records_of_every_kind() -> List[Record]:
+    """Records that stress how lines are grouped into blocks: two appliances interleaved (one stream each),
+    yearless syslog lines across a day and a year, a wrapped record, CR LF, control bytes, a line over
+    max_line_bytes, records with no usable time."""
+    out: List[Record] = []
+    text = MAIL.read_text(encoding="utf-8")
+    for host in ("esa01.example.com", "esa02.example.com"):
+        for record in records_of(text, offset=-21600):
+            out.append(dict(record, host=host))
+    day = calendar.timegm((2015, 12, 31, 23, 59, 0, 0, 0, 0))
+    syslog = [
+        "<22>Dec 31 23:59:50 esa03 mail_logs: Info: New SMTP ICID 7 interface In (192.0.2.1) address 198.51.100.9",
+        "<22>Dec 31 23:59:55 esa03 mail_logs: Info: ICID 7 TLS success protocol TLSv1.2 cipher AES128-SHA",
+        "<22>Jan  1 00:00:02 esa03 mail_logs: Info: SMTP Auth: (ICID 7) failed for user: eve using AUTH mechanism: "
+        "LOGIN with profile: P",
+        "<22>Jan  1 00:00:03 esa03 mail_logs: Info: SMTP Auth: (ICID 7) succeeded for user: bob\r\n"
+        " using AUTH mechanism: LOGIN with profile: P",
+        "<22>Jan  1 00:00:04 esa03 mail_logs: Info: SMTP Auth: (ICID 7) failed for user: \x1b[1mmallory using AUTH "
+        "mechanism: PLAIN with profile: P",
+        "<22>Jan  1 00:00:05 esa03 mail_logs: Info: SMTP Auth: (ICID 7) failed for user: " + "x" * 70_000,
+        "<22>Jan  1 00:00:06 esa03 mail_logs: Info: SMTP Auth: (ICID 7) failed for user: trudy using AUTH mechanism: "
+        "PLAIN with profile: P",
+    ]  # fmt: skip
+    for index, raw in enumerate(syslog):
+        stamp = "" if index == 4 else str(day + 50 + index)  # one record with no usable _time
+        out.append({"_raw": raw, "_time": stamp, "host": "esa03", "source": "udp:514"})
+    # A year earlier, and days later: a yearless date read against another line's day lands in another year.
+    early = (
+        "<22>Jan  2 09:00:00 esa03 mail_logs: Info: SMTP Auth: (ICID 6) failed for user: victor using AUTH "
+        "mechanism: LOGIN with profile: P"
+    )
+    out.append({"_raw": early, "_time": str(calendar.timegm((2015, 1, 2, 9, 0, 0, 0, 0, 0))), "host": "esa03",
+                "source": "udp:514"})  # fmt: skip
+    late = (
+        "<22>Jan  5 08:00:00 esa03 mail_logs: Info: SMTP Auth: (ICID 8) failed for user: walter using AUTH "
+        "mechanism: LOGIN with profile: P"
+    )
+    out.append({"_raw": late, "_time": str(calendar.timegm((2016, 1, 5, 8, 0, 0, 0, 0, 0))), "host": "esa03",
+                "source": "udp:514"})  # fmt: skip
+    out.sort(key=lambda r: -float(r["_time"] or day + 53))
+    return out
+
+
+def test_reading_in_blocks_gives_what_reading_each_record_alone_gives(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The command reads consecutive lines of one stream as one block (the reader's block loop); with blocks of
+    # one line it reads each record alone. Every record, field, time and id, and every message, must agree.
+    import esa_auth.splunk.search as search
+
+    records = _records_of_every_kind()
+    status, blocks = run(["tz=UTC"], chunks(records, 9), tmp_path / "blocks")
+    reads: List[int] = []
+    original = EsaAuthCommand._read
+
+    def counted(self: EsaAuthCommand, *args: Any) -> None:
+        reads.append(len(args[2]))
+        original(self, *args)
+
+    monkeypatch.setattr(search, "BATCH_BYTES", 1)
+    monkeypatch.setattr(EsaAuthCommand, "_read", counted)
+    status_alone, alone = run(["tz=UTC"], chunks(records, 9), tmp_path / "alone")
+    assert status == status_alone == 0
+    assert set(reads) == {1}, "each record read alone"
+    assert results(blocks) == results(alone)
+    assert all_messages(blocks) == all_messages(alone)
+    got = results(blocks)
+    assert len({r["host"] for r in got}) == 3
+    assert {"eve", "bob", "trudy"} <= {r.get("user") for r in got}  # the syslog lines, the wrapped one too
+    assert next(r for r in got if r.get("user") == "walter")["time"] == "2016-01-05T08:00:00Z"
+    assert next(r for r in got if r.get("user") == "victor")["time"] == "2015-01-02T09:00:00Z"
+    texts = [t for level, t in all_messages(blocks) if level == "WARN"]
+    assert any("cut to" in t for t in texts), texts  # the long line was read, cut, in its block
+
+
+def test_reading_in_blocks_reads_many_lines_at_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    reads: List[int] = []
+    original = EsaAuthCommand._read
+
+    def counted(self: EsaAuthCommand, *args: Any) -> None:
+        reads.append(len(args[2]))
+        original(self, *args)
+
+    monkeypatch.setattr(EsaAuthCommand, "_read", counted)
+    text = MAIL.read_text(encoding="utf-8")
+    status, _ = run(["tz=UTC"], chunks(records_of(text), 4), tmp_path)
+    assert status == 0
+    assert reads == [sum(1 for line in text.splitlines() if wanted(line))]  # one appliance, one day: one block
+
+
+def _wanted_line_by_line(raw: str) -> bool:
+    # What the command kept before its search in C: the reader's own tests on the first physical line.
+    first = raw.split("\n", 1)[0].encode("utf-8", "replace")
+    if not starts_envelope(first):
+        return False
+    start = body_start(first)
+    return start >= 0 and dispatch_key(first[start:]) in DISPATCH
+
+
+_HEADS = ["Mon Jan  6 10:00:03 2025 ", "<22>Jan  6 10:00:03 esa01 mail_logs: ", "Jan  6 10:00:03 ", "", "Info ", "x"]
+_LEVELS = ["Info: ", "Warning:  ", "info:", "Debug: : ", "mail_logs: Info: ", "Critical:\t", ""]
+_PIECES = [*": \nIiCcDd\u00e9\ud800\t", "ICID ", ": SMTP", ": Info: ", "Info: New "]
+_KEYS = sorted({key.decode("ascii") for key in DISPATCH} | {"MID ", "ICI", "smtP", "\u017fmtp", "ICID\u00e9"})
+
+
+@given(
+    st.sampled_from(_HEADS),
+    st.sampled_from(_LEVELS),
+    st.sampled_from(_KEYS).map(lambda k: "".join(c.upper() if i % 2 else c for i, c in enumerate(k))),
+    st.lists(st.sampled_from(_PIECES), max_size=12).map("".join),
+)
+@settings(max_examples=3000, deadline=None)
+def test_wanted_keeps_what_the_reader_would_read(head: str, level: str, key: str, rest: str) -> None:
+    raw = head + level + key + rest
+    assert wanted(raw) == _wanted_line_by_line(raw), raw

@@ -25,6 +25,7 @@ when unknown), because splunklib fixes the CSV header of a chunk from its first 
 from __future__ import annotations
 
 import json
+from bisect import bisect_right
 from dataclasses import replace
 from datetime import datetime, timezone
 from typing import Any, Dict, Iterable, Iterator, List, Optional, Tuple
@@ -43,11 +44,14 @@ from ..events import AuthEvent
 from ..patterns import DISPATCH, dispatch_key
 from ..pipeline import Normalizer, Settings, Stream
 from ..render import RENDERERS, SOURCETYPES, render
+from ..scan import CANDIDATE
 from ..sessions import DEFAULT_MAX_SESSIONS, DEFAULT_TIMEOUT
 
 NAME = "esaauth"
 #: Lines buffered at most before the oldest are dropped (about 300 bytes each).
 DEFAULT_MAX_RECORDS = 1_000_000
+#: Bytes of lines read as one block (the modular input reads files in blocks of this size too).
+BATCH_BYTES = 1 << 20
 #: Warnings shown in the search's messages; the rest are counted.
 MAX_MESSAGES = 20
 #: Fields every output record starts with, in this order.
@@ -63,7 +67,14 @@ def wanted(raw: str) -> bool:
     The same tests the pipeline's own hot loop makes (:mod:`esa_auth.envelope`, :data:`esa_auth.patterns.DISPATCH`),
     on the first physical line, so that nothing it would read is left out of the buffer.
     """
-    first = raw.split("\n", 1)[0].encode("utf-8", "replace")
+    cut = raw.find("\n")
+    if cut < 0:
+        cut = len(raw)
+    # A body the registry dispatches on follows ": " and spaces: a line with no ": " before a dispatch key
+    # (most of a mail log, "MID ...") is told in one search in C, as the reader's block loop tells it.
+    if CANDIDATE.search(raw, 0, cut) is None:
+        return False
+    first = raw[:cut].encode("utf-8", "replace")
     if not starts_envelope(first):
         return False
     start = body_start(first)
@@ -250,16 +261,21 @@ class EsaAuthCommand(EventingCommand):  # type: ignore[misc]
         normalizer = Normalizer(self._settings)
         streams: Dict[Tuple[Optional[str], str], Stream] = {}
         outputs: List[Dict[str, Any]] = []
-        for when, stamp, line in _oldest_first(self._lines):
-            self._reference(normalizer, when)
-            key = (line[3], line[4])
-            stream = streams.get(key)
-            if stream is None:
-                stream = streams[key] = Stream(line[4], appliance=line[3])
-            events = normalizer.feed(stream, line[2].encode("utf-8", "replace") + b"\n")
-            events.extend(normalizer.flush(stream))
-            for event in events:
-                outputs.append(self._output(event, stamp, line[3], line[4]))
+        # The lines are read as the modular input reads a file, in blocks (the reader's block loop), not one
+        # by one: consecutive lines of one stream, read with one reference day, up to BATCH_BYTES.
+        batch: List[_Line] = []
+        size = 0
+        reference = normalizer.settings.reference_time
+        for when, _, line in _oldest_first(self._lines):
+            day_end = _day_end(when) if when is not None else reference
+            if batch and (day_end != reference or line[3:5] != batch[0][3:5] or size >= BATCH_BYTES):
+                self._read(normalizer, streams, batch, reference, outputs)
+                batch, size = [], 0
+            reference = day_end
+            batch.append(line)
+            size += len(line[2])
+        if batch:
+            self._read(normalizer, streams, batch, reference, outputs)
         self._lines = []
         self._report(normalizer)
         outputs.reverse()
@@ -269,15 +285,38 @@ class EsaAuthCommand(EventingCommand):  # type: ignore[misc]
         for output in outputs:
             yield {name: output.get(name) for name in names}
 
-    def _reference(self, normalizer: Normalizer, when: Optional[float]) -> None:
-        """Place yearless syslog dates in the year Splunk gave the event (its ``_time``), not the current year."""
-        if when is None:
-            return
-        # The end of the event's UTC day: a date is never after its reference (and infer_year allows two
-        # more days, for the appliance's zone). Settings change once a day of log time, not once a line.
-        day_end = datetime.fromtimestamp(when - when % 86400 + 86400, timezone.utc)
-        if normalizer.settings.reference_time != day_end:
-            normalizer.settings = replace(normalizer.settings, reference_time=day_end)
+    def _read(
+        self,
+        normalizer: Normalizer,
+        streams: Dict[Tuple[Optional[str], str], Stream],
+        batch: List[_Line],
+        reference: Optional[datetime],
+        outputs: List[Dict[str, Any]],
+    ) -> None:
+        """Read consecutive lines of one stream as one block; each event goes out with its own line's fields.
+
+        Each line is its record's ``_raw`` and a newline, as if fed alone then flushed: the same bytes at the
+        same offsets of the stream, so the same events and ids; an event's ``offset`` tells its line.
+        """
+        if normalizer.settings.reference_time != reference:
+            normalizer.settings = replace(normalizer.settings, reference_time=reference)
+        host, source = batch[0][3], batch[0][4]
+        stream = streams.get((host, source))
+        if stream is None:
+            stream = streams[(host, source)] = Stream(source, appliance=host)
+        base = at = stream.offset
+        starts: List[int] = []
+        blocks: List[bytes] = []
+        for line in batch:
+            data = line[2].encode("utf-8", "replace") + b"\n"
+            starts.append(at)
+            blocks.append(data)
+            at += len(data)
+        events = normalizer.feed(stream, b"".join(blocks), final=True)
+        events.extend(normalizer.flush(stream))
+        for event in events:
+            line = batch[bisect_right(starts, base if event.offset is None else event.offset) - 1]
+            outputs.append(self._output(event, line[5], host, source))
 
     def _output(self, event: AuthEvent, stamp: Optional[str], host: Optional[str], source: str) -> Dict[str, Any]:
         rendered = render(event, self._renderer)
@@ -310,6 +349,15 @@ class EsaAuthCommand(EventingCommand):  # type: ignore[misc]
             )
         stats = normalizer.stats_dict()
         self.logger.info("%s: %s", NAME, " ".join(f"{k}={v}" for k, v in stats.items()))
+
+
+def _day_end(when: float) -> datetime:
+    """The reference time that places yearless syslog dates in the year Splunk gave the event (its ``_time``).
+
+    The end of the event's UTC day: a date is never after its reference (and infer_year allows two more
+    days, for the appliance's zone). It changes once a day of log time, not once a line.
+    """
+    return datetime.fromtimestamp(when - when % 86400 + 86400, timezone.utc)
 
 
 def _oldest_first(lines: List[_Line]) -> Iterator[Tuple[Optional[float], Optional[str], _Line]]:
