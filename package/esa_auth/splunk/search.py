@@ -40,7 +40,7 @@ from splunklib.searchcommands import (  # type: ignore[import-untyped]
 from ..durations import parse_duration
 from ..envelope import body_start, starts_envelope
 from ..errors import ConfigError
-from ..events import AuthEvent
+from ..events import AuthEvent, json_text
 from ..patterns import DISPATCH, dispatch_key
 from ..pipeline import Normalizer, Settings, Stream
 from ..render import RENDERERS, SOURCETYPES, render
@@ -322,7 +322,7 @@ class EsaAuthCommand(EventingCommand):  # type: ignore[misc]
         rendered = render(event, self._renderer)
         out: Dict[str, Any] = {
             "_time": stamp,
-            "_raw": json.dumps(rendered, ensure_ascii=False, separators=(",", ":")),
+            "_raw": json_text(rendered),  # as the modular input writes it
             "host": host,
             "source": source,
             "sourcetype": SOURCETYPES.get(self._renderer, SOURCETYPES["cim"]),
