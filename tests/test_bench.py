@@ -195,3 +195,25 @@ def test_many_files_py_runs_end_to_end(tmp_path: Path) -> None:
     assert (one["cpu_s"], many["cpu_s"]) == (min(one["cpu_runs"]), min(many["cpu_runs"]))
     assert document["ratio"] > 0
     assert done.returncode == (0 if document["target_met"] else 1), done.stderr[-2000:]
+
+
+def test_bound_py_does_the_work_the_library_does(tmp_path: Path) -> None:
+    """bench/bound.py's columns count what they claim: every candidate line, and one least event per AUTH line."""
+    out = tmp_path / "bound.json"
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "bound.py"), "--presets", "typical,syslog", "--lines", "4000",
+         "--repeat", "1", "--data", str(tmp_path / "data"), "--json", str(out)],
+        capture_output=True, text=True, timeout=600, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    results = json.loads(out.read_text(encoding="utf-8"))["results"]
+    for preset in ("typical", "syslog"):
+        figures = results[preset]
+        manifest = json.loads((tmp_path / "data" / f"{preset}-4000-seed1.log.json").read_text(encoding="utf-8"))
+        assert figures["floor"]["counted"] == manifest["lines"]
+        assert figures["least"]["counted"] == figures["library"]["counted"] == manifest["auth_lines"] > 0
+        # Every line the reader's search finds is touched once; most of them match a template.
+        assert figures["scan"]["counted"] >= figures["touch"]["counted"] >= figures["match"]["counted"]
+        assert figures["match"]["counted"] > manifest["auth_lines"]
+        assert all(figures[column]["x_floor"] > 0 for column in figures)
+    assert "| typical |" in done.stdout
