@@ -211,6 +211,24 @@ def test_extractions_give_what_the_library_gives(case: str, event: Dict[str, Any
     assert got_knowable == want, f"{case}: {event['raw']}"
 
 
+def test_a_permission_denied_reason_of_a_dash_is_no_reason_in_either_path() -> None:
+    # "-" is the log's placeholder for none (docs/log-formats.md#U5): the library leaves the reason out, and so
+    # does esa_auth_U5; every other field is what the line with a reason gives. A reason that only starts
+    # with a dash is one.
+    example = ENVELOPES[0] + P.BY_NAME["U5"].examples[0]
+    with_reason = extract(AUTHENTICATION, example)
+    assert with_reason["reason"] == "Invalid username or passphrase"
+    for tail in ("-", "- ", "-.", "  -  .", "-\t"):
+        line = example.replace("Invalid username or passphrase", tail)
+        (event,) = library(line + "\n")
+        assert "reason" not in event, line
+        assert extract(AUTHENTICATION, line) == {k: v for k, v in with_reason.items() if k != "reason"}, line
+    for tail in ("- x", "--", "-x", "x -"):
+        line = example.replace("Invalid username or passphrase", tail)
+        (event,) = library(line + "\n")
+        assert event["reason"] == extract(AUTHENTICATION, line)["reason"] == tail, line
+
+
 @pytest.mark.parametrize(("case", "event"), [c for c in CORPUS if sourcetype_of(c[1]["signature_id"]) != TEXTMAIL],
                          ids=[c for c, e in CORPUS if sourcetype_of(e["signature_id"]) != TEXTMAIL])  # fmt: skip
 def test_http_and_authentication_read_the_same_appliance_lines(case: str, event: Dict[str, Any]) -> None:
