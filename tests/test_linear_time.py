@@ -129,6 +129,19 @@ def test_no_adversarial_line_costs_more_than_three_ordinary_ones_per_byte(
     assert verdict.ok, verdict.describe()
 
 
+#: The templates nearest the bound on lines of 4,096 characters (2.7x or more with `bench/hostile.py --size 4096`:
+#: A14, L1, W2 2.94x, C2 2.93x, U5 2.84x, T1 2.77x, T2 2.74x; docs/SECURITY.md): their ratio still grows a little
+#: with the length, so they are held there too (half a minute; every template there would take three).
+NEAREST_THE_BOUND = ("A14", "L1", "W2", "C2", "U5", "T1", "T2")
+
+
+@pytest.mark.parametrize("name", NEAREST_THE_BOUND)
+def test_the_templates_nearest_the_bound_hold_it_on_lines_of_4096_characters(name: str) -> None:
+    pattern = patterns.BY_NAME[name]
+    verdict = adversarial.check(name, pcre2.from_python(pattern.regex), pattern.examples, size=4096, anchored=True)
+    assert verdict.ok, verdict.describe()
+
+
 #: The location of an audit line as it was read before #18's last round: lazily, a character at a time.
 _OLD_AUDIT_WHERE = r"(?:Location:\ *(?!\ )(?P<location>.*?),\ *(?!\ ))?Event:\ *"
 

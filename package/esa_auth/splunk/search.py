@@ -50,7 +50,7 @@ from ..sessions import DEFAULT_MAX_SESSIONS, DEFAULT_TIMEOUT
 NAME = "esaauth"
 #: Lines buffered at most before the oldest are dropped (about 300 bytes each).
 DEFAULT_MAX_RECORDS = 1_000_000
-#: Bytes of lines read as one block (the modular input reads files in blocks of this size too).
+#: Characters of lines read as one block (bytes, for ASCII lines: the modular input reads files in blocks of 1 MiB).
 BATCH_BYTES = 1 << 20
 #: Warnings shown in the search's messages; the rest are counted.
 MAX_MESSAGES = 20
