@@ -47,7 +47,8 @@ from esa_auth import patterns as P  # noqa: E402
 from esa_auth.events import cim_text, json_text  # noqa: E402
 from esa_auth.pipeline import Normalizer, Settings, Stream  # noqa: E402
 from esa_auth.scan import CANDIDATE, templates_of  # noqa: E402
-from generate import PRESETS, generate  # noqa: E402 - bench/ is no package
+from generate import PRESETS  # noqa: E402 - bench/ is no package
+from run import data_file  # noqa: E402
 
 BLOCK = 1 << 20
 COLUMNS = ("floor", "scan", "touch", "least", "match", "library")
@@ -202,11 +203,9 @@ def main(argv: List[str]) -> int:
         for preset in args.presets.split(","):
             if preset not in PRESETS:
                 parser.error(f"unknown preset {preset!r}: one of {', '.join(PRESETS)}")
-            path = args.data / f"{preset}-{args.lines}-seed{args.seed}.log"
+            # The same file as bench/run.py's for this preset, size and seed (generated if missing or stale).
+            path = data_file(args.data, preset, args.lines, args.seed)
             manifest = path.with_name(path.name + ".json")
-            if not path.exists() or not manifest.exists():
-                path.parent.mkdir(parents=True, exist_ok=True)
-                generate(path, args.lines, args.seed, preset)
             logs.append((preset, path, int(json.loads(manifest.read_text())["auth_lines"])))
     results: Dict[str, Dict[str, Dict[str, float]]] = {}
     for name, path, auth_lines in logs:
