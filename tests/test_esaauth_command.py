@@ -419,7 +419,7 @@ def test_reading_in_blocks_gives_what_reading_each_record_alone_gives(
         reads.append(len(args[2]))
         original(self, *args)
 
-    monkeypatch.setattr(search, "BATCH_BYTES", 1)
+    monkeypatch.setattr(search, "CHUNK", 1)
     monkeypatch.setattr(EsaAuthCommand, "_read", counted)
     status_alone, alone = run(["tz=UTC"], chunks(records, 9), tmp_path / "alone")
     assert status == status_alone == 0

@@ -57,6 +57,7 @@ from .compressed import describe as describe_damage
 from .entries import FileEntry, file_key, ignored_entry
 from .errors import ConfigError, StateError
 from .events import AuthEvent
+from .framing import CHUNK
 from .identity import HeadIndex, Matcher, archive_of_live
 from .listing import HEAD_BYTES, Candidate, Log, digest, looks_like_esa, scan
 from .listing import check_path as check_path  # callers import these from here
@@ -68,8 +69,6 @@ try:  # POSIX only: on Windows a second run of the same input is not excluded.
 except ImportError:  # pragma: no cover - Splunk forwarders on Windows
     fcntl = None  # type: ignore[assignment]
 
-#: Bytes read at a time.
-CHUNK = 1 << 20
 #: A run saves its checkpoint every so many bytes read (at least this,
 #: :data:`BYTES_PER_SESSION` per open session and :data:`BYTES_PER_FILE` per
 #: known file), and once at its end: a crash repeats at most what was read

@@ -19,6 +19,10 @@ from .text import clip, decode
 #: Continuation lines joined to one log line at most (wrapped lines).
 MAX_CONTINUATIONS = 16
 
+#: Bytes of a source read and handed to the reader at a time (a block of its block loop): the follow engine,
+#: the command line and the ``esaauth`` command read this much at once.
+CHUNK = 1 << 20
+
 # Bytes that wrapped text never holds: C0 controls but TAB, and DEL.
 CONTROL = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
 # What a terminal or a relay may put before an envelope: ANSI escape sequences

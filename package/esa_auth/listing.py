@@ -28,8 +28,6 @@ from .errors import ConfigError
 #: that every log of an appliance rolled in the same second shares, so the
 #: hash must reach well past them before it may stand for the file alone.
 HEAD_BYTES = 1024
-#: Bytes read at a time.
-CHUNK = 1 << 20
 #: Listings of the directory taken at most, one run, to see it between two rotations (:func:`scan`).
 SCAN_TRIES = 5
 

@@ -21,12 +21,10 @@ from ..compressed import (
     plain_name,
 )
 from ..events import AuthEvent
+from ..framing import CHUNK
 from ..pipeline import Normalizer, Stream, appliance_from_filename
 from ..profiles import ProfileMap
 from .options import PROG
-
-#: Bytes read from a file at once.
-CHUNK = 1 << 20
 
 
 def read_sources(

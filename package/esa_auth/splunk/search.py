@@ -41,6 +41,7 @@ from ..durations import parse_duration
 from ..envelope import body_start, starts_envelope
 from ..errors import ConfigError
 from ..events import AuthEvent, json_text
+from ..framing import CHUNK
 from ..patterns import DISPATCH, dispatch_key
 from ..pipeline import Normalizer, Settings, Stream
 from ..render import RENDERERS, SOURCETYPES, render
@@ -50,8 +51,6 @@ from ..sessions import DEFAULT_MAX_SESSIONS, DEFAULT_TIMEOUT
 NAME = "esaauth"
 #: Lines buffered at most before the oldest are dropped (about 300 bytes each).
 DEFAULT_MAX_RECORDS = 1_000_000
-#: Characters of lines read as one block (bytes, for ASCII lines: the modular input reads files in blocks of 1 MiB).
-BATCH_BYTES = 1 << 20
 #: Warnings shown in the search's messages; the rest are counted.
 MAX_MESSAGES = 20
 #: Fields every output record starts with, in this order.
@@ -262,13 +261,14 @@ class EsaAuthCommand(EventingCommand):  # type: ignore[misc]
         streams: Dict[Tuple[Optional[str], str], Stream] = {}
         outputs: List[Dict[str, Any]] = []
         # The lines are read as the modular input reads a file, in blocks (the reader's block loop), not one
-        # by one: consecutive lines of one stream, read with one reference day, up to BATCH_BYTES.
+        # by one: consecutive lines of one stream, read with one reference day, up to CHUNK characters (its bytes,
+        # for ASCII lines).
         batch: List[_Line] = []
         size = 0
         reference = normalizer.settings.reference_time
         for when, _, line in _oldest_first(self._lines):
             day_end = _day_end(when) if when is not None else reference
-            if batch and (day_end != reference or line[3:5] != batch[0][3:5] or size >= BATCH_BYTES):
+            if batch and (day_end != reference or line[3:5] != batch[0][3:5] or size >= CHUNK):
                 self._read(normalizer, streams, batch, reference, outputs)
                 batch, size = [], 0
             reference = day_end
