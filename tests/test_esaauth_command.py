@@ -403,6 +403,19 @@ def _records_of_every_kind() -> List[Record]:
     return out
 
 
+def _blocks_read(monkeypatch: pytest.MonkeyPatch) -> List[int]:
+    """From now on, the number of lines of each block the command reads, in order."""
+    reads: List[int] = []
+    original = EsaAuthCommand._read
+
+    def counted(self: EsaAuthCommand, *args: Any) -> None:
+        reads.append(len(args[2]))
+        original(self, *args)
+
+    monkeypatch.setattr(EsaAuthCommand, "_read", counted)
+    return reads
+
+
 def test_reading_in_blocks_gives_what_reading_each_record_alone_gives(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -412,15 +425,8 @@ def test_reading_in_blocks_gives_what_reading_each_record_alone_gives(
 
     records = _records_of_every_kind()
     status, blocks = run(["tz=UTC"], chunks(records, 9), tmp_path / "blocks")
-    reads: List[int] = []
-    original = EsaAuthCommand._read
-
-    def counted(self: EsaAuthCommand, *args: Any) -> None:
-        reads.append(len(args[2]))
-        original(self, *args)
-
     monkeypatch.setattr(search, "CHUNK", 1)
-    monkeypatch.setattr(EsaAuthCommand, "_read", counted)
+    reads = _blocks_read(monkeypatch)
     status_alone, alone = run(["tz=UTC"], chunks(records, 9), tmp_path / "alone")
     assert status == status_alone == 0
     assert set(reads) == {1}, "each record read alone"
@@ -436,14 +442,7 @@ def test_reading_in_blocks_gives_what_reading_each_record_alone_gives(
 
 
 def test_reading_in_blocks_reads_many_lines_at_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    reads: List[int] = []
-    original = EsaAuthCommand._read
-
-    def counted(self: EsaAuthCommand, *args: Any) -> None:
-        reads.append(len(args[2]))
-        original(self, *args)
-
-    monkeypatch.setattr(EsaAuthCommand, "_read", counted)
+    reads = _blocks_read(monkeypatch)
     text = MAIL.read_text(encoding="utf-8")
     status, _ = run(["tz=UTC"], chunks(records_of(text), 4), tmp_path)
     assert status == 0
