@@ -45,12 +45,12 @@ sys.path.insert(0, str(ROOT / "package"))
 
 from esa_auth import patterns as P  # noqa: E402
 from esa_auth.events import cim_text, json_text  # noqa: E402
+from esa_auth.framing import CHUNK  # noqa: E402
 from esa_auth.pipeline import Normalizer, Settings, Stream  # noqa: E402
 from esa_auth.scan import CANDIDATE, templates_of  # noqa: E402
 from generate import PRESETS  # noqa: E402 - bench/ is no package
 from run import data_file  # noqa: E402
 
-BLOCK = 1 << 20
 COLUMNS = ("floor", "scan", "touch", "least", "match", "library")
 
 #: The dispatch keys some authentication template starts with (their lines must be matched to be told).
@@ -61,7 +61,7 @@ AUTH_KEYS = frozenset(
 
 def _blocks(path: Path) -> List[bytes]:
     data = path.read_bytes()
-    return [data[i : i + BLOCK] for i in range(0, len(data), BLOCK)]
+    return [data[i : i + CHUNK] for i in range(0, len(data), CHUNK)]
 
 
 def floor(path: Path) -> int:
@@ -72,7 +72,7 @@ def floor(path: Path) -> int:
     return count
 
 
-def _lines(blocks: List[bytes]) -> List[Tuple[str, int]]:
+def _lines(blocks: List[bytes]) -> List[str]:
     """Each block as text cut at its last newline (the rest carried to the next), as the reader cuts them."""
     out = []
     carry = b""
@@ -80,13 +80,13 @@ def _lines(blocks: List[bytes]) -> List[Tuple[str, int]]:
         data = carry + block
         end = data.rfind(b"\n") + 1
         carry = data[end:]
-        out.append((data[:end].decode("latin-1"), end))
+        out.append(data[:end].decode("latin-1"))
     return out
 
 
 def scan(blocks: List[bytes]) -> int:
     found = 0
-    for text, _ in _lines(blocks):
+    for text in _lines(blocks):
         for _ in CANDIDATE.finditer(text):
             found += 1
     return found
@@ -101,7 +101,7 @@ def _walk(blocks: List[bytes], matching: bool, only: Optional[FrozenSet[str]]) -
     """
     touched = matched = events = 0
     auth = P.AUTH
-    for text, _ in _lines(blocks):
+    for text in _lines(blocks):
         pos = 0
         for found in CANDIDATE.finditer(text):
             at = found.end() - 4
