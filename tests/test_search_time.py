@@ -608,6 +608,11 @@ def test_the_fill_search_and_the_lookup_give_auth_events_the_library_s_session(l
     end = max(r["_time"] for r in rows) + 60
     spl_model.SplModel(macros, 0, end, collections=store, now=end).run(search, [dict(r) for r in rows])
     table = store.rows("esa_auth_icid_sessions")
+    # The next run reads the same lines (the windows overlap), whose AUTH events the automatic lookup has now
+    # completed from the collection (OUTPUTNEW): it writes the same rows.
+    completed = [dict(_looked_up(r, table), **r) if r.get("esa_auth_icid") else dict(r) for r in rows]
+    spl_model.SplModel(macros, 0, end, collections=store, now=end).run(search, completed)
+    assert store.rows("esa_auth_icid_sessions") == table
     normalizer = Normalizer(Settings(tz="UTC", year=2024, host="esa01.example.com"))
     stream = Stream(log, appliance=None)
     events = [e.to_dict() for e in normalizer.feed(stream, text.encode("utf-8")) + normalizer.end(stream)]
