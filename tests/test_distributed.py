@@ -82,7 +82,7 @@ def test_the_fill_search_never_reads_the_collection_back() -> None:
     steps = commands(fill()["search"])
     assert not any("inputlookup" in step or step.startswith(("append", "join")) for step in steps)
     # Rows are added or updated by _key: nothing the search did not read is deleted.
-    assert steps[-1] == "outputlookup append=true key_field=_key esa_auth_icid_sessions"
+    assert steps[-1] == "outputlookup append=true key_field=_key override_if_empty=false esa_auth_icid_sessions"
     # Bounded by its time window: 30 minutes every 10 minutes (overlapping, so late lines are completed).
     assert fill()["dispatch.earliest_time"] == "-30m@m"
     assert fill()["cron_schedule"].startswith("3-59/10 ")

@@ -114,14 +114,14 @@ def test_searches_rex_runs_the_same_in_pcre2(search: str, regex: str) -> None:
 def test_every_transform_and_rex_is_covered() -> None:
     regexes = {name for name, stanza in conf("transforms").items() if "REGEX" in stanza}
     assert regexes == {name for name, _ in transforms_in_use()}
-    assert len(rex_patterns()) == 3  # the fill search's open, TLS and AUTH lines
+    assert len(rex_patterns()) == 2  # the fill search's open and TLS lines (AUTH lines: the T transforms)
 
 
 def test_each_rex_matches_its_lines_in_pcre2() -> None:
     # The rex of the fill search find the session lines they are for, under PCRE2.
     compiled = [pcre2.compile(regex, OPTIONS) for _, regex in rex_patterns()]
     found = {group for line in LINES for rx in compiled for group, v in (_groupdict(rx, line)).items() if v}
-    assert {"esa_auth_open", "esa_auth_src", "esa_auth_listener", "esa_auth_tls", "esa_auth_auth"} <= found
+    assert {"esa_auth_open", "esa_auth_src", "esa_auth_listener", "esa_auth_tls"} <= found
 
 
 def _groupdict(compiled: pcre2.Regex, line: str) -> Dict[str, Optional[str]]:

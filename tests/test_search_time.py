@@ -12,6 +12,7 @@ kind (index-time, EVAL of a field it computes) appears in our sourcetype stanzas
 
 from __future__ import annotations
 
+import calendar
 import csv
 import re
 import xml.etree.ElementTree as ET
@@ -22,6 +23,7 @@ from typing import Any, Dict, Iterator, List, Optional, Pattern, Tuple
 import pytest
 from esa_auth import AuthEvent, Normalizer, Settings, Stream, appliance_from_filename
 from esa_auth import patterns as P
+from esa_auth.envelope import body_start, parse_prefix
 from esa_auth.events import FIELD_ORDER
 from esa_auth.profiles import COLUMNS as PROFILE_COLUMNS
 from esa_auth.profiles import parse_profile_map
@@ -481,7 +483,9 @@ def test_lookup_collection_and_search_agree() -> None:
     assert search["enableSched"] == "1"
     assert "rt" not in search["dispatch.earliest_time"]
     text = search["search"]
-    assert text.rstrip().endswith("| outputlookup append=true key_field=_key esa_auth_icid_sessions")
+    assert text.rstrip().endswith(
+        "| outputlookup append=true key_field=_key override_if_empty=false esa_auth_icid_sessions"
+    )
     table = re.search(r"\| table ([^|\n\\]+)", text)
     assert table, name
     assert set(table.group(1).split()) == set(fields_list), name
@@ -504,6 +508,126 @@ def test_the_search_reads_the_open_line_the_library_reads() -> None:
         assert found["esa_auth_open"] == icid
         assert (found["esa_auth_dest"] or None) == event.get("dest_ip")
         assert found["esa_auth_listener"].strip() == event["dest_interface"]
+
+
+#: Mail logs whose inbound AUTH lines the fill search and the lookup complete as the library does: sessions with and
+#: without TLS, one appliance or two with the same ICID, an ICID opened again, and the sample mail log.
+SESSION_LOGS = (
+    "tests/golden/correlation/tls-before-auth.log", "tests/golden/correlation/icid-reuse-after-close.log",
+    "tests/golden/correlation/two-appliances-same-icid.log", "tests/golden/inbound/smtp-auth-templates.log",
+    "samples/logs/mail.current",
+    # Busy appliances (bench/generate.py): thousands of interleaved connections, submission and guessing, the
+    # file envelope and syslog's.
+    "generated:typical:3000", "generated:auth-heavy:3000", "generated:syslog:3000",
+)  # fmt: skip
+
+
+def _generated(preset: str, lines: int) -> str:
+    import sys
+    import tempfile
+
+    sys.path.insert(0, str(ROOT / "bench"))
+    try:
+        import generate
+    finally:
+        sys.path.remove(str(ROOT / "bench"))
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "mail.log"
+        generate.generate(path, lines, seed=7, preset=preset)
+        return path.read_text(encoding="utf-8")
+
+
+#: What the lookup gives an AUTH event (props.conf LOOKUP-esa_auth_icid_sessions).
+SESSION_OUTPUTS = ("src", "src_ip", "src_host", "dest", "dest_ip", "dest_interface", "tls")
+
+
+def _spl_model() -> Any:
+    import importlib.util
+    import sys
+
+    name = "esa_detections_spl_model"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, ROOT / "tests" / "detections" / "spl_model.py")
+        assert spec is not None
+        assert spec.loader is not None
+        sys.modules[name] = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(sys.modules[name])
+    return sys.modules[name]
+
+
+def _indexed(text: str, year: int, default_host: str) -> List[Dict[str, Any]]:
+    """The lines as Splunk holds them: _time and host from the envelope, our search-time fields."""
+    rows = []
+    for line in text.splitlines():
+        envelope = parse_prefix(line[: body_start(line)])
+        if envelope is None:
+            continue
+        hms = [int(x) for x in envelope.hms.split(":")]
+        when = calendar.timegm((envelope.year or year, envelope.month, envelope.day, *hms, 0, 0, 0))
+        host = envelope.host or default_host
+        rows.append({"_raw": line, "_time": float(when), "host": host, "index": "main", "sourcetype": TEXTMAIL,
+                     **extract(TEXTMAIL, line)})  # fmt: skip
+    return rows
+
+
+def _looked_up(event: Dict[str, Any], table: List[Dict[str, Any]]) -> Dict[str, str]:
+    """The time-based lookup: the row of the event's appliance and ICID whose time is the latest at most
+    max_offset_secs before the event (case-insensitive keys, one match), its outputs as text."""
+    lookup = conf("transforms")["esa_auth_icid_sessions"]
+    assert lookup["case_sensitive_match"] == "false"
+    assert lookup["max_matches"] == "1"
+    low, high = int(lookup.get("min_offset_secs", "0")), int(lookup["max_offset_secs"])
+    rows = [
+        r for r in table
+        if str(r["appliance"]).lower() == event["host"].lower() and str(r["icid"]) == event["esa_auth_icid"]
+        and low <= event["_time"] - float(r["time"]) <= high
+    ]  # fmt: skip
+    if not rows:
+        return {}
+    row = max(rows, key=lambda r: float(r["time"]))
+    return {k: str(row[k]) for k in SESSION_OUTPUTS if row.get(k) not in (None, "")}
+
+
+@pytest.mark.parametrize("log", SESSION_LOGS)
+def test_the_fill_search_and_the_lookup_give_auth_events_the_library_s_session(log: str) -> None:
+    # The shipped fill search runs (tests/detections/spl_model.py: its rex by PCRE2) over the log's lines with our
+    # extractions, then the lookup completes each inbound AUTH event: the client address, its host, the receiving
+    # address and interface and the TLS state are the ones the library's session gives the same line.
+    spl_model = _spl_model()
+    macros = {name: body["definition"] for name, body in conf("macros").items()}
+    searches = parse_conf(str(ROOT / "detections" / "searches" / "esa_auth_icid_sessions.conf"),
+                          profile=PARSECONF_STRICT_NC)  # fmt: skip
+    search = next(v["search"] for k, v in searches.items() if k != "default")
+    if log.startswith("generated:"):
+        _, preset, lines = log.split(":")
+        text = _generated(preset, int(lines))
+    else:
+        text = (ROOT / log).read_text(encoding="utf-8")
+    rows = _indexed(text, 2024, "esa01.example.com")
+    store = spl_model.Collections()
+    end = max(r["_time"] for r in rows) + 60
+    spl_model.SplModel(macros, 0, end, collections=store, now=end).run(search, [dict(r) for r in rows])
+    table = store.rows("esa_auth_icid_sessions")
+    # The next run reads the same lines (the windows overlap), whose AUTH events the automatic lookup has now
+    # completed from the collection (OUTPUTNEW): it writes the same rows.
+    completed = [dict(_looked_up(r, table), **r) if r.get("esa_auth_icid") else dict(r) for r in rows]
+    spl_model.SplModel(macros, 0, end, collections=store, now=end).run(search, completed)
+    assert store.rows("esa_auth_icid_sessions") == table
+    normalizer = Normalizer(Settings(tz="UTC", year=2024, host="esa01.example.com"))
+    stream = Stream(log, appliance=None)
+    events = [e.to_dict() for e in normalizer.feed(stream, text.encode("utf-8")) + normalizer.end(stream)]
+    inbound = [e for e in events if e.get("direction") == "inbound" and e.get("icid") is not None]
+    auth = [r for r in rows if r.get("esa_auth_icid")]
+    assert [e["raw"] for e in inbound] == [r["_raw"] for r in auth]
+    assert any(e.get("src") for e in inbound), log  # the log has sessions to find
+    for event, row in zip(inbound, auth):
+        # The library's values of the line's connection; none when it knows none (no open line). Without a
+        # receiving address its dest is the appliance, which is no value of the connection's.
+        joined = event.get("src") is not None
+        want = {k: _text(event[k]) for k in SESSION_OUTPUTS if joined and event.get(k) is not None}
+        if "dest_ip" not in want and want.get("dest") == event.get("dvc"):
+            del want["dest"]
+        assert _looked_up(row, table) == want, row["_raw"]
 
 
 # --- requirement samples for the raw sourcetypes ---------------------------------------------------------------

@@ -1,19 +1,24 @@
 """A Python model of the SPL that ``detections/generate.py`` writes: it runs the shipped search text itself.
 
-Only the commands and functions the generator uses are known (``search`` terms, ``multisearch``, ``eval``,
-``where``, ``sort``, ``streamstats``, ``eventstats``, ``addinfo``, ``stats``, ``fields``, ``table``, and the KV store
-commands ``lookup``, ``inputlookup``, ``outputlookup``); anything else raises ``NotImplementedError``, so that a
-change of the generator cannot go unmodelled.
+Only the commands and functions the generator and the hand-written fill searches use are known (``search`` terms,
+``multisearch``, ``eval``, ``where``, ``sort``, ``rex``, ``streamstats``, ``eventstats``, ``addinfo``, ``stats``,
+``fields``, ``table``, and the KV store commands ``lookup``, ``inputlookup``, ``outputlookup``); anything else raises
+``NotImplementedError``, so that a change of the generator cannot go unmodelled.
 
 Splunk semantics modelled, as documented for each command:
 
 - ``search field="v"``: case-insensitive equality; ``field IN (...)``; a JSON boolean reads as ``true``/``false``;
   ``OR`` binds tighter than the implicit ``AND``.
-- ``sort 0 _time``: ascending, stable.
-- ``streamstats time_window=<w>s ... by F``: for each event, the events of its group so far whose ``_time`` lies
-  in ``[_time - w, _time]``. The lower bound is taken as inclusive (the SQLite engine's ``RANGE <w> PRECEDING``
-  is); this is the one point not checked against splunkd.
-- ``eventstats`` / ``stats`` ``by F``: events with a null by-field belong to no group.
+- A quoted term alone (``"ICID"``): the event's text holds it, in any case.
+- ``sort 0 _time [F ...]``: ascending on each field in turn, stable.
+- ``rex field=_raw "<PCRE>"``: run by PCRE2 (tests/pcre2.py); the named groups of the first match that take part set
+  their fields, the others leave theirs.
+- ``streamstats [time_window=<w>s] ... by F``: for each event, the events of its group so far (with a window, those
+  whose ``_time`` lies in ``[_time - w, _time]``; the lower bound is taken as inclusive, as the SQLite engine's
+  ``RANGE <w> PRECEDING`` is: the one point not checked against splunkd); ``first``/``last``: the first/last
+  value in row order.
+- ``eventstats`` / ``stats`` ``by F``: events with a null by-field belong to no group; ``max``/``min`` of values
+  none of which is a number compare them as text.
 - ``where``: a comparison with a null operand is false.
 - KV store collections (:class:`Collections`, carried from run to run): ``lookup local=true T f AS g ...
   OUTPUT a AS b ...`` sets each output from the row whose match fields equal the event's (exact text, the
@@ -37,16 +42,20 @@ collections.
 from __future__ import annotations
 
 import fnmatch
+import math
 import re
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+
+import pcre2
 
 Row = Dict[str, Any]
 Expr = Callable[[Row], Any]
 
 _MACRO = re.compile(r"`([A-Za-z0-9_]+)`")
 _TOKEN = re.compile(
-    r'\s*(?:(?P<num>\d+(?:\.\d+)?)|(?P<str>"[^"]*")|(?P<op>>=|<=|==|!=|[=<>+\-*/(),\[\]]|\.(?=\s))'
-    r"|(?P<name>[A-Za-z_][A-Za-z0-9_.:]*))"
+    r'\s*(?:(?P<num>\d+(?:\.\d+)?)|(?P<str>"[^"]*")|(?P<op>>=|<=|==|!=|[=<>+\-*/(),\[\]]|\.)'
+    # A name never ends with a dot: in ``appliance."|"`` the dot is eval's concatenation.
+    r"|(?P<name>[A-Za-z_][A-Za-z0-9_:]*(?:\.[A-Za-z0-9_:]+)*))"
 )
 
 
@@ -145,6 +154,7 @@ _FUNCTIONS: Dict[str, Callable[..., Any]] = {
     "replace": lambda v, pattern, to: None if v is None else re.sub(str(pattern), str(to), str(v)),
     "substr": lambda v, start, length: None if v is None else str(v)[int(start) - 1 : int(start) - 1 + int(length)],
     "true": lambda: True,
+    "floor": lambda v: None if _number(v) is None else math.floor(_number(v)),  # type: ignore[arg-type]
 }
 
 
@@ -350,9 +360,14 @@ class _SearchParser(_Parser):
             inner = self.and_()
             self.take(")")
             return inner
-        _kind, field = self.take()
+        kind, field = self.take()
         if field == "*" and (self.done() or not self.at("=")):
             return lambda r: True
+        if kind == "str" and not self.at("="):
+            # A quoted term alone: the event's text holds it, in any case (the searches' terms are whole words,
+            # so that the text's segments need not be modelled).
+            term = field[1:-1].lower()
+            return lambda r: term in str(r.get("_raw", "")).lower()
         if self.at("IN"):
             self.take()
             self.take("(")
@@ -383,12 +398,14 @@ def search_filter(text: str) -> Callable[[Row], bool]:
 
 
 _AGG = re.compile(
-    r"(?:(?P<fn>count|dc|sum|min|max|values)(?:\((?P<arg>[A-Za-z0-9_]+)\))?)\s+as\s+(?P<name>[A-Za-z0-9_]+)"
+    r"(?:(?P<fn>count|dc|sum|min|max|values|first|last)(?:\((?P<arg>[A-Za-z0-9_]+)\))?)\s+(?i:as)\s+"
+    r"(?P<name>[A-Za-z0-9_]+)"
 )
 
 
 def _aggregations(text: str) -> Tuple[List[Tuple[str, Optional[str], str]], List[str]]:
-    body, _, group = text.partition(" by ")
+    # "by" and "as" in any case, as SPL reads them.
+    body, group = [*re.split(r" (?i:by) ", text, maxsplit=1), ""][:2]
     aggs = []
     pos = 0
     body = body.strip()
@@ -414,8 +431,14 @@ def _aggregate(fn: str, arg: Optional[str], rows: Sequence[Row]) -> Any:
     if fn == "values":
         # Distinct values in lexicographic order; none: null.
         return sorted({str(_value_text(v)) for v in present}) or None
+    if fn in ("first", "last"):
+        # The first (last) value in the order the rows come; rows without one are passed over.
+        return (present[0] if fn == "first" else present[-1]) if present else None
     numbers = [n for n in (_number(v) for v in present) if n is not None]
     if not numbers:
+        if fn in ("min", "max") and present:
+            # No value is a number: compared as text ("true" > "false"), as stats orders them.
+            return {"min": min, "max": max}[fn](str(_value_text(v)) for v in present)
         return None
     return {"sum": sum, "min": min, "max": max}[fn](numbers)
 
@@ -503,9 +526,13 @@ class SplModel:
             keep = expression(args, self.functions)
             return [r for r in rows if keep(r)]
         if command == "sort":
-            if args != "0 _time":
+            names = args.split()
+            if names[:2] != ["0", "_time"] or any(not n.isidentifier() for n in names[1:]):
                 raise NotImplementedError(f"sort {args}")
-            return sorted(rows, key=lambda r: r["_time"])
+            # Ascending on each field in turn (numbers here), stable.
+            return sorted(rows, key=lambda r: tuple(_number(r.get(n)) or 0.0 for n in names[1:]))
+        if command == "rex":
+            return self.rex(args, rows)
         if command == "addinfo":
             for row in rows:
                 row.update(self.info)
@@ -611,11 +638,25 @@ class SplModel:
         return rows
 
     @staticmethod
-    def streamstats(args: str, rows: List[Row]) -> List[Row]:
-        match = re.match(r"time_window=(\d+)s\s+(.*)$", args)
+    def rex(args: str, rows: List[Row]) -> List[Row]:
+        """``rex field=_raw "<PCRE>"``: each named group that takes part in the first match sets its field (PCRE2,
+        Splunk's engine, in UTF mode); an event it does not match keeps its fields."""
+        match = re.fullmatch(r'field=_raw "((?:[^"\\]|\\.)*)"', args)
         if not match:
-            raise NotImplementedError(f"streamstats {args}")
-        window = float(match.group(1))
+            raise NotImplementedError(f"rex {args}")
+        regex = pcre2.compile(match.group(1).replace('\\"', '"').replace("\\\\", "\\"), pcre2.UTF)
+        for row in rows:
+            found = regex.search(str(row.get("_raw", "")))
+            if found is not None:
+                row.update({name: value for name, value in found.groupdict().items() if value is not None})
+        return rows
+
+    @staticmethod
+    def streamstats(args: str, rows: List[Row]) -> List[Row]:
+        # Without time_window, the group's events so far.
+        match = re.match(r"(?:time_window=(\d+)s\s+)?(.*)$", args)
+        assert match is not None
+        window = float(match.group(1)) if match.group(1) else float("inf")
         aggs, group = _aggregations(match.group(2))
         seen: Dict[Tuple[Any, ...], List[Row]] = {}
         for row in rows:
