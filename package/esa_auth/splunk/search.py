@@ -266,8 +266,13 @@ class EsaAuthCommand(EventingCommand):  # type: ignore[misc]
         batch: List[_Line] = []
         size = 0
         reference = normalizer.settings.reference_time
+        day, day_end = None, reference  # the UTC day of the last line with a _time, and its _day_end
         for when, _, line in _oldest_first(self._lines):
-            day_end = _day_end(when) if when is not None else reference
+            if when is None:
+                day_end = reference
+            elif when - when % 86400 != day:
+                day = when - when % 86400
+                day_end = _day_end(when)
             if batch and (day_end != reference or line[3:5] != batch[0][3:5] or size >= CHUNK):
                 self._read(normalizer, streams, batch, reference, outputs)
                 batch, size = [], 0
