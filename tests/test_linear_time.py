@@ -387,6 +387,34 @@ def test_the_splunk_bound_catches_the_app_regexes_of_before(name: str, old: str,
     assert _bound_check(name, source, examples, adversarial.BOUND, (filler,)).ok
 
 
+#: Events that repeat a level word and the first words of the body where the body cannot end, cut after the run:
+#: each repetition is a start of the search. A regex that reads the rest of the line again from each does work
+#: that grows with the square of the event, though the work of each start (what Splunk's match limit bounds and
+#: the growth test above measures) stays linear. (name, where the example is cut, the filler repeated.)
+REPEATED_STARTS = [
+    ("esa_auth_app_ssh", "User", "info: User "),
+    ("esa_auth_app_audit_api", "Mode: API,", "info: Appliance: x, Interaction Mode: API, "),
+]
+
+
+def _search_steps_per_byte(source: str, example: str, cut: str, filler: str, size: int) -> float:
+    line = adversarial.ENVELOPE + example[: example.index(cut) + len(cut)] + " " + filler * (size // len(filler))
+    steps = pcre2.compile(source).steps(line)
+    assert steps is not None
+    return steps / len(line)
+
+
+@pytest.mark.parametrize(("name", "cut", "filler"), REPEATED_STARTS, ids=[r[0] for r in REPEATED_STARTS])
+def test_a_run_of_starts_costs_the_search_linear_work(name: str, cut: str, filler: str) -> None:
+    # The whole search, every start: 1.36 and 1.07 steps a byte on events of 1,000 bytes as on 4,000; the forms
+    # of before 64 and 15 steps a byte, then 250 and 52.
+    (_, source, examples) = next(r for r in SPLUNK if r[0] == name)
+    old = next(r[1] for r in SPLUNK_OF_BEFORE if r[0] == name)
+    for form, square in ((source, False), (old, True)):
+        small, large = (_search_steps_per_byte(form, examples[0], cut, filler, size) for size in (SMALL, LARGE))
+        assert (large > GROWTH * small) is square, (name, form == old, small, large)
+
+
 def test_the_splunk_bound_catches_the_c1_rex_of_words_of_before() -> None:
     # 3.99 times an ordinary event per byte on events of 1,024 bytes (a run of " (" in the rDNS host), 2.07 now.
     (_, _, examples) = next(r for r in REX if r[0] == "savedsearches.conf rex 1")
