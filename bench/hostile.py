@@ -14,7 +14,7 @@ the examples' time per byte. Times are noisy on a shared machine: the best of th
 ``adversarial.SPLUNK_FILLERS``): the largest match limit a start position needs
 (Splunk's default is 100,000), and how many events reach the default match or depth limit; then, as for the
 templates, the worst steps per byte of the adversarial events of ``--size`` characters against the examples'
-(tests/test_linear_time.py holds them to 3x, or to the ceiling of SPLUNK_OVER_THE_BOUND).
+(tests/test_linear_time.py holds them to 3x).
 
 ``--ordinary BASE``: what a rewrite costs on ordinary lines. For each template whose regex differs from the
 one at git revision BASE (fuzz/compare_templates.py loads it), the time of one match of its example lines
