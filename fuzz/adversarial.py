@@ -14,6 +14,9 @@ separators a lazy group looks for appear again and again. Each such line is also
 (a template that needs its tail then fails only after trying every split). Runs make the line ``size``
 bytes long.
 
+Starts (:func:`repeated_starts`): each example cut after its first words, then a level word and those words
+repeated: every repetition is a start of the search; the work of the whole search must stay linear.
+
 Verdict (:func:`check`): the cost of a line is the work of one search, in PCRE2 steps; the cost of the
 ordinary lines (the examples) per byte is the reference. A regex passes when no adversarial line costs more
 than ``bound`` (3) times the reference per byte. For a Splunk regex (``splunk=True``), every line is also
@@ -138,6 +141,27 @@ def repeated_rest(name: str, example: str, count: int) -> Optional[str]:
     if not cut or cut not in example:
         return None
     return example[: example.index(cut)] + once + rest * count
+
+
+#: The level word put before each repetition of :func:`repeated_starts` (any of them starts a body).
+START = "info: "
+
+
+def repeated_starts(example: str, size: int, words: Sequence[int] = (1, 2, 3, 5)) -> Iterator[Tuple[int, str]]:
+    """``example`` cut after its first ``k`` words, then :data:`START` and those words again and again, about
+    ``size`` characters in all: (k, line) for each ``k`` of ``words`` shorter than the example.
+
+    Each repetition is a start of a search (a level word and the body's first words) where nothing can match:
+    a regex that reads the rest of the line again from each does work that grows with the square of the event,
+    though the work of each start, what Splunk's match limit bounds, stays linear (docs/SECURITY.md).
+    """
+    parts = example.split(" ")
+    for k in words:
+        if k >= len(parts):
+            break
+        head = " ".join(parts[:k])
+        unit = START + head + " "
+        yield k, head + " " + unit * max((size - len(head)) // len(unit), 1)
 
 
 @dataclass
