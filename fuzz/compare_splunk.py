@@ -2,8 +2,9 @@
 
     .venv/bin/python fuzz/compare_splunk.py [--base main] [--lines 2000] [--generated 20000] [--seed 1]
 
-A rewrite of a ``REGEX`` of default/transforms.conf must keep the events it matches and the fields it gives. This
-reads the stanzas of transforms.conf as it is at ``--base`` and as it is now, and for every stanza whose ``REGEX``
+A rewrite of a ``REGEX`` of default/transforms.conf, or of a ``rex`` of the shipped searches, must keep the events it
+matches and the fields it gives. This reads the stanzas of transforms.conf and the rex of default/savedsearches.conf
+(named as fuzz/adversarial.py names them) as they are at ``--base`` and as they are now, and for every regex that
 changed searches both with PCRE2 (tests/pcre2.py, the engine of Splunk) on: the stanza's examples in each envelope
 of :data:`ENVELOPES`, ``--lines`` of them edited at random (the edits of fuzz/compare_templates.py), their
 adversarial lines (fuzz/adversarial.py) and ``--generated`` lines of bench/generate.py for every preset. It prints
@@ -14,11 +15,12 @@ from __future__ import annotations
 
 import argparse
 import random
+import re
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from typing import List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "fuzz"))
@@ -64,6 +66,21 @@ def _generated(count: int, seed: int) -> List[str]:
     return lines
 
 
+def _show(base: str, path: str) -> str:
+    return subprocess.run(
+        ["git", "-C", str(ROOT), "show", f"{base}:{path}"], check=True, capture_output=True, text=True
+    ).stdout
+
+
+def _regexes(read: Callable[[str], str]) -> Dict[str, str]:
+    """Every REGEX of transforms.conf and rex of savedsearches.conf, by the names of adversarial.splunk_regexes."""
+    out = adversarial.transforms_regexes(read("default/transforms.conf"))
+    searches = read("default/savedsearches.conf")
+    for i, found in enumerate(re.finditer(r'\| rex field=_raw "((?:[^"\\]|\\.)*)"', searches)):
+        out[f"savedsearches.conf rex {i + 1}"] = found.group(1).replace('\\"', '"')
+    return out
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--base", default="main")
@@ -71,12 +88,8 @@ def main() -> int:
     parser.add_argument("--generated", type=int, default=20000, help="lines of bench/generate.py per preset")
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
-    base_text = subprocess.run(
-        ["git", "-C", str(ROOT), "show", f"{args.base}:default/transforms.conf"],
-        check=True, capture_output=True, text=True,
-    ).stdout  # fmt: skip
-    old = adversarial.transforms_regexes(base_text)
-    new = adversarial.transforms_regexes((ROOT / "default" / "transforms.conf").read_text(encoding="utf-8"))
+    old = _regexes(lambda path: _show(args.base, path))
+    new = _regexes(lambda path: (ROOT / path).read_text(encoding="utf-8"))
     changed = sorted(name for name in new if name in old and old[name] != new[name])
     rng = random.Random(args.seed)
     examples = {name: ex for name, _, ex in adversarial.splunk_regexes()}

@@ -14,6 +14,7 @@ from typing import Dict, List
 
 import pytest
 from ksconf.conf.parser import PARSECONF_STRICT_NC, parse_conf
+from test_search_time import pcre
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT = ROOT / "default"
@@ -111,7 +112,7 @@ def _fill_step(line: str) -> int:
     text = fill()["search"]
     groups = {}
     for pattern in re.findall(r'\| rex field=_raw "((?:[^"\\]|\\.)*)"', text):
-        found = re.search(re.sub(r"\(\?<(?![=!])", "(?P<", pattern.replace('\\"', '"')), line)
+        found = pcre(pattern.replace('\\"', '"')).search(line)
         if found:
             groups.update({k: v for k, v in found.groupdict().items() if v is not None})
     case = re.search(r"esa_auth_step=case\(([^)]*\)[^)]*\)[^)]*\)[^)]*)\)", text)

@@ -135,3 +135,29 @@ def test_the_comparison_can_fail() -> None:
     assert _compare(r"User (\w+) was", [line]) == {line: "PCRE2 None != Python ('User jos\u00e9 was', 'jos\u00e9')"}
     # And a line past Splunk's match limit counts as a difference: Splunk would extract nothing.
     assert "gives up" in _compare(r"(a+)+$", ["a" * 40 + "b"])["a" * 40 + "b"]
+
+
+def test_a2_starts_again_where_a_later_user_can_match() -> None:
+    # A start where "from A failed" follows the user is no A2 match; PCRE2 starts again near the last such "from",
+    # never past a start whose user begins after it (the user "from 1.2.3.4", "from  b", "b" below), and gives
+    # what the look-ahead at every start (the Python form) gives.
+    regex = conf("transforms")["esa_auth_A2"]["REGEX"]
+    envelope = "Wed Apr 22 11:44:47 2009 Info: "
+    lines = {
+        "User a from 1.2.3.4 failed info: User from 1.2.3.4 failed authentication": "from 1.2.3.4",
+        "User a b c from 1.2.3.4 failed info: User x failed authentication": "x",
+        "User a b from ::1 failed debug:\tUSER a\tFROM 10.0.0.1\tfailed info:  User  from  b failed authentication.": (
+            "from  b"
+        ),
+        "User a from 1.2.3.4 failed\ninfo: User b failed authentication": "b",
+        "User a from 1.2.3.4 failed authentication": None,
+        "User a info: User a info: User a from 1.2.3.4 failed authentication": None,
+    }
+    assert _compare(regex, [envelope + line for line in lines]) == {}
+    compiled = pcre2.compile(regex, OPTIONS)
+    assert {line: _groupdict_or_none(compiled, envelope + line) for line in lines} == lines
+
+
+def _groupdict_or_none(compiled: pcre2.Regex, line: str) -> Optional[str]:
+    found = compiled.search(line)
+    return None if found is None else found.group(1)
