@@ -143,17 +143,25 @@ def repeated_rest(name: str, example: str, count: int) -> Optional[str]:
     return example[: example.index(cut)] + once + rest * count
 
 
+#: The branches that follow the rest of a Splunk regex (``X(?:REST|<these>)``) where a failure of the rest means
+#: that no later start of its line can match (docs/SECURITY.md, "a run of starts"): when no line break follows,
+#: no later start at all (``(*COMMIT)``); else the search goes on at the line's last non-blank, where a level
+#: word's colon could still start a body on the next line (``(*SKIP)``). Each only fails.
+LINE_BRANCHES = r"|(?![^\n]*+\n)(*COMMIT)(*FAIL)|[^\n]*(?=\S[^\S\n]*+\n)(*SKIP)(*FAIL))"
+
 #: The level word put before each repetition of :func:`repeated_starts` (any of them starts a body).
 START = "info: "
 
 
-def repeated_starts(example: str, size: int, words: Sequence[int] = (1, 2, 3, 5)) -> Iterator[Tuple[int, str]]:
+def repeated_starts(example: str, size: int, words: Sequence[int] = (1, 2, 3, 5)) -> Iterator[Tuple[str, str]]:
     """``example`` cut after its first ``k`` words, then :data:`START` and those words again and again, about
-    ``size`` characters in all: (k, line) for each ``k`` of ``words`` shorter than the example.
+    ``size`` characters in all: (label, line) for each ``k`` of ``words`` shorter than the example, the run alone,
+    then followed by a line break and ``x`` (a second line), and by a line break and the example.
 
     Each repetition is a start of a search (a level word and the body's first words) where nothing can match:
     a regex that reads the rest of the line again from each does work that grows with the square of the event,
-    though the work of each start, what Splunk's match limit bounds, stays linear (docs/SECURITY.md).
+    though the work of each start, what Splunk's match limit bounds, stays linear (docs/SECURITY.md). A regex
+    that ends its search at the first start that fails must still find the example on the line after the run.
     """
     parts = example.split(" ")
     for k in words:
@@ -161,7 +169,10 @@ def repeated_starts(example: str, size: int, words: Sequence[int] = (1, 2, 3, 5)
             break
         head = " ".join(parts[:k])
         unit = START + head + " "
-        yield k, head + " " + unit * max((size - len(head)) // len(unit), 1)
+        run = head + " " + unit * max((size - len(head)) // len(unit), 1)
+        yield f"{k} words", run
+        yield f"{k} words, a second line", run + "\nx"
+        yield f"{k} words, the example on a second line", run + "\n" + example
 
 
 @dataclass
