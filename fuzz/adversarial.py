@@ -156,7 +156,8 @@ START = "info: "
 def repeated_starts(example: str, size: int, words: Sequence[int] = (1, 2, 3, 5)) -> Iterator[Tuple[str, str]]:
     """``example`` cut after its first ``k`` words, then :data:`START` and those words again and again, about
     ``size`` characters in all: (label, line) for each ``k`` of ``words`` shorter than the example, the run alone,
-    then followed by a line break and ``x`` (a second line), and by a line break and the example.
+    then followed by a line break and ``x`` (a second line), by ``, x`` (a comma, where values read up to a comma
+    end), and by a line break and the example.
 
     Each repetition is a start of a search (a level word and the body's first words) where nothing can match:
     a regex that reads the rest of the line again from each does work that grows with the square of the event,
@@ -172,6 +173,7 @@ def repeated_starts(example: str, size: int, words: Sequence[int] = (1, 2, 3, 5)
         run = head + " " + unit * max((size - len(head)) // len(unit), 1)
         yield f"{k} words", run
         yield f"{k} words, a second line", run + "\nx"
+        yield f"{k} words, then a comma", run + ", x"
         yield f"{k} words, the example on a second line", run + "\n" + example
 
 

@@ -374,6 +374,44 @@ def compile(pattern: Union[str, bytes], options: int = UTF) -> Regex:
     return Regex(pattern, options)
 
 
+_ATOM = re.compile(
+    r"\\[pPx]\{[^}]*\}"  # \p{..}, \x{..}
+    r"|\\."  # an escape
+    r"|\[\^?\]?(?:\\.|\[:[a-z]+:\]|[^\]\\])*\]"  # a class
+    r"|\."  # any character
+)
+_QUANTIFIER = re.compile(r"(?:[*+]|\{\d+(?:,\d*)?\})[+?]?")
+#: Escapes that match no character (a quantifier never follows them).
+_ZERO_WIDTH = set("bBAzZGK")
+
+
+def per_character(pattern: str) -> str:
+    """``pattern`` with each repeated one-character item (``[^,]++``, ``.*``, ``\\S+``, `` *+``) made a repeated
+    group of it (``(?:[^,])++``), the same matches: :meth:`Regex.steps` counts such a run once, whatever its
+    length, and a group once a character, so that a search whose starts each read a run to a far end shows
+    the work it does. For counting only (the group costs PCRE2 more than the run)."""
+    out: List[str] = []
+    i = 0
+    while i < len(pattern):
+        if pattern.startswith("(*", i):  # a verb
+            end = pattern.index(")", i) + 1
+            out.append(pattern[i:end])
+            i = end
+            continue
+        found = _ATOM.match(pattern, i)
+        atom = found.group(0) if found else pattern[i]
+        end = i + len(atom)
+        zero = atom[0] == "\\" and (atom[1:2] in _ZERO_WIDTH or atom[1:2].isdigit())
+        repeat = None if zero or (found is None and atom in "()|^$*+?{}") else _QUANTIFIER.match(pattern, end)
+        if repeat:
+            out.append(f"(?:{atom}){repeat.group(0)}")
+            i = repeat.end()
+        else:
+            out.append(atom)
+            i = end
+    return "".join(out)
+
+
 def from_python(regex: re.Pattern[str]) -> Regex:
     """A Python ``str`` regex compiled by PCRE2 so that it backtracks as Python's ``re`` does (see above).
 
