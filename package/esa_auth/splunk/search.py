@@ -28,6 +28,7 @@ import json
 from bisect import bisect_right
 from dataclasses import replace
 from datetime import datetime, timezone
+from functools import lru_cache
 from typing import Any, Dict, Iterable, Iterator, List, Optional, Tuple
 
 from splunklib.searchcommands import (  # type: ignore[import-untyped]
@@ -266,13 +267,8 @@ class EsaAuthCommand(EventingCommand):  # type: ignore[misc]
         batch: List[_Line] = []
         size = 0
         reference = normalizer.settings.reference_time
-        day, day_end = None, reference  # the UTC day of the last line with a _time, and its _day_end
         for when, _, line in _oldest_first(self._lines):
-            if when is None:
-                day_end = reference
-            elif when - when % 86400 != day:
-                day = when - when % 86400
-                day_end = _day_end(when)
+            day_end = reference if when is None else _day_end(when - when % 86400)
             if batch and (day_end != reference or line[3:5] != batch[0][3:5] or size >= CHUNK):
                 self._read(normalizer, streams, batch, reference, outputs)
                 batch, size = [], 0
@@ -356,13 +352,15 @@ class EsaAuthCommand(EventingCommand):  # type: ignore[misc]
         self.logger.info("%s: %s", NAME, " ".join(f"{k}={v}" for k, v in stats.items()))
 
 
-def _day_end(when: float) -> datetime:
-    """The reference time that places yearless syslog dates in the year Splunk gave the event (its ``_time``).
+@lru_cache(maxsize=4)
+def _day_end(day: float) -> datetime:
+    """The reference time that places yearless syslog dates in the year Splunk gave the event (its ``_time``),
+    for an event of the UTC day that starts at ``day``.
 
-    The end of the event's UTC day: a date is never after its reference (and infer_year allows two more
-    days, for the appliance's zone). It changes once a day of log time, not once a line.
+    The end of that day: a date is never after its reference (and infer_year allows two more days, for the
+    appliance's zone). Cached: it changes once a day of log time, not once a line.
     """
-    return datetime.fromtimestamp(when - when % 86400 + 86400, timezone.utc)
+    return datetime.fromtimestamp(day + 86400, timezone.utc)
 
 
 def _oldest_first(lines: List[_Line]) -> Iterator[Tuple[Optional[float], Optional[str], _Line]]:
