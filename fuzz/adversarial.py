@@ -376,6 +376,14 @@ def transforms_regexes(text: str) -> Dict[str, str]:
     return out
 
 
+def rex_regexes(text: str, file_name: str) -> Dict[str, str]:
+    """The ``rex field=_raw`` of a savedsearches.conf text, as SPL unquotes them, by ``"<file_name> rex <n>"``."""
+    return {
+        f"{file_name} rex {i + 1}": found.group(1).replace('\\"', '"')
+        for i, found in enumerate(re.finditer(r'\| rex field=_raw "((?:[^"\\]|\\.)*)"', text))
+    }
+
+
 def splunk_regexes(root: Optional[Path] = None) -> List[Tuple[str, str, Tuple[str, ...]]]:
     """Every ``REGEX`` of default/transforms.conf and ``rex`` of the shipped searches: (name, PCRE2 source, examples).
 
@@ -388,8 +396,7 @@ def splunk_regexes(root: Optional[Path] = None) -> List[Tuple[str, str, Tuple[st
     sources = list(transforms_regexes((root / "default" / "transforms.conf").read_text(encoding="utf-8")).items())
     searches = [root / "default" / "savedsearches.conf", *sorted((root / "detections" / "searches").glob("*.conf"))]
     for path in searches:
-        for i, found in enumerate(re.finditer(r'\| rex field=_raw "((?:[^"\\]|\\.)*)"', path.read_text("utf-8"))):
-            sources.append((f"{path.name} rex {i + 1}", found.group(1).replace('\\"', '"')))
+        sources.extend(rex_regexes(path.read_text("utf-8"), path.name).items())
     # The interaction modes and channels the examples do not show, for the esa_auth_app_* regexes.
     variants = (("Mode: GUI", "Mode: API"), ("Mode: GUI", "Mode: CLI"), ("an HTTPS connection", "a telnet connection"))
     examples = [e for p in patterns.PATTERNS for e in p.examples]

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import random
-import re
 import subprocess
 import sys
 import tempfile
@@ -75,9 +74,7 @@ def _show(base: str, path: str) -> str:
 def _regexes(read: Callable[[str], str]) -> Dict[str, str]:
     """Every REGEX of transforms.conf and rex of savedsearches.conf, by the names of adversarial.splunk_regexes."""
     out = adversarial.transforms_regexes(read("default/transforms.conf"))
-    searches = read("default/savedsearches.conf")
-    for i, found in enumerate(re.finditer(r'\| rex field=_raw "((?:[^"\\]|\\.)*)"', searches)):
-        out[f"savedsearches.conf rex {i + 1}"] = found.group(1).replace('\\"', '"')
+    out.update(adversarial.rex_regexes(read("default/savedsearches.conf"), "savedsearches.conf"))
     return out
 
 
