@@ -584,19 +584,6 @@ def _generated(preset: str, lines: int) -> str:
 SESSION_OUTPUTS = ("src", "src_ip", "src_host", "dest", "dest_ip", "dest_interface", "tls")
 
 
-def _spl_model() -> Any:
-    import importlib.util
-
-    name = "esa_detections_spl_model"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, ROOT / "tests" / "detections" / "spl_model.py")
-        assert spec is not None
-        assert spec.loader is not None
-        sys.modules[name] = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(sys.modules[name])
-    return sys.modules[name]
-
-
 def _indexed(text: str, year: int, default_host: str) -> List[Dict[str, Any]]:
     """The lines as Splunk holds them: _time and host from the envelope, our search-time fields."""
     rows = []
@@ -635,7 +622,8 @@ def test_the_fill_search_and_the_lookup_give_auth_events_the_library_s_session(l
     # The shipped fill search runs (tests/detections/spl_model.py: its rex by PCRE2) over the log's lines with our
     # extractions, then the lookup completes each inbound AUTH event: the client address, its host, the receiving
     # address and interface and the TLS state are the ones the library's session gives the same line.
-    spl_model = _spl_model()
+    from test_detections import spl_model  # the model of SPL the detection tests run
+
     macros = {name: body["definition"] for name, body in conf("macros").items()}
     searches = parse_conf(str(ROOT / "detections" / "searches" / "esa_auth_icid_sessions.conf"),
                           profile=PARSECONF_STRICT_NC)  # fmt: skip
