@@ -1,13 +1,14 @@
 """The fields the Splunk regexes give, this tree against a git revision, with PCRE2 (#18, docs/SECURITY.md).
 
-    .venv/bin/python fuzz/compare_splunk.py [--base main] [--lines 2000] [--generated 20000] [--seed 1]
+    .venv/bin/python fuzz/compare_splunk.py [--base main] [--lines 2000] [--built 20000] [--generated 20000] [--seed 1]
 
 A rewrite of a ``REGEX`` of default/transforms.conf, or of a ``rex`` of the shipped searches, must keep the events it
 matches and the fields it gives. This reads the stanzas of transforms.conf and the rex of default/savedsearches.conf
 (named as fuzz/adversarial.py names them) as they are at ``--base`` and as they are now, and for every regex that
 changed searches both with PCRE2 (tests/pcre2.py, the engine of Splunk) on: the stanza's examples in each envelope
 of :data:`ENVELOPES`, ``--lines`` of them edited at random (the edits of fuzz/compare_templates.py), their
-adversarial lines (fuzz/adversarial.py) and ``--generated`` lines of bench/generate.py for every preset. It prints
+adversarial lines (fuzz/adversarial.py), ``--built`` events built from pieces of the examples (line breaks and level
+words between them) and ``--generated`` lines of bench/generate.py for every preset. It prints
 every line on which the two give other groups (no match, or other values). Exit status 1 when any differs.
 """
 
@@ -19,7 +20,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "fuzz"))
@@ -65,6 +66,32 @@ def _generated(count: int, seed: int) -> List[str]:
     return lines
 
 
+#: What joins the pieces of :func:`_built`: blanks, line breaks, commas, level words.
+JOINS = (" ", "  ", "\t", "\n", "\n ", ",", ", ", "info: ", "Info:", "warning:\n", " info: ")
+
+
+def _built(examples: Sequence[str], count: int, rng: random.Random) -> List[str]:
+    """``count`` events built from pieces of the examples: runs of one to six of an example's words, each followed
+    by a join of :data:`JOINS`, one to thirty pieces, sometimes after the envelope, sometimes followed by a whole
+    example. Such events hold runs of starts, starts cut by a line break after any of their first words, values
+    made of another start's words, and a match on a later line: where a regex ends its search early
+    (``(*COMMIT)``, ``(*SKIP)``), the starts it passes over must be those that could not match."""
+    pieces: List[str] = []
+    for example in examples:
+        words = example.split()
+        for i in range(len(words)):
+            pieces += [" ".join(words[i : i + k]) for k in range(1, 7) if i + k <= len(words)]
+    lines: List[str] = []
+    for _ in range(count):
+        line = "".join(rng.choice(pieces) + rng.choice(JOINS) for _ in range(rng.randint(1, 30)))
+        if rng.random() < 0.3:
+            line = adversarial.ENVELOPE + line
+        if rng.random() < 0.3:
+            line += rng.choice(JOINS) + rng.choice(examples)
+        lines.append(line)
+    return lines
+
+
 def _show(base: str, path: str) -> str:
     return subprocess.run(
         ["git", "-C", str(ROOT), "show", f"{base}:{path}"], check=True, capture_output=True, text=True
@@ -83,6 +110,7 @@ def main() -> int:
     parser.add_argument("--base", default="main")
     parser.add_argument("--lines", type=int, default=2000, help="randomly edited lines per example")
     parser.add_argument("--generated", type=int, default=20000, help="lines of bench/generate.py per preset")
+    parser.add_argument("--built", type=int, default=20000, help="lines built from pieces of the examples per regex")
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
     old = _regexes(lambda path: _show(args.base, path))
@@ -104,6 +132,7 @@ def main() -> int:
             spans = [(s - offset, e - offset) if s >= offset else (-1, -1) for s, e in found.spans[1:]]
             for size in (64, 160, 1024):
                 lines += [adversarial.ENVELOPE + h.line for h in adversarial.hostile_lines(example, size, spans)]
+        lines += _built(examples.get(name, ()), args.built, rng) if examples.get(name) else []
         lines += generated
         for line in lines:
             x, y = _groups(a, line), _groups(b, line)
