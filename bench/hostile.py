@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/hostile.py [--size 1024] [--py-size 65536] [--templates T1,T2] [--splunk]
     .venv/bin/python bench/hostile.py --ordinary main [--templates A3,C1]
+    .venv/bin/python bench/hostile.py --starts [--templates U1,app_audit]
 
 Library templates: the worst work per byte of the adversarial lines of ``--size`` characters
 (fuzz/adversarial.py) against the template's example lines, counted as PCRE2 matcher steps
@@ -15,6 +16,12 @@ the examples' time per byte. Times are noisy on a shared machine: the best of th
 (Splunk's default is 100,000), and how many events reach the default match or depth limit; then, as for the
 templates, the worst steps per byte of the adversarial events of ``--size`` characters against the examples'
 (tests/test_linear_time.py holds them to 3x).
+
+``--starts``: every Splunk regex on events of repeated starts (``adversarial.repeated_starts``: a level word and
+a body's first words repeated, then nothing, a second line, ``, x`` or the example on a second line), the steps per
+byte of the whole search (every start position, a step a character) on events of 1,000 and 4,000 characters, the
+worst case (tests/test_linear_time.py holds the growth to 1.6x); then the time of one PCRE2 search of that case's
+event at 10,000 and 40,000 characters (the best of three).
 
 ``--ordinary BASE``: what a rewrite costs on ordinary lines. For each template whose regex differs from the
 one at git revision BASE (fuzz/compare_templates.py loads it), the time of one match of its example lines
@@ -110,6 +117,27 @@ def splunk(wanted: set, size: int) -> None:  # type: ignore[type-arg]
         )
 
 
+def starts(wanted: set) -> None:  # type: ignore[type-arg]
+    print(f"PCRE2 {pcre2.version()}: the whole search on events of repeated starts, steps a byte (a step a character)")
+    print(f"{'regex':38} {'@1000':>7} {'@4000':>7} {'growth':>6} {'ms@10000':>9} {'ms@40000':>9}  worst case")
+    for name, source, examples in adversarial.splunk_regexes():
+        if wanted and not any(w in name for w in wanted):
+            continue
+        costs = adversarial.starts_costs(source, examples, (1_000, 4_000))
+        key, (small, large) = max(costs.items(), key=lambda item: item[1][1] / item[1][0])
+        example, case = key.split(" ", 1)
+        regex = pcre2.compile(source)
+        took = []
+        for size in (10_000, 40_000):
+            event = adversarial.ENVELOPE + dict(adversarial.repeated_starts(examples[int(example)], size))[case]
+            took.append(min(timeit.repeat(lambda e=event, r=regex: r.search(e, match_limit=10**9), number=1, repeat=3)))
+        print(
+            f"{name:38} {small:7.2f} {large:7.2f} {large / small:6.2f} {took[0] * 1e3:9.2f} {took[1] * 1e3:9.2f}"
+            f"  example {example}, {case}",
+            flush=True,
+        )
+
+
 def ordinary(base: str, wanted: set, repeat: int) -> None:  # type: ignore[type-arg]
     old = compare_templates._load(base)
     print(f"Python {sys.version.split()[0]}: one match of the example lines, {base} against this tree")
@@ -143,12 +171,15 @@ def main() -> int:
     parser.add_argument("--py-size", type=int, default=65536, help="length of the lines Python's re is timed on")
     parser.add_argument("--templates", default="", help="comma-separated template names, or parts of regex names")
     parser.add_argument("--splunk", action="store_true", help="the Splunk regexes instead of the templates")
+    parser.add_argument("--starts", action="store_true", help="the Splunk regexes on events of repeated starts")
     parser.add_argument("--ordinary", metavar="BASE", default="", help="time ordinary lines against a git revision")
     parser.add_argument("--repeat", type=int, default=5, help="turns of --ordinary")
     args = parser.parse_args()
     wanted = set(filter(None, re.split(",", args.templates)))
     if args.ordinary:
         ordinary(args.ordinary, wanted, args.repeat)
+    elif args.starts:
+        starts(wanted)
     elif args.splunk:
         splunk(wanted, args.size)
     else:

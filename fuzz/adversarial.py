@@ -177,6 +177,28 @@ def repeated_starts(example: str, size: int, words: Sequence[int] = (1, 2, 3, 5)
         yield f"{k} words, the example on a second line", run + "\n" + example
 
 
+def starts_costs(source: str, examples: Sequence[str], sizes: Tuple[int, int]) -> Dict[str, Tuple[float, float]]:
+    """The steps per byte of the whole search of a Splunk regex (every start position) on each event of
+    :func:`repeated_starts` of its first two examples, at both ``sizes``, by ``"<example> <case>"``.
+
+    Counted a step a character (``pcre2.per_character``): the plain count takes a run of one class for one step
+    whatever its length, and so misses a start that reads the rest of the line by such a run. An event the
+    regex turns away unsearched counts one step.
+    """
+    regex = pcre2.compile(pcre2.per_character(source))
+    out: Dict[str, Tuple[float, float]] = {}
+    for n, example in enumerate(examples[:2]):
+        by_size = [dict(repeated_starts(example, size)) for size in sizes]
+        for case in by_size[0]:
+            per_byte = []
+            for events in by_size:
+                steps = regex.steps(ENVELOPE + events[case])
+                assert steps is not None
+                per_byte.append(max(steps, 1) / len(ENVELOPE + events[case]))
+            out[f"{n} {case}"] = (per_byte[0], per_byte[1])
+    return out
+
+
 @dataclass
 class Verdict:
     """The cost of one regex on its ordinary and adversarial lines."""

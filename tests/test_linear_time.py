@@ -425,18 +425,10 @@ SPLUNK_STARTS_GROW = {
 def _starts_growths(source: str, examples: Tuple[str, ...]) -> Dict[str, Tuple[float, str]]:
     """The growth of the whole search's steps per byte from SMALL to LARGE on each event of repeated starts of the
     first two examples (by the example and the case), with the figures."""
-    regex = pcre2.compile(pcre2.per_character(source))  # a run of one class counted a step a character
     out: Dict[str, Tuple[float, str]] = {}
-    for n, example in enumerate(examples[:2]):
-        small = dict(adversarial.repeated_starts(example, SMALL))
-        for case, line in adversarial.repeated_starts(example, LARGE):
-            per_byte = []
-            for text in (small[case], line):
-                steps = regex.steps(adversarial.ENVELOPE + text)
-                assert steps is not None
-                per_byte.append(max(steps, 1) / len(adversarial.ENVELOPE + text))  # 0: turned away unsearched
-            label = f"example {n}, {case}: {per_byte[0]:.1f} -> {per_byte[1]:.1f} steps/B"
-            out[f"{n} {case}"] = (per_byte[1] / per_byte[0], label)
+    for key, (small, large) in adversarial.starts_costs(source, examples, (SMALL, LARGE)).items():
+        n, case = key.split(" ", 1)
+        out[key] = (large / small, f"example {n}, {case}: {small:.1f} -> {large:.1f} steps/B")
     return out
 
 
