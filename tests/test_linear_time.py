@@ -410,15 +410,10 @@ SEARCH_OF_BEFORE = [
 
 
 #: The Splunk regexes whose whole search still grows with the square of an event of repeated starts
-#: (docs/SECURITY.md open point 7), counted a step a character: app_audit_* and the C1 rex followed by a line
-#: break (they end their search early only when none follows, since a start on the run's line can cross it: the
-#: C1 rex's words, app_audit_*'s appliance name) or by a comma (each start reads its appliance name to it),
-#: U1, U3, U5 and U6 followed by a line break. The test holds that they do, so that a fix removes them from here.
-SPLUNK_STARTS_GROW = {
-    "esa_auth_app_audit_api", "esa_auth_app_audit_cli", "esa_auth_app_audit_gui", "esa_auth_U1", "esa_auth_U3",
-    "esa_auth_U5", "esa_auth_U6",
-    "savedsearches.conf rex 1", "esa_auth_icid_sessions.conf rex 1",
-}  # fmt: skip
+#: (docs/SECURITY.md open point 7), counted a step a character: the C1 rex followed by a line break (it ends its
+#: search early only when none follows, since a start on the run's line can cross it by the blanks between its
+#: words). The test holds that they do, so that a fix removes them from here.
+SPLUNK_STARTS_GROW = {"savedsearches.conf rex 1", "esa_auth_icid_sessions.conf rex 1"}
 
 
 @cache  # today's forms are measured by two tests
@@ -466,6 +461,13 @@ _STARTS_OF_BEFORE = [
     *((name, old) for name, old, _ in SPLUNK_OF_BEFORE),
     *SEARCH_OF_BEFORE,
     *((name, source.replace("(*COMMIT)", "")) for name, source, _ in SPLUNK if name == "esa_auth_A4"),
+    # Without the (*SKIP) to the next start that can match: the appliance name's comma, the line's last comma
+    # (app_audit_*), its last non-blank (U1-U6).
+    *(
+        (name, source.replace(adversarial.LINE_BRANCHES, ")").replace("(*SKIP)", ""))
+        for name, source, _ in SPLUNK
+        if name in ("esa_auth_app_audit_api", "esa_auth_U1", "esa_auth_U5")
+    ),
 ]
 
 

@@ -112,8 +112,9 @@ def pcre(regex: str) -> Pattern[str]:
     """A Splunk (PCRE) regex as a Python one: named groups ``(?<n>`` become ``(?P<n>``; look-behinds stay.
 
     ``(*COMMIT)`` and ``(*SKIP)``, which Python's ``re`` does not have, only spare PCRE2 the start positions that
-    cannot match (docs/SECURITY.md): ``(*COMMIT)`` is left out, the branch :data:`_SKIP_BRANCH` becomes what it
-    asks, ``(?!X)``, and the branches :data:`adversarial.LINE_BRANCHES`, which only fail, are left out.
+    cannot match (docs/SECURITY.md): ``(*COMMIT)`` and ``(*SKIP)`` are left out, the branch :data:`_SKIP_BRANCH`
+    becomes what it asks, ``(?!X)``, the branches :data:`adversarial.LINE_BRANCHES`, which only fail, are left out,
+    and any other ``(*FAIL)`` is ``(?!)``.
     tests/test_pcre2_searchtime.py holds both forms to the same matches.
     """
     regex = regex.replace(adversarial.LINE_BRANCHES, ")")
@@ -123,7 +124,8 @@ def pcre(regex: str) -> Pattern[str]:
         start = next(i for i, j in closes.items() if j == end)
         assert regex.startswith("(?:(?=", start), regex[start:]
         regex = regex[:start] + "(?!" + regex[start + 6 : closes[start + 3]] + regex[end:]
-    return re.compile(re.sub(r"\(\?<(?![=!])", "(?P<", regex.replace("(*COMMIT)", "")))
+    regex = regex.replace("(*COMMIT)", "").replace("(*SKIP)", "").replace("(*FAIL)", "(?!)")
+    return re.compile(re.sub(r"\(\?<(?![=!])", "(?P<", regex))
 
 
 def report_transforms(sourcetype: str) -> List[str]:
