@@ -193,6 +193,19 @@ def test_every_splunk_regex_reads_adversarial_lines_in_linear_time(
 ) -> None:
     bad = superlinear(pcre2.compile(source), examples, adversarial.ENVELOPE, anchored=False)
     assert not bad, f"{name}: work per byte grows with the line on {len(bad)} line(s), e.g. {bad[:3]}"
+    # Counted a step a character too: the plain count takes a run of one class for one step, so a start that
+    # read a run again at each of its positions would pass it (its time growing with the square of the run).
+    bad = superlinear(pcre2.compile(pcre2.per_character(source)), examples, adversarial.ENVELOPE, anchored=False)
+    assert not bad, f"{name}: counted a step a character, work per byte grows on {len(bad)} line(s), e.g. {bad[:3]}"
+
+
+def test_the_growth_counted_a_step_a_character_catches_a_run_read_again_at_each_of_its_positions() -> None:
+    # Each blank of the user asks whether a word follows its run, reading the rest of the run: the time of one
+    # start grows with the square of the run, but PCRE2 counts each read as one step.
+    source = r"(?i)\b(?:info):\s++User (?:\S|\s(?=\s*+[^\se]))*+\s+end\s*$"
+    examples = ("User alice bob end",)
+    assert not superlinear(pcre2.compile(source), examples, adversarial.ENVELOPE, anchored=False)
+    assert superlinear(pcre2.compile(pcre2.per_character(source)), examples, adversarial.ENVELOPE, anchored=False)
 
 
 #: What the runs of a Splunk event are made of: a space, "(", ":", a letter, a tab.
