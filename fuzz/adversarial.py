@@ -48,8 +48,10 @@ from pathlib import Path
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "detections"))
 
 import pcre2
+import spl_model  # how SPL reads a search's rex
 
 #: Fillers of every run, whatever the template (the issue's list: spaces, ``(``, ``'``, ``:``, characters
 #: free-text groups accept, and what ends a group: ``,`` ``.`` ``-`` a tab).
@@ -400,10 +402,7 @@ def transforms_regexes(text: str) -> Dict[str, str]:
 
 def rex_regexes(text: str, file_name: str) -> Dict[str, str]:
     """The ``rex field=_raw`` of a savedsearches.conf text, as SPL unquotes them, by ``"<file_name> rex <n>"``."""
-    return {
-        f"{file_name} rex {i + 1}": found.group(1).replace('\\"', '"')
-        for i, found in enumerate(re.finditer(r'\| rex field=_raw "((?:[^"\\]|\\.)*)"', text))
-    }
+    return {f"{file_name} rex {i + 1}": regex for i, regex in enumerate(spl_model.raw_rexes(text))}
 
 
 def splunk_regexes(root: Optional[Path] = None) -> List[Tuple[str, str, Tuple[str, ...]]]:

@@ -10,7 +10,6 @@ translation, within Splunk's default match and depth limits (past them Splunk si
 
 from __future__ import annotations
 
-import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
@@ -18,7 +17,8 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import pcre2
 import pytest
 from esa_auth import patterns as P
-from test_search_time import CORPUS, NOT_EVENTS, RAW_SOURCETYPES, SAMPLES, conf, pcre, report_transforms
+from test_detections import spl_model  # how SPL reads a search's rex
+from test_search_time import CORPUS, NOT_EVENTS, RAW_SOURCETYPES, SAMPLES, adversarial, conf, pcre, report_transforms
 
 if not pcre2.AVAILABLE:  # pragma: no cover - libpcre2-8 is part of every Debian and Ubuntu base system
     pytest.skip(pcre2.UNAVAILABLE_REASON, allow_module_level=True)
@@ -61,11 +61,18 @@ def transforms_in_use() -> List[Tuple[str, str]]:
 
 def rex_patterns() -> List[Tuple[str, str]]:
     """(search name, pattern) of every rex in default/savedsearches.conf, as SPL unquotes it."""
-    out = []
-    for name, stanza in conf("savedsearches").items():
-        for quoted in re.findall(r'\|\s*rex\s+field=_raw\s+"((?:[^"\\]|\\.)*)"', stanza.get("search", "")):
-            out.append((name, quoted.replace('\\"', '"').replace("\\\\", "\\")))
-    return out
+    return [
+        (name, regex)
+        for name, stanza in conf("savedsearches").items()
+        for regex in spl_model.raw_rexes(stanza.get("search", ""))
+    ]
+
+
+def test_a_rex_is_read_as_spl_reads_a_quoted_string() -> None:
+    # SPL takes \" for a quote and \\ for one backslash; any other backslash reaches the regex as written.
+    search = r'search x | rex field=_raw "a\\b\"c\d(?<f>\S+)" | rex  field=_raw  "\"q\""'
+    assert spl_model.raw_rexes(search) == [r'a\b"c\d(?<f>\S+)', '"q"']
+    assert adversarial.rex_regexes(search, "x") == {"x rex 1": r'a\b"c\d(?<f>\S+)', "x rex 2": '"q"'}
 
 
 def _python_groups(regex: str, line: str) -> Optional[Tuple[Optional[str], ...]]:

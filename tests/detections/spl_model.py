@@ -83,6 +83,21 @@ def tokens(text: str) -> List[Tuple[str, str]]:
     return out
 
 
+#: A ``rex`` of a search that reads ``_raw``, its PCRE in the quoted string as written.
+_RAW_REX = re.compile(r'\|\s*rex\s+field=_raw\s+"((?:[^"\\]|\\.)*)"')
+
+
+def unquote(text: str) -> str:
+    """The content of a quoted SPL string as SPL reads it: ``\\"`` is a quote and ``\\\\`` a backslash (Splunk
+    Search Manual, "Backslashes"); any other backslash stays, for the regex."""
+    return re.sub(r'\\(["\\])', r"\1", text)
+
+
+def raw_rexes(search: str) -> List[str]:
+    """The PCRE of every ``rex field=_raw "..."`` of a search (or of a savedsearches.conf text), as SPL reads it."""
+    return [unquote(found.group(1)) for found in _RAW_REX.finditer(search)]
+
+
 class _Parser:
     def __init__(self, text: str) -> None:
         self.toks = tokens(text)
@@ -641,10 +656,10 @@ class SplModel:
     def rex(args: str, rows: List[Row]) -> List[Row]:
         """``rex field=_raw "<PCRE>"``: each named group that takes part in the first match sets its field (PCRE2,
         Splunk's engine, in UTF mode); an event it does not match keeps its fields."""
-        match = re.fullmatch(r'field=_raw "((?:[^"\\]|\\.)*)"', args)
+        match = _RAW_REX.fullmatch("| rex " + args)
         if not match:
             raise NotImplementedError(f"rex {args}")
-        regex = pcre2.compile(match.group(1).replace('\\"', '"').replace("\\\\", "\\"), pcre2.UTF)
+        regex = pcre2.compile(unquote(match.group(1)), pcre2.UTF)
         for row in rows:
             found = regex.search(str(row.get("_raw", "")))
             if found is not None:
