@@ -14,6 +14,7 @@ from typing import Dict, List
 
 import pytest
 from ksconf.conf.parser import PARSECONF_STRICT_NC, parse_conf
+from test_detections import spl_model  # how SPL reads a search's rex
 from test_search_time import pcre
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -111,8 +112,8 @@ def _fill_step(line: str) -> int:
     """The fill search's esa_auth_step of a line: its rex patterns and its case() (read from the search)."""
     text = fill()["search"]
     groups = {}
-    for pattern in re.findall(r'\| rex field=_raw "((?:[^"\\]|\\.)*)"', text):
-        found = pcre(pattern.replace('\\"', '"')).search(line)
+    for pattern in spl_model.raw_rexes(text):
+        found = pcre(pattern).search(line)
         if found:
             groups.update({k: v for k, v in found.groupdict().items() if v is not None})
     case = re.search(r"esa_auth_step=case\(([^)]*\)[^)]*\)[^)]*\)[^)]*)\)", text)
