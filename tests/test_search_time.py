@@ -542,7 +542,9 @@ def test_the_search_reads_the_open_line_the_library_reads() -> None:
     searches = parse_conf(str(ROOT / "detections" / "searches" / "esa_auth_icid_sessions.conf"),
                           profile=PARSECONF_STRICT_NC)  # fmt: skip
     text = next(v["search"] for k, v in searches.items() if k != "default")
-    rex = pcre(re.search(r'rex field=_raw "(\(\?i\)\\bNew[^"]+)"', text).group(1))  # type: ignore[union-attr]
+    from test_detections import spl_model  # how SPL reads a search's rex
+
+    rex = pcre(next(r for r in spl_model.raw_rexes(text) if r.startswith(r"(?i)\bNew")))
     for example in P.BY_NAME["C1"].examples:
         auth = "SMTP Auth: (ICID {}) succeeded for user: u using AUTH mechanism: PLAIN with profile: p"
         icid = re.search(r"ICID (\d+)", example).group(1)  # type: ignore[union-attr]
