@@ -123,7 +123,7 @@ def starts(wanted: set) -> None:  # type: ignore[type-arg]
     for name, source, examples in adversarial.splunk_regexes():
         if wanted and not any(w in name for w in wanted):
             continue
-        costs = adversarial.starts_costs(source, examples, (1_000, 4_000))
+        costs = dict(adversarial.starts_costs(source, examples, (1_000, 4_000)))
         key, (small, large) = max(costs.items(), key=lambda item: item[1][1] / item[1][0])
         example, case = key.split(" ", 1)
         regex = pcre2.compile(source)

@@ -41,6 +41,7 @@ the tests, ``bench/hostile.py`` and ``fuzz/fuzz_pipeline.py``'s seeds read.
 
 from __future__ import annotations
 
+import math
 import re
 import sys
 from dataclasses import dataclass, field
@@ -179,26 +180,28 @@ def repeated_starts(example: str, size: int, words: Sequence[int] = (1, 2, 3, 5)
         yield f"{k} words, the example on a second line", run + "\n" + example
 
 
-def starts_costs(source: str, examples: Sequence[str], sizes: Tuple[int, int]) -> Dict[str, Tuple[float, float]]:
+def starts_costs(
+    source: str, examples: Sequence[str], sizes: Tuple[int, int], cap: Optional[float] = None
+) -> Iterator[Tuple[str, Tuple[float, float]]]:
     """The steps per byte of the whole search of a Splunk regex (every start position) on each event of
-    :func:`repeated_starts` of its first two examples, at both ``sizes``, by ``"<example> <case>"``.
+    :func:`repeated_starts` of its first two examples, at both ``sizes``, by ``"<example> <case>"``, one event
+    after the other (a caller may stop at the one it looks for).
 
     Counted a step a character (``pcre2.per_character``): the plain count takes a run of one class for one step
     whatever its length, and so misses a start that reads the rest of the line by such a run. An event the
-    regex turns away unsearched counts one step.
+    regex turns away unsearched counts one step. With ``cap``, the count on the larger event stops past ``cap``
+    times the steps per byte of the smaller (then infinite): a search that grows so is slow to count.
     """
     regex = pcre2.compile(pcre2.per_character(source))
-    out: Dict[str, Tuple[float, float]] = {}
     for n, example in enumerate(examples[:2]):
-        by_size = [dict(repeated_starts(example, size)) for size in sizes]
-        for case in by_size[0]:
-            per_byte = []
-            for events in by_size:
-                steps = regex.steps(ENVELOPE + events[case])
-                assert steps is not None
-                per_byte.append(max(steps, 1) / len(ENVELOPE + events[case]))
-            out[f"{n} {case}"] = (per_byte[0], per_byte[1])
-    return out
+        small, large = (dict(repeated_starts(example, size)) for size in sizes)
+        for case in small:
+            steps = regex.steps(ENVELOPE + small[case])
+            assert steps is not None
+            per_byte = max(steps, 1) / len(ENVELOPE + small[case])
+            text = ENVELOPE + large[case]
+            more = regex.steps(text) if cap is None else regex.steps(text, cap=int(cap * per_byte * len(text)))
+            yield f"{n} {case}", (per_byte, math.inf if more is None else max(more, 1) / len(text))
 
 
 @dataclass
